@@ -1,0 +1,194 @@
+import { connect, type Socket } from 'node:net';
+import { attemptCodeForSocketError, type AttemptFailureCode } from '../errors.js';
+import { IdentParser, type IdentLimits, type SshIdentification } from '../protocol/ssh-ident.js';
+
+export interface AttemptOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly connectTimeoutMs: number;
+  readonly bannerTimeoutMs: number;
+  /** Written right after connect (health checks and probes identify themselves; sessions do not). */
+  readonly sendOnConnect?: Buffer;
+  readonly identLimits?: IdentLimits;
+}
+
+export interface AttemptSuccess {
+  readonly ok: true;
+  /** Paused, with no listeners of ours left but a placeholder 'error' listener; the caller owns it. */
+  readonly socket: Socket;
+  /** Every byte received so far, in order: pre-lines, identification, and anything after it. */
+  readonly received: Buffer;
+  readonly identEndOffset: number;
+  readonly identification: SshIdentification;
+  readonly preLines: readonly string[];
+  readonly connectMs: number;
+  /** From TCP connect to the identification's line end. */
+  readonly bannerMs: number;
+  /** Removes the placeholder error listener once the caller has attached its own. */
+  readonly releaseErrorGuard: () => void;
+}
+
+export interface AttemptFailure {
+  readonly ok: false;
+  readonly code: AttemptFailureCode;
+  readonly message: string;
+  readonly connectMs: number | undefined;
+  /** Time to the failure, from the start of the attempt. */
+  readonly elapsedMs: number;
+  readonly received: Buffer;
+  readonly preLines: readonly string[];
+  readonly protocol?: string;
+  readonly notice?: string;
+  readonly errno?: string;
+}
+
+export type AttemptOutcome = AttemptSuccess | AttemptFailure;
+
+export interface AttemptHandle {
+  /** Abandons the attempt; the callback is not called afterwards. */
+  cancel(): void;
+}
+
+/**
+ * Connects to a backend and waits for a valid SSH identification.
+ * The callback fires exactly once unless cancelled. All timers are cleared on every exit.
+ */
+export function attemptBackend(options: AttemptOptions, callback: (outcome: AttemptOutcome) => void): AttemptHandle {
+  const startedAt = performance.now();
+  const parser = new IdentParser(options.identLimits);
+  const chunks: Buffer[] = [];
+  let receivedBytes = 0;
+  let connectedAt: number | undefined;
+  let finished = false;
+
+  const socket = connect({ host: options.host, port: options.port, allowHalfOpen: true, noDelay: true });
+  let timer: NodeJS.Timeout | undefined = setTimeout(onConnectTimeout, options.connectTimeoutMs);
+
+  const received = (): Buffer => (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, receivedBytes));
+
+  function finish(outcome: AttemptOutcome | undefined): void {
+    if (finished) return;
+    finished = true;
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    socket.off('connect', onConnect);
+    socket.off('data', onData);
+    socket.off('end', onEnd);
+    socket.off('close', onClose);
+    socket.off('error', onError);
+    if (outcome?.ok) {
+      socket.pause();
+      callback(outcome);
+      return;
+    }
+    socket.destroy();
+    if (outcome) callback(outcome);
+  }
+
+  function fail(code: AttemptFailureCode, message: string, extra: Partial<AttemptFailure> = {}): void {
+    finish({
+      ok: false,
+      code,
+      message: `${options.host}:${options.port}: ${message}`,
+      connectMs: connectedAt === undefined ? undefined : connectedAt - startedAt,
+      elapsedMs: performance.now() - startedAt,
+      received: received(),
+      preLines: parser.linesBeforeIdent,
+      ...extra,
+    });
+  }
+
+  function onConnectTimeout(): void {
+    fail('CONNECT_TIMEOUT', `no TCP connection within ${options.connectTimeoutMs}ms`);
+  }
+
+  function onBannerTimeout(): void {
+    const what = receivedBytes === 0 ? 'nothing received' : `${receivedBytes} bytes received but no complete identification line`;
+    fail('BANNER_TIMEOUT', `no SSH identification within ${options.bannerTimeoutMs}ms (${what})`);
+  }
+
+  function onConnect(): void {
+    connectedAt = performance.now();
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(onBannerTimeout, options.bannerTimeoutMs);
+    if (options.sendOnConnect) socket.write(options.sendOnConnect);
+  }
+
+  function onData(chunk: Buffer): void {
+    chunks.push(chunk);
+    receivedBytes += chunk.length;
+    const result = parser.push(chunk);
+    if (result.state === 'incomplete') return;
+    if (result.state === 'rejected') {
+      fail(result.code, result.message, rejectionDetail(result));
+      return;
+    }
+    const now = performance.now();
+    const connectMs = (connectedAt ?? now) - startedAt;
+    finish({
+      ok: true,
+      socket,
+      received: received(),
+      identEndOffset: result.identEndOffset,
+      identification: result.identification,
+      preLines: result.preLines,
+      connectMs,
+      bannerMs: now - (connectedAt ?? now),
+      releaseErrorGuard: () => socket.off('error', ignoreError),
+    });
+  }
+
+  function endedBeforeIdent(reset: boolean, errno?: string): void {
+    const verdict = parser.end();
+    if (verdict.state === 'rejected') {
+      fail(verdict.code, verdict.message, rejectionDetail(verdict));
+      return;
+    }
+    const seen = receivedBytes === 0 ? 'before sending anything' : `after ${receivedBytes} bytes without an identification`;
+    const extra: Partial<AttemptFailure> = errno === undefined ? {} : { errno };
+    if (reset) fail('BACKEND_RESET', `connection reset ${seen}`, extra);
+    else fail('BACKEND_CLOSED', `connection closed ${seen}`, extra);
+  }
+
+  function onEnd(): void {
+    endedBeforeIdent(false);
+  }
+
+  function onClose(): void {
+    endedBeforeIdent(true);
+  }
+
+  function onError(error: NodeJS.ErrnoException): void {
+    const connected = connectedAt !== undefined;
+    const code = attemptCodeForSocketError(error, connected);
+    if (connected) {
+      endedBeforeIdent(code === 'BACKEND_RESET', error.code);
+      return;
+    }
+    const extra: Partial<AttemptFailure> = error.code === undefined ? {} : { errno: error.code };
+    fail(code, `${error.code === 'ECONNREFUSED' ? 'connection refused' : error.message}`, extra);
+  }
+
+  socket.on('connect', onConnect);
+  socket.on('data', onData);
+  socket.on('end', onEnd);
+  socket.on('close', onClose);
+  socket.on('error', onError);
+  socket.on('error', ignoreError);
+
+  return {
+    cancel: () => {
+      finish(undefined);
+    },
+  };
+}
+
+function rejectionDetail(result: { readonly protocol?: string; readonly notice?: string }): Partial<AttemptFailure> {
+  return {
+    ...(result.protocol === undefined ? {} : { protocol: result.protocol }),
+    ...(result.notice === undefined ? {} : { notice: result.notice }),
+  };
+}
+
+/** Keeps a late socket error from crashing the process while ownership changes hands. */
+function ignoreError(): void {}

@@ -1,0 +1,36 @@
+import type { Argv } from 'yargs';
+import { stringify } from 'yaml';
+import { loadConfigFile } from '../config/load.js';
+import { effectiveConfig } from '../config/effective.js';
+import { ConfigError } from '../errors.js';
+import { EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import type { CliCommand } from './main.js';
+
+export const checkConfigCommand: CliCommand = {
+  register(cli, setExitCode) {
+    return cli.command(
+      'check-config <file>',
+      'Validate a config file and print the effective config (defaults filled in)',
+      (command: Argv) =>
+        command
+          .positional('file', { type: 'string', demandOption: true, describe: 'YAML config file' })
+          .option('json', { type: 'boolean', default: false, describe: 'Print JSON instead of YAML' }),
+      (args) => setExitCode(checkConfig(String(args.file), Boolean(args.json))),
+    );
+  },
+};
+
+async function checkConfig(file: string, json: boolean): Promise<number> {
+  try {
+    const config = effectiveConfig(await loadConfigFile(file));
+    process.stdout.write(json ? `${JSON.stringify(config, null, 2)}\n` : stringify(config));
+    process.stderr.write(`${file}: configuration is valid\n`);
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+}

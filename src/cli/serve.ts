@@ -1,0 +1,71 @@
+import type { Argv } from 'yargs';
+import { loadConfigFile } from '../config/load.js';
+import { ConfigError } from '../errors.js';
+import { ProxyRuntime } from '../runtime.js';
+import { DEFAULT_CONFIG_PATH } from '../version.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import type { CliCommand } from './main.js';
+
+interface ServeArgs {
+  config: string;
+  logLevel: string | undefined;
+  listen: string | undefined;
+  admin: string | undefined;
+}
+
+export const serveCommand: CliCommand = {
+  register(cli, setExitCode) {
+    return cli.command(
+      ['serve', '$0'],
+      'Run the proxy',
+      (command: Argv) =>
+        command
+          .option('config', { alias: 'c', type: 'string', default: DEFAULT_CONFIG_PATH, describe: 'YAML config file', defaultDescription: 'the packaged config/default.yaml' })
+          .option('log-level', { type: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], describe: 'Override log.level' })
+          .option('listen', { type: 'string', describe: 'Override the first listener\'s bind address (host:port)' })
+          .option('admin', { type: 'string', describe: 'Override admin.bind (host:port, or "off")' }),
+      (args) => setExitCode(serve(args as unknown as ServeArgs)),
+    );
+  },
+};
+
+async function serve(args: ServeArgs): Promise<number> {
+  let runtime: ProxyRuntime;
+  try {
+    const config = await loadConfigFile(args.config, { logLevel: args.logLevel, listen: args.listen, admin: args.admin });
+    runtime = new ProxyRuntime(config);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+  try {
+    await runtime.start();
+  } catch (error) {
+    runtime.logger.fatal({ err: error instanceof Error ? error.message : String(error) }, 'cannot start');
+    await runtime.stop(0);
+    return EXIT_FAILURE;
+  }
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals += 1;
+      if (signals > 1) {
+        runtime.logger.warn({ event: 'shutdown', signal }, 'second signal: exiting now');
+        resolve(EXIT_FAILURE);
+        process.exit(EXIT_FAILURE);
+      }
+      runtime.logger.info({ event: 'shutdown', signal, drainMs: runtime.config.timeouts.drain }, 'draining');
+      void runtime.stop().then(() => {
+        runtime.logger.info({ event: 'shutdown' }, 'stopped');
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        resolve(EXIT_OK);
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

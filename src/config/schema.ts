@@ -1,0 +1,186 @@
+import { z } from 'zod';
+import { cidr, duration, hostPort, name, nonNegativeInt, positiveInt } from './fields.js';
+
+const acl = z.strictObject({
+  allow: z.array(cidr).default(['0.0.0.0/0', '::/0']),
+  deny: z.array(cidr).default([]),
+});
+
+const proxyProtocol = z.strictObject({
+  accept: z.enum(['off', 'v1', 'v2', 'any']).default('off'),
+  trusted: z.array(cidr).default([]),
+  timeout: duration.default(3000),
+});
+
+const keepalive = z.strictObject({
+  after: duration.default(5000),
+  every: duration.default(1000),
+  maxLines: positiveInt.max(99).default(90),
+  clients: z.array(z.string().min(1)).default(['paramiko_*']),
+});
+
+const listener = z.strictObject({
+  name,
+  bind: hostPort,
+  pool: name,
+  acl: acl.default({ allow: ['0.0.0.0/0', '::/0'], deny: [] }),
+  proxyProtocol: proxyProtocol.optional(),
+  keepalive: keepalive.optional(),
+});
+
+const server = z.strictObject({
+  name,
+  address: hostPort,
+  weight: nonNegativeInt.max(256).default(1),
+  backup: z.boolean().default(false),
+  /** Sessions allowed in their SSH handshake on this server at once (keep it under sshd's MaxStartups start). */
+  maxStartups: positiveInt.optional(),
+});
+
+const healthCheck = z.strictObject({
+  enabled: z.boolean().default(true),
+  interval: duration.default(5000),
+  timeout: duration.default(3000),
+  rise: positiveInt.default(2),
+  fall: positiveInt.default(3),
+  /** Fraction of the interval by which each check is randomly shifted. */
+  jitter: z.number().min(0).max(1).default(0.2),
+});
+
+const passiveHealth = z.strictObject({
+  /** Consecutive session failures (banner timeout, reset, throttle) that mark a server down; 0 = off. */
+  consecutiveFailures: nonNegativeInt.default(3),
+});
+
+const handshake = z.strictObject({
+  maxStartups: positiveInt.default(8),
+  /** When a session's handshake is over: when the server's NEWKEYS is seen, or only after a grace period following it. */
+  endsAt: z.enum(['newkeys', 'newkeys+grace', 'splice']).default('newkeys+grace'),
+  grace: duration.default(1000),
+  /** Hard cap: a slot is released this long after connect even if no NEWKEYS was seen. */
+  maxHold: duration.default(30000),
+});
+
+const queue = z.strictObject({
+  timeout: duration.default(10000),
+  maxLength: nonNegativeInt.default(1000),
+});
+
+const retry = z.strictObject({
+  /** Backoff before retrying a throttled/reset backend, jittered. */
+  backoff: duration.default(100),
+  maxBackoff: duration.default(1000),
+  /** Total backend attempts per session, across all servers. */
+  maxAttempts: positiveInt.default(6),
+  /** Backend connection attempts per second per pool, counting retries (0 = unlimited). */
+  maxConnectRate: nonNegativeInt.default(0),
+});
+
+const prefetch = z.strictObject({
+  perServer: nonNegativeInt.max(64).default(0),
+  maxAge: duration.default(60000),
+});
+
+const pool = z.strictObject({
+  name,
+  balance: z.enum(['roundrobin', 'leastconn', 'source']).default('roundrobin'),
+  retries: nonNegativeInt.max(32).default(2),
+  /** When every server is DOWN: try them anyway, or refuse at once with NO_BACKEND. */
+  whenAllDown: z.enum(['try', 'refuse']).default('try'),
+  healthCheck: healthCheck.default(healthCheck.parse({})),
+  passiveHealth: passiveHealth.default(passiveHealth.parse({})),
+  handshake: handshake.default(handshake.parse({})),
+  queue: queue.default(queue.parse({})),
+  retry: retry.default(retry.parse({})),
+  prefetch: prefetch.optional(),
+  servers: z.array(server).min(1, 'a pool needs at least one server'),
+});
+
+const timeoutsShape = {
+  connect: duration.default(3000),
+  banner: duration.default(8000),
+  /** Whole pre-splice budget for one client, across queueing, retries and failover (0 = connect+banner per attempt only). */
+  setup: duration.default(0),
+  clientIdle: duration.default(0),
+  fin: duration.default(30000),
+  drain: duration.default(30000),
+};
+const timeouts = z.strictObject(timeoutsShape);
+
+const limits = z.strictObject({
+  maxConnections: positiveInt.default(10000),
+  clientBufferBytes: positiveInt.min(256).default(65536),
+  perSourceConnections: nonNegativeInt.default(0),
+  perSourceRate: nonNegativeInt.default(0),
+  perSourceIpv6Prefix: z.number().int().min(1).max(128).default(64),
+});
+
+const log = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  pretty: z.boolean().default(false),
+});
+
+const admin = z.strictObject({
+  bind: hostPort,
+});
+
+export const configSchema = z
+  .strictObject({
+    listeners: z.array(listener).min(1, 'at least one listener is needed'),
+    pools: z.array(pool).min(1, 'at least one pool is needed'),
+    timeouts: timeouts.default(timeouts.parse({})),
+    limits: limits.default(limits.parse({})),
+    log: log.default(log.parse({})),
+    admin: admin.optional(),
+    workers: z.union([positiveInt.max(64), z.literal('auto')]).default(1),
+  })
+  .superRefine((config, ctx) => {
+    const poolNames = new Set<string>();
+    config.pools.forEach((pool, index) => {
+      if (poolNames.has(pool.name)) {
+        ctx.addIssue({ code: 'custom', path: ['pools', index, 'name'], message: `duplicate pool name "${pool.name}"` });
+      }
+      poolNames.add(pool.name);
+      const serverNames = new Set<string>();
+      pool.servers.forEach((server, serverIndex) => {
+        if (serverNames.has(server.name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['pools', index, 'servers', serverIndex, 'name'],
+            message: `duplicate server name "${server.name}" in pool "${pool.name}"`,
+          });
+        }
+        serverNames.add(server.name);
+      });
+      if (pool.prefetch && pool.prefetch.maxAge > 90_000) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pools', index, 'prefetch', 'maxAge'],
+          message: `must stay well under sshd's LoginGraceTime (120s by default): at most 90s, got ${pool.prefetch.maxAge}ms`,
+        });
+      }
+    });
+    const listenerNames = new Set<string>();
+    config.listeners.forEach((listener, index) => {
+      if (listenerNames.has(listener.name)) {
+        ctx.addIssue({ code: 'custom', path: ['listeners', index, 'name'], message: `duplicate listener name "${listener.name}"` });
+      }
+      listenerNames.add(listener.name);
+      if (!poolNames.has(listener.pool)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listeners', index, 'pool'],
+          message: `unknown pool "${listener.pool}" (defined: ${[...poolNames].join(', ') || 'none'})`,
+        });
+      }
+    });
+  });
+
+export type Config = Readonly<z.output<typeof configSchema>>;
+export type ListenerConfig = Config['listeners'][number];
+export type PoolConfig = Config['pools'][number];
+export type ServerConfig = PoolConfig['servers'][number];
+export type TimeoutsConfig = Config['timeouts'];
+export type LimitsConfig = Config['limits'];
+export type KeepaliveConfig = NonNullable<ListenerConfig['keepalive']>;
+export type ProxyProtocolConfig = NonNullable<ListenerConfig['proxyProtocol']>;

@@ -1,0 +1,84 @@
+/**
+ * Stable reason codes. Metric labels, log fields and tests branch on these,
+ * never on message text.
+ */
+export const ATTEMPT_FAILURE_CODES = [
+  'CONNECT_REFUSED',
+  'CONNECT_TIMEOUT',
+  'CONNECT_ERROR',
+  'BACKEND_RESET',
+  'BACKEND_CLOSED',
+  'BANNER_TIMEOUT',
+  'BANNER_INVALID',
+  'NOT_SSH',
+  'THROTTLED',
+  'SSH_VERSION_UNSUPPORTED',
+] as const;
+export type AttemptFailureCode = (typeof ATTEMPT_FAILURE_CODES)[number];
+
+export const SESSION_FAILURE_CODES = [
+  'ACL_DENIED',
+  'LIMIT_REACHED',
+  'PER_SOURCE_LIMIT',
+  'PER_SOURCE_RATE',
+  'PROXY_HEADER_INVALID',
+  'PROXY_HEADER_TIMEOUT',
+  'PROXY_UNTRUSTED',
+  'NO_BACKEND',
+  'BACKENDS_EXHAUSTED',
+  'QUEUE_TIMEOUT',
+  'QUEUE_FULL',
+  'SETUP_TIMEOUT',
+  'CLIENT_CLOSED',
+  'CLIENT_RESET',
+  'SHUTDOWN',
+] as const;
+export type SessionFailureCode = (typeof SESSION_FAILURE_CODES)[number];
+
+/** How a spliced session ended. */
+export const SPLICED_CLOSE_CODES = [
+  'CLIENT_CLOSED',
+  'CLIENT_RESET',
+  'SERVER_CLOSED',
+  'SERVER_RESET',
+  'IDLE_TIMEOUT',
+  'FIN_TIMEOUT',
+  'DRAIN_TIMEOUT',
+  'SHUTDOWN',
+] as const;
+export type SplicedCloseCode = (typeof SPLICED_CLOSE_CODES)[number];
+
+export type ReasonCode = AttemptFailureCode | SessionFailureCode | SplicedCloseCode;
+
+export class ProxyError extends Error {
+  readonly code: ReasonCode;
+
+  constructor(code: ReasonCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ProxyError';
+    this.code = code;
+  }
+}
+
+/** A configuration file or flag that cannot be used; the message names the source and field. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  readonly problems: readonly string[];
+
+  constructor(source: string, problems: readonly string[]) {
+    super(`${source}: invalid configuration\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Maps a socket error to the attempt reason code an operator would expect. */
+export function attemptCodeForSocketError(error: NodeJS.ErrnoException, connected: boolean): AttemptFailureCode {
+  if (!connected) {
+    if (error.code === 'ECONNREFUSED') return 'CONNECT_REFUSED';
+    if (error.code === 'ETIMEDOUT') return 'CONNECT_TIMEOUT';
+    return 'CONNECT_ERROR';
+  }
+  if (error.code === 'ECONNRESET' || error.code === 'EPIPE') return 'BACKEND_RESET';
+  return 'BACKEND_CLOSED';
+}

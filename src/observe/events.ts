@@ -1,0 +1,85 @@
+import { EventEmitter } from 'node:events';
+import type { AttemptFailureCode, ReasonCode } from '../errors.js';
+import type { ServerState } from '../backend/server.js';
+
+/** One backend attempt within a session. */
+export interface AttemptRecord {
+  readonly server: string;
+  readonly address: string;
+  readonly result: 'ok' | AttemptFailureCode;
+  readonly message?: string;
+  readonly connectMs?: number;
+  readonly bannerMs?: number;
+  readonly elapsedMs: number;
+}
+
+/** The one summary a session emits when it closes. */
+export interface SessionSummary {
+  readonly id: number;
+  readonly listener: string;
+  readonly pool: string;
+  readonly client: string;
+  readonly clientPort: number | undefined;
+  readonly phase: string;
+  readonly spliced: boolean;
+  readonly server: string | undefined;
+  readonly serverIdentification: string | undefined;
+  readonly clientIdentification: string | undefined;
+  readonly attempts: readonly AttemptRecord[];
+  readonly queueWaitMs: number;
+  readonly bannerMs: number | undefined;
+  readonly setupMs: number | undefined;
+  readonly bytesClientToServer: number;
+  readonly bytesServerToClient: number;
+  readonly durationMs: number;
+  /** `spliced` sessions end with a close code; failed setups with their failure code. */
+  readonly reason: ReasonCode;
+  readonly message?: string;
+}
+
+export interface ProxyEventMap {
+  'session-spliced': [{ readonly listener: string; readonly pool: string; readonly server: string; readonly setupMs: number }];
+  'session-closed': [SessionSummary];
+  attempt: [{ readonly listener: string; readonly pool: string; readonly sessionId: number } & AttemptRecord];
+  failover: [{ readonly pool: string; readonly from: string; readonly reason: AttemptFailureCode }];
+  'connection-rejected': [{ readonly listener: string; readonly reason: ReasonCode; readonly client: string }];
+  'accept-error': [{ readonly listener: string; readonly error: NodeJS.ErrnoException }];
+  'listener-open': [{ readonly listener: string; readonly address: string }];
+  'listener-closed': [{ readonly listener: string }];
+  'server-state': [
+    {
+      readonly pool: string;
+      readonly server: string;
+      readonly from: ServerState;
+      readonly to: ServerState;
+      readonly reason: string;
+    },
+  ];
+  'health-check': [
+    {
+      readonly pool: string;
+      readonly server: string;
+      readonly ok: boolean;
+      readonly code?: AttemptFailureCode;
+      readonly message?: string;
+      readonly bannerMs?: number;
+      readonly identification?: string;
+    },
+  ];
+  'queue-wait': [{ readonly pool: string; readonly waitMs: number; readonly granted: boolean }];
+}
+
+/** The core's event bus: metrics and logs subscribe; the core imports neither. */
+export class ProxyEvents extends EventEmitter<ProxyEventMap> {}
+
+/** Subscribes and returns the matching unsubscribe. */
+export function subscribe<K extends keyof ProxyEventMap>(
+  events: ProxyEvents,
+  name: K,
+  handler: (...args: ProxyEventMap[K]) => void,
+): () => void {
+  const emitter = events as unknown as EventEmitter;
+  const listener = handler as (...args: unknown[]) => void;
+  emitter.on(name, listener);
+  return () => emitter.off(name, listener);
+}

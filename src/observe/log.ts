@@ -1,0 +1,73 @@
+import pino, { type Logger } from 'pino';
+import { subscribe, type ProxyEventMap, type ProxyEvents } from './events.js';
+
+export interface LogOptions {
+  readonly level: string;
+  readonly pretty: boolean;
+}
+
+/** A pino logger to stdout (or `destination`); pino-pretty only when asked for. */
+export function createLogger(options: LogOptions, destination?: pino.DestinationStream): Logger {
+  const base = { level: options.level, base: { service: 'ssh-banner-proxy' }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (destination) return pino(base, destination);
+  if (options.pretty) return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true } } });
+  return pino(base);
+}
+
+const round = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : Math.round(ms * 100) / 100);
+
+/** One line per session at info (warn when setup failed), attempts at debug, server changes at info/warn. */
+export function logEvents(events: ProxyEvents, logger: Logger): () => void {
+  const subscriptions: (() => void)[] = [];
+  const on = <K extends keyof ProxyEventMap>(name: K, handler: (...args: ProxyEventMap[K]) => void): void => {
+    subscriptions.push(subscribe(events, name, handler));
+  };
+
+  on('session-closed', (summary) => {
+    const line = {
+      event: 'session',
+      session: summary.id,
+      listener: summary.listener,
+      pool: summary.pool,
+      client: summary.client,
+      clientPort: summary.clientPort,
+      server: summary.server,
+      spliced: summary.spliced,
+      phase: summary.phase,
+      reason: summary.reason,
+      message: summary.message,
+      attempts: summary.attempts.map((attempt) => ({
+        server: attempt.server,
+        result: attempt.result,
+        ms: round(attempt.elapsedMs),
+      })),
+      queueWaitMs: round(summary.queueWaitMs),
+      bannerMs: round(summary.bannerMs),
+      setupMs: round(summary.setupMs),
+      bytesIn: summary.bytesClientToServer,
+      bytesOut: summary.bytesServerToClient,
+      durationMs: round(summary.durationMs),
+      serverIdent: summary.serverIdentification,
+      clientIdent: summary.clientIdentification,
+    };
+    if (summary.spliced) logger.info(line, 'session closed');
+    else logger.warn(line, 'session failed before splice');
+  });
+  on('attempt', (attempt) => {
+    logger.debug({ event: 'attempt', ...attempt, elapsedMs: round(attempt.elapsedMs) }, 'backend attempt');
+  });
+  on('connection-rejected', (rejection) => {
+    logger.info({ event: 'rejected', ...rejection }, 'connection rejected');
+  });
+  on('accept-error', ({ listener, error }) => {
+    logger.error({ event: 'accept-error', listener, code: error.code, err: error.message }, 'accept failed');
+  });
+  on('listener-open', (open) => logger.info({ event: 'listening', ...open }, 'listening'));
+  on('server-state', (change) => {
+    const level = change.to === 'UP' ? 'info' : 'warn';
+    logger[level]({ event: 'server-state', ...change }, `server ${change.pool}/${change.server} is ${change.to}`);
+  });
+  return () => {
+    for (const unsubscribe of subscriptions.splice(0)) unsubscribe();
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * Frames cleartext SSH binary packets (RFC 4253 section 6) as they pass by,
+ * for the part of a connection before NEWKEYS. Pure: fed bytes, returns payloads.
+ */
+
+export const SSH_MSG_KEXINIT = 20;
+export const SSH_MSG_NEWKEYS = 21;
+/** RFC 4253 6.1: implementations must handle 35000-byte packets; anything far larger is not cleartext SSH. */
+const MAX_PACKET_LENGTH = 256 * 1024;
+
+export type PacketReadResult =
+  | { readonly state: 'packets'; readonly payloads: readonly Buffer[] }
+  | { readonly state: 'error'; readonly message: string };
+
+export class SshPacketReader {
+  private pending: Buffer = Buffer.alloc(0);
+  private failed: string | undefined;
+
+  push(chunk: Buffer): PacketReadResult {
+    if (this.failed) return { state: 'error', message: this.failed };
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    const payloads: Buffer[] = [];
+    while (this.pending.length >= 5) {
+      const packetLength = this.pending.readUInt32BE(0);
+      const paddingLength = this.pending[4] as number;
+      if (packetLength < 5 || packetLength > MAX_PACKET_LENGTH || paddingLength + 1 > packetLength) {
+        this.failed = `invalid SSH packet framing (packet_length ${packetLength}, padding_length ${paddingLength})`;
+        return { state: 'error', message: this.failed };
+      }
+      if (this.pending.length < 4 + packetLength) break;
+      payloads.push(this.pending.subarray(5, 4 + packetLength - paddingLength));
+      this.pending = this.pending.subarray(4 + packetLength);
+    }
+    return { state: 'packets', payloads };
+  }
+}
+
+/**
+ * Watches one direction of a connection for SSH_MSG_NEWKEYS, after which the stream is encrypted.
+ * `skipIdentLine`: the stream still starts with the peer's identification line (client side).
+ */
+export class NewKeysWatcher {
+  private readonly reader = new SshPacketReader();
+  private skippingLine: boolean;
+  private lineBytes = 0;
+  private result: 'watching' | 'newkeys' | 'unreadable' = 'watching';
+
+  constructor(options: { skipIdentLine: boolean }) {
+    this.skippingLine = options.skipIdentLine;
+  }
+
+  get state(): 'watching' | 'newkeys' | 'unreadable' {
+    return this.result;
+  }
+
+  push(chunk: Buffer): 'watching' | 'newkeys' | 'unreadable' {
+    if (this.result !== 'watching') return this.result;
+    let data = chunk;
+    if (this.skippingLine) {
+      const newline = data.indexOf(0x0a);
+      if (newline === -1) {
+        this.lineBytes += data.length;
+        if (this.lineBytes > 8192) this.result = 'unreadable';
+        return this.result;
+      }
+      this.skippingLine = false;
+      data = data.subarray(newline + 1);
+    }
+    if (data.length === 0) return this.result;
+    const read = this.reader.push(data);
+    if (read.state === 'error') {
+      this.result = 'unreadable';
+      return this.result;
+    }
+    if (read.payloads.some((payload) => payload[0] === SSH_MSG_NEWKEYS)) this.result = 'newkeys';
+    return this.result;
+  }
+}

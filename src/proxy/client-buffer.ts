@@ -1,0 +1,72 @@
+import type { Socket } from 'node:net';
+
+const MAX_IDENT_SCAN = 255;
+
+/**
+ * Holds what a client sends before its session is spliced (its identification and
+ * often its KEXINIT), up to a byte limit; past it the client is paused, never dropped.
+ */
+export class ClientBuffer {
+  private readonly socket: Socket;
+  private readonly limitBytes: number;
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  private ended = false;
+  private ident: string | undefined;
+  private identScanned = false;
+
+  constructor(socket: Socket, limitBytes: number) {
+    this.socket = socket;
+    this.limitBytes = limitBytes;
+  }
+
+  get bufferedBytes(): number {
+    return this.bytes;
+  }
+
+  get clientEnded(): boolean {
+    return this.ended;
+  }
+
+  /** The client's own identification line, once seen (for logs and client-aware policies). */
+  get identification(): string | undefined {
+    return this.ident;
+  }
+
+  start(initialBytes?: Buffer): void {
+    if (initialBytes && initialBytes.length > 0) this.onData(initialBytes);
+    this.socket.on('data', this.onData);
+    this.socket.on('end', this.onEnd);
+  }
+
+  /** Stops buffering and hands over what was buffered; the socket stays paused. */
+  stop(): Buffer[] {
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.pause();
+    const chunks = this.chunks;
+    this.chunks = [];
+    this.bytes = 0;
+    return chunks;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    if (!this.identScanned) this.scanIdentification();
+    if (this.bytes >= this.limitBytes) this.socket.pause();
+  };
+
+  private readonly onEnd = (): void => {
+    this.ended = true;
+  };
+
+  private scanIdentification(): void {
+    const head = (this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks)) as Buffer;
+    const newline = head.indexOf(0x0a);
+    if (newline === -1 && head.length < MAX_IDENT_SCAN) return;
+    this.identScanned = true;
+    const line = head.subarray(0, newline === -1 ? MAX_IDENT_SCAN : newline).toString('latin1').replace(/\r$/, '');
+    if (line.startsWith('SSH-')) this.ident = line.replace(/[^\x20-\x7e]/g, '?');
+  }
+}

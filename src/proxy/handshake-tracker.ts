@@ -1,0 +1,89 @@
+import type { Socket } from 'node:net';
+import { NewKeysWatcher } from '../protocol/ssh-packets.js';
+
+export type HandshakeEnd = 'newkeys' | 'newkeys+grace' | 'splice';
+
+export interface HandshakeTrackerOptions {
+  readonly endsAt: HandshakeEnd;
+  readonly graceMs: number;
+  readonly maxHoldMs: number;
+}
+
+/**
+ * Decides when a spliced session's SSH handshake is over, from what a proxy can see:
+ * the transport is cleartext until both sides send SSH_MSG_NEWKEYS. `newkeys+grace`
+ * adds a grace period for user authentication, which usually needs one or two round
+ * trips more. `maxHoldMs` bounds it for streams the watcher cannot read.
+ */
+export class HandshakeTracker {
+  private readonly options: HandshakeTrackerOptions;
+  private readonly onEnd: () => void;
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+  private readonly detach: (() => void)[] = [];
+
+  constructor(options: HandshakeTrackerOptions, onEnd: () => void) {
+    this.options = options;
+    this.onEnd = onEnd;
+  }
+
+  /** Starts watching both directions; `serverRest` / `clientBuffered` are bytes already seen past the identification. */
+  start(client: Socket, backend: Socket, serverRest: Buffer, clientBuffered: readonly Buffer[]): void {
+    if (this.options.endsAt === 'splice') {
+      this.finish();
+      return;
+    }
+    this.timer = setTimeout(() => this.finish(), this.options.maxHoldMs);
+    const server = new NewKeysWatcher({ skipIdentLine: false });
+    const fromClient = new NewKeysWatcher({ skipIdentLine: true });
+    const check = (): void => {
+      const states = [server.state, fromClient.state];
+      if (states.includes('unreadable')) this.finish();
+      else if (states.every((state) => state === 'newkeys')) this.afterNewKeys();
+    };
+    if (serverRest.length > 0) server.push(serverRest);
+    for (const chunk of clientBuffered) fromClient.push(chunk);
+    check();
+    if (this.ended) return;
+    if (server.state === 'watching') this.watch(backend, server, check);
+    if (fromClient.state === 'watching') this.watch(client, fromClient, check);
+  }
+
+  stop(): void {
+    this.ended = true;
+    this.clear();
+  }
+
+  private watch(socket: Socket, watcher: NewKeysWatcher, check: () => void): void {
+    const onData = (chunk: Buffer): void => {
+      if (watcher.push(chunk) !== 'watching') {
+        socket.off('data', onData);
+        check();
+      }
+    };
+    socket.on('data', onData);
+    this.detach.push(() => socket.off('data', onData));
+  }
+
+  private afterNewKeys(): void {
+    if (this.options.endsAt === 'newkeys') {
+      this.finish();
+      return;
+    }
+    this.clear();
+    this.timer = setTimeout(() => this.finish(), this.options.graceMs);
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.clear();
+    this.onEnd();
+  }
+
+  private clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const detach of this.detach.splice(0)) detach();
+  }
+}

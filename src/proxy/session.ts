@@ -1,0 +1,246 @@
+import type { Socket } from 'node:net';
+import { attemptBackend, type AttemptFailure, type AttemptHandle, type AttemptSuccess } from '../backend/attempt.js';
+import type { AcquireHandle, BackendPool, Lease } from '../backend/pool.js';
+import type { BackendServer } from '../backend/server.js';
+import type { TimeoutsConfig } from '../config/schema.js';
+import type { ReasonCode, SessionFailureCode } from '../errors.js';
+import type { AttemptRecord, ProxyEvents } from '../observe/events.js';
+import { ClientBuffer } from './client-buffer.js';
+import { HandshakeTracker } from './handshake-tracker.js';
+import { Splice } from './splice.js';
+
+export type SessionPhase = 'accepted' | 'queued' | 'connecting' | 'spliced' | 'closed';
+
+export interface SessionContext {
+  readonly listener: string;
+  readonly pool: BackendPool;
+  readonly timeouts: TimeoutsConfig;
+  readonly clientBufferBytes: number;
+  readonly events: ProxyEvents;
+}
+
+let nextSessionId = 1;
+
+/**
+ * One client connection, phase by phase: queue for a handshake slot, connect,
+ * await a valid identification, fail over while the client has seen nothing,
+ * then splice. `close()` is idempotent and emits exactly one summary.
+ */
+export class Session {
+  readonly id = nextSessionId++;
+  phase: SessionPhase = 'accepted';
+  private readonly client: Socket;
+  private readonly clientAddress: string;
+  private readonly context: SessionContext;
+  private readonly acceptedAt = performance.now();
+  private readonly buffer: ClientBuffer;
+  private readonly attempts: AttemptRecord[] = [];
+  private readonly failed = new Set<BackendServer>();
+  private readonly onClosed: (session: Session) => void;
+  private acquire: AcquireHandle | undefined;
+  private attempt: AttemptHandle | undefined;
+  private lease: Lease | undefined;
+  private splice: Splice | undefined;
+  private tracker: HandshakeTracker | undefined;
+  private setupTimer: NodeJS.Timeout | undefined;
+  private queueWaitMs = 0;
+  private bannerMs: number | undefined;
+  private setupMs: number | undefined;
+  private serverIdentification: string | undefined;
+
+  constructor(client: Socket, clientAddress: string, context: SessionContext, onClosed: (session: Session) => void) {
+    this.client = client;
+    this.clientAddress = clientAddress;
+    this.context = context;
+    this.onClosed = onClosed;
+    this.buffer = new ClientBuffer(client, context.clientBufferBytes);
+  }
+
+  get isSpliced(): boolean {
+    return this.phase === 'spliced';
+  }
+
+  /** `initialBytes`: client bytes already read (after a PROXY protocol header). */
+  start(initialBytes?: Buffer): void {
+    this.client.setNoDelay(true);
+    this.client.on('error', this.onClientErrorBeforeSplice);
+    this.client.on('close', this.onClientCloseBeforeSplice);
+    this.buffer.start(initialBytes);
+    if (this.context.timeouts.setup > 0) {
+      this.setupTimer = setTimeout(() => {
+        this.fail('SETUP_TIMEOUT', `no backend identification within the setup budget of ${this.context.timeouts.setup}ms`);
+      }, this.context.timeouts.setup);
+    }
+    this.queueForBackend();
+  }
+
+  /** Ends the session now, whatever its phase. */
+  close(reason: ReasonCode, message?: string): void {
+    if (this.phase === 'closed') return;
+    if (this.splice) {
+      this.splice.close(reason === 'SHUTDOWN' || reason === 'DRAIN_TIMEOUT' ? reason : 'SHUTDOWN');
+      return;
+    }
+    this.fail(reason as SessionFailureCode, message);
+  }
+
+  private readonly onClientErrorBeforeSplice = (error: NodeJS.ErrnoException): void => {
+    this.fail(error.code === 'ECONNRESET' ? 'CLIENT_RESET' : 'CLIENT_CLOSED', `client: ${error.message}`);
+  };
+
+  private readonly onClientCloseBeforeSplice = (): void => {
+    this.fail('CLIENT_CLOSED', 'client closed before a backend was ready');
+  };
+
+  private queueForBackend(): void {
+    this.phase = 'queued';
+    const pool = this.context.pool;
+    const totalAttempts = Math.min(pool.settings.retries + 1, pool.settings.retry.maxAttempts);
+    if (this.attempts.length >= totalAttempts) {
+      this.fail('BACKENDS_EXHAUSTED', `${this.attempts.length} backend attempts failed`);
+      return;
+    }
+    this.acquire = pool.acquire({ clientKey: this.clientAddress, exclude: this.failed }, (result) => {
+      this.acquire = undefined;
+      this.queueWaitMs += result.waitMs;
+      if (!result.ok) {
+        const code = result.code === 'NO_BACKEND' && this.attempts.length > 0 ? 'BACKENDS_EXHAUSTED' : result.code;
+        this.fail(code, result.message);
+        return;
+      }
+      this.connect(result.lease);
+    });
+  }
+
+  private connect(lease: Lease): void {
+    this.phase = 'connecting';
+    this.lease = lease;
+    const { server } = lease;
+    const { timeouts } = this.context;
+    this.attempt = attemptBackend(
+      { host: server.host, port: server.port, connectTimeoutMs: timeouts.connect, bannerTimeoutMs: timeouts.banner },
+      (outcome) => {
+        this.attempt = undefined;
+        if (outcome.ok) this.spliceTo(outcome);
+        else this.failOver(outcome);
+      },
+    );
+  }
+
+  private failOver(failure: AttemptFailure): void {
+    const lease = this.lease as Lease;
+    this.lease = undefined;
+    lease.close();
+    this.failed.add(lease.server);
+    this.record(lease.server, failure);
+    this.context.events.emit('failover', { pool: this.context.pool.name, from: lease.server.name, reason: failure.code });
+    this.queueForBackend();
+  }
+
+  private spliceTo(success: AttemptSuccess): void {
+    const lease = this.lease as Lease;
+    const backend = success.socket;
+    this.clearSetupTimer();
+    this.record(lease.server, success);
+    this.bannerMs = success.bannerMs;
+    this.serverIdentification = success.identification.line;
+    this.setupMs = performance.now() - this.acceptedAt;
+    this.phase = 'spliced';
+
+    this.client.off('error', this.onClientErrorBeforeSplice);
+    this.client.off('close', this.onClientCloseBeforeSplice);
+    const clientChunks = this.buffer.stop();
+    const splice = new Splice(
+      this.client,
+      backend,
+      { idleTimeoutMs: this.context.timeouts.clientIdle, finTimeoutMs: this.context.timeouts.fin },
+      (result) => {
+        this.tracker?.stop();
+        this.finish(result.reason, undefined, result.bytesClientToServer, result.bytesServerToClient);
+      },
+    );
+    this.splice = splice;
+    // What the client must see, byte-exact: pre-lines, identification, anything after.
+    this.client.write(success.received);
+    for (const chunk of clientChunks) backend.write(chunk);
+    splice.start(this.buffer.clientEnded);
+    success.releaseErrorGuard();
+
+    const handshake = this.context.pool.settings.handshake;
+    this.tracker = new HandshakeTracker(
+      { endsAt: handshake.endsAt, graceMs: handshake.grace, maxHoldMs: handshake.maxHold },
+      () => lease.releaseSlot(),
+    );
+    this.tracker.start(this.client, backend, success.received.subarray(success.identEndOffset), clientChunks);
+    this.context.events.emit('session-spliced', {
+      listener: this.context.listener,
+      pool: this.context.pool.name,
+      server: lease.server.name,
+      setupMs: this.setupMs,
+    });
+  }
+
+  private record(server: BackendServer, outcome: AttemptSuccess | AttemptFailure): void {
+    const record: AttemptRecord = outcome.ok
+      ? { server: server.name, address: server.address, result: 'ok', connectMs: outcome.connectMs, bannerMs: outcome.bannerMs, elapsedMs: outcome.connectMs + outcome.bannerMs }
+      : {
+          server: server.name,
+          address: server.address,
+          result: outcome.code,
+          message: outcome.message,
+          ...(outcome.connectMs === undefined ? {} : { connectMs: outcome.connectMs }),
+          elapsedMs: outcome.elapsedMs,
+        };
+    this.attempts.push(record);
+    this.context.events.emit('attempt', { listener: this.context.listener, pool: this.context.pool.name, sessionId: this.id, ...record });
+  }
+
+  /** Ends a session that never reached the splice. */
+  private fail(code: SessionFailureCode, message?: string): void {
+    if (this.phase === 'closed' || this.phase === 'spliced') return;
+    this.acquire?.cancel();
+    this.attempt?.cancel();
+    this.acquire = undefined;
+    this.attempt = undefined;
+    this.buffer.stop();
+    this.client.off('close', this.onClientCloseBeforeSplice);
+    this.client.destroy();
+    this.finish(code, message, 0, 0);
+  }
+
+  private finish(reason: ReasonCode, message: string | undefined, bytesClientToServer: number, bytesServerToClient: number): void {
+    const spliced = this.phase === 'spliced';
+    const phase = this.phase;
+    this.phase = 'closed';
+    this.clearSetupTimer();
+    this.lease?.close();
+    this.lease = undefined;
+    this.context.events.emit('session-closed', {
+      id: this.id,
+      listener: this.context.listener,
+      pool: this.context.pool.name,
+      client: this.clientAddress,
+      clientPort: this.client.remotePort,
+      phase,
+      spliced,
+      server: spliced ? this.attempts.at(-1)?.server : undefined,
+      serverIdentification: this.serverIdentification,
+      clientIdentification: this.buffer.identification,
+      attempts: this.attempts,
+      queueWaitMs: this.queueWaitMs,
+      bannerMs: this.bannerMs,
+      setupMs: this.setupMs,
+      bytesClientToServer,
+      bytesServerToClient,
+      durationMs: performance.now() - this.acceptedAt,
+      reason,
+      ...(message === undefined ? {} : { message }),
+    });
+    this.onClosed(this);
+  }
+
+  private clearSetupTimer(): void {
+    if (this.setupTimer) clearTimeout(this.setupTimer);
+    this.setupTimer = undefined;
+  }
+}
