@@ -3,6 +3,22 @@
 // any way; every byte is checked as it arrives, so input that cannot become a
 // valid header is rejected at the first offending byte and the result never
 // depends on how the input was chunked.
+//
+// Choices where the spec leaves room:
+// - v1 "UNKNOWN" and v2 LOCAL both give command 'LOCAL', family 'UNSPEC', no
+//   addresses and no TLVs. For v2 LOCAL the family byte and the whole block
+//   (addresses and TLVs) are ignored, as the spec says, but the length cap
+//   still applies.
+// - v2 PROXY accepts only TCP over IPv4 (0x11) and IPv6 (0x21); UNSPEC, UDP,
+//   UNIX and undefined family bytes are errors.
+// - v2 length field capped at 4096 by default (configurable up to 65535):
+//   rejected as soon as the 16-byte fixed part has arrived.
+// - v2 TLVs must tile the rest of the block exactly; 1-2 trailing bytes or a
+//   TLV running past the end are errors. TLV values (CRC32C included) are not
+//   interpreted.
+// - v1 addresses are returned as written (validated with net.isIPv4/isIPv6,
+//   no zone ids); v2 IPv6 addresses are formatted per RFC 5952, IPv4-mapped
+//   ones as "::ffff:a.b.c.d" like Node's socket.remoteAddress.
 
 import { ProxyV1Parser } from './proxy-protocol-v1.js';
 import { ProxyV2Parser, V2_DEFAULT_MAX_LENGTH, V2_SPEC_MAX_LENGTH } from './proxy-protocol-v2.js';
