@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
+import { AdminServer } from './observe/admin.js';
 import { ProxyEvents } from './observe/events.js';
 import { createLogger, logEvents } from './observe/log.js';
+import { ProxyMetrics } from './observe/metrics.js';
 import { ProxyServer } from './proxy/proxy-server.js';
 
 export interface RuntimeOptions {
@@ -18,6 +20,10 @@ export class ProxyRuntime {
   readonly events = new ProxyEvents();
   readonly logger: Logger;
   readonly server: ProxyServer;
+  /** Prometheus metrics (own registry), fed by `events`; served by the admin endpoint. */
+  readonly metrics: ProxyMetrics;
+  readonly startedAt = Date.now();
+  private admin: AdminServer | undefined;
   private readonly detachers: (() => void)[] = [];
   private stopping: Promise<void> | undefined;
 
@@ -26,6 +32,8 @@ export class ProxyRuntime {
     this.logger = options.logger ?? createLogger(config.log);
     this.server = new ProxyServer(config, this.events);
     this.detachers.push(logEvents(this.events, this.logger));
+    this.metrics = new ProxyMetrics(this.server);
+    this.detachers.push(() => this.metrics.close());
   }
 
   async start(): Promise<void> {
@@ -37,7 +45,28 @@ export class ProxyRuntime {
       },
       'starting',
     );
-    await this.server.start();
+    if (this.config.admin) {
+      // Before the data plane: a bad admin bind fails start with nothing else open.
+      this.admin = new AdminServer({
+        bind: this.config.admin.bind,
+        proxy: this.server,
+        metrics: this.metrics,
+        logger: this.logger,
+        startedAt: this.startedAt,
+      });
+      await this.admin.listen();
+    }
+    try {
+      await this.server.start();
+    } catch (error) {
+      await this.admin?.close();
+      throw error;
+    }
+  }
+
+  /** Port the admin endpoint bound, or undefined when `admin` is not configured. */
+  get adminPort(): number | undefined {
+    return this.admin?.port;
   }
 
   /** Port a listener actually bound (port 0 in tests). */
@@ -49,7 +78,9 @@ export class ProxyRuntime {
 
   /** Graceful: idempotent, resolves when all sessions are gone. */
   stop(drainMs?: number): Promise<void> {
-    this.stopping ??= this.server.stop(drainMs).finally(() => {
+    // The admin endpoint stays up while draining (/readyz answers 503), then closes.
+    this.stopping ??= this.server.stop(drainMs).finally(async () => {
+      await this.admin?.close();
       for (const detach of this.detachers.splice(0)) detach();
     });
     return this.stopping;

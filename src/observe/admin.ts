@@ -1,0 +1,142 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { formatHostPort, isLoopbackHost, type HostPort } from '../net/address.js';
+import type { ProxyServer } from '../proxy/proxy-server.js';
+import type { ProxyMetrics } from './metrics.js';
+import { buildStatus, readiness } from './status.js';
+import { renderStatusPage } from './status-page.js';
+
+export interface AdminOptions {
+  readonly bind: HostPort;
+  readonly proxy: ProxyServer;
+  readonly metrics: ProxyMetrics;
+  readonly logger: Logger;
+  readonly startedAt: number;
+}
+
+type Reply = { readonly status: number; readonly type: string; readonly body: string | Buffer };
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * The admin HTTP listener: /metrics, /healthz, /readyz, /api/status and the HTML
+ * status page at /. Read-only: GET and HEAD only, nothing changes state.
+ * A separate server from the data plane, so it answers at the connection limit.
+ */
+export class AdminServer {
+  private readonly options: AdminOptions;
+  private readonly server: Server;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: AdminOptions) {
+    this.options = options;
+    this.server = createServer((request, response) => this.handle(request, response));
+    // Keep slow or idle admin clients from holding sockets.
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 15_000;
+    this.server.keepAliveTimeout = 5_000;
+    this.server.maxHeadersCount = 50;
+    this.server.on('clientError', (_error, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  get port(): number | undefined {
+    const address = this.server.address();
+    return address !== null && typeof address === 'object' ? address.port : undefined;
+  }
+
+  listen(): Promise<void> {
+    const { bind, logger } = this.options;
+    if (!isLoopbackHost(bind.host)) {
+      logger.warn(
+        { event: 'admin-exposed', bind: formatHostPort(bind) },
+        'admin endpoint listens on a non-loopback address: /metrics and /api/status show backend addresses; restrict access',
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => {
+        reject(new Error(`admin: cannot listen on ${formatHostPort(bind)}: ${error.message}`, { cause: error }));
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host: bind.host, port: bind.port }, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (error) => logger.error({ event: 'admin-error', err: error.message }, 'admin server error'));
+        logger.info({ event: 'admin-listening', address: formatHostPort({ host: bind.host, port: this.port ?? bind.port }) }, 'admin listening');
+        resolve();
+      });
+    });
+  }
+
+  /** Stops listening and drops open connections (idempotent). */
+  close(): Promise<void> {
+    this.closing ??= new Promise((resolve) => {
+      if (!this.server.listening) {
+        resolve();
+        return;
+      }
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    return this.closing;
+  }
+
+  private handle(request: IncomingMessage, response: ServerResponse): void {
+    request.on('error', () => response.destroy());
+    response.on('error', () => undefined);
+    const method = request.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD') {
+      response.setHeader('Allow', 'GET, HEAD');
+      this.send(request, response, json(405, { error: 'METHOD_NOT_ALLOWED', message: 'the admin endpoint is read-only: GET or HEAD' }));
+      return;
+    }
+    const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
+    this.route(path).then(
+      (reply) => this.send(request, response, reply),
+      (error: unknown) => {
+        this.options.logger.error({ event: 'admin-error', path, err: error instanceof Error ? error.message : String(error) }, 'admin request failed');
+        this.send(request, response, json(500, { error: 'INTERNAL', message: 'see the proxy log' }));
+      },
+    );
+  }
+
+  private async route(path: string): Promise<Reply> {
+    const { proxy, metrics, startedAt } = this.options;
+    switch (path) {
+      case '/metrics':
+        return { status: 200, type: metrics.contentType, body: await metrics.scrape() };
+      case '/healthz':
+        return json(200, { status: 'ok' });
+      case '/readyz': {
+        const verdict = readiness(proxy);
+        return verdict.ready ? json(200, { status: 'ready' }) : json(503, { status: 'not ready', reason: verdict.reason, message: verdict.message });
+      }
+      case '/api/status':
+        return json(200, buildStatus({ proxy, startedAt, totals: (pool, server) => metrics.serverTotals(pool, server) }));
+      case '/':
+      case '/index.html': {
+        const status = buildStatus({ proxy, startedAt, totals: (pool, server) => metrics.serverTotals(pool, server) });
+        return { status: 200, type: 'text/html; charset=utf-8', body: renderStatusPage(status) };
+      }
+      default:
+        return json(404, { error: 'NOT_FOUND', message: `no such endpoint: ${path}` });
+    }
+  }
+
+  private send(request: IncomingMessage, response: ServerResponse, reply: Reply): void {
+    const body = typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
+    response.writeHead(reply.status, {
+      'Content-Type': reply.type,
+      'Content-Length': body.length,
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    });
+    response.end(request.method === 'HEAD' ? undefined : body);
+  }
+}
+
+function json(status: number, value: unknown): Reply {
+  return { status, type: JSON_TYPE, body: `${JSON.stringify(value, null, 2)}\n` };
+}

@@ -1,0 +1,263 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ProxyServer } from '../proxy/proxy-server.js';
+import { VERSION } from '../version.js';
+import { subscribe, type ProxyEventMap, type ProxyEvents } from './events.js';
+
+/**
+ * Banner latency spans a loopback sshd (~1 ms) to a throttled or overloaded one
+ * near paramiko's 15 s limit, and beyond.
+ */
+export const BANNER_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 10, 15, 20, 30, 60];
+/** Backend TCP connect: loopback to a distant, SYN-retrying server. */
+export const CONNECT_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Client accept to splice, and time spent queued for a handshake slot. */
+export const WAIT_BUCKETS_SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60];
+
+/** Counts kept per server for the status page (sessions handed to it, failed attempts). */
+export interface ServerTotals {
+  sessions: number;
+  failedAttempts: number;
+  /** Banner latency of the last successful session attempt. */
+  lastSessionBannerMs: number | undefined;
+}
+
+/** Every sshproxy_* metric, in a registry of the proxy's own. */
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  private readonly proxy: ProxyServer;
+  private readonly totals = new Map<string, ServerTotals>();
+  private readonly subscriptions: (() => void)[] = [];
+
+  readonly bannerLatency = new Histogram({
+    name: 'sshproxy_banner_latency_seconds',
+    help: 'Backend TCP connect to a complete SSH identification line, for sessions and health checks.',
+    labelNames: ['pool', 'server', 'source'] as const,
+    buckets: BANNER_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+  readonly backendConnect = new Histogram({
+    name: 'sshproxy_backend_connect_seconds',
+    help: 'Time to establish the TCP connection to a backend (session attempts).',
+    labelNames: ['pool', 'server'] as const,
+    buckets: CONNECT_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+  readonly sessionSetup = new Histogram({
+    name: 'sshproxy_session_setup_seconds',
+    help: 'Client accept to splice: how long a client waited before seeing the backend banner.',
+    labelNames: ['listener'] as const,
+    buckets: WAIT_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+  readonly sessions = new Counter({
+    name: 'sshproxy_sessions_total',
+    help: 'Client sessions by outcome: result="spliced", or the reason code the session failed with before splice.',
+    labelNames: ['listener', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly attempts = new Counter({
+    name: 'sshproxy_attempts_total',
+    help: 'Backend attempts made for sessions: result="ok" or the attempt failure code.',
+    labelNames: ['pool', 'server', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly failovers = new Counter({
+    name: 'sshproxy_failovers_total',
+    help: 'Sessions moved on to another backend after a failed attempt (before the client saw a byte).',
+    labelNames: ['pool'] as const,
+    registers: [this.registry],
+  });
+  readonly queueWait = new Histogram({
+    name: 'sshproxy_queue_wait_seconds',
+    help: 'Time sessions spent queued for a handshake slot (only sessions that had to queue).',
+    labelNames: ['pool'] as const,
+    buckets: WAIT_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+  readonly checkFailures = new Counter({
+    name: 'sshproxy_server_check_failures_total',
+    help: 'Failed health checks by reason code.',
+    labelNames: ['pool', 'server', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly stateChanges = new Counter({
+    name: 'sshproxy_server_state_changes_total',
+    help: 'Server state transitions (UP, DOWN, DRAINING).',
+    labelNames: ['pool', 'server'] as const,
+    registers: [this.registry],
+  });
+  readonly bytes = new Counter({
+    name: 'sshproxy_bytes_total',
+    help: 'Bytes spliced, counted when a session closes.',
+    labelNames: ['listener', 'direction'] as const,
+    registers: [this.registry],
+  });
+  readonly rejected = new Counter({
+    name: 'sshproxy_connections_rejected_total',
+    help: 'Client connections closed at accept, by reason code (ACL_DENIED, LIMIT_REACHED, ...).',
+    labelNames: ['listener', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly acceptErrors = new Counter({
+    name: 'sshproxy_accept_errors_total',
+    help: 'Errors accepting connections (EMFILE, ENFILE, ...); never fatal.',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(proxy: ProxyServer, options: { readonly defaultMetrics?: boolean } = {}) {
+    this.proxy = proxy;
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.registerGauges();
+    this.precreate();
+    this.subscribe(proxy.events);
+  }
+
+  /** Prometheus text exposition. */
+  scrape(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Sessions handed to and failed attempts on one server since start. */
+  serverTotals(pool: string, server: string): ServerTotals {
+    return this.totalsFor(pool, server);
+  }
+
+  /** Unsubscribes from events (idempotent). */
+  close(): void {
+    for (const unsubscribe of this.subscriptions.splice(0)) unsubscribe();
+  }
+
+  private registerGauges(): void {
+    const proxy = this.proxy;
+    new Gauge({
+      name: 'sshproxy_build_info',
+      help: 'Always 1; labels carry the proxy and Node.js versions.',
+      labelNames: ['version', 'node_version'] as const,
+      registers: [this.registry],
+    }).set({ version: VERSION, node_version: process.versions.node }, 1);
+    new Gauge({
+      name: 'sshproxy_sessions_active',
+      help: 'Client sessions open right now (in setup or spliced).',
+      labelNames: ['listener'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const listener of proxy.listeners) this.set({ listener: listener.name }, listener.sessions.size);
+      },
+    });
+    new Gauge({
+      name: 'sshproxy_queue_length',
+      help: 'Sessions waiting for a handshake slot right now.',
+      labelNames: ['pool'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const pool of proxy.pools.values()) this.set({ pool: pool.name }, pool.queueLength);
+      },
+    });
+    const perServer = (name: string, help: string, read: (server: ServerView) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['pool', 'server'] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const pool of proxy.pools.values()) {
+            for (const server of pool.servers) this.set({ pool: pool.name, server: server.name }, read(server));
+          }
+        },
+      });
+    };
+    perServer('sshproxy_server_sessions_active', 'Sessions using this server right now (in setup or spliced).', (s) => s.activeSessions);
+    perServer('sshproxy_server_handshakes_active', 'Sessions holding a handshake slot on this server (in their SSH handshake).', (s) => s.handshakesActive);
+    perServer('sshproxy_server_up', '1 while the server is UP, 0 when DOWN or DRAINING.', (s) => (s.state === 'UP' ? 1 : 0));
+  }
+
+  /** Zero series for every configured listener, pool and server, so dashboards show 0 rather than gaps. */
+  private precreate(): void {
+    for (const listener of this.proxy.listeners) {
+      const name = listener.name;
+      this.sessions.inc({ listener: name, result: 'spliced' }, 0);
+      this.sessionSetup.zero({ listener: name });
+      this.bytes.inc({ listener: name, direction: 'client_to_server' }, 0);
+      this.bytes.inc({ listener: name, direction: 'server_to_client' }, 0);
+      this.rejected.inc({ listener: name, reason: 'ACL_DENIED' }, 0);
+      this.rejected.inc({ listener: name, reason: 'LIMIT_REACHED' }, 0);
+      this.acceptErrors.inc({ listener: name }, 0);
+    }
+    for (const pool of this.proxy.pools.values()) {
+      this.failovers.inc({ pool: pool.name }, 0);
+      this.queueWait.zero({ pool: pool.name });
+      for (const server of pool.servers) {
+        const labels = { pool: pool.name, server: server.name };
+        this.bannerLatency.zero({ ...labels, source: 'session' });
+        this.bannerLatency.zero({ ...labels, source: 'check' });
+        this.backendConnect.zero(labels);
+        this.attempts.inc({ ...labels, result: 'ok' }, 0);
+        this.stateChanges.inc(labels, 0);
+      }
+    }
+  }
+
+  private subscribe(events: ProxyEvents): void {
+    const on = <K extends keyof ProxyEventMap>(name: K, handler: (...args: ProxyEventMap[K]) => void): void => {
+      this.subscriptions.push(subscribe(events, name, handler));
+    };
+    on('session-spliced', ({ listener, pool, server, setupMs }) => {
+      this.sessions.inc({ listener, result: 'spliced' });
+      this.sessionSetup.observe({ listener }, setupMs / 1000);
+      this.totalsFor(pool, server).sessions += 1;
+    });
+    on('session-closed', (summary) => {
+      if (!summary.spliced) {
+        this.sessions.inc({ listener: summary.listener, result: summary.reason });
+        return;
+      }
+      // Bytes are counted once per session, at close: nothing on the per-chunk path.
+      this.bytes.inc({ listener: summary.listener, direction: 'client_to_server' }, summary.bytesClientToServer);
+      this.bytes.inc({ listener: summary.listener, direction: 'server_to_client' }, summary.bytesServerToClient);
+    });
+    on('attempt', (attempt) => {
+      const labels = { pool: attempt.pool, server: attempt.server };
+      this.attempts.inc({ ...labels, result: attempt.result });
+      if (attempt.connectMs !== undefined) this.backendConnect.observe(labels, attempt.connectMs / 1000);
+      if (attempt.result === 'ok' && attempt.bannerMs !== undefined) {
+        this.bannerLatency.observe({ ...labels, source: 'session' }, attempt.bannerMs / 1000);
+        this.totalsFor(attempt.pool, attempt.server).lastSessionBannerMs = attempt.bannerMs;
+      }
+      if (attempt.result !== 'ok') this.totalsFor(attempt.pool, attempt.server).failedAttempts += 1;
+    });
+    on('failover', ({ pool }) => this.failovers.inc({ pool }));
+    on('queue-wait', ({ pool, waitMs }) => this.queueWait.observe({ pool }, waitMs / 1000));
+    on('health-check', (check) => {
+      const labels = { pool: check.pool, server: check.server };
+      if (check.ok && check.bannerMs !== undefined) this.bannerLatency.observe({ ...labels, source: 'check' }, check.bannerMs / 1000);
+      if (!check.ok) this.checkFailures.inc({ ...labels, reason: check.code ?? 'UNKNOWN' });
+    });
+    on('server-state', ({ pool, server }) => this.stateChanges.inc({ pool, server }));
+    on('connection-rejected', ({ listener, reason }) => this.rejected.inc({ listener, reason }));
+    on('accept-error', ({ listener }) => this.acceptErrors.inc({ listener }));
+  }
+
+  private totalsFor(pool: string, server: string): ServerTotals {
+    const key = `${pool}\u0000${server}`;
+    let totals = this.totals.get(key);
+    if (!totals) {
+      totals = { sessions: 0, failedAttempts: 0, lastSessionBannerMs: undefined };
+      this.totals.set(key, totals);
+    }
+    return totals;
+  }
+}
+
+interface ServerView {
+  readonly activeSessions: number;
+  readonly handshakesActive: number;
+  readonly state: string;
+}

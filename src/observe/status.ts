@@ -1,0 +1,140 @@
+import type { BackendPool } from '../backend/pool.js';
+import type { BackendServer, ServerState } from '../backend/server.js';
+import type { ProxyServer } from '../proxy/proxy-server.js';
+import { VERSION } from '../version.js';
+import type { ServerTotals } from './metrics.js';
+
+export interface ServerStatus {
+  readonly name: string;
+  readonly address: string;
+  readonly state: ServerState;
+  readonly stateReason: string | null;
+  /** ISO time of the last state change (or of start). */
+  readonly lastStateChange: string;
+  readonly weight: number;
+  readonly backup: boolean;
+  readonly activeSessions: number;
+  readonly handshakeSlots: { readonly used: number; readonly limit: number };
+  readonly totalSessions: number | null;
+  readonly failedAttempts: number | null;
+  readonly lastCheck: { readonly ok: boolean; readonly code: string | null; readonly message: string | null; readonly at: string } | null;
+  /** From the last health check. */
+  readonly lastBannerMs: number | null;
+  /** From the last session that reached this server's banner. */
+  readonly lastSessionBannerMs: number | null;
+  readonly identification: string | null;
+}
+
+export interface PoolStatus {
+  readonly name: string;
+  readonly balance: string;
+  readonly serversUp: number;
+  readonly queueLength: number;
+  readonly queueMaxLength: number;
+  readonly servers: readonly ServerStatus[];
+}
+
+export interface ListenerStatus {
+  readonly name: string;
+  readonly address: string | null;
+  readonly pool: string;
+  readonly listening: boolean;
+  readonly activeSessions: number;
+}
+
+export interface ProxyStatus {
+  readonly version: string;
+  readonly nodeVersion: string;
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly uptimeSeconds: number;
+  readonly draining: boolean;
+  readonly ready: Readiness;
+  readonly connections: { readonly active: number; readonly limit: number };
+  readonly listeners: readonly ListenerStatus[];
+  readonly pools: readonly PoolStatus[];
+}
+
+export type Readiness =
+  | { readonly ready: true }
+  | { readonly ready: false; readonly reason: 'DRAINING' | 'LISTENER_CLOSED' | 'NO_SERVER_UP'; readonly message: string };
+
+export interface StatusSource {
+  readonly proxy: ProxyServer;
+  readonly startedAt: number;
+  /** Per-server totals since start, when metrics are attached. */
+  readonly totals?: (pool: string, server: string) => ServerTotals;
+}
+
+/** Ready while not draining, every listener is open, and every pool has a server UP. */
+export function readiness(proxy: ProxyServer): Readiness {
+  if (proxy.isDraining) return { ready: false, reason: 'DRAINING', message: 'the proxy is shutting down' };
+  const closed = proxy.listeners.filter((listener) => !listener.listening).map((listener) => listener.name);
+  if (closed.length > 0) {
+    return { ready: false, reason: 'LISTENER_CLOSED', message: `listener(s) not open: ${closed.join(', ')}` };
+  }
+  const down = [...proxy.pools.values()].filter((pool) => !pool.servers.some((server) => server.state === 'UP')).map((pool) => pool.name);
+  if (down.length > 0) return { ready: false, reason: 'NO_SERVER_UP', message: `no server UP in pool(s): ${down.join(', ')}` };
+  return { ready: true };
+}
+
+/** Snapshot of listeners, pools and servers: what /api/status returns and the status page shows. */
+export function buildStatus(source: StatusSource): ProxyStatus {
+  const { proxy } = source;
+  const now = Date.now();
+  return {
+    version: VERSION,
+    nodeVersion: process.versions.node,
+    pid: process.pid,
+    startedAt: new Date(source.startedAt).toISOString(),
+    uptimeSeconds: Math.round((now - source.startedAt) / 1000),
+    draining: proxy.isDraining,
+    ready: readiness(proxy),
+    connections: { active: proxy.activeConnections, limit: proxy.config.limits.maxConnections },
+    listeners: proxy.listeners.map((listener) => ({
+      name: listener.name,
+      address: listener.address ?? null,
+      pool: listener.config.pool,
+      listening: listener.listening,
+      activeSessions: listener.sessions.size,
+    })),
+    pools: [...proxy.pools.values()].map((pool) => poolStatus(pool, source)),
+  };
+}
+
+function poolStatus(pool: BackendPool, source: StatusSource): PoolStatus {
+  return {
+    name: pool.name,
+    balance: pool.settings.balance,
+    serversUp: pool.servers.filter((server) => server.state === 'UP').length,
+    queueLength: pool.queueLength,
+    queueMaxLength: pool.settings.queue.maxLength,
+    servers: pool.servers.map((server) => serverStatus(server, source)),
+  };
+}
+
+function serverStatus(server: BackendServer, source: StatusSource): ServerStatus {
+  const totals = source.totals?.(server.pool, server.name);
+  const check = server.lastCheck;
+  return {
+    name: server.name,
+    address: server.address,
+    state: server.state,
+    stateReason: server.stateReason ?? null,
+    lastStateChange: new Date(server.stateChangedAt).toISOString(),
+    weight: server.weight,
+    backup: server.backup,
+    activeSessions: server.activeSessions,
+    handshakeSlots: { used: server.handshakesActive, limit: server.maxStartups },
+    totalSessions: totals?.sessions ?? null,
+    failedAttempts: totals?.failedAttempts ?? null,
+    lastCheck: check
+      ? { ok: check.ok, code: check.code ?? null, message: check.message ?? null, at: new Date(check.at).toISOString() }
+      : null,
+    lastBannerMs: roundMs(server.lastBannerMs),
+    lastSessionBannerMs: roundMs(totals?.lastSessionBannerMs),
+    identification: server.lastIdentification ?? null,
+  };
+}
+
+const roundMs = (ms: number | undefined): number | null => (ms === undefined ? null : Math.round(ms * 100) / 100);
