@@ -1,0 +1,180 @@
+/**
+ * What the benchmark measures against: C backends (sink, source, echo), the proxy
+ * under test (built dist/, one listener per backend), and HAProxy configured the
+ * same way (mode tcp, banner health check). Everything on 127.0.0.1.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import path from 'node:path';
+import { spawnLines, waitForExit, type LineProcess } from './proc.js';
+
+export const BENCH_DIR = path.resolve(import.meta.dirname, '..');
+export const REPO_DIR = path.resolve(BENCH_DIR, '..');
+export const BUILD_DIR = path.join(BENCH_DIR, 'build');
+export const HAPROXY = '/usr/sbin/haproxy';
+
+export type BackendMode = 'sink' | 'source' | 'echo' | 'sshd';
+export type TargetName = 'direct' | 'proxy' | 'haproxy';
+export const TARGETS: readonly TargetName[] = ['direct', 'proxy', 'haproxy'];
+
+/** Compiles the C helpers into bench/build/ (gitignored). */
+export function compileNative(): { backend: string; client: string } {
+  mkdirSync(BUILD_DIR, { recursive: true });
+  const out = { backend: path.join(BUILD_DIR, 'backend'), client: path.join(BUILD_DIR, 'client') };
+  for (const name of ['backend', 'client'] as const) {
+    execFileSync('gcc', ['-O2', '-Wall', '-o', out[name], path.join(BENCH_DIR, 'native', `${name}.c`)], { stdio: 'inherit' });
+  }
+  return out;
+}
+
+/** Builds dist/ (tsc emits even when another file has a type error; we only need the JS). */
+export function buildProxy(): string {
+  try {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_DIR, stdio: 'ignore' });
+  } catch {
+    // Type errors elsewhere do not stop emit; the existence check below is what matters.
+  }
+  const cli = path.join(REPO_DIR, 'dist', 'cli.js');
+  if (!existsSync(cli)) throw new Error('dist/cli.js missing after build');
+  return cli;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something on `port` sends a line (the identification), bounded. */
+export async function waitForBanner(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      const timer = setTimeout(() => done(false), 1000);
+      function done(result: boolean): void {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(result);
+      }
+      socket.on('data', (chunk) => done(chunk.includes(10)));
+      socket.on('error', () => done(false));
+      socket.on('close', () => done(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing answered with a banner on port ${port} within ${timeoutMs}ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export interface Backend {
+  readonly mode: BackendMode;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function startBackend(binary: string, mode: Exclude<BackendMode, 'sshd'>): Promise<Backend> {
+  const process: LineProcess = spawnLines(binary, [mode]);
+  const port = Number(await process.nextLine(5000));
+  return { mode, port, stop: () => process.stop() };
+}
+
+export interface ServedTarget {
+  readonly pid: number;
+  /** Frontend port per backend mode. */
+  readonly ports: ReadonlyMap<BackendMode, number>;
+  stop(): Promise<void>;
+}
+
+export interface ProxyOptions {
+  readonly workers: number | 'auto';
+  /** Extra node flags, e.g. --cpu-prof. */
+  readonly nodeFlags: readonly string[];
+  readonly resultsDir: string;
+}
+
+/** Starts `node dist/cli.js serve` with one listener + pool per backend. */
+export async function startProxy(cli: string, backends: readonly Backend[], options: ProxyOptions): Promise<ServedTarget> {
+  const ports = new Map<BackendMode, number>();
+  for (const backend of backends) ports.set(backend.mode, await freePort());
+  const config = {
+    listeners: backends.map((backend) => ({
+      name: backend.mode,
+      bind: `127.0.0.1:${ports.get(backend.mode)}`,
+      pool: backend.mode,
+    })),
+    pools: backends.map((backend) => ({
+      name: backend.mode,
+      servers: [{ name: backend.mode, address: `127.0.0.1:${backend.port}` }],
+      // The handshake-slot limit protects a real sshd; the C backend needs none, and
+      // HAProxy has no such limit, so it is lifted out of the way here.
+      handshake: { maxStartups: 100000 },
+      queue: { maxLength: 100000 },
+    })),
+    limits: { maxConnections: 100000 },
+    // Per-session log lines are off for both proxies (HAProxy has no `log` either).
+    log: { level: 'warn' },
+    workers: options.workers,
+  };
+  const configPath = path.join(options.resultsDir, 'proxy-config.yaml');
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  const child = spawn(process.execPath, [...options.nodeFlags, cli, 'serve', '--config', configPath, '--admin', 'off'], {
+    cwd: options.resultsDir,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  await waitUntilServing(child, [...ports.values()]);
+  return { pid: child.pid as number, ports, stop: () => stopChild(child, 'SIGTERM') };
+}
+
+/** Starts HAProxy (default threads = cores) with a banner health check per backend. */
+export async function startHaproxy(backends: readonly Backend[], resultsDir: string): Promise<ServedTarget> {
+  const ports = new Map<BackendMode, number>();
+  for (const backend of backends) ports.set(backend.mode, await freePort());
+  const sections = backends.map((backend) =>
+    [
+      `frontend f_${backend.mode}`,
+      `  bind 127.0.0.1:${ports.get(backend.mode)}`,
+      `  default_backend b_${backend.mode}`,
+      `backend b_${backend.mode}`,
+      '  option tcp-check',
+      '  tcp-check expect rstring ^SSH-2\\.0-',
+      `  server s_${backend.mode} 127.0.0.1:${backend.port} check inter 5s`,
+    ].join('\n'),
+  );
+  const text = [
+    'global',
+    '  # maxconn left unset: HAProxy derives it from the file-descriptor limit',
+    'defaults',
+    '  mode tcp',
+    '  timeout connect 3s',
+    '  timeout client 1h',
+    '  timeout server 1h',
+    ...sections,
+    '',
+  ].join('\n');
+  const configPath = path.join(resultsDir, 'haproxy.cfg');
+  writeFileSync(configPath, text);
+  execFileSync(HAPROXY, ['-c', '-q', '-f', configPath], { stdio: 'inherit' });
+  const child = spawn(HAPROXY, ['-db', '-f', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitUntilServing(child, [...ports.values()]);
+  return { pid: child.pid as number, ports, stop: () => stopChild(child, 'SIGUSR1') };
+}
+
+async function waitUntilServing(child: ChildProcess, ports: readonly number[]): Promise<void> {
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`exited early (code ${code})`))));
+  exited.catch(() => undefined);
+  // Health checks must have marked servers UP before anything is measured.
+  await Promise.race([Promise.all(ports.map((port) => waitForBanner(port, 15_000))), exited]);
+}
+
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  child.kill(signal);
+  await waitForExit(child, 10_000);
+}

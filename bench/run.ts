@@ -1,0 +1,176 @@
+/**
+ * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap]`
+ *
+ * Measures direct vs ssh-banner-proxy vs HAProxy in one run, on loopback, with a C
+ * backend and a C client (bench/native/). The target order rotates every run; the
+ * table shows medians. JSON goes to bench/results/, the Markdown table to stdout.
+ * See docs/benchmarks.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sshdAvailable, startSshd, type SshdHandle } from '../test/fixtures/sshd.js';
+import { record, summarise, table, type Samples } from './lib/report.js';
+import {
+  BENCH_DIR,
+  HAPROXY,
+  REPO_DIR,
+  TARGETS,
+  buildProxy,
+  compileNative,
+  startBackend,
+  startHaproxy,
+  startProxy,
+  type Backend,
+  type BackendMode,
+  type ServedTarget,
+  type TargetName,
+} from './lib/targets.js';
+import { FULL, QUICK, bulk, hold, rate, sshd, type Counts, type Figures } from './lib/workloads.js';
+
+const WORKLOADS = ['bulk-up', 'bulk-down', 'rate', 'latency', 'memory', 'scale', 'sshd'] as const;
+type Workload = (typeof WORKLOADS)[number];
+
+interface Args {
+  quick: boolean;
+  runs: number;
+  only: readonly Workload[];
+  workers: number | 'auto';
+  profile: 'cpu' | 'heap' | undefined;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined };
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i];
+    const value = (): string => {
+      const next = argv[(i += 1)];
+      if (next === undefined) throw new Error(`${arg} needs a value`);
+      return next;
+    };
+    if (arg === '--quick') args.quick = true;
+    else if (arg === '--runs') args.runs = Number(value());
+    else if (arg === '--only') args.only = value().split(',') as Workload[];
+    else if (arg === '--workers') {
+      const text = value();
+      args.workers = text === 'auto' ? 'auto' : Number(text);
+    } else if (arg === '--profile') args.profile = value() === 'heap' ? 'heap' : 'cpu';
+    else throw new Error(`unknown argument ${arg}`);
+  }
+  for (const name of args.only) if (!WORKLOADS.includes(name)) throw new Error(`unknown workload ${name} (${WORKLOADS.join(', ')})`);
+  if (args.runs === 0) args.runs = args.quick ? 2 : 3;
+  return args;
+}
+
+function fdLimit(): number {
+  return Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
+}
+
+function machine(): Record<string, unknown> {
+  const cpus = os.cpus();
+  const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_DIR }).toString().trim();
+  return {
+    commit: git('rev-parse', '--short', 'HEAD'),
+    dirty: git('status', '--porcelain', '--', 'src', 'bench') !== '',
+    cores: cpus.length,
+    cpu: cpus[0]?.model,
+    memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
+    kernel: os.release(),
+    node: process.version,
+    haproxy: execFileSync(HAPROXY, ['-v']).toString().split('\n')[0],
+    fdLimit: fdLimit(),
+    date: new Date().toISOString(),
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const counts: Counts = { ...(args.quick ? QUICK : FULL), scaleSessions: Math.floor((fdLimit() - 200) / 2) };
+  const resultsDir = path.join(BENCH_DIR, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const info = machine();
+  process.stderr.write(`machine: ${JSON.stringify(info)}\n`);
+
+  const native = compileNative();
+  const cli = buildProxy();
+  const backends: Backend[] = [];
+  let sshdHandle: SshdHandle | undefined;
+  let proxy: ServedTarget | undefined;
+  let haproxy: ServedTarget | undefined;
+  try {
+    for (const mode of ['sink', 'source', 'echo'] as const) backends.push(await startBackend(native.backend, mode));
+    const wantSshd = args.only.includes('sshd') && sshdAvailable();
+    if (wantSshd) sshdHandle = await startSshd();
+    const frontends: Backend[] = sshdHandle
+      ? [...backends, { mode: 'sshd', port: sshdHandle.port, stop: () => Promise.resolve() }]
+      : backends;
+    const nodeFlags = args.profile === 'cpu' ? ['--cpu-prof', `--cpu-prof-dir=${resultsDir}/prof`] : args.profile === 'heap' ? ['--heap-prof', `--heap-prof-dir=${resultsDir}/prof`] : [];
+    proxy = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir });
+    haproxy = await startHaproxy(frontends, resultsDir);
+    const served: Record<Exclude<TargetName, 'direct'>, ServedTarget> = { proxy, haproxy };
+
+    const portFor = (target: TargetName, mode: BackendMode): number => {
+      if (target === 'direct') return mode === 'sshd' ? (sshdHandle as SshdHandle).port : (backends.find((b) => b.mode === mode) as Backend).port;
+      return served[target].ports.get(mode) as number;
+    };
+    const pidFor = (target: TargetName): number | undefined => (target === 'direct' ? undefined : served[target].pid);
+
+    const measure = (workload: Workload, target: TargetName): Promise<Figures> => {
+      switch (workload) {
+        case 'bulk-up':
+          return bulk(native.client, portFor(target, 'sink'), 'up', counts.bulkBytes);
+        case 'bulk-down':
+          return bulk(native.client, portFor(target, 'source'), 'down', counts.bulkBytes);
+        case 'rate':
+          return rate(native.client, portFor(target, 'sink'), counts.rateConcurrency, counts.rateTotal);
+        case 'latency':
+          return rate(native.client, portFor(target, 'sink'), 1, counts.latencyTotal);
+        case 'memory':
+          return hold(native.client, portFor(target, 'echo'), counts.memorySessions, pidFor(target));
+        case 'scale':
+          return hold(native.client, portFor(target, 'echo'), counts.scaleSessions, pidFor(target));
+        case 'sshd':
+          return sshd(native.client, portFor(target, 'sshd'), sshdHandle as SshdHandle, counts);
+      }
+    };
+
+    const samples: Samples = new Map();
+    for (let run = 0; run < args.runs; run += 1) {
+      // Rotate the order each run: later runs see the TIME_WAIT sockets of earlier ones.
+      const order = TARGETS.map((_, index) => TARGETS[(index + run) % TARGETS.length] as TargetName);
+      for (const workload of args.only) {
+        if (workload === 'sshd' && !sshdHandle) continue;
+        // One pass is enough for counts (scale) and for sshd (which takes its own samples).
+        if ((workload === 'scale' || workload === 'sshd') && run > 0) continue;
+        if (workload === 'memory' && run > 0 && args.quick) continue;
+        for (const target of order) {
+          const startedAt = performance.now();
+          const figures = await measure(workload, target);
+          record(samples, workload, target, figures);
+          process.stderr.write(`run ${run + 1}/${args.runs} ${workload.padEnd(9)} ${target.padEnd(7)} ${JSON.stringify(figures)} (${((performance.now() - startedAt) / 1000).toFixed(1)}s)\n`);
+        }
+      }
+    }
+
+    const rows = summarise(samples);
+    const output = {
+      machine: info,
+      args: { ...args, counts },
+      rows,
+      samples: Object.fromEntries([...samples].map(([workload, byTarget]) => [workload, Object.fromEntries(byTarget)])),
+    };
+    const file = path.join(resultsDir, `bench-${String(info.date).replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, `${JSON.stringify(output, null, 2)}\n`);
+    process.stdout.write(
+      `\nssh-banner-proxy ${String(info.commit)}${info.dirty ? ' (dirty)' : ''} · ${String(info.cores)} cores ${String(info.cpu)} · Node ${String(info.node)} · ${String(info.haproxy)} · fd limit ${String(info.fdLimit)} · proxy workers ${String(args.workers)} · medians of ${args.runs} runs${args.quick ? ' (quick)' : ''}\n\n${table(rows)}\n\nJSON: ${path.relative(REPO_DIR, file)}\n`,
+    );
+  } finally {
+    await proxy?.stop();
+    await haproxy?.stop();
+    await sshdHandle?.stop();
+    for (const backend of backends) await backend.stop();
+  }
+}
+
+await main();
