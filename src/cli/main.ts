@@ -3,12 +3,13 @@ import { VERSION } from '../version.js';
 import { checkConfigCommand } from './check-config.js';
 import { EXIT_USAGE } from './exit-codes.js';
 import { serveCommand } from './serve.js';
+import { probeCommand } from './probe.js';
 
 export interface CliCommand {
   register(cli: Argv, setExitCode: (code: Promise<number>) => void): Argv;
 }
 
-const COMMANDS: readonly CliCommand[] = [serveCommand, checkConfigCommand];
+const COMMANDS: readonly CliCommand[] = [serveCommand, checkConfigCommand, probeCommand];
 
 /** Parses argv, runs the chosen command, and resolves with the exit code. */
 export async function runCli(argv: readonly string[]): Promise<number> {

@@ -1,0 +1,77 @@
+/**
+ * What to check for each verdict: the causes a troubleshooting guide names
+ * (sshd-identification-errors, paramiko "Error reading SSH protocol banner").
+ */
+import type { ProbeVerdict } from './verdicts.js';
+
+export interface HintContext {
+  readonly host: string;
+  readonly port: number;
+  readonly bannerMs?: number | undefined;
+  readonly slowMs: number;
+  readonly timeoutMs: number;
+  readonly protocol?: string | undefined;
+  readonly notice?: string | undefined;
+  readonly errno?: string | undefined;
+  readonly softwareVersion?: string | undefined;
+  readonly preLineCount?: number | undefined;
+}
+
+const MAXSTARTUPS =
+  'sshd MaxStartups (default 10:30:100: beyond 10 unauthenticated connections sshd drops 30% of new ones, all beyond 100); ' +
+  'raise it, e.g. "MaxStartups 100:30:200" in /etc/ssh/sshd_config, or open fewer connections at once';
+const PENALTIES = 'OpenSSH 9.8+ PerSourcePenalties (a source that failed or crashed sessions is refused for a while; see "sshd -T | grep persource")';
+const TCP_WRAPPERS = 'TCP wrappers: a rule in /etc/hosts.deny (e.g. "sshd: ALL") not overridden by /etc/hosts.allow';
+const LOAD_BALANCER = 'a load balancer or proxy in front of sshd that is not in TCP mode (HAProxy "mode tcp") or whose backend is down';
+
+export function hintFor(verdict: ProbeVerdict, context: HintContext): string {
+  const where = `${context.host}:${context.port}`;
+  switch (verdict) {
+    case 'ok': {
+      const software = context.softwareVersion === undefined ? '' : ` (${context.softwareVersion})`;
+      const preLines = context.preLineCount ? `; ${context.preLineCount} line(s) before the identification, which some clients reject` : '';
+      return `SSH server${software} answered in ${formatMs(context.bannerMs)}${preLines}.`;
+    }
+    case 'slow-banner':
+      return (
+        `The identification took ${formatMs(context.bannerMs)} (over --slow ${context.slowMs} ms): clients with short banner timeouts ` +
+        `(paramiko banner_timeout, 15 s by default) will fail. Check server load and ${MAXSTARTUPS}; ` +
+        'reverse DNS ("UseDNS no") and GSSAPI ("GSSAPIAuthentication no") lookups in sshd_config.'
+      );
+    case 'refused':
+      return `Nothing listens on ${where}: is sshd running ("systemctl status sshd")? Is it listening on another address or port ("ss -tlnp | grep sshd")?`;
+    case 'connect-timeout':
+      return `No TCP connection within ${context.timeoutMs} ms: a firewall dropping SYNs, the host down, or a wrong address.`;
+    case 'connect-error':
+      return `The TCP connect failed (${context.errno ?? 'error'}): no route to the host, a firewall rejecting, or a wrong address.`;
+    case 'dns-error':
+      return `The name "${context.host}" did not resolve (${context.errno ?? 'error'}): check the spelling and the resolver (/etc/resolv.conf, "getent hosts ${context.host}").`;
+    case 'reset-before-banner':
+    case 'closed-before-banner':
+      return (
+        `The server ${verdict === 'reset-before-banner' ? 'reset' : 'closed'} the connection before sending an identification. Causes: ` +
+        `${TCP_WRAPPERS}; ${MAXSTARTUPS}; ${PENALTIES}; ${LOAD_BALANCER}; sshd unable to start its session (check its log).`
+      );
+    case 'throttled':
+      return (
+        `The server refused the connection with "${context.notice ?? 'Exceeded MaxStartups'}": too many unauthenticated connections. ` +
+        `Check ${MAXSTARTUPS}; ${PENALTIES}. Run with --count 20 --concurrency 10 to see how often it happens.`
+      );
+    case 'banner-timeout':
+      return (
+        `Connected, but no complete identification line within ${context.timeoutMs} ms: an overloaded sshd (MaxStartups queue, ` +
+        `slow "UseDNS"/"GSSAPIAuthentication" lookups), ${LOAD_BALANCER}, or a stateful firewall/conntrack table dropping the reply ("conntrack -L | grep :${context.port}").`
+      );
+    case 'not-ssh':
+      return `Another service answers on ${where}: it speaks ${context.protocol ?? 'another protocol'}, not SSH. Point the client at sshd's port ("ss -tlnp"), or fix the port forwarding.`;
+    case 'ssh1-only':
+      return 'The server speaks SSH protocol 1 only, which modern clients refuse: upgrade the server to an SSH-2 implementation.';
+    case 'invalid-banner':
+      return 'The identification violates RFC 4253 section 4.2 (over 255 bytes, a NUL byte, a bare CR, or too many lines before it); a broken server or something injecting text in front of it.';
+  }
+}
+
+function formatMs(ms: number | undefined): string {
+  if (ms === undefined) return '?';
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
+}

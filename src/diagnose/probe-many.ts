@@ -1,0 +1,59 @@
+/**
+ * `probe --count N --concurrency C`: the same probe repeated, to see intermittent
+ * failures (MaxStartups throttling shows up as "7/20 throttled").
+ */
+import { summarise, type LatencySummary } from '../loadtest/stats.js';
+import { probe, type ProbeOptions, type ProbeResult } from './probe.js';
+import type { ProbeVerdict } from './verdicts.js';
+
+export interface ProbeDistribution {
+  readonly target: string;
+  readonly count: number;
+  readonly concurrency: number;
+  /** Verdict → how many probes got it, most frequent first. */
+  readonly verdicts: Readonly<Partial<Record<ProbeVerdict, number>>>;
+  /** Latency of probes that identified (ok and slow-banner). */
+  readonly bannerLatency: LatencySummary | null;
+  /** Time to the verdict, all probes. */
+  readonly latency: LatencySummary | null;
+  /** One full result per distinct verdict (the first seen), for evidence and hints. */
+  readonly examples: readonly ProbeResult[];
+  readonly results: readonly ProbeResult[];
+}
+
+export async function probeMany(options: ProbeOptions, count: number, concurrency: number): Promise<ProbeDistribution> {
+  const results: ProbeResult[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      next += 1;
+      // Host key and KEXINIT are the same every time: fetch them once at most.
+      const first = next === 1;
+      results.push(await probe({ ...options, kexinit: first && options.kexinit !== false, hostKey: first && options.hostKey === true }));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, worker));
+  return distributionOf(results, options, count, concurrency);
+}
+
+function distributionOf(results: readonly ProbeResult[], options: ProbeOptions, count: number, concurrency: number): ProbeDistribution {
+  const counts = new Map<ProbeVerdict, number>();
+  const examples = new Map<ProbeVerdict, ProbeResult>();
+  for (const result of results) {
+    counts.set(result.verdict, (counts.get(result.verdict) ?? 0) + 1);
+    if (!examples.has(result.verdict) || (examples.get(result.verdict)?.algorithms === null && result.algorithms !== null)) {
+      examples.set(result.verdict, result);
+    }
+  }
+  const ordered = [...counts.entries()].sort((a, b) => b[1] - a[1]);
+  return {
+    target: results[0]?.target ?? `${options.host}:${options.port}`,
+    count,
+    concurrency,
+    verdicts: Object.fromEntries(ordered),
+    bannerLatency: summarise(results.filter((result) => result.bannerMs !== null).map((result) => result.bannerMs as number)),
+    latency: summarise(results.map((result) => result.latencyMs)),
+    examples: ordered.map(([verdict]) => examples.get(verdict) as ProbeResult),
+    results,
+  };
+}
