@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { HealthChecker } from './backend/health-checker.js';
 import type { Config } from './config/schema.js';
 import { AdminServer } from './observe/admin.js';
 import { ProxyEvents } from './observe/events.js';
@@ -24,6 +25,8 @@ export class ProxyRuntime {
   readonly metrics: ProxyMetrics;
   readonly startedAt = Date.now();
   private admin: AdminServer | undefined;
+  /** One active health checker per pool (started with the data plane). */
+  readonly healthCheckers: HealthChecker[] = [];
   private readonly detachers: (() => void)[] = [];
   private stopping: Promise<void> | undefined;
 
@@ -58,6 +61,11 @@ export class ProxyRuntime {
     }
     try {
       await this.server.start();
+      for (const pool of this.server.pools.values()) {
+        const checker = new HealthChecker(pool, this.events);
+        this.healthCheckers.push(checker);
+        checker.start();
+      }
     } catch (error) {
       await this.admin?.close();
       throw error;
@@ -79,7 +87,9 @@ export class ProxyRuntime {
   /** Graceful: idempotent, resolves when all sessions are gone. */
   stop(drainMs?: number): Promise<void> {
     // The admin endpoint stays up while draining (/readyz answers 503), then closes.
+    for (const checker of this.healthCheckers) checker.stop();
     this.stopping ??= this.server.stop(drainMs).finally(async () => {
+      for (const pool of this.server.pools.values()) pool.close();
       await this.admin?.close();
       for (const detach of this.detachers.splice(0)) detach();
     });

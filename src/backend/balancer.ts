@@ -5,6 +5,8 @@ export type BalanceAlgorithm = 'roundrobin' | 'leastconn' | 'source';
 
 /** Picks one server among candidates; candidates are already filtered for health and exclusions. */
 export interface Balancer {
+  /** True when a client must keep its server: the pool then waits for that server's slot instead of picking another. */
+  readonly sticky?: boolean;
   pick(candidates: readonly BackendServer[], clientKey: string): BackendServer | undefined;
 }
 
@@ -62,6 +64,8 @@ export class LeastConnBalancer implements Balancer {
  * a server leaves only its own clients move.
  */
 export class SourceHashBalancer implements Balancer {
+  readonly sticky = true;
+
   pick(candidates: readonly BackendServer[], clientKey: string): BackendServer | undefined {
     let best: BackendServer | undefined;
     let bestScore = -Infinity;

@@ -1,12 +1,15 @@
 import type { PoolConfig } from '../config/schema.js';
+import type { AttemptFailureCode } from '../errors.js';
 import type { ProxyEvents } from '../observe/events.js';
 import { createBalancer, type Balancer } from './balancer.js';
-import { BackendServer } from './server.js';
+import { recordAttemptOutcome } from './passive-health.js';
+import { ConnectRateLimiter } from './retry-policy.js';
+import { BackendServer, type ServerHealth, type ServerStateChange } from './server.js';
 
 export interface LeaseRequest {
   /** What `source` balancing hashes: the client's address. */
   readonly clientKey: string;
-  /** Servers this session already failed on; never tried twice. */
+  /** Servers this session must not use (it failed on them for good). */
   readonly exclude: ReadonlySet<BackendServer>;
 }
 
@@ -19,9 +22,11 @@ export interface Lease {
   close(): void;
 }
 
+export type AcquireFailureCode = 'NO_BACKEND' | 'QUEUE_FULL' | 'QUEUE_TIMEOUT' | 'SHUTDOWN';
+
 export type AcquireResult =
   | { readonly ok: true; readonly lease: Lease; readonly waitMs: number }
-  | { readonly ok: false; readonly code: 'NO_BACKEND' | 'QUEUE_FULL' | 'QUEUE_TIMEOUT'; readonly message: string; readonly waitMs: number };
+  | { readonly ok: false; readonly code: AcquireFailureCode; readonly message: string; readonly waitMs: number };
 
 export interface AcquireHandle {
   cancel(): void;
@@ -37,7 +42,9 @@ interface Waiter {
 /**
  * Backend servers of one pool: picks a server by balance and health, and hands out
  * handshake slots so no server has more than `maxStartups` sessions in their SSH
- * handshake at once. Sessions that find no free slot wait in a FIFO queue.
+ * handshake at once. Sessions that find no free slot wait in a FIFO queue and take
+ * the first slot freed on any server they may use. Backend connects are also paced
+ * by `retry.maxConnectRate` (retries included), so retries never amplify a storm.
  */
 export class BackendPool {
   readonly name: string;
@@ -46,12 +53,19 @@ export class BackendPool {
   private readonly balancer: Balancer;
   private readonly events: ProxyEvents;
   private readonly waiters: Waiter[] = [];
+  private readonly rate: ConnectRateLimiter;
+  private rateTimer: NodeJS.Timeout | undefined;
+  private readonly passiveTimers = new Map<BackendServer, NodeJS.Timeout>();
+  private serving = false;
+  private serveAgain = false;
+  private closed = false;
 
   constructor(config: PoolConfig, events: ProxyEvents) {
     this.name = config.name;
     this.config = config;
     this.events = events;
     this.balancer = createBalancer(config.balance);
+    this.rate = new ConnectRateLimiter(config.retry.maxConnectRate);
     this.servers = config.servers.map((server) => new BackendServer(config.name, server, config.handshake.maxStartups));
   }
 
@@ -65,14 +79,18 @@ export class BackendPool {
 
   /** Grants a lease now, or queues the request; the callback fires once unless cancelled. */
   acquire(request: LeaseRequest, callback: (result: AcquireResult) => void): AcquireHandle {
+    if (this.closed) {
+      callback({ ok: false, code: 'SHUTDOWN', message: `pool "${this.name}" is closed`, waitMs: 0 });
+      return { cancel: () => {} };
+    }
     const candidates = this.candidates(request);
     if (candidates.length === 0) {
       callback({ ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(request), waitMs: 0 });
       return { cancel: () => {} };
     }
     if (this.waiters.length === 0) {
-      const server = this.balancer.pick(candidates.filter((candidate) => candidate.hasFreeSlot), request.clientKey);
-      if (server) {
+      const server = this.choose(candidates, request.clientKey);
+      if (server && this.rate.tryTake()) {
         callback({ ok: true, lease: this.lease(server), waitMs: 0 });
         return { cancel: () => {} };
       }
@@ -89,7 +107,7 @@ export class BackendPool {
     const waiter: Waiter = { request, callback, queuedAt: performance.now(), timer: undefined };
     const timeoutMs = this.config.queue.timeout;
     waiter.timer = setTimeout(() => {
-      this.removeWaiter(waiter);
+      if (!this.removeWaiter(waiter)) return;
       const waitMs = performance.now() - waiter.queuedAt;
       this.events.emit('queue-wait', { pool: this.name, waitMs, granted: false });
       callback({
@@ -100,6 +118,9 @@ export class BackendPool {
       });
     }, timeoutMs);
     this.waiters.push(waiter);
+    // Earlier waiters may be unable to use a free slot this request can use (their
+    // exclusions), or the connect rate is what held it back: let the queue decide.
+    this.serveQueue();
     return {
       cancel: () => {
         if (this.removeWaiter(waiter)) clearTimeout(waiter.timer);
@@ -109,17 +130,107 @@ export class BackendPool {
 
   /** Servers this request may use now: healthy primaries, else healthy backups, else (whenAllDown: try) any not draining. */
   candidates(request: LeaseRequest): BackendServer[] {
-    const open = this.servers.filter((server) => !request.exclude.has(server) && server.state !== 'DRAINING' && server.weight > 0);
-    const primaries = open.filter((server) => !server.backup && server.state === 'UP');
+    const open = this.servers.filter((server) => !request.exclude.has(server) && !server.draining && server.weight > 0);
+    const primaries = open.filter((server) => !server.backup && server.health === 'UP');
     if (primaries.length > 0) return primaries;
-    const backups = open.filter((server) => server.backup && server.state === 'UP');
+    const backups = open.filter((server) => server.backup && server.health === 'UP');
     if (backups.length > 0) return backups;
     if (this.config.whenAllDown === 'try') return open;
     return [];
   }
 
-  /** Serves queued sessions after a slot was freed or a server came back. */
+  /** Serves queued sessions, oldest first, after a slot was freed, a server came back or a rate token is due. */
   serveQueue(): void {
+    // Granting calls back into sessions, which may release slots and re-enter: loop instead.
+    if (this.serving) {
+      this.serveAgain = true;
+      return;
+    }
+    this.serving = true;
+    try {
+      do {
+        this.serveAgain = false;
+        this.serveOnce();
+      } while (this.serveAgain);
+    } finally {
+      this.serving = false;
+    }
+  }
+
+  /** Rejects every queued session (shutdown). */
+  rejectQueued(message: string): void {
+    for (const waiter of this.waiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.callback({ ok: false, code: 'SHUTDOWN', message, waitMs: performance.now() - waiter.queuedAt });
+    }
+  }
+
+  /**
+   * Takes a handshake slot for a health check if one is free (a check is an
+   * unauthenticated connection too, and counts against sshd's MaxStartups).
+   * Returns the release function, or undefined when all slots are in use.
+   */
+  tryCheckSlot(server: BackendServer): (() => void) | undefined {
+    if (!server.hasFreeSlot) return undefined;
+    server.handshakesActive += 1;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      server.handshakesActive -= 1;
+      this.serveQueue();
+    };
+  }
+
+  /** Records a session attempt's outcome (undefined = success) for passive health. */
+  reportAttempt(server: BackendServer, failure: AttemptFailureCode | undefined): void {
+    const threshold = this.config.passiveHealth.consecutiveFailures;
+    if (!recordAttemptOutcome(server, failure, threshold)) return;
+    this.setHealth(server, 'DOWN', `passive:${failure ?? 'unknown'}`);
+    // Without active checks nothing would bring it back: eject for one check interval.
+    if (!this.config.healthCheck.enabled) {
+      clearTimeout(this.passiveTimers.get(server));
+      const timer = setTimeout(() => {
+        this.passiveTimers.delete(server);
+        this.setHealth(server, 'UP', 'passive:expired');
+      }, this.config.healthCheck.interval);
+      this.passiveTimers.set(server, timer);
+    }
+  }
+
+  /** Applies a health verdict; emits 'server-state' when the visible state changes. */
+  setHealth(server: BackendServer, health: ServerHealth, reason: string): ServerStateChange | undefined {
+    const change = server.setHealth(health, reason);
+    this.announce(server, change);
+    return change;
+  }
+
+  /** DRAINING: no new sessions; running ones continue. Undraining returns to the server's health. */
+  setDraining(server: BackendServer, draining: boolean, reason: string): ServerStateChange | undefined {
+    const change = server.setDraining(draining, reason);
+    this.announce(server, change);
+    return change;
+  }
+
+  /** Stops timers and rejects queued sessions. Idempotent. */
+  close(message = `pool "${this.name}" closed`): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.rateTimer);
+    this.rateTimer = undefined;
+    for (const timer of this.passiveTimers.values()) clearTimeout(timer);
+    this.passiveTimers.clear();
+    this.rejectQueued(message);
+  }
+
+  private announce(server: BackendServer, change: ServerStateChange | undefined): void {
+    if (!change) return;
+    this.events.emit('server-state', { pool: this.name, server: server.name, ...change });
+    // A server became usable: queued sessions may go; one became unusable: some may have no candidate left.
+    this.serveQueue();
+  }
+
+  private serveOnce(): void {
     for (let index = 0; index < this.waiters.length; ) {
       const waiter = this.waiters[index] as Waiter;
       const candidates = this.candidates(waiter.request);
@@ -130,10 +241,14 @@ export class BackendPool {
         waiter.callback({ ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(waiter.request), waitMs });
         continue;
       }
-      const server = this.balancer.pick(candidates.filter((candidate) => candidate.hasFreeSlot), waiter.request.clientKey);
+      const server = this.choose(candidates, waiter.request.clientKey);
       if (!server) {
         index += 1;
         continue;
+      }
+      if (!this.rate.tryTake()) {
+        this.scheduleRateRetry();
+        return;
       }
       this.waiters.splice(index, 1);
       clearTimeout(waiter.timer);
@@ -143,12 +258,27 @@ export class BackendPool {
     }
   }
 
-  /** Rejects every queued session (shutdown). */
-  rejectQueued(message: string): void {
-    for (const waiter of this.waiters.splice(0)) {
-      clearTimeout(waiter.timer);
-      waiter.callback({ ok: false, code: 'NO_BACKEND', message, waitMs: performance.now() - waiter.queuedAt });
+  /**
+   * A server with a free slot, by the balancer. `source` is sticky: it picks among all
+   * candidates and waits for that server's slot, so a client keeps its server under load.
+   */
+  private choose(candidates: readonly BackendServer[], clientKey: string): BackendServer | undefined {
+    if (this.balancer.sticky) {
+      const server = this.balancer.pick(candidates, clientKey);
+      return server?.hasFreeSlot ? server : undefined;
     }
+    return this.balancer.pick(
+      candidates.filter((candidate) => candidate.hasFreeSlot),
+      clientKey,
+    );
+  }
+
+  private scheduleRateRetry(): void {
+    if (this.rate.unlimited || this.rateTimer || this.waiters.length === 0 || this.closed) return;
+    this.rateTimer = setTimeout(() => {
+      this.rateTimer = undefined;
+      this.serveQueue();
+    }, Math.max(1, this.rate.msUntilNext()));
   }
 
   private lease(server: BackendServer): Lease {

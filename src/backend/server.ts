@@ -2,8 +2,31 @@ import type { ServerConfig } from '../config/schema.js';
 import { formatHostPort } from '../net/address.js';
 
 export type ServerState = 'UP' | 'DOWN' | 'DRAINING';
+export type ServerHealth = 'UP' | 'DOWN';
 
-/** One backend server's live state: what balancing, health and observers read. */
+export interface ServerStateChange {
+  readonly from: ServerState;
+  readonly to: ServerState;
+  readonly reason: string;
+}
+
+export interface HealthCheckRecord {
+  readonly ok: boolean;
+  /** Attempt reason code when the check failed. */
+  readonly code?: string;
+  readonly message?: string;
+  /** Date.now() when the check finished. */
+  readonly at: number;
+}
+
+/**
+ * One backend server's live state: what balancing, health and observers read.
+ *
+ * State is two independent facts: `health` (UP/DOWN, from active and passive checks)
+ * and `draining` (set by reload/admin). `state` is DRAINING while draining, else the
+ * health; undraining returns to whatever health checks found meanwhile. Change state
+ * through `BackendPool` (it emits 'server-state' and serves the queue), not directly.
+ */
 export class BackendServer {
   readonly pool: string;
   readonly name: string;
@@ -12,18 +35,24 @@ export class BackendServer {
   readonly address: string;
   weight: number;
   backup: boolean;
-  state: ServerState = 'UP';
+  health: ServerHealth = 'UP';
+  draining = false;
   stateChangedAt = Date.now();
+  /** Reason code of the last state change, e.g. `check:BANNER_TIMEOUT`, `passive:THROTTLED`, `check:ok`. */
   stateReason: string | undefined;
   /** Spliced and in-setup sessions currently using this server. */
   activeSessions = 0;
-  /** Sessions in their SSH handshake on this server (holding a slot). */
+  /** Sessions (and health checks) in their SSH handshake on this server, each holding a slot. */
   handshakesActive = 0;
   maxStartups: number;
+  /** Consecutive failed session attempts (passive health); reset by a successful attempt. */
   consecutiveFailures = 0;
+  /** Consecutive successful / failed active checks (rise / fall). */
+  checkSuccesses = 0;
+  checkFailures = 0;
   lastIdentification: string | undefined;
   lastBannerMs: number | undefined;
-  lastCheck: { readonly ok: boolean; readonly code?: string; readonly message?: string; readonly at: number } | undefined;
+  lastCheck: HealthCheckRecord | undefined;
 
   constructor(pool: string, config: ServerConfig, defaultMaxStartups: number) {
     this.pool = pool;
@@ -36,11 +65,50 @@ export class BackendServer {
     this.maxStartups = config.maxStartups ?? defaultMaxStartups;
   }
 
+  get state(): ServerState {
+    return this.draining ? 'DRAINING' : this.health;
+  }
+
+  /** Kept for callers that assign a state; prefer the pool's methods, which emit events. */
+  set state(state: ServerState) {
+    if (state === 'DRAINING') this.draining = true;
+    else {
+      this.draining = false;
+      this.health = state;
+    }
+  }
+
   get usable(): boolean {
     return this.state === 'UP' && this.weight > 0;
   }
 
   get hasFreeSlot(): boolean {
     return this.handshakesActive < this.maxStartups;
+  }
+
+  /** Applies a health verdict; returns the visible change, if any. */
+  setHealth(health: ServerHealth, reason: string): ServerStateChange | undefined {
+    if (this.health === health) return undefined;
+    const from = this.state;
+    this.health = health;
+    this.checkSuccesses = 0;
+    this.checkFailures = 0;
+    if (health === 'UP') this.consecutiveFailures = 0;
+    return this.changed(from, reason);
+  }
+
+  setDraining(draining: boolean, reason: string): ServerStateChange | undefined {
+    if (this.draining === draining) return undefined;
+    const from = this.state;
+    this.draining = draining;
+    return this.changed(from, reason);
+  }
+
+  private changed(from: ServerState, reason: string): ServerStateChange | undefined {
+    const to = this.state;
+    if (from === to) return undefined;
+    this.stateChangedAt = Date.now();
+    this.stateReason = reason;
+    return { from, to, reason };
   }
 }

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { attemptBackend, type AttemptFailure, type AttemptHandle, type AttemptSuccess } from '../backend/attempt.js';
 import type { AcquireHandle, BackendPool, Lease } from '../backend/pool.js';
+import { isTransientFailure, planNextAttempt } from '../backend/retry-policy.js';
 import type { BackendServer } from '../backend/server.js';
 import type { TimeoutsConfig } from '../config/schema.js';
 import type { ReasonCode, SessionFailureCode } from '../errors.js';
@@ -17,6 +18,8 @@ export interface SessionContext {
   readonly timeouts: TimeoutsConfig;
   readonly clientBufferBytes: number;
   readonly events: ProxyEvents;
+  /** The client's port as the PROXY protocol header gave it (else the socket's). */
+  readonly clientPort?: number;
 }
 
 let nextSessionId = 1;
@@ -36,6 +39,10 @@ export class Session {
   private readonly buffer: ClientBuffer;
   private readonly attempts: AttemptRecord[] = [];
   private readonly failed = new Set<BackendServer>();
+  /** Servers that throttled, reset or closed before the banner: may be retried after a backoff. */
+  private readonly throttled = new Set<BackendServer>();
+  private backoffRounds = 0;
+  private backoffTimer: NodeJS.Timeout | undefined;
   private readonly onClosed: (session: Session) => void;
   private acquire: AcquireHandle | undefined;
   private attempt: AttemptHandle | undefined;
@@ -95,12 +102,34 @@ export class Session {
   private queueForBackend(): void {
     this.phase = 'queued';
     const pool = this.context.pool;
-    const totalAttempts = Math.min(pool.settings.retries + 1, pool.settings.retry.maxAttempts);
-    if (this.attempts.length >= totalAttempts) {
-      this.fail('BACKENDS_EXHAUSTED', `${this.attempts.length} backend attempts failed`);
+    const plan = planNextAttempt({
+      attempts: this.attempts.length,
+      hardFailed: this.failed,
+      transientFailed: this.throttled,
+      retries: pool.settings.retries,
+      maxAttempts: pool.settings.retry.maxAttempts,
+      backoffRounds: this.backoffRounds,
+      backoff: pool.settings.retry,
+      hasCandidate: (exclude) => pool.candidates({ clientKey: this.clientAddress, exclude }).length > 0,
+    });
+    if (plan.kind === 'exhausted') {
+      this.fail('BACKENDS_EXHAUSTED', plan.message);
       return;
     }
-    this.acquire = pool.acquire({ clientKey: this.clientAddress, exclude: this.failed }, (result) => {
+    if (plan.kind === 'retry') {
+      this.backoffRounds += 1;
+      this.backoffTimer = setTimeout(() => {
+        this.backoffTimer = undefined;
+        this.acquireBackend(plan.exclude);
+      }, plan.delayMs);
+      return;
+    }
+    this.acquireBackend(plan.exclude);
+  }
+
+  private acquireBackend(exclude: ReadonlySet<BackendServer>): void {
+    const pool = this.context.pool;
+    this.acquire = pool.acquire({ clientKey: this.clientAddress, exclude }, (result) => {
       this.acquire = undefined;
       this.queueWaitMs += result.waitMs;
       if (!result.ok) {
@@ -131,7 +160,9 @@ export class Session {
     const lease = this.lease as Lease;
     this.lease = undefined;
     lease.close();
-    this.failed.add(lease.server);
+    if (isTransientFailure(failure.code)) this.throttled.add(lease.server);
+    else this.failed.add(lease.server);
+    this.context.pool.reportAttempt(lease.server, failure.code);
     this.record(lease.server, failure);
     this.context.events.emit('failover', { pool: this.context.pool.name, from: lease.server.name, reason: failure.code });
     this.queueForBackend();
@@ -141,6 +172,7 @@ export class Session {
     const lease = this.lease as Lease;
     const backend = success.socket;
     this.clearSetupTimer();
+    this.context.pool.reportAttempt(lease.server, undefined);
     this.record(lease.server, success);
     this.bannerMs = success.bannerMs;
     this.serverIdentification = success.identification.line;
@@ -200,6 +232,8 @@ export class Session {
     if (this.phase === 'closed' || this.phase === 'spliced') return;
     this.acquire?.cancel();
     this.attempt?.cancel();
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
     this.acquire = undefined;
     this.attempt = undefined;
     this.buffer.stop();
@@ -220,7 +254,7 @@ export class Session {
       listener: this.context.listener,
       pool: this.context.pool.name,
       client: this.clientAddress,
-      clientPort: this.client.remotePort,
+      clientPort: this.context.clientPort ?? this.client.remotePort,
       phase,
       spliced,
       server: spliced ? this.attempts.at(-1)?.server : undefined,
@@ -228,6 +262,7 @@ export class Session {
       clientIdentification: this.buffer.identification,
       attempts: this.attempts,
       queueWaitMs: this.queueWaitMs,
+      clientBufferPeakBytes: this.buffer.peakBytes,
       bannerMs: this.bannerMs,
       setupMs: this.setupMs,
       bytesClientToServer,

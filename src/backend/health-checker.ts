@@ -1,0 +1,182 @@
+import type { Socket } from 'node:net';
+import { attemptBackend, type AttemptHandle, type AttemptOutcome } from './attempt.js';
+import type { ProxyEvents } from '../observe/events.js';
+import type { BackendPool } from './pool.js';
+import type { BackendServer } from './server.js';
+
+/** What a check sends first, so sshd logs a normal pre-auth close instead of "did not receive identification string". */
+export const CHECK_IDENTIFICATION = Buffer.from('SSH-2.0-ssh-banner-proxy_check\r\n');
+
+/** How long a finished check waits for sshd to close its side before destroying the socket. */
+const CLOSE_WAIT_MS = 1000;
+
+export interface HealthCheckerOptions {
+  /** Injected for tests; defaults to Math.random. */
+  readonly random?: () => number;
+}
+
+interface ServerLoop {
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** One check connection, from slot taken to socket gone. */
+interface CheckInFlight {
+  attempt: AttemptHandle | undefined;
+  socket: Socket | undefined;
+  closeTimer: NodeJS.Timeout | undefined;
+  /** Frees the slot and forgets the check (idempotent). */
+  readonly done: () => void;
+}
+
+/**
+ * Active banner checks for every server of one pool: connect, send our own
+ * identification, read the server's, close. `fall` consecutive failures mark a
+ * server DOWN, `rise` consecutive successes mark it UP again. Each server runs its
+ * own timer, shifted by `jitter` so checks of many servers do not align.
+ *
+ * A check holds one of the server's handshake slots while its connection is open:
+ * sshd counts it against MaxStartups like any unauthenticated connection. When every
+ * slot is busy the check is skipped for this round (sessions in their handshake are
+ * evidence enough, and passive health watches them).
+ */
+export class HealthChecker {
+  private readonly pool: BackendPool;
+  private readonly events: ProxyEvents;
+  private readonly random: () => number;
+  private readonly loops = new Map<BackendServer, ServerLoop>();
+  private readonly inflight = new Set<CheckInFlight>();
+  private running = false;
+
+  constructor(pool: BackendPool, events: ProxyEvents, options: HealthCheckerOptions = {}) {
+    this.pool = pool;
+    this.events = events;
+    this.random = options.random ?? Math.random;
+  }
+
+  get active(): boolean {
+    return this.running;
+  }
+
+  /** Starts checking; the first check of each server comes within `interval * jitter`. No-op when checks are disabled. */
+  start(): void {
+    const settings = this.pool.settings.healthCheck;
+    if (this.running || !settings.enabled) return;
+    this.running = true;
+    for (const server of this.pool.servers) {
+      const loop: ServerLoop = { timer: undefined };
+      this.loops.set(server, loop);
+      this.schedule(server, loop, this.random() * settings.interval * settings.jitter);
+    }
+  }
+
+  /** Cancels timers and checks in flight, frees their slots. Idempotent. */
+  stop(): void {
+    this.running = false;
+    for (const loop of this.loops.values()) clearTimeout(loop.timer);
+    this.loops.clear();
+    for (const check of [...this.inflight]) {
+      check.attempt?.cancel();
+      check.socket?.destroy();
+      check.done();
+    }
+  }
+
+  /** The next delay: `interval` shifted by up to ±`jitter` of it. */
+  nextDelayMs(): number {
+    const { interval, jitter } = this.pool.settings.healthCheck;
+    return interval * (1 + jitter * (2 * this.random() - 1));
+  }
+
+  private schedule(server: BackendServer, loop: ServerLoop, delayMs: number): void {
+    if (!this.running) return;
+    loop.timer = setTimeout(() => {
+      loop.timer = undefined;
+      this.check(server, loop);
+    }, delayMs);
+  }
+
+  private check(server: BackendServer, loop: ServerLoop): void {
+    const releaseSlot = this.pool.tryCheckSlot(server);
+    if (!releaseSlot) {
+      this.schedule(server, loop, this.nextDelayMs());
+      return;
+    }
+    const check: CheckInFlight = {
+      attempt: undefined,
+      socket: undefined,
+      closeTimer: undefined,
+      done: () => {
+        clearTimeout(check.closeTimer);
+        check.closeTimer = undefined;
+        check.socket = undefined;
+        this.inflight.delete(check);
+        releaseSlot();
+      },
+    };
+    this.inflight.add(check);
+    const { timeout } = this.pool.settings.healthCheck;
+    check.attempt = attemptBackend(
+      { host: server.host, port: server.port, connectTimeoutMs: timeout, bannerTimeoutMs: timeout, sendOnConnect: CHECK_IDENTIFICATION },
+      (outcome) => {
+        check.attempt = undefined;
+        this.closeCheck(check, outcome);
+        this.record(server, outcome);
+        this.schedule(server, loop, this.nextDelayMs());
+      },
+    );
+  }
+
+  /**
+   * Ends the check connection politely (FIN, then read until sshd closes) and frees the
+   * slot when the connection is gone: until then sshd still counts it as a startup.
+   */
+  private closeCheck(check: CheckInFlight, outcome: AttemptOutcome): void {
+    if (!outcome.ok) {
+      check.done();
+      return;
+    }
+    const socket = outcome.socket;
+    check.socket = socket;
+    socket.on('error', () => socket.destroy());
+    outcome.releaseErrorGuard();
+    socket.once('close', check.done);
+    socket.resume();
+    socket.end();
+    check.closeTimer = setTimeout(() => {
+      socket.destroy();
+      check.done();
+    }, CLOSE_WAIT_MS);
+  }
+
+  private record(server: BackendServer, outcome: AttemptOutcome): void {
+    const { rise, fall } = this.pool.settings.healthCheck;
+    const at = Date.now();
+    if (outcome.ok) {
+      server.lastCheck = { ok: true, at };
+      server.lastBannerMs = outcome.bannerMs;
+      server.lastIdentification = outcome.identification.line;
+      this.events.emit('health-check', {
+        pool: this.pool.name,
+        server: server.name,
+        ok: true,
+        bannerMs: outcome.bannerMs,
+        identification: outcome.identification.line,
+      });
+      server.checkFailures = 0;
+      server.checkSuccesses += 1;
+      if (server.health === 'DOWN' && server.checkSuccesses >= rise) this.pool.setHealth(server, 'UP', 'check:ok');
+      return;
+    }
+    server.lastCheck = { ok: false, code: outcome.code, message: outcome.message, at };
+    this.events.emit('health-check', {
+      pool: this.pool.name,
+      server: server.name,
+      ok: false,
+      code: outcome.code,
+      message: outcome.message,
+    });
+    server.checkSuccesses = 0;
+    server.checkFailures += 1;
+    if (server.health === 'UP' && server.checkFailures >= fall) this.pool.setHealth(server, 'DOWN', `check:${outcome.code}`);
+  }
+}

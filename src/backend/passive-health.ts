@@ -1,0 +1,18 @@
+import type { AttemptFailureCode } from '../errors.js';
+import type { BackendServer } from './server.js';
+
+/**
+ * Passive health (outlier detection, as Envoy calls it): every session attempt is
+ * evidence. `threshold` consecutive failed attempts on a server mark it DOWN early,
+ * without waiting for `fall` active checks; active checks (`rise` successes) bring
+ * it back. Any attempt failure counts (refused, timeout, reset, throttled, not SSH);
+ * one success resets the count. Returns true when the threshold was just reached.
+ */
+export function recordAttemptOutcome(server: BackendServer, failure: AttemptFailureCode | undefined, threshold: number): boolean {
+  if (failure === undefined) {
+    server.consecutiveFailures = 0;
+    return false;
+  }
+  server.consecutiveFailures += 1;
+  return threshold > 0 && server.consecutiveFailures >= threshold && server.health === 'UP';
+}
