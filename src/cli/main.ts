@@ -4,12 +4,13 @@ import { checkConfigCommand } from './check-config.js';
 import { EXIT_USAGE } from './exit-codes.js';
 import { serveCommand } from './serve.js';
 import { probeCommand } from './probe.js';
+import { loadtestCommand } from './loadtest.js';
 
 export interface CliCommand {
   register(cli: Argv, setExitCode: (code: Promise<number>) => void): Argv;
 }
 
-const COMMANDS: readonly CliCommand[] = [serveCommand, checkConfigCommand, probeCommand];
+const COMMANDS: readonly CliCommand[] = [serveCommand, checkConfigCommand, probeCommand, loadtestCommand];
 
 /** Parses argv, runs the chosen command, and resolves with the exit code. */
 export async function runCli(argv: readonly string[]): Promise<number> {

@@ -1,0 +1,139 @@
+/**
+ * Load-test results: per-target summary (successes, failures by reason, rate, latency
+ * percentiles per phase, histogram), rendered for humans (side by side when comparing),
+ * as JSON, or as CSV (one row per attempt).
+ */
+import type { LoadAttemptRecord, LoadMode } from './client.js';
+import type { LoadTestRun, LoadTarget } from './runner.js';
+import { formatMs, histogram, renderHistogram, summarise, type HistogramBucket, type LatencySummary } from './stats.js';
+
+export const LATENCY_PHASES = ['connect', 'banner', 'handshake', 'auth', 'total'] as const;
+export type LatencyPhase = (typeof LATENCY_PHASES)[number];
+
+export interface TargetSummary {
+  readonly target: string;
+  readonly mode: LoadMode;
+  readonly attempts: number;
+  readonly successes: number;
+  readonly failures: number;
+  /** Reason → count, most frequent first. */
+  readonly failuresByReason: Readonly<Record<string, number>>;
+  /** Completed attempts per second over the run. */
+  readonly achievedRate: number;
+  /** Successful attempts only. */
+  readonly latency: Readonly<Partial<Record<LatencyPhase, LatencySummary>>>;
+  /** Total time of successful attempts. */
+  readonly histogram: readonly HistogramBucket[];
+}
+
+export interface LoadTestReport {
+  readonly mode: LoadMode;
+  readonly loop: 'closed' | 'open';
+  readonly clients: number | null;
+  readonly rate: number | null;
+  readonly elapsedMs: number;
+  readonly stoppedBy: LoadTestRun['stoppedBy'];
+  readonly skipped: number;
+  readonly targets: readonly TargetSummary[];
+}
+
+const PHASE_FIELD: Readonly<Record<LatencyPhase, keyof LoadAttemptRecord>> = {
+  connect: 'connectMs',
+  banner: 'bannerMs',
+  handshake: 'handshakeMs',
+  auth: 'authMs',
+  total: 'totalMs',
+};
+
+export function summariseTarget(target: string, mode: LoadMode, records: readonly LoadAttemptRecord[], elapsedMs: number): TargetSummary {
+  const mine = records.filter((record) => record.target === target);
+  const successes = mine.filter((record) => record.ok);
+  const reasons = new Map<string, number>();
+  for (const record of mine) if (record.reason !== null) reasons.set(record.reason, (reasons.get(record.reason) ?? 0) + 1);
+  const latency: Partial<Record<LatencyPhase, LatencySummary>> = {};
+  for (const phase of LATENCY_PHASES) {
+    const values = successes.map((record) => record[PHASE_FIELD[phase]]).filter((value): value is number => typeof value === 'number');
+    const summary = summarise(values);
+    if (summary !== null) latency[phase] = summary;
+  }
+  return {
+    target,
+    mode,
+    attempts: mine.length,
+    successes: successes.length,
+    failures: mine.length - successes.length,
+    failuresByReason: Object.fromEntries([...reasons.entries()].sort((a, b) => b[1] - a[1])),
+    achievedRate: elapsedMs > 0 ? Math.round((mine.length / (elapsedMs / 1000)) * 10) / 10 : 0,
+    latency,
+    histogram: histogram(successes.map((record) => record.totalMs)),
+  };
+}
+
+export function buildReport(
+  run: LoadTestRun,
+  targets: readonly LoadTarget[],
+  settings: { readonly mode: LoadMode; readonly clients?: number | undefined; readonly rate?: number | undefined },
+): LoadTestReport {
+  return {
+    mode: settings.mode,
+    loop: settings.rate === undefined ? 'closed' : 'open',
+    clients: settings.rate === undefined ? (settings.clients ?? 1) : null,
+    rate: settings.rate ?? null,
+    elapsedMs: Math.round(run.elapsedMs),
+    stoppedBy: run.stoppedBy,
+    skipped: run.skipped,
+    targets: targets.map((target) => summariseTarget(target.label, settings.mode, run.records, run.elapsedMs)),
+  };
+}
+
+/** Side by side: one column per target. */
+export function formatReport(report: LoadTestReport): string {
+  const load = report.loop === 'closed' ? `${report.clients} client(s) per target` : `${report.rate}/s per target`;
+  const lines = [
+    `loadtest: mode ${report.mode}, ${load}, ${(report.elapsedMs / 1000).toFixed(1)}s (stopped by ${report.stoppedBy})` +
+      (report.skipped > 0 ? `, ${report.skipped} launches skipped (too many in flight)` : ''),
+    '',
+  ];
+  const columns = report.targets;
+  const width = Math.max(22, ...columns.map((column) => column.target.length + 2));
+  const row = (label: string, cells: readonly string[]): string => `${label.padEnd(18)}${cells.map((cell) => cell.padStart(width)).join('')}`;
+  lines.push(row('', columns.map((column) => column.target)));
+  lines.push(row('attempts', columns.map((column) => String(column.attempts))));
+  lines.push(row('ok', columns.map((column) => `${column.successes} (${percent(column.successes, column.attempts)})`)));
+  lines.push(row('failed', columns.map((column) => `${column.failures} (${percent(column.failures, column.attempts)})`)));
+  const reasons = [...new Set(columns.flatMap((column) => Object.keys(column.failuresByReason)))];
+  for (const reason of reasons) lines.push(row(`  ${reason}`, columns.map((column) => String(column.failuresByReason[reason] ?? 0))));
+  lines.push(row('rate', columns.map((column) => `${column.achievedRate}/s`)));
+  for (const phase of LATENCY_PHASES) {
+    if (!columns.some((column) => column.latency[phase] !== undefined)) continue;
+    lines.push(row(`${phase} p50/p90`, columns.map((column) => pair(column.latency[phase], 'p50', 'p90'))));
+    lines.push(row(`${phase} p99/max`, columns.map((column) => pair(column.latency[phase], 'p99', 'max'))));
+  }
+  for (const column of columns) {
+    lines.push('', `total time of successful attempts, ${column.target}:`);
+    lines.push(...(column.histogram.length === 0 ? ['  (no successful attempts)'] : renderHistogram(column.histogram)));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function pair(summary: LatencySummary | undefined, a: 'p50' | 'p90' | 'p99' | 'max', b: 'p50' | 'p90' | 'p99' | 'max'): string {
+  if (summary === undefined) return '-';
+  return `${formatMs(summary[a])} / ${formatMs(summary[b])}`;
+}
+
+function percent(part: number, whole: number): string {
+  return whole === 0 ? '-' : `${((part / whole) * 100).toFixed(part === whole || part === 0 ? 0 : 1)}%`;
+}
+
+const CSV_COLUMNS: readonly (keyof LoadAttemptRecord)[] = ['target', 'index', 'startMs', 'ok', 'reason', 'connectMs', 'bannerMs', 'handshakeMs', 'authMs', 'totalMs'];
+
+export function formatCsv(records: readonly LoadAttemptRecord[]): string {
+  const sorted = [...records].sort((a, b) => a.startMs - b.startMs);
+  const cell = (value: unknown): string => {
+    if (value === null || value === undefined) return '';
+    const text = String(value);
+    return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  const lines = [CSV_COLUMNS.join(','), ...sorted.map((record) => CSV_COLUMNS.map((column) => cell(record[column])).join(','))];
+  return `${lines.join('\n')}\n`;
+}
