@@ -5,12 +5,13 @@ import { EXIT_USAGE } from './exit-codes.js';
 import { serveCommand } from './serve.js';
 import { probeCommand } from './probe.js';
 import { loadtestCommand } from './loadtest.js';
+import { demoCommand } from './demo.js';
 
 export interface CliCommand {
   register(cli: Argv, setExitCode: (code: Promise<number>) => void): Argv;
 }
 
-const COMMANDS: readonly CliCommand[] = [serveCommand, checkConfigCommand, probeCommand, loadtestCommand];
+const COMMANDS: readonly CliCommand[] = [serveCommand, checkConfigCommand, probeCommand, loadtestCommand, demoCommand];
 
 /** Parses argv, runs the chosen command, and resolves with the exit code. */
 export async function runCli(argv: readonly string[]): Promise<number> {
