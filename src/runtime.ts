@@ -10,6 +10,8 @@ import { ProxyServer } from './proxy/proxy-server.js';
 export interface RuntimeOptions {
   /** Defaults to a pino logger built from `config.log`. */
   readonly logger?: Logger;
+  /** Run active health checks here (default true); a cluster worker gets verdicts from the primary instead. */
+  readonly healthChecks?: boolean;
 }
 
 /**
@@ -30,8 +32,11 @@ export class ProxyRuntime {
   private readonly detachers: (() => void)[] = [];
   private stopping: Promise<void> | undefined;
 
+  private readonly options: RuntimeOptions;
+
   constructor(config: Config, options: RuntimeOptions = {}) {
     this.config = config;
+    this.options = options;
     this.logger = options.logger ?? createLogger(config.log);
     this.server = new ProxyServer(config, this.events);
     this.detachers.push(logEvents(this.events, this.logger));
@@ -62,6 +67,7 @@ export class ProxyRuntime {
     try {
       await this.server.start();
       for (const pool of this.server.pools.values()) {
+        if (this.options.healthChecks === false) break;
         const checker = new HealthChecker(pool, this.events);
         this.healthCheckers.push(checker);
         checker.start();

@@ -85,7 +85,8 @@ static int bulk(int up, long long bytes) {
     }
   } else {
     while (done < bytes) {
-      ssize_t r = read(fd, buf, sizeof buf);
+      long long want = bytes - done < (long long)sizeof buf ? bytes - done : (long long)sizeof buf;
+      ssize_t r = read(fd, buf, (size_t)want);
       if (r <= 0) break;
       done += r;
     }

@@ -1,5 +1,10 @@
 import type { Argv } from 'yargs';
+import cluster from 'node:cluster';
+import { runPrimary } from '../cluster/primary.js';
+import { workerCount } from '../cluster/messages.js';
+import { workerRuntime } from '../cluster/worker.js';
 import { loadConfigFile } from '../config/load.js';
+import { createLogger } from '../observe/log.js';
 import { ConfigError } from '../errors.js';
 import { ProxyRuntime } from '../runtime.js';
 import { DEFAULT_CONFIG_PATH } from '../version.js';
@@ -33,7 +38,10 @@ async function serve(args: ServeArgs): Promise<number> {
   let runtime: ProxyRuntime;
   try {
     const config = await loadConfigFile(args.config, { logLevel: args.logLevel, listen: args.listen, admin: args.admin });
-    runtime = new ProxyRuntime(config);
+    // workers > 1: the primary forks workers that run this same command (src/cluster/).
+    const workers = workerCount(config.workers);
+    if (workers > 1 && cluster.isPrimary) return await runPrimary(config, workers, createLogger(config.log));
+    runtime = cluster.isWorker ? workerRuntime(config) : new ProxyRuntime(config);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

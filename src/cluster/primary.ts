@@ -1,0 +1,100 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+import { HealthChecker } from '../backend/health-checker.js';
+import { BackendPool } from '../backend/pool.js';
+import type { Config } from '../config/schema.js';
+import { ProxyEvents } from '../observe/events.js';
+import { logEvents } from '../observe/log.js';
+import type { ServerHealthMessage } from './messages.js';
+
+/** A worker that dies this soon after starting is not restarted (a crash loop, e.g. a bad bind). */
+const MIN_UPTIME_FOR_RESTART_MS = 5000;
+
+/**
+ * `workers: N` (N > 1): the primary forks N workers that each run the full data
+ * plane on shared listening sockets, and runs the control plane once: active health
+ * checks, whose verdicts it broadcasts to every worker (see worker.ts).
+ *
+ * Scheduling is SCHED_NONE: the workers accept on the shared socket themselves and
+ * the kernel spreads connections. The default round-robin would have the primary
+ * accept every connection and pass it over IPC, a per-connection cost that caps the
+ * connection rate at what one process can accept.
+ *
+ * Resolves with the exit code once every worker has exited after SIGINT/SIGTERM.
+ */
+export function runPrimary(config: Config, count: number, logger: Logger): Promise<number> {
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  const events = new ProxyEvents();
+  const detachLog = logEvents(events, logger);
+  const pools = config.pools.map((poolConfig) => new BackendPool(poolConfig, events));
+  const checkers = pools.map((pool) => new HealthChecker(pool, events));
+  const startedAt = new Map<Worker, number>();
+  let stopping = false;
+
+  const healthOf = (pool: BackendPool): ServerHealthMessage[] =>
+    pool.servers.map((server) => ({
+      kind: 'ssh-banner-proxy:server-health',
+      pool: pool.name,
+      server: server.name,
+      health: server.health,
+      reason: server.stateReason ?? 'primary:snapshot',
+    }));
+  const send = (worker: Worker, message: ServerHealthMessage): void => {
+    if (worker.isConnected()) worker.send(message);
+  };
+  events.on('server-state', ({ pool: poolName, server: serverName }) => {
+    const pool = pools.find((candidate) => candidate.name === poolName);
+    const message = pool && healthOf(pool).find((entry) => entry.server === serverName);
+    if (!message) return;
+    for (const worker of Object.values(cluster.workers ?? {})) if (worker) send(worker, message);
+  });
+
+  const fork = (): void => {
+    const worker = cluster.fork();
+    startedAt.set(worker, Date.now());
+    // A new worker learns the current verdicts before it takes connections.
+    worker.once('online', () => {
+      for (const pool of pools) for (const message of healthOf(pool)) send(worker, message);
+    });
+  };
+
+  return new Promise<number>((resolve) => {
+    let exitCode = 0;
+    cluster.on('exit', (worker, code, signal) => {
+      const uptimeMs = Date.now() - (startedAt.get(worker) ?? 0);
+      startedAt.delete(worker);
+      if (!stopping) {
+        logger.error({ event: 'worker-exit', pid: worker.process.pid, code, signal, uptimeMs }, 'worker exited');
+        if (uptimeMs >= MIN_UPTIME_FOR_RESTART_MS) {
+          fork();
+          return;
+        }
+        exitCode = 1;
+        shutdown('SIGTERM');
+      }
+      if (startedAt.size === 0) {
+        for (const checker of checkers) checker.stop();
+        for (const pool of pools) pool.close();
+        detachLog();
+        process.off('SIGINT', shutdown);
+        process.off('SIGTERM', shutdown);
+        resolve(exitCode);
+      }
+    });
+    // Workers drain on SIGTERM themselves (serve's signal handling); a second signal exits them at once.
+    function shutdown(signal: NodeJS.Signals): void {
+      stopping = true;
+      for (const checker of checkers) checker.stop();
+      logger.info({ event: 'shutdown', signal, workers: startedAt.size }, 'stopping workers');
+      for (const worker of startedAt.keys()) worker.process.kill(signal);
+    }
+    process.on('SIGINT', shutdown);
+    process.on('SIGTERM', shutdown);
+    logger.info({ event: 'workers', count }, 'starting workers');
+    if (config.admin) {
+      logger.warn({ event: 'admin-unavailable', workers: count }, 'the admin endpoint does not run with workers > 1 yet');
+    }
+    for (let index = 0; index < count; index += 1) fork();
+    for (const checker of checkers) checker.start();
+  });
+}
