@@ -15,9 +15,12 @@ export type PacketReadResult =
 export class SshPacketReader {
   private pending: Buffer = Buffer.alloc(0);
   private failed: string | undefined;
+  /** Set once NEWKEYS went by: what follows is encrypted and is not framed any more. */
+  private encrypted = false;
 
   push(chunk: Buffer): PacketReadResult {
     if (this.failed) return { state: 'error', message: this.failed };
+    if (this.encrypted) return { state: 'packets', payloads: [] };
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     const payloads: Buffer[] = [];
     while (this.pending.length >= 5) {
@@ -28,8 +31,15 @@ export class SshPacketReader {
         return { state: 'error', message: this.failed };
       }
       if (this.pending.length < 4 + packetLength) break;
-      payloads.push(this.pending.subarray(5, 4 + packetLength - paddingLength));
+      const payload = this.pending.subarray(5, 4 + packetLength - paddingLength);
+      payloads.push(payload);
       this.pending = this.pending.subarray(4 + packetLength);
+      if (payload[0] === SSH_MSG_NEWKEYS) {
+        // The rest of this chunk (e.g. sshd's EXT_INFO, sent right after) is already encrypted.
+        this.encrypted = true;
+        this.pending = Buffer.alloc(0);
+        break;
+      }
     }
     return { state: 'packets', payloads };
   }
