@@ -32,9 +32,15 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .exitProcess(false)
     .fail((message: string | null, error: Error | undefined) => {
       usageError = message ?? error?.message ?? 'usage error';
+      // Throwing stops yargs here; returning would let it run the command handler anyway.
+      throw new Error(usageError);
     });
   for (const command of COMMANDS) cli = command.register(cli, (code) => (result = code));
-  await cli.parseAsync();
+  try {
+    await cli.parseAsync();
+  } catch (error) {
+    if (usageError === undefined) throw error;
+  }
   if (usageError !== undefined) {
     process.stderr.write(`ssh-banner-proxy: ${usageError}\nRun "ssh-banner-proxy --help" for usage.\n`);
     return EXIT_USAGE;
