@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AcquireResult, Lease } from '../../src/backend/pool.js';
+import { makePool } from './pool-helpers.js';
+
+const request = (clientKey = '10.0.0.1') => ({ clientKey, exclude: new Set<never>() });
+
+/** Acquires and returns the result once the callback fires (synchronously or later). */
+const acquire = (pool: ReturnType<typeof makePool>['pool'], clientKey?: string): Promise<AcquireResult> =>
+  new Promise((resolve) => {
+    pool.acquire(request(clientKey), resolve);
+  });
+
+const leaseOf = (result: AcquireResult): Lease => {
+  assert.ok(result.ok, result.ok ? '' : result.code);
+  return result.lease;
+};
+
+describe('BackendPool handshake slots and queue', () => {
+  it('never has more than maxStartups handshakes on a server; 20 requests are served as slots free, in FIFO order', async () => {
+    const { pool } = makePool([{ name: 'a' }, { name: 'b' }], { handshake: { maxStartups: 2 } });
+    const granted: number[] = [];
+    const leases: Lease[] = [];
+    let peak = 0;
+    for (let index = 0; index < 20; index += 1) {
+      pool.acquire(request(), (result) => {
+        const lease = leaseOf(result);
+        granted.push(index);
+        leases.push(lease);
+        for (const server of pool.servers) peak = Math.max(peak, server.handshakesActive);
+      });
+    }
+    assert.deepEqual(granted, [0, 1, 2, 3]);
+    assert.equal(pool.queueLength, 16);
+    // Free slots one at a time, oldest lease first: each frees exactly the next queued request.
+    for (let released = 0; released < 16; released += 1) {
+      leases[released]?.releaseSlot();
+      assert.equal(granted.length, 5 + released);
+    }
+    assert.deepEqual(granted, Array.from({ length: 20 }, (_, index) => index));
+    assert.equal(peak, 2);
+    for (const server of pool.servers) assert.ok(server.handshakesActive <= 2);
+    // Sessions stay counted after their handshake slot is freed, until close().
+    assert.equal(pool.servers.reduce((sum, server) => sum + server.activeSessions, 0), 20);
+    for (const lease of leases) lease.close();
+    assert.equal(pool.servers.reduce((sum, server) => sum + server.activeSessions + server.handshakesActive, 0), 0);
+  });
+
+  it('long sessions do not block the queue: the slot frees at handshake end, not at close', async () => {
+    const { pool } = makePool([{ name: 'a', maxStartups: 1 }]);
+    const first = leaseOf(await acquire(pool));
+    const second = acquire(pool);
+    assert.equal(pool.queueLength, 1);
+    first.releaseSlot(); // handshake over; the session itself keeps running
+    const lease = leaseOf(await second);
+    assert.equal(lease.server.activeSessions, 2);
+    first.close();
+    lease.close();
+  });
+
+  it('close() and releaseSlot() are idempotent', async () => {
+    const { pool } = makePool([{ name: 'a', maxStartups: 3 }]);
+    const lease = leaseOf(await acquire(pool));
+    lease.releaseSlot();
+    lease.releaseSlot();
+    lease.close();
+    lease.close();
+    assert.equal(lease.server.handshakesActive, 0);
+    assert.equal(lease.server.activeSessions, 0);
+  });
+
+  it('rejects with QUEUE_FULL past queue.maxLength, at once', async () => {
+    const { pool } = makePool([{ name: 'a', maxStartups: 1 }], { queue: { maxLength: 2, timeout: '5s' } });
+    const held = leaseOf(await acquire(pool));
+    const handles = [pool.acquire(request(), () => {}), pool.acquire(request(), () => {})];
+    const rejected = await acquire(pool);
+    assert.equal(rejected.ok, false);
+    assert.equal(!rejected.ok && rejected.code, 'QUEUE_FULL');
+    assert.equal(pool.queueLength, 2);
+    for (const handle of handles) handle.cancel();
+    held.close();
+  });
+
+  it('times a queued request out with QUEUE_TIMEOUT after queue.timeout and emits queue-wait', async () => {
+    const { pool, events } = makePool([{ name: 'a', maxStartups: 1 }], { queue: { timeout: 150 } });
+    const waits: { granted: boolean; waitMs: number }[] = [];
+    events.on('queue-wait', (wait) => waits.push(wait));
+    const held = leaseOf(await acquire(pool));
+    const startedAt = performance.now();
+    const result = await acquire(pool);
+    const elapsed = performance.now() - startedAt;
+    assert.equal(!result.ok && result.code, 'QUEUE_TIMEOUT');
+    assert.ok(elapsed >= 140 && elapsed < 1000, `waited ${elapsed}ms`);
+    assert.equal(pool.queueLength, 0);
+    assert.deepEqual(waits.map((wait) => wait.granted), [false]);
+    held.close();
+  });
+
+  it('a cancelled waiter is skipped and its timer cleared', async () => {
+    const { pool } = makePool([{ name: 'a', maxStartups: 1 }], { queue: { timeout: 100 } });
+    const held = leaseOf(await acquire(pool));
+    let called = false;
+    pool.acquire(request(), () => {
+      called = true;
+    }).cancel();
+    const next = acquire(pool);
+    held.releaseSlot();
+    leaseOf(await next).close();
+    assert.equal(called, false);
+    held.close();
+  });
+
+  it('serves a later waiter when the head of the queue cannot use the freed server', async () => {
+    const { pool } = makePool([{ name: 'a', maxStartups: 1 }, { name: 'b', maxStartups: 1 }]);
+    const [a, b] = pool.servers as [NonNullable<(typeof pool.servers)[0]>, NonNullable<(typeof pool.servers)[0]>];
+    const leaseA = leaseOf(await acquire(pool));
+    const leaseB = leaseOf(await acquire(pool));
+    const order: string[] = [];
+    pool.acquire({ clientKey: 'x', exclude: new Set([leaseA.server]) }, (result) => order.push(`excludes-${leaseA.server.name}:${leaseOf(result).server.name}`));
+    pool.acquire(request(), (result) => order.push(`any:${leaseOf(result).server.name}`));
+    leaseA.releaseSlot();
+    assert.deepEqual(order, [`any:${leaseA.server.name}`]);
+    leaseB.releaseSlot();
+    assert.deepEqual(order, [`any:${leaseA.server.name}`, `excludes-${leaseA.server.name}:${leaseB.server.name}`]);
+    assert.ok(a.handshakesActive <= 1 && b.handshakesActive <= 1);
+  });
+
+  it('source balancing is sticky under load: waits for the hashed server instead of moving the client', async () => {
+    const { pool } = makePool([{ name: 'a', maxStartups: 1 }, { name: 'b', maxStartups: 1 }], { balance: 'source' });
+    const first = leaseOf(await acquire(pool, '192.0.2.10'));
+    const second = acquire(pool, '192.0.2.10');
+    assert.equal(pool.queueLength, 1, 'queued although the other server has a free slot');
+    first.releaseSlot();
+    assert.equal(leaseOf(await second).server, first.server);
+  });
+
+  it('health-check slots count against maxStartups', async () => {
+    const { pool } = makePool([{ name: 'a', maxStartups: 2 }]);
+    const server = pool.servers[0];
+    assert.ok(server);
+    const release = pool.tryCheckSlot(server);
+    assert.ok(release);
+    const lease = leaseOf(await acquire(pool));
+    assert.equal(pool.tryCheckSlot(server), undefined, 'no slot left for a second check');
+    const queued = acquire(pool);
+    release();
+    leaseOf(await queued).close();
+    lease.close();
+  });
+
+  it('paces grants with retry.maxConnectRate', async () => {
+    const { pool } = makePool([{ name: 'a', maxStartups: 100 }], { retry: { maxConnectRate: 20 } });
+    const startedAt = performance.now();
+    const results = await Promise.all(Array.from({ length: 30 }, () => acquire(pool)));
+    const elapsed = performance.now() - startedAt;
+    assert.ok(results.every((result) => result.ok));
+    // 20 at once (one second's burst), then 10 more at 20/s: about 500 ms.
+    assert.ok(elapsed >= 400 && elapsed < 2000, `took ${elapsed}ms`);
+    for (const result of results) if (result.ok) result.lease.close();
+  });
+
+  it('rejectQueued answers SHUTDOWN', async () => {
+    const { pool } = makePool([{ name: 'a', maxStartups: 1 }]);
+    const held = leaseOf(await acquire(pool));
+    const queued = acquire(pool);
+    pool.close();
+    const result = await queued;
+    assert.equal(!result.ok && result.code, 'SHUTDOWN');
+    held.close();
+  });
+});
