@@ -1,0 +1,90 @@
+/**
+ * `ssh-banner-proxy demo` as a newcomer runs it: it starts, an ssh2 session through the
+ * proxy works (failing over past the slow/throttling backends), the admin endpoint serves
+ * metrics, and SIGTERM stops it with exit code 0.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import ssh2 from 'ssh2';
+import { waitForEvent } from '../fixtures/wait.js';
+
+function execThroughProxy(port: number, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    const timer = setTimeout(() => {
+      client.end();
+      reject(new Error('ssh2 session through the demo proxy timed out'));
+    }, 15_000);
+    client.on('error', (error: Error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    client.on('ready', () => {
+      client.exec(command, (error, channel) => {
+        if (error !== undefined) {
+          clearTimeout(timer);
+          reject(error);
+          return;
+        }
+        let output = '';
+        channel.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+        channel.on('close', () => {
+          clearTimeout(timer);
+          client.end();
+          resolve(output);
+        });
+      });
+    });
+    client.connect({ host: '127.0.0.1', port, username: 'demo', password: 'demo', readyTimeout: 12_000 });
+  });
+}
+
+test('demo starts, serves an ssh2 session through the proxy, and exits 0 on SIGTERM', async (t) => {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli.ts', 'demo', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-level', 'warn'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = once(child, 'exit');
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const ready = new Promise<void>((resolve) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (/Ctrl-C stops the demo/.test(stdout)) resolve();
+    });
+  });
+  await Promise.race([ready, waitForEvent(child, 'exit', 20_000).then(() => assert.fail(`demo exited early: ${stderr}`))]);
+
+  const port = Number(/proxy listening on 127\.0\.0\.1:(\d+)/.exec(stdout)?.[1]);
+  const adminPort = Number(/Status page\s+http:\/\/127\.0\.0\.1:(\d+)\//.exec(stdout)?.[1]);
+  assert.ok(port > 0, stdout);
+  assert.ok(adminPort > 0, stdout);
+  assert.match(stdout, /ssh -p \d+ /);
+  assert.match(stdout, /probe 127\.0\.0\.1:\d+/);
+  assert.match(stdout, /loadtest 127\.0\.0\.1:\d+ --compare/);
+
+  // Round robin over healthy, slow (20 s banner) and throttle: three sessions in a row all
+  // land on a backend that answers, none waits for the slow one's banner.
+  for (let index = 0; index < 3; index += 1) {
+    const startedAt = performance.now();
+    const output = await execThroughProxy(port, 'hostname');
+    assert.match(output, /^(healthy|throttle): hostname\n$/);
+    assert.ok(performance.now() - startedAt < 10_000);
+  }
+
+  const metrics = await fetch(`http://127.0.0.1:${adminPort}/metrics`).then((response) => response.text());
+  assert.match(metrics, /^sshproxy_sessions_total\{.*\} [1-9]/m);
+
+  child.kill('SIGTERM');
+  const [code, signal] = (await Promise.race([exited, waitForEvent(child, 'exit', 15_000)])) as [number | null, string | null];
+  assert.equal(signal, null);
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /stopping the demo/);
+});
