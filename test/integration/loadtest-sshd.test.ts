@@ -108,7 +108,7 @@ test('loadtest CLI, auth mode with a command through the proxy: --json counts, -
   assert.equal(report.targets[0]?.attempts, 6);
   assert.equal(report.targets[0]?.successes, 6);
   for (const phase of ['connect', 'banner', 'handshake', 'auth', 'total']) {
-    const summary = report.targets[0]?.latency[phase];
+    const summary: { count: number; p50: number; max: number } | undefined = report.targets[0]?.latency[phase];
     assert.equal(summary?.count, 6, phase);
     assert.ok((summary?.p50 ?? -1) >= 0 && (summary?.p50 ?? 0) <= (summary?.max ?? -1), phase);
   }
