@@ -127,7 +127,11 @@ async function main(): Promise<void> {
         case 'latency':
           return rate(native.client, portFor(target, 'sink'), 1, counts.latencyTotal);
         case 'memory':
-          return hold(native.client, portFor(target, 'echo'), counts.memorySessions, pidFor(target));
+          // Warm-up pass first: a fresh process grows its heap and allocator pools on the
+          // first sessions it ever holds, which is start-up cost, not cost per session.
+          return hold(native.client, portFor(target, 'echo'), counts.memorySessions, undefined).then(() =>
+            hold(native.client, portFor(target, 'echo'), counts.memorySessions, pidFor(target)),
+          );
         case 'scale':
           return hold(native.client, portFor(target, 'echo'), counts.scaleSessions, pidFor(target));
         case 'sshd':
