@@ -166,6 +166,13 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['listeners', index, 'name'], message: `duplicate listener name "${listener.name}"` });
       }
       listenerNames.add(listener.name);
+      if (listener.proxyProtocol && listener.proxyProtocol.accept !== 'off' && listener.proxyProtocol.trusted.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listeners', index, 'proxyProtocol', 'trusted'],
+          message: 'list the CIDRs of the load balancers that send PROXY headers (connections from anywhere else are refused)',
+        });
+      }
       if (!poolNames.has(listener.pool)) {
         ctx.addIssue({
           code: 'custom',

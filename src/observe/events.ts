@@ -42,7 +42,7 @@ export interface ProxyEventMap {
   'session-closed': [SessionSummary];
   attempt: [{ readonly listener: string; readonly pool: string; readonly sessionId: number } & AttemptRecord];
   failover: [{ readonly pool: string; readonly from: string; readonly reason: AttemptFailureCode }];
-  'connection-rejected': [{ readonly listener: string; readonly reason: ReasonCode; readonly client: string }];
+  'connection-rejected': [{ readonly listener: string; readonly reason: ReasonCode; readonly client: string; readonly message?: string }];
   'accept-error': [{ readonly listener: string; readonly error: NodeJS.ErrnoException }];
   'listener-open': [{ readonly listener: string; readonly address: string }];
   'listener-closed': [{ readonly listener: string }];

@@ -5,7 +5,9 @@ import type { ReasonCode } from '../errors.js';
 import { formatHostPort, normaliseAddress } from '../net/address.js';
 import type { ProxyEvents } from '../observe/events.js';
 import { Acl } from './acl.js';
+import { readProxyHeader, type ProxyHeaderReading } from './proxy-header-reader.js';
 import { Session } from './session.js';
+import type { SourceLimits } from './source-limits.js';
 
 /** Shared across listeners: the process-wide connection limit. */
 export class ConnectionBudget {
@@ -19,6 +21,8 @@ export interface ListenerDeps {
   readonly limits: LimitsConfig;
   readonly events: ProxyEvents;
   readonly budget: ConnectionBudget;
+  /** Per-client limits, shared by all listeners of the process. */
+  readonly sourceLimits: SourceLimits;
 }
 
 /** One listening socket: accept, admit (ACL, limits), and start a session per client. */
@@ -28,6 +32,10 @@ export class Listener {
   readonly sessions = new Set<Session>();
   private readonly deps: ListenerDeps;
   private readonly acl: Acl;
+  /** Load balancers allowed to send a PROXY header (undefined: PROXY protocol off). */
+  private readonly trusted: Acl | undefined;
+  /** Connections still sending their PROXY header (they hold a budget slot). */
+  private readonly pendingHeaders = new Map<Socket, ProxyHeaderReading>();
   private readonly server: Server;
   private boundAddress: string | undefined;
 
@@ -36,6 +44,8 @@ export class Listener {
     this.config = config;
     this.deps = deps;
     this.acl = new Acl(config.acl);
+    const proxyProtocol = config.proxyProtocol;
+    this.trusted = proxyProtocol && proxyProtocol.accept !== 'off' ? new Acl({ allow: proxyProtocol.trusted, deny: [] }) : undefined;
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', (error: NodeJS.ErrnoException) => {
       // Accept errors (EMFILE, ENFILE, ...) arrive here once listening; never fatal.
@@ -73,29 +83,89 @@ export class Listener {
     });
   }
 
-  /** Stops accepting; sessions already running continue. */
+  /**
+   * Stops accepting; sessions already running continue. Resolves once the port is
+   * released (not when the last connection ends: server.close()'s callback would
+   * wait for that, and the drain timer must start at once).
+   */
   stopAccepting(): Promise<void> {
     if (!this.server.listening) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.deps.events.emit('listener-closed', { listener: this.name });
-    });
+    this.server.close();
+    this.deps.events.emit('listener-closed', { listener: this.name });
+    return Promise.resolve();
+  }
+
+  /** Drops connections still sending their PROXY header (shutdown). */
+  abortPendingHeaders(): void {
+    for (const [socket, reading] of this.pendingHeaders) {
+      reading.cancel();
+      this.deps.budget.active -= 1;
+      this.reject(socket, 'SHUTDOWN', normaliseAddress(socket.remoteAddress) ?? 'unknown', 'proxy is shutting down');
+    }
+    this.pendingHeaders.clear();
   }
 
   private accept(socket: Socket): void {
     socket.on('error', ignoreEarlyError);
-    const client = normaliseAddress(socket.remoteAddress) ?? 'unknown';
-    const verdict = this.acl.check(socket.remoteAddress);
-    if (!verdict.allowed) {
-      this.reject(socket, 'ACL_DENIED', client);
+    const peer = normaliseAddress(socket.remoteAddress) ?? 'unknown';
+    const proxyProtocol = this.config.proxyProtocol;
+    if (this.trusted && proxyProtocol && proxyProtocol.accept !== 'off') {
+      // The header is required from trusted peers, and nobody else may connect: never guess.
+      if (!this.trusted.check(socket.remoteAddress).allowed) {
+        this.reject(socket, 'PROXY_UNTRUSTED', peer, `${peer} is not in proxyProtocol.trusted`);
+        return;
+      }
+      if (!this.reserveSlot(socket, peer)) return;
+      const reading = readProxyHeader(socket, proxyProtocol.accept, proxyProtocol.timeout, (outcome) => {
+        this.pendingHeaders.delete(socket);
+        if (!outcome.ok) {
+          this.deps.budget.active -= 1;
+          this.reject(socket, outcome.code, peer, outcome.message);
+          return;
+        }
+        const { header } = outcome;
+        // LOCAL (v2) and UNKNOWN (v1): the load balancer's own connection, e.g. a health check.
+        const fromHeader = header.command === 'PROXY' ? normaliseAddress(header.sourceAddress) : undefined;
+        const client = fromHeader ?? peer;
+        const clientPort = fromHeader === undefined ? socket.remotePort : header.sourcePort;
+        this.admit(socket, client, clientPort, outcome.rest);
+      });
+      this.pendingHeaders.set(socket, reading);
       return;
     }
+    if (!this.reserveSlot(socket, peer)) return;
+    this.admit(socket, peer, socket.remotePort, undefined);
+  }
+
+  /** Takes a slot of the process-wide connection budget, or rejects. */
+  private reserveSlot(socket: Socket, client: string): boolean {
     const { budget } = this.deps;
     if (budget.active >= budget.max) {
       this.reject(socket, 'LIMIT_REACHED', client);
-      return;
+      return false;
     }
     budget.active += 1;
+    return true;
+  }
+
+  /**
+   * ACL and per-source limits on the client's address (from the PROXY header when
+   * there is one), then a session. The caller has reserved a budget slot.
+   */
+  private admit(socket: Socket, client: string, clientPort: number | undefined, initialBytes: Buffer | undefined): void {
+    const { budget } = this.deps;
+    const verdict = this.acl.check(client);
+    if (!verdict.allowed) {
+      budget.active -= 1;
+      this.reject(socket, 'ACL_DENIED', client, verdict.reason);
+      return;
+    }
+    const source = this.deps.sourceLimits.admit(client);
+    if (!source.ok) {
+      budget.active -= 1;
+      this.reject(socket, source.code, client, source.message);
+      return;
+    }
     const session = new Session(
       socket,
       client,
@@ -105,19 +175,24 @@ export class Listener {
         timeouts: this.deps.timeouts,
         clientBufferBytes: this.deps.limits.clientBufferBytes,
         events: this.deps.events,
+        ...(clientPort === undefined ? {} : { clientPort }),
       },
       (closed) => {
         budget.active -= 1;
+        source.release();
         this.sessions.delete(closed);
       },
     );
     this.sessions.add(session);
     socket.off('error', ignoreEarlyError);
-    session.start();
+    session.start(initialBytes);
+    // The PROXY header reader left the socket paused; the client buffer pauses it
+    // again itself if the bytes after the header already fill it.
+    if (initialBytes !== undefined && initialBytes.length < this.deps.limits.clientBufferBytes) socket.resume();
   }
 
-  private reject(socket: Socket, reason: ReasonCode, client: string): void {
-    this.deps.events.emit('connection-rejected', { listener: this.name, reason, client });
+  private reject(socket: Socket, reason: ReasonCode, client: string, message?: string): void {
+    this.deps.events.emit('connection-rejected', { listener: this.name, reason, client, ...(message === undefined ? {} : { message }) });
     socket.destroy();
   }
 }

@@ -2,6 +2,8 @@ import { BackendPool } from '../backend/pool.js';
 import type { Config } from '../config/schema.js';
 import { ProxyEvents } from '../observe/events.js';
 import { ConnectionBudget, Listener } from './listener.js';
+import type { Session } from './session.js';
+import { SourceLimits } from './source-limits.js';
 
 /**
  * The data plane built from a config: pools and listeners sharing one event bus.
@@ -13,18 +15,20 @@ export class ProxyServer {
   readonly listeners: Listener[] = [];
   readonly config: Config;
   private readonly budget: ConnectionBudget;
+  readonly sourceLimits: SourceLimits;
   private draining = false;
 
   constructor(config: Config, events: ProxyEvents = new ProxyEvents()) {
     this.config = config;
     this.events = events;
     this.budget = new ConnectionBudget(config.limits.maxConnections);
+    this.sourceLimits = new SourceLimits(config.limits);
     for (const pool of config.pools) this.pools.set(pool.name, new BackendPool(pool, events));
     for (const listener of config.listeners) {
       const pool = this.pools.get(listener.pool);
       if (!pool) throw new Error(`listener "${listener.name}" names unknown pool "${listener.pool}"`);
       this.listeners.push(
-        new Listener(listener, { pool, timeouts: config.timeouts, limits: config.limits, events, budget: this.budget }),
+        new Listener(listener, { pool, timeouts: config.timeouts, limits: config.limits, events, budget: this.budget, sourceLimits: this.sourceLimits }),
       );
     }
   }
@@ -58,6 +62,7 @@ export class ProxyServer {
   async stop(drainMs = this.config.timeouts.drain): Promise<void> {
     this.draining = true;
     await Promise.all(this.listeners.map((listener) => listener.stopAccepting()));
+    for (const listener of this.listeners) listener.abortPendingHeaders();
     for (const pool of this.pools.values()) pool.rejectQueued('proxy is shutting down');
     for (const session of this.sessions()) if (!session.isSpliced) session.close('SHUTDOWN', 'proxy is shutting down');
     if (this.sessionCount() === 0) return;
@@ -65,12 +70,14 @@ export class ProxyServer {
       const timer = setTimeout(() => {
         for (const session of this.sessions()) session.close('DRAIN_TIMEOUT');
       }, drainMs);
-      const onClosed = (): void => {
+      // 'session-closed' is emitted before the session leaves its listener's set: check after.
+      const check = (): void => {
         if (this.sessionCount() > 0) return;
         clearTimeout(timer);
         this.events.off('session-closed', onClosed);
         resolve();
       };
+      const onClosed = (): void => queueMicrotask(check);
       this.events.on('session-closed', onClosed);
     });
   }
@@ -79,11 +86,12 @@ export class ProxyServer {
   destroy(): void {
     this.draining = true;
     for (const listener of this.listeners) void listener.stopAccepting();
+    for (const listener of this.listeners) listener.abortPendingHeaders();
     for (const pool of this.pools.values()) pool.rejectQueued('proxy stopped');
     for (const session of this.sessions()) session.close('SHUTDOWN');
   }
 
-  private *sessions(): Generator<import('./session.js').Session> {
+  private *sessions(): Generator<Session> {
     for (const listener of this.listeners) yield* [...listener.sessions];
   }
 

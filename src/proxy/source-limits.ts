@@ -1,0 +1,153 @@
+import { isIP } from 'node:net';
+import { normaliseAddress } from '../net/address.js';
+
+export interface SourceLimitSettings {
+  /** Concurrent connections per source (0 = unlimited). */
+  readonly perSourceConnections: number;
+  /** New connections per second per source (0 = unlimited); a token bucket of that size. */
+  readonly perSourceRate: number;
+  /** IPv6 sources are grouped by this prefix length (a /64 is one subscriber). */
+  readonly perSourceIpv6Prefix: number;
+}
+
+export type SourceVerdict =
+  | { readonly ok: true; readonly key: string; readonly release: () => void }
+  | { readonly ok: false; readonly key: string; readonly code: 'PER_SOURCE_LIMIT' | 'PER_SOURCE_RATE'; readonly message: string };
+
+interface SourceEntry {
+  active: number;
+  tokens: number;
+  refilledAt: number;
+}
+
+const MIN_SWEEP_SIZE = 1024;
+
+/**
+ * Per-client limits, enforced by the proxy because every backend sees only the
+ * proxy's address (one abusive client would otherwise trip sshd's
+ * PerSourcePenalties for everybody). Shared by all listeners of a process.
+ *
+ * Memory stays bounded: an entry with no open connection and a full bucket
+ * carries no information and is swept once the map doubles in size, so the map
+ * holds at most the sources with open connections plus those seen in the last
+ * second (twice over).
+ */
+export class SourceLimits {
+  private settings: SourceLimitSettings;
+  private readonly entries = new Map<string, SourceEntry>();
+  private sweepAt = MIN_SWEEP_SIZE;
+  private readonly now: () => number;
+
+  constructor(settings: SourceLimitSettings, now: () => number = () => performance.now()) {
+    this.settings = settings;
+    this.now = now;
+  }
+
+  get enabled(): boolean {
+    return this.settings.perSourceConnections > 0 || this.settings.perSourceRate > 0;
+  }
+
+  /** Tracked sources right now (for tests and metrics). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** New limits apply to the next connection; counts of open connections are kept. */
+  update(settings: SourceLimitSettings): void {
+    const regroup = settings.perSourceIpv6Prefix !== this.settings.perSourceIpv6Prefix;
+    this.settings = settings;
+    // A new IPv6 grouping would orphan the open counts; start over rather than mis-release.
+    if (regroup) this.entries.clear();
+  }
+
+  /** The group a client address counts against: IPv4 as is, IPv6 by prefix. */
+  keyFor(address: string): string {
+    const normalised = normaliseAddress(address) ?? address;
+    if (isIP(normalised) !== 6) return normalised;
+    return ipv6Prefix(normalised, this.settings.perSourceIpv6Prefix);
+  }
+
+  /** Admits one connection from `address` or says which limit it hit. Call `release` when it closes. */
+  admit(address: string): SourceVerdict {
+    const key = this.keyFor(address);
+    const { perSourceConnections, perSourceRate } = this.settings;
+    if (!this.enabled) return { ok: true, key, release: noop };
+    const now = this.now();
+    let entry = this.entries.get(key);
+    if (!entry) {
+      this.maybeSweep(now);
+      entry = { active: 0, tokens: perSourceRate, refilledAt: now };
+      this.entries.set(key, entry);
+    }
+    if (perSourceConnections > 0 && entry.active >= perSourceConnections) {
+      return { ok: false, key, code: 'PER_SOURCE_LIMIT', message: `${key} already has ${entry.active} connections (limit ${perSourceConnections})` };
+    }
+    if (perSourceRate > 0) {
+      this.refill(entry, now, perSourceRate);
+      if (entry.tokens < 1) {
+        return { ok: false, key, code: 'PER_SOURCE_RATE', message: `${key} opened more than ${perSourceRate} connections per second` };
+      }
+      entry.tokens -= 1;
+    }
+    entry.active += 1;
+    const owned = entry;
+    let released = false;
+    return {
+      ok: true,
+      key,
+      release: () => {
+        if (released) return;
+        released = true;
+        owned.active -= 1;
+        if (owned.active === 0 && perSourceRate === 0 && this.entries.get(key) === owned) this.entries.delete(key);
+      },
+    };
+  }
+
+  private refill(entry: SourceEntry, now: number, rate: number): void {
+    const elapsedSeconds = (now - entry.refilledAt) / 1000;
+    entry.tokens = Math.min(rate, entry.tokens + elapsedSeconds * rate);
+    entry.refilledAt = now;
+  }
+
+  private maybeSweep(now: number): void {
+    if (this.entries.size < this.sweepAt) return;
+    const rate = this.settings.perSourceRate;
+    for (const [key, entry] of this.entries) {
+      if (entry.active > 0) continue;
+      if (rate > 0) this.refill(entry, now, rate);
+      if (rate === 0 || entry.tokens >= rate) this.entries.delete(key);
+    }
+    this.sweepAt = Math.max(MIN_SWEEP_SIZE, this.entries.size * 2);
+  }
+}
+
+function noop(): void {}
+
+/** `2001:db8:1:2:3::4`, 64 → `2001:db8:1:2::/64` (zeroes past the prefix, canonical hex groups). */
+export function ipv6Prefix(address: string, prefixLength: number): string {
+  const groups = expandIpv6(address);
+  const out: number[] = [];
+  for (let index = 0; index < 8; index += 1) {
+    const bitsLeft = prefixLength - index * 16;
+    const group = groups[index] ?? 0;
+    if (bitsLeft >= 16) out.push(group);
+    else if (bitsLeft <= 0) out.push(0);
+    else out.push(group & (0xffff << (16 - bitsLeft)) & 0xffff);
+  }
+  return `${out.map((group) => group.toString(16)).join(':')}/${prefixLength}`;
+}
+
+function expandIpv6(address: string): number[] {
+  let text = address.replace(/%.*$/, '');
+  const dotted = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(2, 6).map(Number) as [number, number, number, number];
+    text = `${dotted[1] ?? ''}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const parse = (part: string): number[] => (part === '' ? [] : part.split(':').map((group) => parseInt(group, 16)));
+  const left = parse(head);
+  const right = tail === undefined ? [] : parse(tail);
+  return [...left, ...new Array<number>(Math.max(0, 8 - left.length - right.length)).fill(0), ...right];
+}
