@@ -42,6 +42,7 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
         ms: round(attempt.elapsedMs),
       })),
       queueWaitMs: round(summary.queueWaitMs),
+      clientBufferPeak: summary.clientBufferPeakBytes,
       bannerMs: round(summary.bannerMs),
       setupMs: round(summary.setupMs),
       bytesIn: summary.bytesClientToServer,
@@ -63,6 +64,9 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
     logger.error({ event: 'accept-error', listener, code: error.code, err: error.message }, 'accept failed');
   });
   on('listener-open', (open) => logger.info({ event: 'listening', ...open }, 'listening'));
+  on('health-check', (check) => {
+    logger.debug({ event: 'health-check', ...check, bannerMs: round(check.bannerMs) }, 'health check');
+  });
   on('server-state', (change) => {
     const level = change.to === 'UP' ? 'info' : 'warn';
     logger[level]({ event: 'server-state', ...change }, `server ${change.pool}/${change.server} is ${change.to}`);

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { startFixtureBackend } from '../fixtures/hostile-backends.js';
 import { httpRequest, scrape } from '../fixtures/prometheus.js';
 import { startProxy } from '../fixtures/proxy.js';
+import { untilEvent } from '../fixtures/proxy-wait.js';
 import { rawExchange } from '../fixtures/raw-client.js';
 
 const SINK_IDENT = 'SSH-2.0-SinkFixture_1.0\r\n';
@@ -51,7 +52,7 @@ test('the admin endpoint answers while the data plane is at its connection limit
   const refused = await rawExchange({ port: proxy.port, timeoutMs: 3_000 });
   assert.notEqual(refused.outcome, 'timeout');
   assert.equal(refused.data.length, 0);
-  await proxy.waitForLog((line) => line.event === 'rejected' && line.reason === 'LIMIT_REACHED', 3_000);
+  await untilEvent(proxy, 'connection-rejected', () => proxy.logs.some((l) => l.event === 'rejected' && l.reason === 'LIMIT_REACHED'), 3_000);
 
   // ...while every admin endpoint still answers, promptly.
   const started = performance.now();
@@ -76,7 +77,7 @@ test('the admin endpoint answers while the data plane is at its connection limit
 
   // A slot frees: the next client gets through, and the counters follow.
   held.pop()?.destroy();
-  await proxy.waitForSessions(1, 3_000);
+  await untilEvent(proxy, 'session-closed', () => proxy.sessions().length === 1, 3_000);
   held.push(await openSession(proxy.port));
   const after = await scrape(proxy.runtime.adminPort);
   assert.equal(after.value('sshproxy_sessions_total', { listener: 'ssh', result: 'spliced' }), limit + 1);
