@@ -137,6 +137,7 @@ th, td { padding: 6px 10px; border-bottom: 1px solid #e3e6ec; text-align: left; 
 th { background: #e9ecf2; font-size: 12px; text-transform: uppercase; letter-spacing: .03em; color: #3b4354; }
 th small { text-transform: none; font-weight: normal; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
 .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 13px; }
 .ident { max-width: 320px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 tr.server.up { background: #e6f6e9; }
