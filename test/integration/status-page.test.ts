@@ -68,14 +68,17 @@ test('the status page renders in headless Chromium, one colour-coded row per ser
   assert.equal(response?.status(), 200);
   assert.equal(await page.title(), 'ssh-banner-proxy status');
 
-  const rows = await page.$$eval('tr.server', (elements) =>
-    elements.map((row) => ({
-      name: row.getAttribute('data-server'),
-      state: row.getAttribute('data-state'),
-      background: getComputedStyle(row).backgroundColor,
-      text: (row as HTMLElement).innerText,
-    })),
-  );
+  // Computed in the page (the project compiles without the DOM lib, hence the narrow cast).
+  type Styled = { getComputedStyle(element: unknown): { backgroundColor: string } };
+  const rows = [];
+  for (const row of await page.locator('tr.server').all()) {
+    rows.push({
+      name: await row.getAttribute('data-server'),
+      state: await row.getAttribute('data-state'),
+      background: await row.evaluate((element) => (globalThis as unknown as Styled).getComputedStyle(element).backgroundColor),
+      text: await row.innerText(),
+    });
+  }
   assert.deepEqual(
     rows.map((row) => [row.name, row.state]),
     [
