@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# ssh-banner-proxy: multi-stage build, runtime image without dev dependencies.
+#
+#   docker build -t ssh-banner-proxy .
+#   docker run --init -p 2222:2222 -p 9100:9100 \
+#     -v $PWD/proxy.yaml:/etc/ssh-banner-proxy/config.yaml:ro ssh-banner-proxy
+#
+# Signals: tini is PID 1 (ENTRYPOINT), so SIGTERM reaches node and the proxy drains
+# (timeouts.drain) before exiting 0; `docker run --init` is then unnecessary.
+# scripts/docker-build-check.sh performs these same steps without a Docker engine.
+
+ARG NODE_IMAGE=node:22-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build \
+ && npm prune --omit=dev --no-audit --no-fund
+
+FROM ${NODE_IMAGE} AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build --chown=root:root /app/package.json ./package.json
+COPY --from=build --chown=root:root /app/node_modules ./node_modules
+COPY --from=build --chown=root:root /app/dist ./dist
+COPY --chown=root:root config ./config
+COPY --chown=root:root deploy/container.yaml /etc/ssh-banner-proxy/config.yaml
+# The "node" user (uid 1000) of the official image; files stay root-owned and read-only.
+USER 1000:1000
+# 2222: SSH listener; 9100: admin (/metrics, /healthz, /readyz).
+EXPOSE 2222 9100
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["node", "-e", "require('http').get('http://127.0.0.1:9100/healthz',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1)).setTimeout(2500,function(){this.destroy();process.exit(1)})"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/cli.js"]
+CMD ["serve", "--config", "/etc/ssh-banner-proxy/config.yaml"]

@@ -1,0 +1,331 @@
+// Kubernetes manifests, offline: every kustomization under k8s/ rendered with
+// `kubectl kustomize` (no cluster needed), each object validated against the
+// Kubernetes OpenAPI schemas shipped by `kubernetes-models` (types, required
+// fields, enums) and type-checked against the same package's TypeScript types,
+// whose excess-property check rejects unknown fields at any depth (what
+// `kubeconform -strict` does). Then the manifests are checked against the code:
+// ports, probe paths, the --config path and the config itself (parsed with
+// src/config/load.ts), terminationGracePeriodSeconds vs timeouts.drain.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import ts from 'typescript';
+import { parseAllDocuments } from 'yaml';
+import * as core from 'kubernetes-models/v1';
+import * as apps from 'kubernetes-models/apps/v1';
+import * as policy from 'kubernetes-models/policy/v1';
+import * as autoscaling from 'kubernetes-models/autoscaling/v2';
+import * as networking from 'kubernetes-models/networking.k8s.io/v1';
+import * as monitoring from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { parseConfigText, validateConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { parseHostPort } from '../../src/net/address.js';
+import { ProxyRuntime } from '../../src/runtime.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const KUSTOMIZATIONS = ['k8s/base', 'k8s/overlays/sidecar', 'k8s/overlays/bastion'];
+const KUBECTL = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((candidate) => existsSync(candidate));
+const skip = KUBECTL === undefined ? 'kubectl (for `kubectl kustomize`) is not installed' : false;
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+interface ModelClass {
+  new (data: never): { validate(): void };
+}
+
+/** apiVersion/kind → the model (runtime schema) and its TypeScript interface for the strict check. */
+const MODELS: Record<string, { model: ModelClass; typeImport: string }> = {
+  'v1/ConfigMap': { model: core.ConfigMap as unknown as ModelClass, typeImport: "import('kubernetes-models/v1').IConfigMap" },
+  'v1/Service': { model: core.Service as unknown as ModelClass, typeImport: "import('kubernetes-models/v1').IService" },
+  'apps/v1/Deployment': { model: apps.Deployment as unknown as ModelClass, typeImport: "import('kubernetes-models/apps/v1').IDeployment" },
+  'policy/v1/PodDisruptionBudget': {
+    model: policy.PodDisruptionBudget as unknown as ModelClass,
+    typeImport: "import('kubernetes-models/policy/v1').IPodDisruptionBudget",
+  },
+  'autoscaling/v2/HorizontalPodAutoscaler': {
+    model: autoscaling.HorizontalPodAutoscaler as unknown as ModelClass,
+    typeImport: "import('kubernetes-models/autoscaling/v2').IHorizontalPodAutoscaler",
+  },
+  'networking.k8s.io/v1/NetworkPolicy': {
+    model: networking.NetworkPolicy as unknown as ModelClass,
+    typeImport: "import('kubernetes-models/networking.k8s.io/v1').INetworkPolicy",
+  },
+  'monitoring.coreos.com/v1/ServiceMonitor': {
+    model: monitoring.ServiceMonitor as unknown as ModelClass,
+    typeImport: "import('@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1').IServiceMonitor",
+  },
+};
+
+function render(dir: string): K8sObject[] {
+  const output = execFileSync(KUBECTL as string, ['kustomize', path.join(ROOT, dir)], { encoding: 'utf8', timeout: 30_000 });
+  return parseAllDocuments(output).map((document) => {
+    assert.equal(document.errors.length, 0, `${dir}: YAML errors in the rendered output`);
+    return document.toJS() as K8sObject;
+  });
+}
+
+/** TypeScript diagnostics for `objects` typed as their kubernetes-models interfaces (unknown fields included). */
+function strictTypeErrors(objects: readonly { label: string; object: K8sObject }[]): string[] {
+  const fileName = path.join(ROOT, 'test/unit/__k8s_manifests_strict__.ts');
+  const source = objects
+    .map(({ label, object }, index) => {
+      const entry = MODELS[`${object.apiVersion}/${object.kind}`];
+      assert.ok(entry, `${label}: no schema for ${object.apiVersion} ${object.kind}`);
+      return `// ${label}\nexport const object${index}: ${entry.typeImport} = ${JSON.stringify(object, null, 1)};\n`;
+    })
+    .join('\n');
+  const options: ts.CompilerOptions = {
+    strict: true,
+    noEmit: true,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    types: [],
+    skipLibCheck: true,
+  };
+  const host = ts.createCompilerHost(options);
+  const readFile = host.readFile.bind(host);
+  const fileExists = host.fileExists.bind(host);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.readFile = (name) => (name === fileName ? source : readFile(name));
+  host.fileExists = (name) => name === fileName || fileExists(name);
+  host.getSourceFile = (name, languageVersion, onError, shouldCreate) =>
+    name === fileName ? ts.createSourceFile(name, source, languageVersion, true) : getSourceFile(name, languageVersion, onError, shouldCreate);
+  const program = ts.createProgram([fileName], options, host);
+  return ts
+    .getPreEmitDiagnostics(program)
+    .filter((diagnostic) => diagnostic.file?.fileName === fileName)
+    .map((diagnostic) => {
+      const { line } = diagnostic.file?.getLineAndCharacterOfPosition(diagnostic.start ?? 0) ?? { line: 0 };
+      const before = source.split('\n').slice(0, line).reverse().find((text) => text.startsWith('// ')) ?? '';
+      return `${before.slice(3)} (line ${line + 1}): ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`;
+    });
+}
+
+function schemaError(object: K8sObject): string | undefined {
+  const entry = MODELS[`${object.apiVersion}/${object.kind}`];
+  if (!entry) return `no schema for ${object.apiVersion} ${object.kind}`;
+  try {
+    new entry.model(object as never).validate();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+const rendered = skip ? new Map<string, K8sObject[]>() : new Map(KUSTOMIZATIONS.map((dir) => [dir, render(dir)]));
+
+test('every rendered object passes the Kubernetes schema and has no unknown field', { skip }, () => {
+  const all: { label: string; object: K8sObject }[] = [];
+  for (const [dir, objects] of rendered) {
+    assert.ok(objects.length >= 3, `${dir} renders objects`);
+    for (const object of objects) {
+      const label = `${dir}: ${object.kind}/${object.metadata.name}`;
+      assert.equal(schemaError(object), undefined, label);
+      all.push({ label, object });
+    }
+  }
+  assert.deepEqual(strictTypeErrors(all), []);
+});
+
+test('the validators do reject bad manifests (unknown field at depth, wrong type)', { skip }, () => {
+  const deployment = structuredClone(rendered.get('k8s/base')?.find((object) => object.kind === 'Deployment')) as K8sObject;
+  const spec = deployment.spec as { template: { spec: { containers: Record<string, unknown>[] } } };
+  const container = spec.template.spec.containers[0] as Record<string, unknown>;
+  container.readinessProbe = { ...(container.readinessProbe as object), httpGett: { path: '/readyz' } };
+  const errors = strictTypeErrors([{ label: 'typo', object: deployment }]);
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0] ?? '', /httpGett/);
+  const wrongType = structuredClone(deployment);
+  ((wrongType.spec as typeof spec).template.spec.containers[0] as Record<string, unknown>).ports = [{ name: 'ssh', containerPort: 'twenty-two' }];
+  assert.match(schemaError(wrongType) ?? '', /containerPort/);
+});
+
+interface Container {
+  name: string;
+  image: string;
+  args?: string[];
+  restartPolicy?: string;
+  ports?: { name?: string; containerPort: number }[];
+  readinessProbe?: { httpGet?: { path: string; port: string | number } };
+  livenessProbe?: { httpGet?: { path: string; port: string | number } };
+  volumeMounts?: { name: string; mountPath: string }[];
+  securityContext?: { readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[] } };
+}
+interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+  volumes?: { name: string; configMap?: { name: string } }[];
+  terminationGracePeriodSeconds?: number;
+  securityContext?: { runAsNonRoot?: boolean; seccompProfile?: { type: string } };
+}
+
+interface ProxyDeployment {
+  pod: PodSpec;
+  proxy: Container;
+  config: Config;
+  configText: string;
+}
+
+function proxyDeployment(dir: string): ProxyDeployment {
+  const objects = rendered.get(dir) ?? [];
+  const deployment = objects.find((object) => object.kind === 'Deployment');
+  assert.ok(deployment, `${dir}: a Deployment`);
+  const pod = (deployment.spec as { template: { spec: PodSpec } }).template.spec;
+  const proxy = [...pod.containers, ...(pod.initContainers ?? [])].find((container) => container.image.includes('ssh-banner-proxy'));
+  assert.ok(proxy, `${dir}: the proxy container`);
+  const configArg = proxy.args?.[(proxy.args.indexOf('--config') ?? -2) + 1];
+  assert.ok(configArg, `${dir}: --config given`);
+  const mount = proxy.volumeMounts?.find((candidate) => configArg.startsWith(`${candidate.mountPath}/`));
+  assert.ok(mount, `${dir}: ${configArg} is on a mounted volume`);
+  const volume = pod.volumes?.find((candidate) => candidate.name === mount.name);
+  const configMap = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name === volume?.configMap?.name);
+  assert.ok(configMap, `${dir}: the mounted ConfigMap is part of the kustomization`);
+  const key = configArg.slice(mount.mountPath.length + 1);
+  const configText = (configMap.data as Record<string, string>)[key];
+  assert.ok(configText, `${dir}: ConfigMap key ${key}`);
+  return { pod, proxy, config: parseConfigText(configText, `${dir} ConfigMap ${key}`), configText };
+}
+
+function portOf(container: Container, name: string): number {
+  const port = container.ports?.find((candidate) => candidate.name === name)?.containerPort;
+  assert.ok(port !== undefined, `container ${container.name} has a port named ${name}`);
+  return port;
+}
+
+function bindPort(bind: { port: number } | string): number {
+  const parsed = typeof bind === 'string' ? parseHostPort(bind) : bind;
+  assert.ok(typeof parsed === 'object');
+  return parsed.port;
+}
+
+test('manifests match the code: ports, probes, config path and keys, drain vs grace period, hardening', { skip }, () => {
+  for (const dir of KUSTOMIZATIONS) {
+    const { pod, proxy, config } = proxyDeployment(dir);
+    const listener = config.listeners[0];
+    assert.ok(listener && config.admin, `${dir}: a listener and the admin endpoint`);
+    assert.equal(portOf(proxy, 'ssh'), bindPort(listener.bind), `${dir}: container port "ssh" = listener bind port`);
+    assert.equal(portOf(proxy, 'admin'), bindPort(config.admin.bind), `${dir}: container port "admin" = admin.bind port`);
+    assert.equal(listener.bind.host, '0.0.0.0', `${dir}: the listener must be reachable from outside the pod`);
+    assert.equal(config.admin.bind.host, '0.0.0.0', `${dir}: kubelet probes reach the admin port on the pod IP`);
+    assert.deepEqual(proxy.readinessProbe?.httpGet, { path: '/readyz', port: 'admin' }, `${dir}: readiness`);
+    assert.deepEqual(proxy.livenessProbe?.httpGet, { path: '/healthz', port: 'admin' }, `${dir}: liveness`);
+    const grace = pod.terminationGracePeriodSeconds ?? 30;
+    assert.ok(grace * 1000 >= config.timeouts.drain + 5000, `${dir}: grace ${grace}s leaves room after drain ${config.timeouts.drain}ms`);
+    assert.equal(pod.securityContext?.runAsNonRoot, true, `${dir}: runAsNonRoot`);
+    assert.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault', `${dir}: seccomp`);
+    assert.equal(proxy.securityContext?.readOnlyRootFilesystem, true);
+    assert.equal(proxy.securityContext?.allowPrivilegeEscalation, false);
+    assert.deepEqual(proxy.securityContext?.capabilities?.drop, ['ALL']);
+
+    // Services point at ports the proxy container declares.
+    for (const service of (rendered.get(dir) ?? []).filter((object) => object.kind === 'Service')) {
+      for (const port of (service.spec as { ports: { targetPort: string | number }[] }).ports) {
+        assert.ok(typeof port.targetPort === 'string', `${dir}: ${service.metadata.name} uses named target ports`);
+        portOf(proxy, port.targetPort);
+      }
+    }
+  }
+});
+
+test('sidecar: native sidecar (initContainer, restartPolicy Always) in front of sshd on localhost', { skip }, () => {
+  const { pod, proxy, config } = proxyDeployment('k8s/overlays/sidecar');
+  assert.ok(pod.initContainers?.includes(proxy), 'the proxy is an initContainer');
+  assert.equal(proxy.restartPolicy, 'Always');
+  assert.ok(!pod.containers.some((container) => container.image.includes('ssh-banner-proxy')));
+  const sshd = pod.containers.find((container) => container.name === 'sshd');
+  assert.ok(sshd);
+  const servers = config.pools.flatMap((pool) => pool.servers);
+  assert.deepEqual(
+    servers.map((server) => server.address),
+    [{ host: '127.0.0.1', port: portOf(sshd, 'sshd') }],
+    'the pool is the sshd of the same pod, on localhost',
+  );
+});
+
+test('bastion: PROXY protocol from the LB, PDB, HPA, NetworkPolicy, ServiceMonitor agree with the config', { skip }, () => {
+  const dir = 'k8s/overlays/bastion';
+  const objects = rendered.get(dir) ?? [];
+  const { proxy, config } = proxyDeployment(dir);
+  const byKind = (kind: string): K8sObject[] => objects.filter((object) => object.kind === kind);
+  const listener = config.listeners[0];
+  assert.ok(listener?.proxyProtocol && listener.proxyProtocol.accept !== 'off', 'the listener expects PROXY headers');
+  assert.ok(listener.proxyProtocol.trusted.length > 0);
+  const lb = byKind('Service').find((service) => (service.spec as { type?: string }).type === 'LoadBalancer');
+  assert.ok(lb, 'a LoadBalancer Service');
+  assert.ok(Object.keys(lb.metadata.annotations ?? {}).some((key) => key.includes('proxy-protocol')), 'the LB is told to send PROXY headers');
+
+  const deployment = byKind('Deployment')[0] as K8sObject;
+  const hpa = byKind('HorizontalPodAutoscaler')[0];
+  assert.equal((hpa?.spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name, deployment.metadata.name);
+  assert.ok(((deployment.spec as { replicas: number }).replicas ?? 1) >= 2);
+  assert.ok(byKind('PodDisruptionBudget').length === 1);
+
+  const adminPort = portOf(proxy, 'admin');
+  const sshPort = portOf(proxy, 'ssh');
+  const policy = byKind('NetworkPolicy')[0]?.spec as { ingress: { ports: { port: number }[] }[] };
+  const ingressPorts = policy.ingress.flatMap((rule) => rule.ports.map((port) => port.port)).sort();
+  assert.deepEqual(ingressPorts, [sshPort, adminPort].sort(), 'NetworkPolicy opens exactly the ssh and admin ports');
+
+  const monitor = byKind('ServiceMonitor')[0]?.spec as { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] };
+  const scraped = byKind('Service').filter((service) =>
+    Object.entries(monitor.selector.matchLabels).every(([key, value]) => service.metadata.labels?.[key] === value),
+  );
+  assert.equal(scraped.length, 1, 'the ServiceMonitor selects the ClusterIP Service');
+  const endpoint = monitor.endpoints[0];
+  assert.ok(endpoint && (scraped[0]?.spec as { ports: { name: string; targetPort: string }[] }).ports.some((port) => port.name === endpoint.port && port.targetPort === 'admin'));
+  assert.equal(endpoint.path, '/metrics');
+});
+
+test('the probe and scrape paths are served by the real admin endpoint with each ConfigMap config', { skip }, async (t) => {
+  for (const dir of KUSTOMIZATIONS) {
+    const { config } = proxyDeployment(dir);
+    const local = validateConfig(
+      {
+        ...structuredClone(rawConfig(config)),
+        listeners: config.listeners.map((listener) => ({ ...rawListener(listener), bind: '127.0.0.1:0' })),
+        admin: { bind: '127.0.0.1:0' },
+      },
+      dir,
+    );
+    const runtime = new ProxyRuntime(local, { logger: pino({ level: 'silent' }), healthChecks: false });
+    await runtime.start();
+    t.after(() => runtime.stop(0));
+    for (const [pathName, allowed] of [
+      ['/healthz', [200]],
+      ['/readyz', [200, 503]],
+      ['/metrics', [200]],
+    ] as const) {
+      const response = await fetch(`http://127.0.0.1:${runtime.adminPort}${pathName}`);
+      await response.arrayBuffer();
+      assert.ok((allowed as readonly number[]).includes(response.status), `${dir}: ${pathName} answered ${response.status}`);
+    }
+    await runtime.stop(0);
+  }
+});
+
+/** Config → plain object again (host:port strings) so validateConfig can re-parse a modified copy. */
+function rawConfig(config: Config): Record<string, unknown> {
+  return JSON.parse(
+    JSON.stringify(config, (_key, value: unknown) => {
+      if (value && typeof value === 'object' && 'host' in value && 'port' in value && Object.keys(value).length === 2) {
+        const { host, port } = value as { host: string; port: number };
+        return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+      }
+      return value;
+    }),
+  ) as Record<string, unknown>;
+}
+
+function rawListener(listener: Config['listeners'][number]): Record<string, unknown> {
+  return (rawConfig({ listeners: [listener] } as unknown as Config).listeners as Record<string, unknown>[])[0] as Record<string, unknown>;
+}
