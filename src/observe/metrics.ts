@@ -86,11 +86,14 @@ export class ProxyMetrics {
     labelNames: ['pool', 'server'] as const,
     registers: [this.registry],
   });
+  /** Bytes already counted for sessions still open (by session id), so close adds only the rest. */
+  private readonly countedBytes = new Map<number, { clientToServer: number; serverToClient: number }>();
   readonly bytes = new Counter({
     name: 'sshproxy_bytes_total',
-    help: 'Bytes spliced, counted when a session closes.',
+    help: 'Bytes spliced each way; open sessions are counted at each scrape, the rest when they close.',
     labelNames: ['listener', 'direction'] as const,
     registers: [this.registry],
+    collect: () => this.countOpenSessionBytes(),
   });
   readonly rejected = new Counter({
     name: 'sshproxy_connections_rejected_total',
@@ -219,9 +222,14 @@ export class ProxyMetrics {
         this.sessions.inc({ listener: summary.listener, result: summary.reason });
         return;
       }
-      // Bytes are counted once per session, at close: nothing on the per-chunk path.
-      this.bytes.inc({ listener: summary.listener, direction: 'client_to_server' }, summary.bytesClientToServer);
-      this.bytes.inc({ listener: summary.listener, direction: 'server_to_client' }, summary.bytesServerToClient);
+      // Nothing on the per-chunk path: the sockets count, we read their totals at scrape and at close.
+      const counted = this.countedBytes.get(summary.id);
+      this.countedBytes.delete(summary.id);
+      this.addBytes(
+        summary.listener,
+        summary.bytesClientToServer - (counted?.clientToServer ?? 0),
+        summary.bytesServerToClient - (counted?.serverToClient ?? 0),
+      );
     });
     on('attempt', (attempt) => {
       const labels = { pool: attempt.pool, server: attempt.server };
@@ -243,6 +251,24 @@ export class ProxyMetrics {
     on('server-state', ({ pool, server }) => this.stateChanges.inc({ pool, server }));
     on('connection-rejected', ({ listener, reason }) => this.rejected.inc({ listener, reason }));
     on('accept-error', ({ listener }) => this.acceptErrors.inc({ listener }));
+  }
+
+  /** At scrape time: adds what open sessions moved since the last scrape. */
+  private countOpenSessionBytes(): void {
+    for (const listener of this.proxy.listeners) {
+      for (const session of listener.sessions) {
+        const now = session.bytesSoFar;
+        if (!now) continue;
+        const counted = this.countedBytes.get(session.id) ?? { clientToServer: 0, serverToClient: 0 };
+        this.addBytes(listener.name, now.clientToServer - counted.clientToServer, now.serverToClient - counted.serverToClient);
+        this.countedBytes.set(session.id, { clientToServer: now.clientToServer, serverToClient: now.serverToClient });
+      }
+    }
+  }
+
+  private addBytes(listener: string, clientToServer: number, serverToClient: number): void {
+    if (clientToServer > 0) this.bytes.inc({ listener, direction: 'client_to_server' }, clientToServer);
+    if (serverToClient > 0) this.bytes.inc({ listener, direction: 'server_to_client' }, serverToClient);
   }
 
   private totalsFor(pool: string, server: string): ServerTotals {

@@ -48,6 +48,7 @@ export class Session {
   private attempt: AttemptHandle | undefined;
   private lease: Lease | undefined;
   private splice: Splice | undefined;
+  private backendSocket: Socket | undefined;
   private tracker: HandshakeTracker | undefined;
   private setupTimer: NodeJS.Timeout | undefined;
   private queueWaitMs = 0;
@@ -61,6 +62,15 @@ export class Session {
     this.context = context;
     this.onClosed = onClosed;
     this.buffer = new ClientBuffer(client, context.clientBufferBytes);
+  }
+
+  /**
+   * Bytes spliced so far each way, read from the sockets' own counters (nothing is
+   * counted per chunk); undefined before the splice. Metrics read it at scrape time.
+   */
+  get bytesSoFar(): { readonly clientToServer: number; readonly serverToClient: number } | undefined {
+    if (!this.backendSocket) return undefined;
+    return { clientToServer: this.backendSocket.bytesWritten, serverToClient: this.client.bytesWritten };
   }
 
   get isSpliced(): boolean {
@@ -192,6 +202,7 @@ export class Session {
       },
     );
     this.splice = splice;
+    this.backendSocket = backend;
     // What the client must see, byte-exact: pre-lines, identification, anything after.
     this.client.write(success.received);
     for (const chunk of clientChunks) backend.write(chunk);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import { startFixtureBackend } from '../fixtures/hostile-backends.js';
 import { scrape } from '../fixtures/prometheus.js';
 import { startProxy } from '../fixtures/proxy.js';
+import { untilEvent } from '../fixtures/proxy-wait.js';
 import { rawExchange, untilBytes } from '../fixtures/raw-client.js';
 
 const ECHO_IDENT = 'SSH-2.0-EchoFixture_1.0\r\n';
@@ -73,7 +75,8 @@ test('exact counters, histogram counts and bytes after sessions through a failin
     assert.equal(result.outcome, 'matched');
     assert.equal(result.data.length, expected);
   }
-  const lines = await proxy.waitForSessions(sessions, 5_000);
+  await untilEvent(proxy, 'session-closed', () => proxy.sessions().length === sessions, 5_000);
+  const lines = proxy.sessions();
   assert.equal(lines.length, sessions);
 
   const metrics = await scrape(proxy.runtime.adminPort);
@@ -117,26 +120,85 @@ test('sessions that never splice are counted by reason code', async (t) => {
   t.after(() => throttle.close());
   const proxy = await startProxy({
     servers: [{ name: 'throttled', host: throttle.host, port: throttle.port }],
-    pool: { retries: 0, passiveHealth: { consecutiveFailures: 0 } },
+    pool: { retries: 0, passiveHealth: { consecutiveFailures: 0 }, retry: { backoff: 10, maxBackoff: 20 } },
     config: ADMIN,
   });
   t.after(() => proxy.stop());
 
-  const attempts = 3;
-  for (let index = 0; index < attempts; index += 1) {
-    const result = await rawExchange({ port: proxy.port, send: CLIENT_IDENT, timeoutMs: 5_000 });
+  const sessions = 3;
+  for (let index = 0; index < sessions; index += 1) {
+    const result = await rawExchange({ port: proxy.port, send: CLIENT_IDENT, timeoutMs: 10_000 });
     assert.equal(result.data.length, 0, 'the client never sees the throttling message');
   }
-  await proxy.waitForSessions(attempts, 5_000);
+  await untilEvent(proxy, 'session-closed', () => proxy.sessions().length === sessions, 5_000);
+  // The retry policy may retry a throttled server: every attempt reached the backend and is in the summaries.
+  const attempts = proxy.sessions().reduce((sum, line) => sum + (line.attempts as unknown[]).length, 0);
+  assert.equal(attempts, throttle.connections);
   const metrics = await scrape(proxy.runtime.adminPort);
   const failures = metrics.find('sshproxy_sessions_total', { listener: 'ssh' }).filter((s) => s.value > 0);
   assert.deepEqual(
     failures.map((s) => [s.labels.result, s.value]),
-    [[proxy.sessions()[0]?.reason, attempts]],
+    [[proxy.sessions()[0]?.reason, sessions]],
   );
   assert.equal(metrics.value('sshproxy_sessions_total', { listener: 'ssh', result: 'spliced' }), 0);
   assert.equal(metrics.value('sshproxy_attempts_total', { pool: 'main', server: 'throttled', result: 'THROTTLED' }), attempts);
   assert.equal(metrics.value('sshproxy_banner_latency_seconds_count', { pool: 'main', server: 'throttled', source: 'session' }), 0);
   assert.equal(metrics.value('sshproxy_session_setup_seconds_count', { listener: 'ssh' }), 0);
   assert.equal(metrics.value('sshproxy_bytes_total', { listener: 'ssh', direction: 'server_to_client' }), 0);
+});
+
+test('bytes of a session still open are counted at each scrape, and the close adds only the rest', async (t) => {
+  const echo = await startFixtureBackend('ssh-echo');
+  t.after(() => echo.close());
+  const proxy = await startProxy({ servers: [{ name: 'echo', host: echo.host, port: echo.port }], config: ADMIN });
+  t.after(() => proxy.stop());
+
+  const client = net.connect({ host: '127.0.0.1', port: proxy.port });
+  client.on('error', () => undefined);
+  t.after(() => client.destroy());
+  let received = 0;
+  const waitForReceived = (total: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`received ${received} of ${total} bytes`)), 5_000);
+      const check = (): void => {
+        if (received < total) return;
+        clearTimeout(timer);
+        client.off('data', onData);
+        resolve();
+      };
+      const onData = (chunk: Buffer): void => {
+        received += chunk.length;
+        check();
+      };
+      client.on('data', onData);
+      check();
+    });
+  const bytes = async (): Promise<[number | undefined, number | undefined]> => {
+    const metrics = await scrape(proxy.runtime.adminPort);
+    return [
+      metrics.value('sshproxy_bytes_total', { listener: 'ssh', direction: 'client_to_server' }),
+      metrics.value('sshproxy_bytes_total', { listener: 'ssh', direction: 'server_to_client' }),
+    ];
+  };
+
+  const first = CLIENT_IDENT + 'a'.repeat(5_000);
+  client.write(first);
+  await waitForReceived(ECHO_IDENT.length + first.length);
+  assert.deepEqual(await bytes(), [first.length, ECHO_IDENT.length + first.length]);
+  assert.deepEqual(await bytes(), [first.length, ECHO_IDENT.length + first.length], 'a second scrape adds nothing');
+
+  const second = 'b'.repeat(70_000);
+  client.write(second);
+  await waitForReceived(ECHO_IDENT.length + first.length + second.length);
+  assert.deepEqual(await bytes(), [first.length + second.length, ECHO_IDENT.length + first.length + second.length]);
+
+  const third = 'c'.repeat(1_234);
+  client.write(third);
+  await waitForReceived(ECHO_IDENT.length + first.length + second.length + third.length);
+  client.end();
+  await untilEvent(proxy, 'session-closed', () => proxy.sessions().length === 1, 5_000);
+  const [summary] = proxy.sessions();
+  const c2s = first.length + second.length + third.length;
+  assert.equal(summary?.bytesIn, c2s);
+  assert.deepEqual(await bytes(), [c2s, ECHO_IDENT.length + c2s], 'counted once in total: scrapes plus close');
 });

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { runSsh, sshClientAvailable } from '../fixtures/clients.js';
 import { httpRequest, scrape } from '../fixtures/prometheus.js';
 import { startProxy } from '../fixtures/proxy.js';
+import { untilEvent } from '../fixtures/proxy-wait.js';
 import { startSshd, sshdAvailable } from '../fixtures/sshd.js';
 
 test('metrics after real OpenSSH sessions through the proxy', { skip: !sshdAvailable() || !sshClientAvailable() }, async (t) => {
@@ -20,7 +21,8 @@ test('metrics after real OpenSSH sessions through the proxy', { skip: !sshdAvail
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout.trim(), `metrics-${index}`);
   }
-  const lines = await proxy.waitForSessions(sessions, 10_000);
+  await untilEvent(proxy, 'session-closed', () => proxy.sessions().length === sessions, 10_000);
+  const lines = proxy.sessions();
 
   const metrics = await scrape(proxy.runtime.adminPort);
   const server = { pool: 'main', server: 'sshd' };
