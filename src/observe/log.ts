@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
 import { subscribe, type ProxyEventMap, type ProxyEvents } from './events.js';
 
@@ -10,8 +11,23 @@ export interface LogOptions {
 export function createLogger(options: LogOptions, destination?: pino.DestinationStream): Logger {
   const base = { level: options.level, base: { service: 'ssh-banner-proxy' }, timestamp: pino.stdTimeFunctions.isoTime };
   if (destination) return pino(base, destination);
-  if (options.pretty) return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true } } });
+  if (options.pretty) {
+    // pino-pretty is a dev dependency: a production install may not have it; fall back to JSON.
+    if (prettyAvailable()) return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true } } });
+    const logger = pino(base);
+    logger.warn({ event: 'log-pretty-unavailable' }, 'log.pretty is set but pino-pretty is not installed (npm install pino-pretty); logging JSON');
+    return logger;
+  }
   return pino(base);
+}
+
+function prettyAvailable(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const round = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : Math.round(ms * 100) / 100);
