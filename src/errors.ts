@@ -74,11 +74,13 @@ export class ConfigError extends Error {
 
 /** Maps a socket error to the attempt reason code an operator would expect. */
 export function attemptCodeForSocketError(error: NodeJS.ErrnoException, connected: boolean): AttemptFailureCode {
+  // A reset can beat the 'connect' event when the server accepts and resets at once.
+  if (error.code === 'ECONNRESET') return 'BACKEND_RESET';
   if (!connected) {
     if (error.code === 'ECONNREFUSED') return 'CONNECT_REFUSED';
     if (error.code === 'ETIMEDOUT') return 'CONNECT_TIMEOUT';
     return 'CONNECT_ERROR';
   }
-  if (error.code === 'ECONNRESET' || error.code === 'EPIPE') return 'BACKEND_RESET';
+  if (error.code === 'EPIPE') return 'BACKEND_RESET';
   return 'BACKEND_CLOSED';
 }

@@ -161,7 +161,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   function onError(error: NodeJS.ErrnoException): void {
     const connected = connectedAt !== undefined;
     const code = attemptCodeForSocketError(error, connected);
-    if (connected) {
+    if (connected || code === 'BACKEND_RESET') {
       endedBeforeIdent(code === 'BACKEND_RESET', error.code);
       return;
     }

@@ -19,13 +19,14 @@ export async function loadConfigFile(path: string, overrides: ConfigOverrides = 
 
 export function parseConfigText(text: string, source: string, overrides: ConfigOverrides = {}): Config {
   const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {
     throw new ConfigError(
       source,
       document.errors.map((error) => {
         const position = error.linePos?.[0];
-        return `${position ? `line ${position.line}: ` : ''}YAML syntax: ${error.message.split('\n')[0] ?? error.message}`;
+        const summary = (error.message.split('\n')[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, '');
+        return `${position ? `line ${position.line}: ` : ''}YAML syntax: ${summary}`;
       }),
     );
   }

@@ -38,7 +38,7 @@ export function parseHostPort(text: string, defaultPort?: number): HostPort | st
     if (defaultPort === undefined) return `"${text}": missing port (expected host:port)`;
     return { host, port: defaultPort };
   }
-  if (!/^\d{1,5}$/.test(portText)) return `"${text}": port "${portText}" is not a number`;
+  if (!/^\d+$/.test(portText)) return `"${text}": port "${portText}" is not a number`;
   const port = Number(portText);
   if (port > 65535) return `"${text}": port ${port} is above 65535`;
   return { host, port };

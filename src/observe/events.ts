@@ -27,6 +27,8 @@ export interface SessionSummary {
   readonly clientIdentification: string | undefined;
   readonly attempts: readonly AttemptRecord[];
   readonly queueWaitMs: number;
+  /** Most client bytes held before the splice (bounded by limits.clientBufferBytes plus one read). */
+  readonly clientBufferPeakBytes: number;
   readonly bannerMs: number | undefined;
   readonly setupMs: number | undefined;
   readonly bytesClientToServer: number;

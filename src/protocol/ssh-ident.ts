@@ -206,7 +206,10 @@ export function recogniseForeignProtocol(bytes: Uint8Array, complete: boolean): 
   if (bytes.length === 0) return undefined;
   const first = bytes[0] as number;
   // TLS record: handshake (0x16) or alert (0x15) with major version 3.
-  if ((first === 0x16 || first === 0x15) && (bytes.length < 2 ? complete : bytes[1] === 0x03)) return 'tls';
+  if (first === 0x16 || first === 0x15) {
+    if (bytes.length < 2) return complete ? 'tls' : undefined;
+    if (bytes[1] === 0x03) return 'tls';
+  }
   const text = Buffer.from(bytes).toString('latin1');
   if (text.startsWith('HTTP/')) return 'http';
   if (/^<(!doctype|html)/i.test(text)) return 'http';

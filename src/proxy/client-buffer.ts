@@ -11,6 +11,7 @@ export class ClientBuffer {
   private readonly limitBytes: number;
   private chunks: Buffer[] = [];
   private bytes = 0;
+  private peak = 0;
   private ended = false;
   private ident: string | undefined;
   private identScanned = false;
@@ -22,6 +23,11 @@ export class ClientBuffer {
 
   get bufferedBytes(): number {
     return this.bytes;
+  }
+
+  /** Most bytes held at once: shows the limit held under a fast client. */
+  get peakBytes(): number {
+    return this.peak;
   }
 
   get clientEnded(): boolean {
@@ -53,6 +59,7 @@ export class ClientBuffer {
   private readonly onData = (chunk: Buffer): void => {
     this.chunks.push(chunk);
     this.bytes += chunk.length;
+    if (this.bytes > this.peak) this.peak = this.bytes;
     if (!this.identScanned) this.scanIdentification();
     if (this.bytes >= this.limitBytes) this.socket.pause();
   };

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { paramikoAvailable, runParamiko, runSsh } from '../fixtures/clients.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+describe('through the proxy to a real sshd', { skip: sshdAvailable() ? false : 'openssh-server is not installed' }, () => {
+  let sshd: SshdHandle;
+  let proxy: TestProxy;
+
+  before(async () => {
+    sshd = await startSshd();
+    proxy = await startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }] });
+  });
+  after(async () => {
+    await proxy?.stop();
+    await sshd?.stop();
+  });
+
+  it('runs a command with the OpenSSH client', async () => {
+    const result = await runSsh({ ...sshd, port: proxy.port, command: 'echo ok', timeoutMs: 20_000 });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'ok\n');
+    const [summary] = await proxy.waitForSessions(1, 5000);
+    assert.equal(summary?.spliced, true);
+    assert.equal(summary?.server, 'sshd');
+    assert.equal(summary?.serverIdent, sshd.banner);
+    assert.match(String(summary?.clientIdent), /^SSH-2\.0-OpenSSH_/);
+    assert.equal(typeof summary?.bannerMs, 'number');
+  });
+
+  it('runs a command with paramiko', { skip: paramikoAvailable() ? false : 'python3-paramiko is not installed' }, async () => {
+    const result = await runParamiko({ ...sshd, port: proxy.port, command: 'echo paramiko-ok', timeoutMs: 20_000 });
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.equal(result.stdout, 'paramiko-ok\n');
+    assert.equal(result.remoteVersion, sshd.banner);
+  });
+
+  it('carries 10 MiB each way intact', async () => {
+    const payload = randomBytes(10 * 1024 * 1024);
+    const before = proxy.sessions().length;
+    // `cat` echoes stdin: the same 10 MiB travel client→server and back server→client.
+    const result = await runSsh({ ...sshd, port: proxy.port, command: 'cat', stdin: payload, timeoutMs: 60_000 });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdoutBytes.length, payload.length);
+    assert.equal(sha256(result.stdoutBytes), sha256(payload));
+    const summary = (await proxy.waitForSessions(before + 1, 5000)).at(-1);
+    assert.ok(Number(summary?.bytesIn) > payload.length, `bytesIn ${String(summary?.bytesIn)}`);
+    assert.ok(Number(summary?.bytesOut) > payload.length, `bytesOut ${String(summary?.bytesOut)}`);
+  });
+});
