@@ -5,7 +5,7 @@ import { AdminServer } from './observe/admin.js';
 import { ProxyEvents } from './observe/events.js';
 import { createLogger, logEvents } from './observe/log.js';
 import { ProxyMetrics } from './observe/metrics.js';
-import { ProxyServer } from './proxy/proxy-server.js';
+import { ProxyServer, type ReloadChanges } from './proxy/proxy-server.js';
 
 export interface RuntimeOptions {
   /** Defaults to a pino logger built from `config.log`. */
@@ -19,7 +19,8 @@ export interface RuntimeOptions {
  * are added) health checks and the admin endpoint. Tests start it in-process.
  */
 export class ProxyRuntime {
-  readonly config: Config;
+  /** The config in force (replaced by `reload`). */
+  config: Config;
   readonly events = new ProxyEvents();
   readonly logger: Logger;
   readonly server: ProxyServer;
@@ -76,6 +77,50 @@ export class ProxyRuntime {
       await this.admin?.close();
       throw error;
     }
+  }
+
+  /**
+   * Applies a new config without dropping sessions (see ProxyServer.reload); health
+   * checkers restart on the reconfigured pools, keeping each server's health state.
+   * On failure the old config stays in force. Emits 'config-reload' either way.
+   */
+  async reload(config: Config, source = 'reload'): Promise<ReloadChanges> {
+    const needRestart = [
+      JSON.stringify(config.admin) !== JSON.stringify(this.config.admin) ? 'admin' : undefined,
+      config.workers !== this.config.workers ? 'workers' : undefined,
+      config.log.pretty !== this.config.log.pretty ? 'log.pretty' : undefined,
+    ].filter((field): field is string => field !== undefined);
+    let changes: ReloadChanges;
+    try {
+      changes = await this.server.reload(config);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.events.emit('config-reload', { outcome: 'failed', source, message });
+      this.logger.error({ event: 'config-reload', outcome: 'failed', source, err: message }, 'config reload failed: old config kept');
+      throw error;
+    }
+    this.config = config;
+    this.logger.level = config.log.level;
+    if (this.options.healthChecks !== false) {
+      for (const checker of this.healthCheckers.splice(0)) checker.stop();
+      for (const pool of this.server.pools.values()) {
+        const checker = new HealthChecker(pool, this.events);
+        this.healthCheckers.push(checker);
+        checker.start();
+      }
+    }
+    this.events.emit('config-reload', { outcome: 'ok', source, changes });
+    this.logger.info(
+      { event: 'config-reload', outcome: 'ok', source, changes, ...(needRestart.length > 0 ? { needRestart } : {}) },
+      needRestart.length > 0 ? `config reloaded; ${needRestart.join(', ')} changes need a restart` : 'config reloaded',
+    );
+    return changes;
+  }
+
+  /** Records a new config that could not be used (parse or validation errors); the old one stays. */
+  rejectReload(source: string, problems: readonly string[]): void {
+    this.events.emit('config-reload', { outcome: 'invalid', source, message: problems.join('; ') });
+    this.logger.error({ event: 'config-reload', outcome: 'invalid', source, problems }, 'config reload rejected: invalid config, old config kept');
   }
 
   /** Port the admin endpoint bound, or undefined when `admin` is not configured. */

@@ -4,6 +4,7 @@ import type { ProxyEvents } from '../observe/events.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import { recordAttemptOutcome } from './passive-health.js';
 import { ConnectRateLimiter } from './retry-policy.js';
+import { formatHostPort } from '../net/address.js';
 import { BackendServer, type ServerHealth, type ServerStateChange } from './server.js';
 
 export interface LeaseRequest {
@@ -50,10 +51,12 @@ export class BackendPool {
   readonly name: string;
   readonly servers: BackendServer[];
   private config: PoolConfig;
-  private readonly balancer: Balancer;
+  private balancer: Balancer;
   private readonly events: ProxyEvents;
   private readonly waiters: Waiter[] = [];
-  private readonly rate: ConnectRateLimiter;
+  private rate: ConnectRateLimiter;
+  /** Servers removed by a reload that still carry sessions: DRAINING, dropped when their last session ends. */
+  private readonly retired = new Set<BackendServer>();
   private rateTimer: NodeJS.Timeout | undefined;
   private readonly passiveTimers = new Map<BackendServer, NodeJS.Timeout>();
   private serving = false;
@@ -212,6 +215,53 @@ export class BackendPool {
     return change;
   }
 
+  /**
+   * Applies a reloaded pool config in place (same name). Servers are matched by name:
+   * unchanged ones keep their object and so their health state and counters;
+   * weight/backup/maxStartups are updated in place; removed ones (and ones whose
+   * address changed) go DRAINING: no new sessions, running ones continue, and they
+   * leave the list when their last session ends.
+   */
+  reconfigure(config: PoolConfig): { added: string[]; removed: string[]; changed: string[] } {
+    const changes = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    if (config.balance !== this.config.balance) this.balancer = createBalancer(config.balance);
+    if (config.retry.maxConnectRate !== this.config.retry.maxConnectRate) this.rate = new ConnectRateLimiter(config.retry.maxConnectRate);
+    this.config = config;
+    const kept = new Set<BackendServer>();
+    const next: BackendServer[] = [];
+    for (const serverConfig of config.servers) {
+      const address = formatHostPort(serverConfig.address);
+      const existing = this.servers.find((server) => server.name === serverConfig.name && server.address === address && !this.retired.has(server));
+      if (!existing) {
+        next.push(new BackendServer(config.name, serverConfig, config.handshake.maxStartups));
+        changes.added.push(serverConfig.name);
+        continue;
+      }
+      kept.add(existing);
+      const maxStartups = serverConfig.maxStartups ?? config.handshake.maxStartups;
+      if (existing.weight !== serverConfig.weight || existing.backup !== serverConfig.backup || existing.maxStartups !== maxStartups) {
+        changes.changed.push(serverConfig.name);
+      }
+      existing.weight = serverConfig.weight;
+      existing.backup = serverConfig.backup;
+      existing.maxStartups = maxStartups;
+      if (existing.draining && existing.stateReason === 'reload:removed') this.setDraining(existing, false, 'reload:added');
+      next.push(existing);
+    }
+    for (const server of this.servers) {
+      if (kept.has(server) || this.retired.has(server)) continue;
+      changes.removed.push(server.name);
+      if (server.activeSessions > 0) {
+        this.retired.add(server);
+        this.setDraining(server, true, 'reload:removed');
+      }
+    }
+    // Retired servers stay visible (DRAINING) after the live ones until their sessions end.
+    this.servers.splice(0, this.servers.length, ...next, ...[...this.retired]);
+    this.serveQueue();
+    return changes;
+  }
+
   /** Stops timers and rejects queued sessions. Idempotent. */
   close(message = `pool "${this.name}" closed`): void {
     if (this.closed) return;
@@ -300,6 +350,10 @@ export class BackendPool {
         open = false;
         server.activeSessions -= 1;
         releaseSlot();
+        if (server.activeSessions === 0 && this.retired.delete(server)) {
+          const index = this.servers.indexOf(server);
+          if (index !== -1) this.servers.splice(index, 1);
+        }
       },
     };
   }

@@ -8,6 +8,7 @@ import { createLogger } from '../observe/log.js';
 import { ConfigError } from '../errors.js';
 import { ProxyRuntime } from '../runtime.js';
 import { DEFAULT_CONFIG_PATH } from '../version.js';
+import { attachReloader } from './config-reloader.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import type { CliCommand } from './main.js';
 
@@ -16,6 +17,7 @@ interface ServeArgs {
   logLevel: string | undefined;
   listen: string | undefined;
   admin: string | undefined;
+  watch: boolean;
 }
 
 export const serveCommand: CliCommand = {
@@ -28,7 +30,8 @@ export const serveCommand: CliCommand = {
           .option('config', { alias: 'c', type: 'string', default: DEFAULT_CONFIG_PATH, describe: 'YAML config file', defaultDescription: 'the packaged config/default.yaml' })
           .option('log-level', { type: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], describe: 'Override log.level' })
           .option('listen', { type: 'string', describe: 'Override the first listener\'s bind address (host:port)' })
-          .option('admin', { type: 'string', describe: 'Override admin.bind (host:port, or "off")' }),
+          .option('admin', { type: 'string', describe: 'Override admin.bind (host:port, or "off")' })
+          .option('watch', { type: 'boolean', default: false, describe: 'Reload the config when the file changes (SIGHUP always reloads)' }),
       (args) => setExitCode(serve(args as unknown as ServeArgs)),
     );
   },
@@ -56,6 +59,10 @@ async function serve(args: ServeArgs): Promise<number> {
     await runtime.stop(0);
     return EXIT_FAILURE;
   }
+  // Reload (SIGHUP, --watch) in a single process; with workers the primary owns signals.
+  const detachReloader = cluster.isWorker
+    ? () => {}
+    : attachReloader(runtime, { path: args.config, overrides: { logLevel: args.logLevel, listen: args.listen, admin: args.admin }, watch: args.watch });
   return new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -65,6 +72,7 @@ async function serve(args: ServeArgs): Promise<number> {
         resolve(EXIT_FAILURE);
         process.exit(EXIT_FAILURE);
       }
+      detachReloader();
       runtime.logger.info({ event: 'shutdown', signal, drainMs: runtime.config.timeouts.drain }, 'draining');
       void runtime.stop().then(() => {
         runtime.logger.info({ event: 'shutdown' }, 'stopped');

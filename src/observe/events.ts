@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { AttemptFailureCode, ReasonCode } from '../errors.js';
 import type { ServerState } from '../backend/server.js';
+import type { ReloadChanges } from '../proxy/proxy-server.js';
 
 /** One backend attempt within a session. */
 export interface AttemptRecord {
@@ -66,6 +67,15 @@ export interface ProxyEventMap {
       readonly message?: string;
       readonly bannerMs?: number;
       readonly identification?: string;
+    },
+  ];
+  /** A config reload: applied ('ok'), rejected as invalid (old config kept), or failed to apply (old config kept). */
+  'config-reload': [
+    {
+      readonly outcome: 'ok' | 'invalid' | 'failed';
+      readonly source: string;
+      readonly message?: string;
+      readonly changes?: ReloadChanges;
     },
   ];
   'queue-wait': [{ readonly pool: string; readonly waitMs: number; readonly granted: boolean }];

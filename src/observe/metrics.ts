@@ -101,6 +101,12 @@ export class ProxyMetrics {
     labelNames: ['listener', 'reason'] as const,
     registers: [this.registry],
   });
+  readonly configReloads = new Counter({
+    name: 'sshproxy_config_reloads_total',
+    help: 'Config reloads (SIGHUP, --watch) by outcome: ok, invalid (rejected, old config kept), failed (could not apply, old config kept).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly acceptErrors = new Counter({
     name: 'sshproxy_accept_errors_total',
     help: 'Errors accepting connections (EMFILE, ENFILE, ...); never fatal.',
@@ -251,6 +257,7 @@ export class ProxyMetrics {
     on('server-state', ({ pool, server }) => this.stateChanges.inc({ pool, server }));
     on('connection-rejected', ({ listener, reason }) => this.rejected.inc({ listener, reason }));
     on('accept-error', ({ listener }) => this.acceptErrors.inc({ listener }));
+    on('config-reload', ({ outcome }) => this.configReloads.inc({ outcome }));
   }
 
   /** At scrape time: adds what open sessions moved since the last scrape. */

@@ -12,7 +12,7 @@ import type { SourceLimits } from './source-limits.js';
 /** Shared across listeners: the process-wide connection limit. */
 export class ConnectionBudget {
   active = 0;
-  constructor(readonly max: number) {}
+  constructor(public max: number) {}
 }
 
 export interface ListenerDeps {
@@ -28,12 +28,12 @@ export interface ListenerDeps {
 /** One listening socket: accept, admit (ACL, limits), and start a session per client. */
 export class Listener {
   readonly name: string;
-  readonly config: ListenerConfig;
+  config: ListenerConfig;
   readonly sessions = new Set<Session>();
-  private readonly deps: ListenerDeps;
-  private readonly acl: Acl;
+  private deps: ListenerDeps;
+  private acl: Acl;
   /** Load balancers allowed to send a PROXY header (undefined: PROXY protocol off). */
-  private readonly trusted: Acl | undefined;
+  private trusted: Acl | undefined;
   /** Connections still sending their PROXY header (they hold a budget slot). */
   private readonly pendingHeaders = new Map<Socket, ProxyHeaderReading>();
   private readonly server: Server;
@@ -44,13 +44,24 @@ export class Listener {
     this.config = config;
     this.deps = deps;
     this.acl = new Acl(config.acl);
-    const proxyProtocol = config.proxyProtocol;
-    this.trusted = proxyProtocol && proxyProtocol.accept !== 'off' ? new Acl({ allow: proxyProtocol.trusted, deny: [] }) : undefined;
+    this.trusted = trustedPeers(config);
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', (error: NodeJS.ErrnoException) => {
       // Accept errors (EMFILE, ENFILE, ...) arrive here once listening; never fatal.
       if (this.server.listening) this.deps.events.emit('accept-error', { listener: this.name, error });
     });
+  }
+
+  /**
+   * Hot reload with the same bind address: the socket stays open and the next
+   * connection gets the new ACL, PROXY protocol, pool, timeouts and limits.
+   * Sessions already running keep what they started with.
+   */
+  update(config: ListenerConfig, deps: ListenerDeps): void {
+    this.config = config;
+    this.deps = deps;
+    this.acl = new Acl(config.acl);
+    this.trusted = trustedPeers(config);
   }
 
   get address(): string | undefined {
@@ -198,3 +209,8 @@ export class Listener {
 }
 
 function ignoreEarlyError(): void {}
+
+function trustedPeers(config: ListenerConfig): Acl | undefined {
+  const proxyProtocol = config.proxyProtocol;
+  return proxyProtocol && proxyProtocol.accept !== 'off' ? new Acl({ allow: proxyProtocol.trusted, deny: [] }) : undefined;
+}

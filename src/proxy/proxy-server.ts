@@ -1,7 +1,7 @@
 import { BackendPool } from '../backend/pool.js';
 import type { Config } from '../config/schema.js';
 import { ProxyEvents } from '../observe/events.js';
-import { ConnectionBudget, Listener } from './listener.js';
+import { ConnectionBudget, Listener, type ListenerDeps } from './listener.js';
 import type { Session } from './session.js';
 import { SourceLimits } from './source-limits.js';
 
@@ -13,7 +13,12 @@ export class ProxyServer {
   readonly events: ProxyEvents;
   readonly pools = new Map<string, BackendPool>();
   readonly listeners: Listener[] = [];
-  readonly config: Config;
+  /** The config in force (replaced by `reload`). */
+  config: Config;
+  /** Listeners removed by a reload whose sessions have not ended yet. */
+  private readonly retiredListeners = new Set<Listener>();
+  /** Pools removed by a reload; closed at stop. */
+  private readonly retiredPools = new Set<BackendPool>();
   private readonly budget: ConnectionBudget;
   readonly sourceLimits: SourceLimits;
   private draining = false;
@@ -27,10 +32,92 @@ export class ProxyServer {
     for (const listener of config.listeners) {
       const pool = this.pools.get(listener.pool);
       if (!pool) throw new Error(`listener "${listener.name}" names unknown pool "${listener.pool}"`);
-      this.listeners.push(
-        new Listener(listener, { pool, timeouts: config.timeouts, limits: config.limits, events, budget: this.budget, sourceLimits: this.sourceLimits }),
-      );
+      this.listeners.push(new Listener(listener, this.listenerDeps(config, pool)));
     }
+  }
+
+  private listenerDeps(config: Config, pool: BackendPool): ListenerDeps {
+    return { pool, timeouts: config.timeouts, limits: config.limits, events: this.events, budget: this.budget, sourceLimits: this.sourceLimits };
+  }
+
+  /**
+   * Hot reload without dropping a session or refusing a connection. Listeners with
+   * the same name and bind keep their socket (new settings apply to the next
+   * connection); new ones open first (if one cannot, nothing changes and this
+   * throws); removed ones stop accepting and their sessions run on. Pools are
+   * reconfigured in place (see BackendPool.reconfigure): health state kept for
+   * unchanged servers, removed ones DRAINING. `workers` and `admin` need a restart.
+   */
+  async reload(config: Config): Promise<ReloadChanges> {
+    if (this.draining) throw new Error('the proxy is shutting down');
+    const changes: ReloadChanges = { listeners: { added: [], removed: [], updated: [] }, pools: { added: [], removed: [] }, servers: {} };
+    const keepBind = (listener: Listener, next: Config['listeners'][number]): boolean =>
+      listener.config.bind.host === next.bind.host && listener.config.bind.port === next.bind.port;
+    const pools = new Map<string, BackendPool>();
+    const poolFor = (name: string): BackendPool => {
+      const pool = pools.get(name) ?? this.pools.get(name) ?? new BackendPool(config.pools.find((p) => p.name === name) as Config['pools'][number], this.events);
+      pools.set(name, pool);
+      return pool;
+    };
+    // 1. Open new listeners (and moved binds) first: failure leaves everything as it was.
+    const opened: Listener[] = [];
+    for (const next of config.listeners) {
+      const current = this.listener(next.name);
+      if (current && keepBind(current, next)) continue;
+      const listener = new Listener(next, this.listenerDeps(config, poolFor(next.pool)));
+      try {
+        await listener.open();
+      } catch (error) {
+        for (const done of opened) await done.stopAccepting();
+        throw error;
+      }
+      opened.push(listener);
+    }
+    // 2. Pools: update existing ones in place, create new ones, retire removed ones.
+    for (const poolConfig of config.pools) {
+      const existing = this.pools.get(poolConfig.name);
+      if (existing) {
+        const serverChanges = existing.reconfigure(poolConfig);
+        if (serverChanges.added.length + serverChanges.removed.length + serverChanges.changed.length > 0) changes.servers[poolConfig.name] = serverChanges;
+      } else {
+        changes.pools.added.push(poolConfig.name);
+      }
+      pools.set(poolConfig.name, poolFor(poolConfig.name));
+    }
+    for (const [name, pool] of this.pools) {
+      if (pools.has(name)) continue;
+      changes.pools.removed.push(name);
+      this.retiredPools.add(pool);
+    }
+    this.pools.clear();
+    for (const [name, pool] of pools) this.pools.set(name, pool);
+    this.budget.max = config.limits.maxConnections;
+    this.sourceLimits.update(config.limits);
+    // 3. Listeners: keep and update, swap in the opened ones, retire the rest.
+    const next: Listener[] = [];
+    for (const listenerConfig of config.listeners) {
+      const current = this.listener(listenerConfig.name);
+      const fresh = opened.find((listener) => listener.name === listenerConfig.name);
+      if (fresh) {
+        next.push(fresh);
+        changes.listeners.added.push(listenerConfig.name);
+        continue;
+      }
+      if (current) {
+        current.update(listenerConfig, this.listenerDeps(config, poolFor(listenerConfig.pool)));
+        changes.listeners.updated.push(listenerConfig.name);
+        next.push(current);
+      }
+    }
+    for (const listener of this.listeners) {
+      if (next.includes(listener)) continue;
+      if (!config.listeners.some((candidate) => candidate.name === listener.name)) changes.listeners.removed.push(listener.name);
+      await listener.stopAccepting();
+      if (listener.sessions.size > 0) this.retiredListeners.add(listener);
+    }
+    this.listeners.splice(0, this.listeners.length, ...next);
+    this.config = config;
+    return changes;
   }
 
   get activeConnections(): number {
@@ -62,7 +149,8 @@ export class ProxyServer {
   async stop(drainMs = this.config.timeouts.drain): Promise<void> {
     this.draining = true;
     await Promise.all(this.listeners.map((listener) => listener.stopAccepting()));
-    for (const listener of this.listeners) listener.abortPendingHeaders();
+    for (const listener of this.allListeners()) listener.abortPendingHeaders();
+    for (const pool of this.retiredPools) pool.close('proxy is shutting down');
     for (const pool of this.pools.values()) pool.rejectQueued('proxy is shutting down');
     for (const session of this.sessions()) if (!session.isSpliced) session.close('SHUTDOWN', 'proxy is shutting down');
     if (this.sessionCount() === 0) return;
@@ -86,16 +174,29 @@ export class ProxyServer {
   destroy(): void {
     this.draining = true;
     for (const listener of this.listeners) void listener.stopAccepting();
-    for (const listener of this.listeners) listener.abortPendingHeaders();
+    for (const listener of this.allListeners()) listener.abortPendingHeaders();
+    for (const pool of this.retiredPools) pool.close('proxy stopped');
     for (const pool of this.pools.values()) pool.rejectQueued('proxy stopped');
     for (const session of this.sessions()) session.close('SHUTDOWN');
   }
 
+  private allListeners(): Listener[] {
+    for (const listener of this.retiredListeners) if (listener.sessions.size === 0) this.retiredListeners.delete(listener);
+    return [...this.listeners, ...this.retiredListeners];
+  }
+
   private *sessions(): Generator<Session> {
-    for (const listener of this.listeners) yield* [...listener.sessions];
+    for (const listener of this.allListeners()) yield* [...listener.sessions];
   }
 
   private sessionCount(): number {
-    return this.listeners.reduce((sum, listener) => sum + listener.sessions.size, 0);
+    return this.allListeners().reduce((sum, listener) => sum + listener.sessions.size, 0);
   }
+}
+
+/** What a reload changed, by name (logged, and carried by the 'config-reload' event). */
+export interface ReloadChanges {
+  listeners: { added: string[]; removed: string[]; updated: string[] };
+  pools: { added: string[]; removed: string[] };
+  servers: Record<string, { added: string[]; removed: string[]; changed: string[] }>;
 }

@@ -1,0 +1,60 @@
+import { unwatchFile, watchFile, type Stats } from 'node:fs';
+import { loadConfigFile } from '../config/load.js';
+import type { ConfigOverrides } from '../config/overrides.js';
+import { ConfigError } from '../errors.js';
+import type { ProxyRuntime } from '../runtime.js';
+
+export interface ReloaderOptions {
+  readonly path: string;
+  /** The same CLI overrides as at start (--listen, --admin, --log-level). */
+  readonly overrides: ConfigOverrides;
+  /** Also reload when the file changes. */
+  readonly watch: boolean;
+  /** Poll period for --watch (stat-based, so a ConfigMap's symlink swap is seen). */
+  readonly watchIntervalMs?: number;
+}
+
+/**
+ * SIGHUP (and with `watch`, a change of the file) reloads the config file into the
+ * running proxy. Reloads never overlap: one arriving during another runs after it.
+ * An invalid file is logged and counted; the running config stays. Returns detach.
+ */
+export function attachReloader(runtime: ProxyRuntime, options: ReloaderOptions): () => void {
+  let running: Promise<void> | undefined;
+  let again: string | undefined;
+
+  const reload = (source: string): void => {
+    if (running) {
+      again = source;
+      return;
+    }
+    running = (async () => {
+      try {
+        const config = await loadConfigFile(options.path, options.overrides);
+        await runtime.reload(config, source);
+      } catch (error) {
+        if (error instanceof ConfigError) runtime.rejectReload(source, error.problems);
+        // Other errors were logged and counted by runtime.reload.
+      }
+    })().finally(() => {
+      running = undefined;
+      if (again !== undefined) {
+        const next = again;
+        again = undefined;
+        reload(next);
+      }
+    });
+  };
+
+  const onHangup = (): void => reload('SIGHUP');
+  process.on('SIGHUP', onHangup);
+  const onChange = (current: Stats, previous: Stats): void => {
+    if (current.mtimeMs === previous.mtimeMs && current.size === previous.size && current.ino === previous.ino) return;
+    reload('watch');
+  };
+  if (options.watch) watchFile(options.path, { interval: options.watchIntervalMs ?? 1000, persistent: false }, onChange);
+  return () => {
+    process.off('SIGHUP', onHangup);
+    if (options.watch) unwatchFile(options.path, onChange);
+  };
+}
