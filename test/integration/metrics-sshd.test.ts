@@ -17,8 +17,8 @@ test('metrics after real OpenSSH sessions through the proxy', { skip: !sshdAvail
 
   const sessions = 3;
   for (let index = 0; index < sessions; index += 1) {
-    const result = await runSsh({ ...sshd, port: proxy.port, command: `echo metrics-${index}`, timeoutMs: 15_000 });
-    assert.equal(result.code, 0, result.stderr);
+    const result = await runSsh({ ...sshd, port: proxy.port, command: `echo metrics-${index}`, timeoutMs: 45_000 });
+    assert.equal(result.code, 0, `ssh exit ${String(result.code)} (timed out: ${String(result.timedOut)}): ${result.stderr}`);
     assert.equal(result.stdout.trim(), `metrics-${index}`);
   }
   await untilEvent(proxy, 'session-closed', () => proxy.sessions().length === sessions, 10_000);
