@@ -54,6 +54,13 @@ export class ProxyRuntime {
       },
       'starting',
     );
+    const cap = this.server.connectionCap;
+    if (cap.effective < cap.configured) {
+      this.logger.warn(
+        { event: 'fd-limit', maxConnections: cap.configured, fdLimit: cap.fdLimit, effectiveMaxConnections: cap.effective },
+        `limits.maxConnections ${cap.configured} needs ${cap.configured * 2} file descriptors but the limit is ${cap.fdLimit}: accepting at most ${cap.effective} connections (raise ulimit -n)`,
+      );
+    }
     if (this.config.admin) {
       // Before the data plane: a bad admin bind fails start with nothing else open.
       this.admin = new AdminServer({

@@ -1,5 +1,6 @@
 import { BackendPool } from '../backend/pool.js';
 import type { Config } from '../config/schema.js';
+import { capConnections, type ConnectionCap } from '../net/fd-limit.js';
 import { ProxyEvents } from '../observe/events.js';
 import { ConnectionBudget, Listener, type ListenerDeps } from './listener.js';
 import type { Session } from './session.js';
@@ -20,13 +21,16 @@ export class ProxyServer {
   /** Pools removed by a reload; closed at stop. */
   private readonly retiredPools = new Set<BackendPool>();
   private readonly budget: ConnectionBudget;
+  /** limits.maxConnections as configured and as the descriptor limit allows. */
+  readonly connectionCap: ConnectionCap;
   readonly sourceLimits: SourceLimits;
   private draining = false;
 
   constructor(config: Config, events: ProxyEvents = new ProxyEvents()) {
     this.config = config;
     this.events = events;
-    this.budget = new ConnectionBudget(config.limits.maxConnections);
+    this.connectionCap = capConnections(config.limits.maxConnections);
+    this.budget = new ConnectionBudget(this.connectionCap.effective);
     this.sourceLimits = new SourceLimits(config.limits);
     for (const pool of config.pools) this.pools.set(pool.name, new BackendPool(pool, events));
     for (const listener of config.listeners) {

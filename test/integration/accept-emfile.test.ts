@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { startFixtureBackend } from '../fixtures/hostile-backends.js';
+import { rawExchange, untilLine } from '../fixtures/raw-client.js';
+import { startServeProcess } from '../fixtures/serve-process.js';
+
+const PRLIMIT = '/usr/bin/prlimit';
+const FD_LIMIT = 160;
+
+describe('a descriptor limit below limits.maxConnections', { skip: existsSync(PRLIMIT) ? false : 'prlimit (util-linux) is not installed' }, () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('caps connections below the limit, refuses the excess visibly, keeps running and serves again', async () => {
+    const backend = await startFixtureBackend('ssh-echo');
+    cleanups.push(() => backend.close());
+    const proxy = await startServeProcess(
+      {
+        listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
+        pools: [
+          {
+            name: 'main',
+            healthCheck: { enabled: false },
+            // Release slots at the splice: these raw clients never finish an SSH handshake.
+            handshake: { endsAt: 'splice' },
+            servers: [{ name: 'echo', address: `127.0.0.1:${backend.port}` }],
+          },
+        ],
+        limits: { maxConnections: 10000 },
+      },
+      { wrap: [PRLIMIT, `--nofile=${FD_LIMIT}:${FD_LIMIT}`] },
+    );
+    cleanups.push(() => proxy.kill());
+    const warning = await proxy.waitForLog((line) => line.event === 'fd-limit', 5000, 'the fd-limit warning');
+    const effective = Number(warning.effectiveMaxConnections);
+    assert.equal(warning.fdLimit, FD_LIMIT);
+    assert.ok(effective > 0 && effective * 2 < FD_LIMIT, `effective ${effective}`);
+
+    const port = proxy.port('ssh');
+    const clients: Socket[] = [];
+    const extra = 10;
+    for (let index = 0; index < effective + extra; index += 1) {
+      const client = connect({ host: '127.0.0.1', port });
+      client.on('error', () => {});
+      client.on('data', () => {});
+      clients.push(client);
+    }
+    await backend.waitForConnections(effective, 15_000);
+    await proxy.waitForLog((line) => line.event === 'rejected' && line.reason === 'LIMIT_REACHED', 10_000, 'a LIMIT_REACHED rejection');
+    assert.equal(backend.connections, effective);
+    for (const client of clients) client.destroy();
+    await backend.waitForClosed(effective, 10_000);
+
+    const later = await rawExchange({ host: '127.0.0.1', port, until: untilLine, timeoutMs: 5000 });
+    assert.equal(later.outcome, 'matched', `after the limit: ${later.outcome} ${later.error?.message ?? ''}`);
+    assert.equal(proxy.child.exitCode, null);
+    assert.equal(proxy.logs.filter((line) => line.event === 'accept-error').length, 0);
+  });
+});
