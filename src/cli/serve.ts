@@ -43,7 +43,13 @@ async function serve(args: ServeArgs): Promise<number> {
     const config = await loadConfigFile(args.config, { logLevel: args.logLevel, listen: args.listen, admin: args.admin });
     // workers > 1: the primary forks workers that run this same command (src/cluster/).
     const workers = workerCount(config.workers);
-    if (workers > 1 && cluster.isPrimary) return await runPrimary(config, workers, createLogger(config.log));
+    if (workers > 1 && cluster.isPrimary) {
+      const logger = createLogger(config.log);
+      // Hot reload is single-process for now; without a handler SIGHUP would kill the primary.
+      const onHangup = (): void => logger.warn({ event: 'config-reload', outcome: 'failed', source: 'SIGHUP' }, 'reload is not supported with workers > 1: restart to apply a new config');
+      process.on('SIGHUP', onHangup);
+      return await runPrimary(config, workers, logger).finally(() => process.off('SIGHUP', onHangup));
+    }
     runtime = cluster.isWorker ? workerRuntime(config) : new ProxyRuntime(config);
   } catch (error) {
     if (error instanceof ConfigError) {
