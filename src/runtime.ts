@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import { HealthChecker } from './backend/health-checker.js';
+import type { BackendPool } from './backend/pool.js';
+import { BannerPrefetcher } from './backend/prefetch.js';
 import type { Config } from './config/schema.js';
 import { AdminServer } from './observe/admin.js';
 import { ProxyEvents } from './observe/events.js';
@@ -30,6 +32,8 @@ export class ProxyRuntime {
   private admin: AdminServer | undefined;
   /** One active health checker per pool (started with the data plane). */
   readonly healthCheckers: HealthChecker[] = [];
+  /** Banner prefetch per pool with `prefetch.perServer` > 0 (src/backend/prefetch.ts). */
+  readonly prefetchers = new Map<BackendPool, BannerPrefetcher>();
   private readonly detachers: (() => void)[] = [];
   private stopping: Promise<void> | undefined;
 
@@ -56,7 +60,9 @@ export class ProxyRuntime {
     );
     const cap = this.server.connectionCap;
     if (cap.effective < cap.configured) {
-      this.logger.warn(
+      // A cap within 10% of the setting is the default config meeting a default ulimit: say so, quietly.
+      const level = cap.effective < cap.configured * 0.9 ? 'warn' : 'info';
+      this.logger[level](
         { event: 'fd-limit', maxConnections: cap.configured, fdLimit: cap.fdLimit, effectiveMaxConnections: cap.effective },
         `limits.maxConnections ${cap.configured} needs ${cap.configured * 2} file descriptors but the limit is ${cap.fdLimit}: accepting at most ${cap.effective} connections (raise ulimit -n)`,
       );
@@ -80,6 +86,7 @@ export class ProxyRuntime {
         this.healthCheckers.push(checker);
         checker.start();
       }
+      this.syncPrefetch();
     } catch (error) {
       await this.admin?.close();
       throw error;
@@ -116,6 +123,7 @@ export class ProxyRuntime {
         checker.start();
       }
     }
+    this.syncPrefetch();
     this.events.emit('config-reload', { outcome: 'ok', source, changes });
     this.logger.info(
       { event: 'config-reload', outcome: 'ok', source, changes, ...(needRestart.length > 0 ? { needRestart } : {}) },
@@ -142,10 +150,28 @@ export class ProxyRuntime {
     return port;
   }
 
+  /** One prefetcher per pool that wants prefetch; stopped (connections retired) for pools gone or turned off. */
+  private syncPrefetch(): void {
+    if (this.stopping) return;
+    const pools = new Set(this.server.pools.values());
+    for (const [pool, prefetcher] of this.prefetchers) {
+      if (pools.has(pool) && (pool.settings.prefetch?.perServer ?? 0) > 0) continue;
+      prefetcher.stop();
+      this.prefetchers.delete(pool);
+    }
+    for (const pool of pools) {
+      if ((pool.settings.prefetch?.perServer ?? 0) === 0 || this.prefetchers.has(pool)) continue;
+      const prefetcher = new BannerPrefetcher(pool, this.events, { timeouts: () => this.config.timeouts });
+      this.prefetchers.set(pool, prefetcher);
+      prefetcher.start();
+    }
+  }
+
   /** Graceful: idempotent, resolves when all sessions are gone. */
   stop(drainMs?: number): Promise<void> {
     // The admin endpoint stays up while draining (/readyz answers 503), then closes.
     for (const checker of this.healthCheckers) checker.stop();
+    for (const prefetcher of this.prefetchers.values()) prefetcher.stop();
     this.stopping ??= this.server.stop(drainMs).finally(async () => {
       for (const pool of this.server.pools.values()) pool.close();
       await this.admin?.close();
