@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { runProcess, type RunResult } from '../fixtures/run-process.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+const PACKAGE = JSON.parse(await (await import('node:fs/promises')).readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function cli(args: readonly string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return runProcess(process.execPath, ['--import', 'tsx', CLI, ...args], { timeoutMs: 20_000, env: { ...process.env, ...env } });
+}
+
+async function configFile(text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sbp-cli-'));
+  const file = join(dir, 'config.yaml');
+  await writeFile(file, text);
+  return file;
+}
+
+const VALID = `listeners:
+  - { name: ssh, bind: 127.0.0.1:0, pool: main }
+pools:
+  - name: main
+    servers:
+      - { name: a, address: 127.0.0.1:22 }
+`;
+
+describe('command line', () => {
+  it('prints help listing the commands, exit 0', async () => {
+    const result = await cli(['--help']);
+    assert.equal(result.code, 0);
+    for (const command of ['serve', 'check-config', 'probe', 'loadtest', 'demo']) assert.match(result.stdout, new RegExp(`ssh-banner-proxy ${command}`));
+  });
+
+  it('prints the package version', async () => {
+    const result = await cli(['--version']);
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout.trim(), PACKAGE.version);
+  });
+
+  it('check-config prints the effective config with defaults in the file vocabulary', async () => {
+    const result = await cli(['check-config', await configFile(VALID)]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /banner: 8s/);
+    assert.match(result.stdout, /address: 127\.0\.0\.1:22/);
+    assert.match(result.stderr, /configuration is valid/);
+  });
+
+  it('check-config names file, line and field of an error, exit 2', async () => {
+    const file = await configFile(VALID.replace('address: 127.0.0.1:22', 'address: 127.0.0.1:22, wieght: 3'));
+    const result = await cli(['check-config', file]);
+    assert.equal(result.code, 2);
+    assert.ok(result.stderr.includes(`${file}: invalid configuration`), result.stderr);
+    assert.match(result.stderr, /line 6: pools\[0\]\.servers\[0\]: unknown key "wieght"/);
+  });
+
+  it('serve refuses an invalid config with exit 2 before listening', async () => {
+    const result = await cli(['serve', '-c', await configFile(VALID.replace('bind: 127.0.0.1:0', 'bind: nowhere'))]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /listeners\[0\]\.bind/);
+  });
+
+  it('validates environment overrides like flags', async () => {
+    const result = await cli(['serve', '-c', await configFile(VALID)], { SSH_BANNER_PROXY_LOG_LEVEL: 'chatty' });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /log-level|chatty/);
+  });
+
+  it('rejects an unknown flag and an unknown command with exit 2', async () => {
+    const flag = await cli(['check-config', 'x.yaml', '--bogus']);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /bogus/);
+    const command = await cli(['frobnicate']);
+    assert.equal(command.code, 2);
+  });
+
+  it('exits 1 when a listener cannot bind', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const result = await cli(['serve', '-c', await configFile(VALID.replace('127.0.0.1:0', `127.0.0.1:${port}`))]);
+      assert.equal(result.code, 1);
+      assert.match(result.stdout, /cannot listen on 127\.0\.0\.1:\d+/);
+    } finally {
+      blocker.close();
+    }
+  });
+});
