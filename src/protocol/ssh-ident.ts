@@ -149,7 +149,7 @@ export class IdentParser {
       const protocol = recogniseForeignProtocol(Buffer.from(text, 'latin1'), true);
       if (protocol) return this.reject('NOT_SSH', `server speaks ${protocol}, not SSH: "${truncate(text)}"`, { protocol });
     }
-    if (/[\x00-\x08\x0b-\x1f\x7f]/.test(text)) {
+    if (hasControlBytes(text)) {
       return this.reject('NOT_SSH', 'server sent binary data instead of an identification', { protocol: 'binary' });
     }
     this.preLines.push(text);
@@ -191,6 +191,15 @@ export class IdentParser {
   private reject(code: IdentErrorCode, message: string, extra: { protocol?: string; notice?: string } = {}): IdentResult {
     return { state: 'rejected', code, message, preLines: [...this.preLines], ...extra };
   }
+}
+
+/** Control characters other than tab: a text line before the identification never has them. */
+function hasControlBytes(text: string): boolean {
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
+  }
+  return false;
 }
 
 function truncate(text: string, max = 80): string {

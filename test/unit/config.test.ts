@@ -113,7 +113,7 @@ describe('config loading', () => {
   });
 
   it('refuses an empty pool and a missing section', () => {
-    assert.match(problemsOf(VALID.replace(/    servers:\n.*\n/, '    servers: []\n'))[0] ?? '', /pools\[0\]\.servers: a pool needs at least one server/);
+    assert.match(problemsOf(VALID.replace(/ {4}servers:\n.*\n/, '    servers: []\n'))[0] ?? '', /pools\[0\]\.servers: a pool needs at least one server/);
     assert.match(problemsOf('pools: []\n').join('\n'), /listeners: /);
   });
 
@@ -134,7 +134,7 @@ describe('config loading', () => {
     const dir = await mkdtemp(join(tmpdir(), 'sbp-config-'));
     await assert.rejects(loadConfigFile(join(dir, 'missing.yaml')), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
-      assert.match(error.message, /missing\.yaml: invalid configuration\n {2}- cannot read the file/);
+      assert.match(error.message, /missing\.yaml: invalid configuration\n\s+- cannot read the file/);
       return true;
     });
     const file = join(dir, 'ok.yaml');
