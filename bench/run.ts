@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap]`
+ * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe]`
  *
  * Measures direct vs ssh-banner-proxy vs HAProxy in one run, on loopback, with a C
  * backend and a C client (bench/native/). The target order rotates every run; the
@@ -21,6 +21,7 @@ import {
   compileNative,
   startBackend,
   startHaproxy,
+  startPipeProxy,
   startProxy,
   type Backend,
   type BackendMode,
@@ -38,10 +39,12 @@ interface Args {
   only: readonly Workload[];
   workers: number | 'auto';
   profile: 'cpu' | 'heap' | undefined;
+  /** Also measure a bare Node pipe() proxy (reference for what Node itself costs). */
+  pipe: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined };
+  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = (): string => {
@@ -50,6 +53,7 @@ function parseArgs(argv: readonly string[]): Args {
       return next;
     };
     if (arg === '--quick') args.quick = true;
+    else if (arg === '--pipe') args.pipe = true;
     else if (arg === '--runs') args.runs = Number(value());
     else if (arg === '--only') args.only = value().split(',') as Workload[];
     else if (arg === '--workers') {
@@ -98,6 +102,7 @@ async function main(): Promise<void> {
   let sshdHandle: SshdHandle | undefined;
   let proxy: ServedTarget | undefined;
   let haproxy: ServedTarget | undefined;
+  let pipe: ServedTarget | undefined;
   try {
     for (const mode of ['sink', 'source', 'echo'] as const) backends.push(await startBackend(native.backend, mode));
     const wantSshd = args.only.includes('sshd') && sshdAvailable();
@@ -108,13 +113,15 @@ async function main(): Promise<void> {
     const nodeFlags = args.profile === 'cpu' ? ['--cpu-prof', `--cpu-prof-dir=${resultsDir}/prof`] : args.profile === 'heap' ? ['--heap-prof', `--heap-prof-dir=${resultsDir}/prof`] : [];
     proxy = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir });
     haproxy = await startHaproxy(frontends, resultsDir);
-    const served: Record<Exclude<TargetName, 'direct'>, ServedTarget> = { proxy, haproxy };
+    if (args.pipe) pipe = await startPipeProxy(frontends.filter((backend) => backend.mode !== 'sshd'));
+    const served: Partial<Record<Exclude<TargetName, 'direct'>, ServedTarget>> = { proxy, haproxy, ...(pipe ? { pipe } : {}) };
+    const targets: readonly TargetName[] = pipe ? [...TARGETS, 'pipe'] : TARGETS;
 
     const portFor = (target: TargetName, mode: BackendMode): number => {
       if (target === 'direct') return mode === 'sshd' ? (sshdHandle as SshdHandle).port : (backends.find((b) => b.mode === mode) as Backend).port;
-      return served[target].ports.get(mode) as number;
+      return (served[target] as ServedTarget).ports.get(mode) as number;
     };
-    const pidFor = (target: TargetName): number | undefined => (target === 'direct' ? undefined : served[target].pid);
+    const pidFor = (target: TargetName): number | undefined => (target === 'direct' ? undefined : served[target]?.pid);
 
     const measure = (workload: Workload, target: TargetName): Promise<Figures> => {
       switch (workload) {
@@ -145,13 +152,14 @@ async function main(): Promise<void> {
     const samples: Samples = new Map();
     for (let run = 0; run < args.runs; run += 1) {
       // Rotate the order each run: later runs see the TIME_WAIT sockets of earlier ones.
-      const order = TARGETS.map((_, index) => TARGETS[(index + run) % TARGETS.length] as TargetName);
+      const order = targets.map((_, index) => targets[(index + run) % targets.length] as TargetName);
       for (const workload of args.only) {
         if (workload === 'sshd' && !sshdHandle) continue;
         // One pass: scale is a count, sshd takes its own samples, and memory's "cold"
         // figure only exists the first time the processes hold that many sessions.
         if ((workload === 'scale' || workload === 'sshd' || workload === 'memory') && run > 0) continue;
         for (const target of order) {
+          if (target === 'pipe' && workload === 'sshd') continue;
           const startedAt = performance.now();
           const figures = await measure(workload, target);
           record(samples, workload, target, figures);
@@ -175,6 +183,7 @@ async function main(): Promise<void> {
   } finally {
     await proxy?.stop();
     await haproxy?.stop();
+    await pipe?.stop();
     await sshdHandle?.stop();
     for (const backend of backends) await backend.stop();
   }

@@ -6,7 +6,7 @@ import type { Config } from './config/schema.js';
 import { AdminServer } from './observe/admin.js';
 import { ProxyEvents } from './observe/events.js';
 import { createLogger, logEvents } from './observe/log.js';
-import { ProxyMetrics } from './observe/metrics.js';
+import { ProxyMetrics, type ProxyMetricsOptions } from './observe/metrics.js';
 import { ProxyServer, type ReloadChanges } from './proxy/proxy-server.js';
 
 export interface RuntimeOptions {
@@ -14,6 +14,8 @@ export interface RuntimeOptions {
   readonly logger?: Logger;
   /** Run active health checks here (default true); a cluster worker gets verdicts from the primary instead. */
   readonly healthChecks?: boolean;
+  /** Options for this process's metrics (a cluster worker labels its process metrics, leaves health events to the primary). */
+  readonly metrics?: ProxyMetricsOptions;
 }
 
 /**
@@ -45,7 +47,7 @@ export class ProxyRuntime {
     this.logger = options.logger ?? createLogger(config.log);
     this.server = new ProxyServer(config, this.events);
     this.detachers.push(logEvents(this.events, this.logger));
-    this.metrics = new ProxyMetrics(this.server);
+    this.metrics = new ProxyMetrics(this.server, options.metrics);
     this.detachers.push(() => this.metrics.close());
   }
 

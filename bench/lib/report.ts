@@ -14,6 +14,8 @@ export interface Row {
   readonly direct: number | undefined;
   readonly proxy: number | undefined;
   readonly haproxy: number | undefined;
+  /** The bare pipe() proxy, when measured (`--pipe`). */
+  readonly pipe: number | undefined;
   /** proxy / haproxy (for added latency: proxy's added / haproxy's added). */
   readonly ratio: number | undefined;
   readonly runs: number;
@@ -69,14 +71,16 @@ export function summarise(samples: Samples): Row[] {
     let direct = med('direct');
     let proxy = med('proxy');
     let haproxy = med('haproxy');
+    let pipe = med('pipe');
     if (spec.minusDirect && direct !== undefined) {
       proxy = proxy === undefined ? undefined : proxy - direct;
       haproxy = haproxy === undefined ? undefined : haproxy - direct;
+      pipe = pipe === undefined ? undefined : pipe - direct;
       direct = 0;
     }
     const ratio = proxy !== undefined && haproxy !== undefined && haproxy !== 0 ? proxy / haproxy : undefined;
     const runs = Math.max(...[...byTarget.values()].map((list) => list.length));
-    rows.push({ workload: spec.workload, metric: spec.label, unit: spec.unit, better: spec.better, direct, proxy, haproxy, ratio, runs });
+    rows.push({ workload: spec.workload, metric: spec.label, unit: spec.unit, better: spec.better, direct, proxy, haproxy, pipe, ratio, runs });
   }
   return rows;
 }
@@ -89,13 +93,15 @@ function format(value: number | undefined): string {
 
 /** A Markdown table (pastes straight into docs/benchmarks.md). */
 export function table(rows: readonly Row[]): string {
+  const withPipe = rows.some((row) => row.pipe !== undefined);
   const lines = [
-    '| workload | unit | direct | ssh-banner-proxy | HAProxy | proxy / HAProxy |',
-    '|---|---|---:|---:|---:|---:|',
+    `| workload | unit | direct | ssh-banner-proxy | HAProxy | proxy / HAProxy |${withPipe ? ' bare pipe() proxy |' : ''}`,
+    `|---|---|---:|---:|---:|---:|${withPipe ? '---:|' : ''}`,
   ];
   for (const row of rows) {
     const ratio = row.ratio === undefined ? '—' : `${row.ratio.toFixed(2)}× (${row.better} is better)`;
-    lines.push(`| ${row.metric} | ${row.unit} | ${format(row.direct)} | ${format(row.proxy)} | ${format(row.haproxy)} | ${ratio} |`);
+    const pipe = withPipe ? ` ${format(row.pipe)} |` : '';
+    lines.push(`| ${row.metric} | ${row.unit} | ${format(row.direct)} | ${format(row.proxy)} | ${format(row.haproxy)} | ${ratio} |${pipe}`);
   }
   return lines.join('\n');
 }

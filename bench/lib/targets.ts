@@ -15,7 +15,8 @@ export const BUILD_DIR = path.join(BENCH_DIR, 'build');
 export const HAPROXY = '/usr/sbin/haproxy';
 
 export type BackendMode = 'sink' | 'source' | 'echo' | 'sshd';
-export type TargetName = 'direct' | 'proxy' | 'haproxy';
+/** `pipe` is a bare Node pipe() proxy (bench/reference/pipe-proxy.mjs), measured with `--pipe`. */
+export type TargetName = 'direct' | 'proxy' | 'haproxy' | 'pipe';
 export const TARGETS: readonly TargetName[] = ['direct', 'proxy', 'haproxy'];
 
 /** Compiles the C helpers into bench/build/ (gitignored). */
@@ -165,6 +166,16 @@ export async function startHaproxy(backends: readonly Backend[], resultsDir: str
   const child = spawn(HAPROXY, ['-db', '-f', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitUntilServing(child, [...ports.values()]);
   return { pid: child.pid as number, ports, stop: () => stopChild(child, 'SIGUSR1') };
+}
+
+/** Starts the bare pipe() proxy in front of the same backends (no banner check). */
+export async function startPipeProxy(backends: readonly Backend[]): Promise<ServedTarget> {
+  const ports = new Map<BackendMode, number>();
+  for (const backend of backends) ports.set(backend.mode, await freePort());
+  const pairs = backends.map((backend) => `${ports.get(backend.mode)}:${backend.port}`);
+  const child = spawn(process.execPath, [path.join(BENCH_DIR, 'reference', 'pipe-proxy.mjs'), ...pairs], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitUntilServing(child, [...ports.values()]);
+  return { pid: child.pid as number, ports, stop: () => stopChild(child, 'SIGTERM') };
 }
 
 async function waitUntilServing(child: ChildProcess, ports: readonly number[]): Promise<void> {

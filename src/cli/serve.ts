@@ -50,7 +50,7 @@ async function serve(args: ServeArgs): Promise<number> {
       process.on('SIGHUP', onHangup);
       return await runPrimary(config, workers, logger).finally(() => process.off('SIGHUP', onHangup));
     }
-    runtime = cluster.isWorker ? workerRuntime(config) : new ProxyRuntime(config);
+    runtime = cluster.isWorker ? workerRuntime(config, workers) : new ProxyRuntime(config);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

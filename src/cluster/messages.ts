@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { ServerHealth } from '../backend/server.js';
+import type { ProxyStatus } from '../observe/status.js';
 
 /**
  * What the primary tells workers. Health checks run once, in the primary; each
@@ -13,8 +14,35 @@ export interface ServerHealthMessage {
   readonly reason: string;
 }
 
+/** The primary's admin endpoint asks every worker for its metrics and status. */
+export interface SnapshotRequest {
+  readonly kind: 'ssh-banner-proxy:snapshot-request';
+  readonly id: number;
+}
+
+/** A worker's answer: its registry as JSON (prom-client `getMetricsAsJSON`) and its status. */
+export interface SnapshotResponse {
+  readonly kind: 'ssh-banner-proxy:snapshot';
+  readonly id: number;
+  readonly worker: number;
+  readonly metrics: readonly object[];
+  readonly status: ProxyStatus;
+}
+
+function hasKind(message: unknown, kind: string): boolean {
+  return typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === kind;
+}
+
 export function isServerHealthMessage(message: unknown): message is ServerHealthMessage {
-  return typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === 'ssh-banner-proxy:server-health';
+  return hasKind(message, 'ssh-banner-proxy:server-health');
+}
+
+export function isSnapshotRequest(message: unknown): message is SnapshotRequest {
+  return hasKind(message, 'ssh-banner-proxy:snapshot-request');
+}
+
+export function isSnapshotResponse(message: unknown): message is SnapshotResponse {
+  return hasKind(message, 'ssh-banner-proxy:snapshot');
 }
 
 /** `workers: auto` is one per core the process may use. */

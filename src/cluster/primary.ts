@@ -4,8 +4,11 @@ import { HealthChecker } from '../backend/health-checker.js';
 import { BackendPool } from '../backend/pool.js';
 import type { Config } from '../config/schema.js';
 import { ProxyEvents } from '../observe/events.js';
+import { AdminServer } from '../observe/admin.js';
 import { logEvents } from '../observe/log.js';
+import { ProxyMetrics } from '../observe/metrics.js';
 import type { ServerHealthMessage } from './messages.js';
+import { ClusterAdminView } from './primary-admin.js';
 
 /** A worker that dies this soon after starting is not restarted (a crash loop, e.g. a bad bind). */
 const MIN_UPTIME_FOR_RESTART_MS = 5000;
@@ -20,9 +23,12 @@ const MIN_UPTIME_FOR_RESTART_MS = 5000;
  * accept every connection and pass it over IPC, a per-connection cost that caps the
  * connection rate at what one process can accept.
  *
+ * The admin endpoint runs here too, once: /metrics, /readyz and /api/status are built
+ * from every worker's snapshot (primary-admin.ts).
+ *
  * Resolves with the exit code once every worker has exited after SIGINT/SIGTERM.
  */
-export function runPrimary(config: Config, count: number, logger: Logger): Promise<number> {
+export async function runPrimary(config: Config, count: number, logger: Logger): Promise<number> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   const events = new ProxyEvents();
   const detachLog = logEvents(events, logger);
@@ -30,6 +36,26 @@ export function runPrimary(config: Config, count: number, logger: Logger): Promi
   const checkers = pools.map((pool) => new HealthChecker(pool, events));
   const startedAt = new Map<Worker, number>();
   let stopping = false;
+  const primaryStartedAt = Date.now();
+  const metrics = new ProxyMetrics({ listeners: [], pools: new Map(pools.map((pool) => [pool.name, pool])), events }, { processLabels: { worker: 'primary' } });
+  const view = new ClusterAdminView({
+    pools: new Map(pools.map((pool) => [pool.name, pool])),
+    metrics,
+    startedAt: primaryStartedAt,
+    expectedWorkers: () => count,
+    stopping: () => stopping,
+  });
+  const admin = config.admin ? new AdminServer({ bind: config.admin.bind, logger, startedAt: primaryStartedAt, view }) : undefined;
+  try {
+    await admin?.listen();
+  } catch (error) {
+    logger.fatal({ err: error instanceof Error ? error.message : String(error) }, 'cannot start');
+    view.close();
+    metrics.close();
+    detachLog();
+    for (const pool of pools) pool.close();
+    return 1;
+  }
 
   const healthOf = (pool: BackendPool): ServerHealthMessage[] =>
     pool.servers.map((server) => ({
@@ -75,10 +101,12 @@ export function runPrimary(config: Config, count: number, logger: Logger): Promi
       if (startedAt.size === 0) {
         for (const checker of checkers) checker.stop();
         for (const pool of pools) pool.close();
+        view.close();
+        metrics.close();
         detachLog();
         process.off('SIGINT', shutdown);
         process.off('SIGTERM', shutdown);
-        resolve(exitCode);
+        void (admin?.close() ?? Promise.resolve()).then(() => resolve(exitCode));
       }
     });
     // Workers drain on SIGTERM themselves (serve's signal handling); a second signal exits them at once.
@@ -91,9 +119,6 @@ export function runPrimary(config: Config, count: number, logger: Logger): Promi
     process.on('SIGINT', shutdown);
     process.on('SIGTERM', shutdown);
     logger.info({ event: 'workers', count }, 'starting workers');
-    if (config.admin) {
-      logger.warn({ event: 'admin-unavailable', workers: count }, 'the admin endpoint does not run with workers > 1 yet');
-    }
     for (let index = 0; index < count; index += 1) fork();
     for (const checker of checkers) checker.start();
   });

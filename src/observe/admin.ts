@@ -3,15 +3,28 @@ import type { Logger } from 'pino';
 import { formatHostPort, isLoopbackHost, type HostPort } from '../net/address.js';
 import type { ProxyServer } from '../proxy/proxy-server.js';
 import type { ProxyMetrics } from './metrics.js';
-import { buildStatus, readiness } from './status.js';
+import { buildStatus, readiness, type ProxyStatus, type Readiness } from './status.js';
 import { renderStatusPage } from './status-page.js';
 
-export interface AdminOptions {
+/** What the admin endpoint serves. By default this process's own; a cluster primary passes one built from its workers (src/cluster/). */
+export interface AdminView {
+  metrics(): Promise<{ readonly contentType: string; readonly body: string }>;
+  readiness(): Promise<Readiness>;
+  status(): Promise<ProxyStatus>;
+}
+
+export type AdminOptions = {
   readonly bind: HostPort;
-  readonly proxy: ProxyServer;
-  readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   readonly startedAt: number;
+} & ({ readonly proxy: ProxyServer; readonly metrics: ProxyMetrics } | { readonly view: AdminView });
+
+function localView(proxy: ProxyServer, metrics: ProxyMetrics, startedAt: number): AdminView {
+  return {
+    metrics: async () => ({ contentType: metrics.contentType, body: await metrics.scrape() }),
+    readiness: () => Promise.resolve(readiness(proxy)),
+    status: () => Promise.resolve(buildStatus({ proxy, startedAt, totals: (pool, server) => metrics.serverTotals(pool, server) })),
+  };
 }
 
 type Reply = { readonly status: number; readonly type: string; readonly body: string | Buffer };
@@ -25,11 +38,13 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  */
 export class AdminServer {
   private readonly options: AdminOptions;
+  private readonly view: AdminView;
   private readonly server: Server;
   private closing: Promise<void> | undefined;
 
   constructor(options: AdminOptions) {
     this.options = options;
+    this.view = 'view' in options ? options.view : localView(options.proxy, options.metrics, options.startedAt);
     this.server = createServer((request, response) => this.handle(request, response));
     // Keep slow or idle admin clients from holding sockets.
     this.server.headersTimeout = 10_000;
@@ -102,23 +117,23 @@ export class AdminServer {
   }
 
   private async route(path: string): Promise<Reply> {
-    const { proxy, metrics, startedAt } = this.options;
+    const { view } = this;
     switch (path) {
-      case '/metrics':
-        return { status: 200, type: metrics.contentType, body: await metrics.scrape() };
+      case '/metrics': {
+        const scraped = await view.metrics();
+        return { status: 200, type: scraped.contentType, body: scraped.body };
+      }
       case '/healthz':
         return json(200, { status: 'ok' });
       case '/readyz': {
-        const verdict = readiness(proxy);
+        const verdict = await view.readiness();
         return verdict.ready ? json(200, { status: 'ready' }) : json(503, { status: 'not ready', reason: verdict.reason, message: verdict.message });
       }
       case '/api/status':
-        return json(200, buildStatus({ proxy, startedAt, totals: (pool, server) => metrics.serverTotals(pool, server) }));
+        return json(200, await view.status());
       case '/':
-      case '/index.html': {
-        const status = buildStatus({ proxy, startedAt, totals: (pool, server) => metrics.serverTotals(pool, server) });
-        return { status: 200, type: 'text/html; charset=utf-8', body: renderStatusPage(status) };
-      }
+      case '/index.html':
+        return { status: 200, type: 'text/html; charset=utf-8', body: renderStatusPage(await view.status()) };
       default:
         return json(404, { error: 'NOT_FOUND', message: `no such endpoint: ${path}` });
     }

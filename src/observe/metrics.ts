@@ -21,10 +21,21 @@ export interface ServerTotals {
   lastSessionBannerMs: number | undefined;
 }
 
+/** What the metrics read: a ProxyServer, or (cluster primary) its pools alone. */
+export type MetricsSource = Pick<ProxyServer, 'listeners' | 'pools' | 'events'>;
+
+export interface ProxyMetricsOptions {
+  readonly defaultMetrics?: boolean;
+  /** Labels on the process_* / nodejs_* metrics (a cluster worker's `worker` label keeps them apart when aggregated). */
+  readonly processLabels?: Readonly<Record<string, string>>;
+  /** Count health checks and server state changes here (default true; cluster workers leave them to the primary). */
+  readonly healthEvents?: boolean;
+}
+
 /** Every sshproxy_* metric, in a registry of the proxy's own. */
 export class ProxyMetrics {
   readonly registry = new Registry();
-  private readonly proxy: ProxyServer;
+  private readonly proxy: MetricsSource;
   private readonly totals = new Map<string, ServerTotals>();
   private readonly subscriptions: (() => void)[] = [];
 
@@ -113,13 +124,39 @@ export class ProxyMetrics {
     labelNames: ['listener'] as const,
     registers: [this.registry],
   });
+  readonly keepaliveLines = new Counter({
+    name: 'sshproxy_keepalive_lines_total',
+    help: 'RFC 4253 keepalive lines written to clients waiting for a backend banner (listeners[].keepalive).',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
+  readonly keepaliveSessions = new Counter({
+    name: 'sshproxy_keepalive_sessions_total',
+    help: 'Sessions that got keepalive lines, by outcome: result="rescued" when spliced after them, else the reason code they failed with.',
+    labelNames: ['listener', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly prefetchSessions = new Counter({
+    name: 'sshproxy_prefetch_sessions_total',
+    help: 'Leases in pools with banner prefetch: result="hit" (spliced to a prefetched connection at once) or "miss" (connected).',
+    labelNames: ['pool', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly prefetchConnections = new Counter({
+    name: 'sshproxy_prefetch_connections_total',
+    help: 'Prefetched backend connections by outcome: opened (banner verified), failed (to open), used (by a session), retired (closed by us before maxAge), discarded (closed by the server or invalid).',
+    labelNames: ['pool', 'server', 'outcome'] as const,
+    registers: [this.registry],
+  });
 
-  constructor(proxy: ProxyServer, options: { readonly defaultMetrics?: boolean } = {}) {
+  constructor(proxy: MetricsSource, options: ProxyMetricsOptions = {}) {
     this.proxy = proxy;
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry, ...(options.processLabels ? { labels: { ...options.processLabels } } : {}) });
+    }
     this.registerGauges();
     this.precreate();
-    this.subscribe(proxy.events);
+    this.subscribe(proxy.events, options.healthEvents ?? true);
   }
 
   /** Prometheus text exposition. */
@@ -148,6 +185,7 @@ export class ProxyMetrics {
       help: 'Always 1; labels carry the proxy and Node.js versions.',
       labelNames: ['version', 'node_version'] as const,
       registers: [this.registry],
+      aggregator: 'first',
     }).set({ version: VERSION, node_version: process.versions.node }, 1);
     new Gauge({
       name: 'sshproxy_sessions_active',
@@ -169,12 +207,14 @@ export class ProxyMetrics {
         for (const pool of proxy.pools.values()) this.set({ pool: pool.name }, pool.queueLength);
       },
     });
-    const perServer = (name: string, help: string, read: (server: ServerView) => number): void => {
+    const perServer = (name: string, help: string, read: (server: ServerView) => number, aggregator: 'sum' | 'min' = 'sum'): void => {
       new Gauge({
         name,
         help,
         labelNames: ['pool', 'server'] as const,
         registers: [this.registry],
+        // Across cluster workers: counts add up, a state is the same everywhere (min: DOWN anywhere shows).
+        aggregator,
         collect() {
           this.reset();
           for (const pool of proxy.pools.values()) {
@@ -185,7 +225,20 @@ export class ProxyMetrics {
     };
     perServer('sshproxy_server_sessions_active', 'Sessions using this server right now (in setup or spliced).', (s) => s.activeSessions);
     perServer('sshproxy_server_handshakes_active', 'Sessions holding a handshake slot on this server (in their SSH handshake).', (s) => s.handshakesActive);
-    perServer('sshproxy_server_up', '1 while the server is UP, 0 when DOWN or DRAINING.', (s) => (s.state === 'UP' ? 1 : 0));
+    perServer('sshproxy_server_up', '1 while the server is UP, 0 when DOWN or DRAINING.', (s) => (s.state === 'UP' ? 1 : 0), 'min');
+    new Gauge({
+      name: 'sshproxy_prefetch_ready',
+      help: 'Prefetched connections ready on this server now (banner verified, waiting for a client).',
+      labelNames: ['pool', 'server'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const pool of proxy.pools.values()) {
+          if (!pool.settings.prefetch) continue;
+          for (const server of pool.servers) this.set({ pool: pool.name, server: server.name }, pool.prefetchReady(server));
+        }
+      },
+    });
   }
 
   /** Zero series for every configured listener, pool and server, so dashboards show 0 rather than gaps. */
@@ -199,6 +252,8 @@ export class ProxyMetrics {
       this.rejected.inc({ listener: name, reason: 'ACL_DENIED' }, 0);
       this.rejected.inc({ listener: name, reason: 'LIMIT_REACHED' }, 0);
       this.acceptErrors.inc({ listener: name }, 0);
+      this.keepaliveLines.inc({ listener: name }, 0);
+      this.keepaliveSessions.inc({ listener: name, result: 'rescued' }, 0);
     }
     for (const pool of this.proxy.pools.values()) {
       this.failovers.inc({ pool: pool.name }, 0);
@@ -214,7 +269,7 @@ export class ProxyMetrics {
     }
   }
 
-  private subscribe(events: ProxyEvents): void {
+  private subscribe(events: ProxyEvents, healthEvents: boolean): void {
     const on = <K extends keyof ProxyEventMap>(name: K, handler: (...args: ProxyEventMap[K]) => void): void => {
       this.subscriptions.push(subscribe(events, name, handler));
     };
@@ -249,15 +304,23 @@ export class ProxyMetrics {
     });
     on('failover', ({ pool }) => this.failovers.inc({ pool }));
     on('queue-wait', ({ pool, waitMs }) => this.queueWait.observe({ pool }, waitMs / 1000));
-    on('health-check', (check) => {
+    if (healthEvents) on('health-check', (check) => {
       const labels = { pool: check.pool, server: check.server };
       if (check.ok && check.bannerMs !== undefined) this.bannerLatency.observe({ ...labels, source: 'check' }, check.bannerMs / 1000);
       if (!check.ok) this.checkFailures.inc({ ...labels, reason: check.code ?? 'UNKNOWN' });
     });
-    on('server-state', ({ pool, server }) => this.stateChanges.inc({ pool, server }));
+    if (healthEvents) on('server-state', ({ pool, server }) => this.stateChanges.inc({ pool, server }));
     on('connection-rejected', ({ listener, reason }) => this.rejected.inc({ listener, reason }));
     on('accept-error', ({ listener }) => this.acceptErrors.inc({ listener }));
     on('config-reload', ({ outcome }) => this.configReloads.inc({ outcome }));
+    on('keepalive-line', ({ listener }) => this.keepaliveLines.inc({ listener }));
+    on('session-closed', ({ listener, spliced, reason, keepaliveLines }) => {
+      if ((keepaliveLines ?? 0) > 0) this.keepaliveSessions.inc({ listener, result: spliced ? 'rescued' : reason });
+    });
+    on('prefetch', ({ pool, server, outcome }) => {
+      if (outcome === 'hit' || outcome === 'miss') this.prefetchSessions.inc({ pool, result: outcome });
+      else this.prefetchConnections.inc({ pool, server, outcome });
+    });
   }
 
   /** At scrape time: adds what open sessions moved since the last scrape. */

@@ -1,0 +1,193 @@
+import cluster from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import type { BackendPool } from '../backend/pool.js';
+import type { BackendServer } from '../backend/server.js';
+import type { AdminView } from '../observe/admin.js';
+import type { ProxyMetrics } from '../observe/metrics.js';
+import type { ListenerStatus, PoolStatus, ProxyStatus, Readiness, ServerStatus } from '../observe/status.js';
+import { VERSION } from '../version.js';
+import { isSnapshotResponse, type SnapshotRequest, type SnapshotResponse } from './messages.js';
+
+/** How long a scrape waits for the workers' snapshots; a worker that misses it is left out (and /readyz says so). */
+const SNAPSHOT_TIMEOUT_MS = 2000;
+
+export interface WorkerStatus {
+  readonly worker: number;
+  readonly pid: number;
+  readonly uptimeSeconds: number;
+  readonly ready: Readiness;
+  readonly connections: { readonly active: number; readonly limit: number };
+  /** Sessions this worker has spliced since it started (all servers). */
+  readonly sessions: number;
+}
+
+/** /api/status with workers: the proxy as a whole, plus one line per worker. */
+export interface ClusterStatus extends ProxyStatus {
+  readonly workers: readonly WorkerStatus[];
+}
+
+export interface ClusterAdminOptions {
+  /** The primary's pools: their health (the primary runs the checks) is the truth. */
+  readonly pools: ReadonlyMap<string, BackendPool>;
+  /** The primary's own metrics: health checks, state changes, its process. */
+  readonly metrics: ProxyMetrics;
+  readonly startedAt: number;
+  readonly expectedWorkers: () => number;
+  readonly stopping: () => boolean;
+}
+
+/**
+ * The admin endpoint's view with workers: one scrape asks every worker for its
+ * registry (as JSON) and status over IPC, and answers with them merged. Counters and
+ * histograms add up across workers (prom-client's AggregatorRegistry); process metrics
+ * carry a `worker` label and stay apart; server state comes from the primary's checks.
+ */
+export class ClusterAdminView implements AdminView {
+  private readonly options: ClusterAdminOptions;
+  private nextId = 1;
+  private readonly pending = new Map<number, { readonly responses: SnapshotResponse[]; readonly settle: () => void }>();
+  private readonly onMessage = (_worker: unknown, message: unknown): void => {
+    if (!isSnapshotResponse(message)) return;
+    const request = this.pending.get(message.id);
+    if (!request) return;
+    request.responses.push(message);
+    request.settle();
+  };
+
+  constructor(options: ClusterAdminOptions) {
+    this.options = options;
+    cluster.on('message', this.onMessage);
+  }
+
+  close(): void {
+    cluster.off('message', this.onMessage);
+  }
+
+  async metrics(): Promise<{ contentType: string; body: string }> {
+    const snapshots = await this.snapshots();
+    const own = await this.options.metrics.registry.getMetricsAsJSON();
+    const registry = AggregatorRegistry.aggregate([own, ...snapshots.map((snapshot) => snapshot.metrics)]);
+    return { contentType: registry.contentType, body: await registry.metrics() };
+  }
+
+  async readiness(): Promise<Readiness> {
+    return this.readinessOf(await this.snapshots());
+  }
+
+  async status(): Promise<ClusterStatus> {
+    const snapshots = await this.snapshots();
+    const statuses = snapshots.map((snapshot) => snapshot.status);
+    const now = Date.now();
+    return {
+      version: VERSION,
+      nodeVersion: process.versions.node,
+      pid: process.pid,
+      startedAt: new Date(this.options.startedAt).toISOString(),
+      uptimeSeconds: Math.round((now - this.options.startedAt) / 1000),
+      draining: this.options.stopping() || statuses.some((status) => status.draining),
+      ready: this.readinessOf(snapshots),
+      connections: {
+        active: sum(statuses, (status) => status.connections.active),
+        limit: sum(statuses, (status) => status.connections.limit),
+      },
+      listeners: mergeListeners(statuses),
+      pools: [...this.options.pools.values()].map((pool) => mergePool(pool, statuses)),
+      workers: snapshots.map((snapshot) => ({
+        worker: snapshot.worker,
+        pid: snapshot.status.pid,
+        uptimeSeconds: snapshot.status.uptimeSeconds,
+        ready: snapshot.status.ready,
+        connections: snapshot.status.connections,
+        sessions: sum(snapshot.status.pools, (pool) => sum(pool.servers, (server) => server.totalSessions ?? 0)),
+      })),
+    };
+  }
+
+  private readinessOf(snapshots: readonly SnapshotResponse[]): Readiness {
+    if (this.options.stopping()) return { ready: false, reason: 'DRAINING', message: 'the proxy is shutting down' };
+    const expected = this.options.expectedWorkers();
+    if (snapshots.length < expected) {
+      return { ready: false, reason: 'LISTENER_CLOSED', message: `${snapshots.length} of ${expected} workers answered` };
+    }
+    const notReady = snapshots.find((snapshot) => !snapshot.status.ready.ready);
+    if (notReady) return notReady.status.ready;
+    const down = [...this.options.pools.values()].filter((pool) => !pool.servers.some((server) => server.state === 'UP')).map((pool) => pool.name);
+    if (down.length > 0) return { ready: false, reason: 'NO_SERVER_UP', message: `no server UP in pool(s): ${down.join(', ')}` };
+    return { ready: true };
+  }
+
+  /** Every connected worker's snapshot, or those that answered within the timeout. */
+  private snapshots(): Promise<SnapshotResponse[]> {
+    const workers = Object.values(cluster.workers ?? {}).filter((worker) => worker?.isConnected());
+    if (workers.length === 0) return Promise.resolve([]);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const responses: SnapshotResponse[] = [];
+      const done = (): void => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        resolve(responses.sort((a, b) => a.worker - b.worker));
+      };
+      const timer = setTimeout(done, SNAPSHOT_TIMEOUT_MS);
+      this.pending.set(id, { responses, settle: () => responses.length === workers.length && done() });
+      const request: SnapshotRequest = { kind: 'ssh-banner-proxy:snapshot-request', id };
+      for (const worker of workers) worker?.send(request);
+    });
+  }
+}
+
+const sum = <T>(items: readonly T[], read: (item: T) => number): number => items.reduce((total, item) => total + read(item), 0);
+
+function mergeListeners(statuses: readonly ProxyStatus[]): ListenerStatus[] {
+  const first = statuses[0];
+  if (!first) return [];
+  return first.listeners.map((listener) => {
+    const same = statuses.map((status) => status.listeners.find((candidate) => candidate.name === listener.name));
+    return {
+      ...listener,
+      listening: same.every((entry) => entry?.listening === true),
+      activeSessions: sum(same, (entry) => entry?.activeSessions ?? 0),
+    };
+  });
+}
+
+function mergePool(pool: BackendPool, statuses: readonly ProxyStatus[]): PoolStatus {
+  const same = statuses.map((status) => status.pools.find((candidate) => candidate.name === pool.name));
+  return {
+    name: pool.name,
+    balance: pool.settings.balance,
+    serversUp: pool.servers.filter((server) => server.state === 'UP').length,
+    queueLength: sum(same, (entry) => entry?.queueLength ?? 0),
+    queueMaxLength: sum(same, (entry) => entry?.queueMaxLength ?? 0),
+    servers: pool.servers.map((server) => mergeServer(server, same.map((entry) => entry?.servers.find((candidate) => candidate.name === server.name)))),
+  };
+}
+
+/** Counts add up across workers; health fields are the primary's (it runs the checks). */
+function mergeServer(server: BackendServer, perWorker: readonly (ServerStatus | undefined)[]): ServerStatus {
+  const check = server.lastCheck;
+  const totalOrNull = (read: (entry: ServerStatus) => number | null): number | null => {
+    const values = perWorker.map((entry) => (entry ? read(entry) : null)).filter((value): value is number => value !== null);
+    return values.length === 0 ? null : values.reduce((a, b) => a + b, 0);
+  };
+  return {
+    name: server.name,
+    address: server.address,
+    state: server.state,
+    stateReason: server.stateReason ?? null,
+    lastStateChange: new Date(server.stateChangedAt).toISOString(),
+    weight: server.weight,
+    backup: server.backup,
+    activeSessions: sum(perWorker, (entry) => entry?.activeSessions ?? 0),
+    handshakeSlots: {
+      used: sum(perWorker, (entry) => entry?.handshakeSlots.used ?? 0),
+      limit: sum(perWorker, (entry) => entry?.handshakeSlots.limit ?? 0),
+    },
+    totalSessions: totalOrNull((entry) => entry.totalSessions),
+    failedAttempts: totalOrNull((entry) => entry.failedAttempts),
+    lastCheck: check ? { ok: check.ok, code: check.code ?? null, message: check.message ?? null, at: new Date(check.at).toISOString() } : null,
+    lastBannerMs: server.lastBannerMs === undefined ? null : Math.round(server.lastBannerMs * 100) / 100,
+    lastSessionBannerMs: perWorker.find((entry) => entry?.lastSessionBannerMs !== null && entry?.lastSessionBannerMs !== undefined)?.lastSessionBannerMs ?? null,
+    identification: server.lastIdentification ?? null,
+  };
+}
