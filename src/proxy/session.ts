@@ -3,10 +3,12 @@ import { attemptBackend, type AttemptFailure, type AttemptHandle, type AttemptSu
 import type { AcquireHandle, BackendPool, Lease } from '../backend/pool.js';
 import { isTransientFailure, planNextAttempt } from '../backend/retry-policy.js';
 import type { BackendServer } from '../backend/server.js';
-import type { TimeoutsConfig } from '../config/schema.js';
+import type { KeepaliveConfig, TimeoutsConfig } from '../config/schema.js';
 import type { ReasonCode, SessionFailureCode } from '../errors.js';
 import type { AttemptRecord, ProxyEvents } from '../observe/events.js';
 import { ClientBuffer } from './client-buffer.js';
+import { SetupDeadline, type DeadlineRule } from './client-deadline.js';
+import { ClientKeepalive } from './keepalive.js';
 import { HandshakeTracker } from './handshake-tracker.js';
 import { Splice } from './splice.js';
 
@@ -20,6 +22,10 @@ export interface SessionContext {
   readonly events: ProxyEvents;
   /** The client's port as the PROXY protocol header gave it (else the socket's). */
   readonly clientPort?: number;
+  /** RFC 4253 lines to keep matching clients waiting (listeners[].keepalive). */
+  readonly keepalive?: KeepaliveConfig;
+  /** Setup budgets by client identification (listeners[].deadlines). */
+  readonly deadlines?: readonly DeadlineRule[];
 }
 
 let nextSessionId = 1;
@@ -50,7 +56,8 @@ export class Session {
   private splice: Splice | undefined;
   private backendSocket: Socket | undefined;
   private tracker: HandshakeTracker | undefined;
-  private setupTimer: NodeJS.Timeout | undefined;
+  private readonly deadline: SetupDeadline;
+  private keepalive: ClientKeepalive | undefined;
   private queueWaitMs = 0;
   private bannerMs: number | undefined;
   private setupMs: number | undefined;
@@ -62,6 +69,10 @@ export class Session {
     this.context = context;
     this.onClosed = onClosed;
     this.buffer = new ClientBuffer(client, context.clientBufferBytes);
+    this.deadline = new SetupDeadline(context.deadlines ?? [], context.timeouts.setup, ({ budgetMs, pattern }) => {
+      const whose = pattern === undefined ? 'the setup budget' : `the setup budget for clients matching "${pattern}"`;
+      this.fail('SETUP_TIMEOUT', `no backend identification within ${whose} of ${budgetMs}ms`);
+    });
   }
 
   /**
@@ -83,10 +94,16 @@ export class Session {
     this.client.on('error', this.onClientErrorBeforeSplice);
     this.client.on('close', this.onClientCloseBeforeSplice);
     this.buffer.start(initialBytes);
-    if (this.context.timeouts.setup > 0) {
-      this.setupTimer = setTimeout(() => {
-        this.fail('SETUP_TIMEOUT', `no backend identification within the setup budget of ${this.context.timeouts.setup}ms`);
-      }, this.context.timeouts.setup);
+    this.deadline.start();
+    this.deadline.identify(this.buffer.identification);
+    if (this.buffer.identification === undefined && (this.context.deadlines?.length ?? 0) > 0) this.client.on('data', this.onClientDataBeforeSplice);
+    if (this.context.keepalive) {
+      this.keepalive = new ClientKeepalive(this.context.keepalive, () => this.buffer.identification, (line, count) => {
+        // Lines before the identification are not part of the key exchange: failover stays allowed.
+        this.client.write(line);
+        this.context.events.emit('keepalive-line', { listener: this.context.listener, pool: this.context.pool.name, sessionId: this.id, line: count });
+      });
+      this.keepalive.start();
     }
     this.queueForBackend();
   }
@@ -109,7 +126,15 @@ export class Session {
     this.fail('CLIENT_CLOSED', 'client closed before a backend was ready');
   };
 
-  private queueForBackend(): void {
+  /** After the client buffer's own listener: picks the client's deadline once its identification is in. */
+  private readonly onClientDataBeforeSplice = (): void => {
+    if (this.buffer.identification === undefined) return;
+    this.client.off('data', this.onClientDataBeforeSplice);
+    this.deadline.identify(this.buffer.identification);
+  };
+
+  /** `after`: the attempt that just failed; it counts as a failover only if another attempt follows. */
+  private queueForBackend(after?: { readonly server: string; readonly reason: AttemptFailure['code'] }): void {
     this.phase = 'queued';
     const pool = this.context.pool;
     const plan = planNextAttempt({
@@ -126,6 +151,7 @@ export class Session {
       this.fail('BACKENDS_EXHAUSTED', plan.message);
       return;
     }
+    if (after) this.context.events.emit('failover', { pool: pool.name, from: after.server, reason: after.reason });
     if (plan.kind === 'retry') {
       this.backoffRounds += 1;
       this.backoffTimer = setTimeout(() => {
@@ -154,6 +180,10 @@ export class Session {
   private connect(lease: Lease): void {
     this.phase = 'connecting';
     this.lease = lease;
+    if (lease.prefetched) {
+      this.spliceTo(lease.prefetched);
+      return;
+    }
     const { server } = lease;
     const { timeouts } = this.context;
     this.attempt = attemptBackend(
@@ -174,8 +204,7 @@ export class Session {
     else this.failed.add(lease.server);
     this.context.pool.reportAttempt(lease.server, failure.code);
     this.record(lease.server, failure);
-    this.context.events.emit('failover', { pool: this.context.pool.name, from: lease.server.name, reason: failure.code });
-    this.queueForBackend();
+    this.queueForBackend({ server: lease.server.name, reason: failure.code });
   }
 
   private spliceTo(success: AttemptSuccess): void {
@@ -191,6 +220,9 @@ export class Session {
 
     this.client.off('error', this.onClientErrorBeforeSplice);
     this.client.off('close', this.onClientCloseBeforeSplice);
+    this.client.off('data', this.onClientDataBeforeSplice);
+    // Keepalive lines already written stay ahead of the backend's own bytes.
+    this.keepalive?.stop();
     const clientChunks = this.buffer.stop();
     const splice = new Splice(
       this.client,
@@ -247,8 +279,10 @@ export class Session {
     this.backoffTimer = undefined;
     this.acquire = undefined;
     this.attempt = undefined;
+    this.keepalive?.stop();
     this.buffer.stop();
     this.client.off('close', this.onClientCloseBeforeSplice);
+    this.client.off('data', this.onClientDataBeforeSplice);
     this.client.destroy();
     this.finish(code, message, 0, 0);
   }
@@ -281,12 +315,13 @@ export class Session {
       durationMs: performance.now() - this.acceptedAt,
       reason,
       ...(message === undefined ? {} : { message }),
+      keepaliveLines: this.keepalive?.linesSent ?? 0,
+      ...(this.deadline.budget.pattern === undefined ? {} : { deadlinePattern: this.deadline.budget.pattern }),
     });
     this.onClosed(this);
   }
 
   private clearSetupTimer(): void {
-    if (this.setupTimer) clearTimeout(this.setupTimer);
-    this.setupTimer = undefined;
+    this.deadline.clear();
   }
 }

@@ -68,6 +68,8 @@ describe('failover across misbehaving backends to a real sshd', { skip: sshdAvai
       pool: { retries: 1, passiveHealth: { consecutiveFailures: 0 } },
       config: { timeouts: { connect: '1s', banner: '300ms' } },
     });
+    let failovers = 0;
+    limited.runtime.events.on('failover', () => (failovers += 1));
     try {
       const result = await runSsh({ ...sshd, port: limited.port, command: 'true', timeoutMs: 20_000 });
       assert.notEqual(result.code, 0);
@@ -75,6 +77,8 @@ describe('failover across misbehaving backends to a real sshd', { skip: sshdAvai
       assert.equal(session?.spliced, false);
       assert.equal(session?.reason, 'BACKENDS_EXHAUSTED');
       assert.equal(attemptsOf(session).length, 2);
+      // Only the move from the first server to the second was a failover; the last failure ended the session.
+      assert.equal(failovers, 1);
     } finally {
       await limited.stop();
     }
