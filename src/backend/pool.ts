@@ -1,5 +1,7 @@
 import type { PoolConfig } from '../config/schema.js';
 import type { AttemptFailureCode } from '../errors.js';
+import type { AttemptSuccess } from './attempt.js';
+import type { PrefetchSource } from './prefetch.js';
 import type { ProxyEvents } from '../observe/events.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import { recordAttemptOutcome } from './passive-health.js';
@@ -21,6 +23,8 @@ export interface Lease {
   releaseSlot(): void;
   /** Frees everything the lease holds (idempotent). */
   close(): void;
+  /** A prefetched connection (banner already verified) that comes with this lease's slot: splice it, do not connect. */
+  readonly prefetched?: AttemptSuccess;
 }
 
 export type AcquireFailureCode = 'NO_BACKEND' | 'QUEUE_FULL' | 'QUEUE_TIMEOUT' | 'SHUTDOWN';
@@ -61,6 +65,8 @@ export class BackendPool {
   private readonly passiveTimers = new Map<BackendServer, NodeJS.Timeout>();
   private serving = false;
   private serveAgain = false;
+  /** Banner prefetch (src/backend/prefetch.ts), when `prefetch.perServer` > 0. */
+  private prefetch: PrefetchSource | undefined;
   private closed = false;
 
   constructor(config: PoolConfig, events: ProxyEvents) {
@@ -183,6 +189,20 @@ export class BackendPool {
       server.handshakesActive -= 1;
       this.serveQueue();
     };
+  }
+
+  /**
+   * Hooks banner prefetch in (undefined: unhook). A server with a prefetched connection
+   * is choosable even with every slot taken: the lease adopts that connection's slot.
+   */
+  attachPrefetch(source: PrefetchSource | undefined): void {
+    this.prefetch = source;
+    this.serveQueue();
+  }
+
+  /** Prefetched connections ready on this server now (0 without prefetch). */
+  prefetchReady(server: BackendServer): number {
+    return this.prefetch?.available(server) ?? 0;
   }
 
   /** Records a session attempt's outcome (undefined = success) for passive health. */
@@ -315,10 +335,12 @@ export class BackendPool {
   private choose(candidates: readonly BackendServer[], clientKey: string): BackendServer | undefined {
     if (this.balancer.sticky) {
       const server = this.balancer.pick(candidates, clientKey);
-      return server?.hasFreeSlot ? server : undefined;
+      return server && (server.hasFreeSlot || this.prefetchReady(server) > 0) ? server : undefined;
     }
+    // Servers with a prefetched banner first: the client gets it at once.
+    const prefetched = this.prefetch ? candidates.filter((candidate) => this.prefetchReady(candidate) > 0) : [];
     return this.balancer.pick(
-      candidates.filter((candidate) => candidate.hasFreeSlot),
+      prefetched.length > 0 ? prefetched : candidates.filter((candidate) => candidate.hasFreeSlot),
       clientKey,
     );
   }
@@ -332,7 +354,9 @@ export class BackendPool {
   }
 
   private lease(server: BackendServer): Lease {
-    server.handshakesActive += 1;
+    // A prefetched connection brings the handshake slot it holds with it.
+    const prefetched = this.prefetch?.take(server);
+    if (!prefetched) server.handshakesActive += 1;
     server.activeSessions += 1;
     let slotHeld = true;
     let open = true;
@@ -345,6 +369,7 @@ export class BackendPool {
     return {
       server,
       releaseSlot,
+      ...(prefetched ? { prefetched } : {}),
       close: () => {
         if (!open) return;
         open = false;

@@ -19,6 +19,12 @@ const keepalive = z.strictObject({
   clients: z.array(z.string().min(1)).default(['paramiko_*']),
 });
 
+/** A client-aware pre-splice budget: clients whose identification matches `clients` get `setup`. */
+const deadline = z.strictObject({
+  clients: z.array(z.string().min(1)).min(1),
+  setup: duration,
+});
+
 const listener = z.strictObject({
   name,
   bind: hostPort,
@@ -26,6 +32,8 @@ const listener = z.strictObject({
   acl: acl.default({ allow: ['0.0.0.0/0', '::/0'], deny: [] }),
   proxyProtocol: proxyProtocol.optional(),
   keepalive: keepalive.optional(),
+  /** First match wins; clients matching none keep `timeouts.setup`. */
+  deadlines: z.array(deadline).optional(),
 });
 
 const server = z.strictObject({
@@ -173,6 +181,13 @@ export const configSchema = z
           message: 'list the CIDRs of the load balancers that send PROXY headers (connections from anywhere else are refused)',
         });
       }
+      if (listener.keepalive && listener.keepalive.every >= 2000) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listeners', index, 'keepalive', 'every'],
+          message: `must be under 2s: paramiko waits only 2s for each line after the first, got ${listener.keepalive.every}ms`,
+        });
+      }
       if (!poolNames.has(listener.pool)) {
         ctx.addIssue({
           code: 'custom',
@@ -190,4 +205,5 @@ export type ServerConfig = PoolConfig['servers'][number];
 export type TimeoutsConfig = Config['timeouts'];
 export type LimitsConfig = Config['limits'];
 export type KeepaliveConfig = NonNullable<ListenerConfig['keepalive']>;
+export type DeadlineConfig = NonNullable<ListenerConfig['deadlines']>[number];
 export type ProxyProtocolConfig = NonNullable<ListenerConfig['proxyProtocol']>;

@@ -38,6 +38,10 @@ export interface SessionSummary {
   /** `spliced` sessions end with a close code; failed setups with their failure code. */
   readonly reason: ReasonCode;
   readonly message?: string;
+  /** RFC 4253 lines sent to the client while it waited (listeners[].keepalive); 0 when none. */
+  readonly keepaliveLines?: number;
+  /** The client's setup budget came from this `listeners[].deadlines` pattern. */
+  readonly deadlinePattern?: string;
 }
 
 export interface ProxyEventMap {
@@ -79,6 +83,22 @@ export interface ProxyEventMap {
     },
   ];
   'queue-wait': [{ readonly pool: string; readonly waitMs: number; readonly granted: boolean }];
+  /**
+   * Banner prefetch: a connection opened (identification verified), failed to open,
+   * was used by a session, retired by us or discarded as unusable; and per session
+   * that took a lease, a hit or a miss.
+   */
+  prefetch: [
+    {
+      readonly pool: string;
+      readonly server: string;
+      readonly outcome: 'opened' | 'failed' | 'used' | 'retired' | 'discarded' | 'hit' | 'miss';
+      readonly reason?: string;
+      readonly ageMs?: number;
+    },
+  ];
+  /** A keepalive line was written to a waiting client (`line` counts from 1). */
+  'keepalive-line': [{ readonly listener: string; readonly pool: string; readonly sessionId: number; readonly line: number }];
 }
 
 /** The core's event bus: metrics and logs subscribe; the core imports neither. */

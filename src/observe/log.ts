@@ -66,12 +66,17 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
       durationMs: round(summary.durationMs),
       serverIdent: summary.serverIdentification,
       clientIdent: summary.clientIdentification,
+      keepaliveLines: summary.keepaliveLines === 0 ? undefined : summary.keepaliveLines,
+      deadline: summary.deadlinePattern,
     };
     if (summary.spliced) logger.info(line, 'session closed');
     else logger.warn(line, 'session failed before splice');
   });
   on('attempt', (attempt) => {
     logger.debug({ event: 'attempt', ...attempt, elapsedMs: round(attempt.elapsedMs) }, 'backend attempt');
+  });
+  on('prefetch', (prefetch) => {
+    logger.debug({ event: 'prefetch', ...prefetch, ageMs: round(prefetch.ageMs) }, 'banner prefetch');
   });
   on('connection-rejected', (rejection) => {
     logger.info({ event: 'rejected', ...rejection }, 'connection rejected');

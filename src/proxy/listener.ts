@@ -187,6 +187,8 @@ export class Listener {
         clientBufferBytes: this.deps.limits.clientBufferBytes,
         events: this.deps.events,
         ...(clientPort === undefined ? {} : { clientPort }),
+        ...(this.config.keepalive === undefined ? {} : { keepalive: this.config.keepalive }),
+        ...(this.config.deadlines === undefined ? {} : { deadlines: this.config.deadlines }),
       },
       (closed) => {
         budget.active -= 1;
