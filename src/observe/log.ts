@@ -40,6 +40,8 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
   };
 
   on('session-closed', (summary) => {
+    // Per-session work: build nothing when the level is off (log.level warn drops spliced sessions).
+    if (!logger.isLevelEnabled(summary.spliced ? 'info' : 'warn')) return;
     const line = {
       event: 'session',
       session: summary.id,
@@ -73,12 +75,14 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
     else logger.warn(line, 'session failed before splice');
   });
   on('attempt', (attempt) => {
+    if (!logger.isLevelEnabled('debug')) return;
     logger.debug({ event: 'attempt', ...attempt, elapsedMs: round(attempt.elapsedMs) }, 'backend attempt');
   });
   on('prefetch', (prefetch) => {
     logger.debug({ event: 'prefetch', ...prefetch, ageMs: round(prefetch.ageMs) }, 'banner prefetch');
   });
   on('connection-rejected', (rejection) => {
+    if (!logger.isLevelEnabled('info')) return;
     logger.info({ event: 'rejected', ...rejection }, 'connection rejected');
   });
   on('accept-error', ({ listener, error }) => {

@@ -15,12 +15,23 @@ export interface SpliceResult {
 }
 
 /**
+ * The socket's splice, stored on the socket itself. It lets the event listeners below
+ * be plain module functions shared by every session (`this` is the emitting socket)
+ * instead of closures made per session: with thousands of idle sessions, stream.pipe()
+ * and per-session arrow functions cost ~24 closures and their contexts per session.
+ */
+const kSplice = Symbol('splice');
+interface SplicedSocket extends Socket {
+  [kSplice]?: Splice | undefined;
+}
+
+/**
  * Joins two sockets both ways with backpressure, passing FIN through (half-close),
  * and reports once when both are gone. `close(reason)` ends it early.
  */
 export class Splice {
-  private readonly client: Socket;
-  private readonly backend: Socket;
+  readonly client: Socket;
+  readonly backend: Socket;
   private readonly options: SpliceOptions;
   private readonly onDone: (result: SpliceResult) => void;
   private reason: SplicedCloseCode | undefined;
@@ -37,24 +48,28 @@ export class Splice {
 
   /** `clientEnded`: the client already sent FIN before the splice. */
   start(clientEnded: boolean): void {
-    const { client, backend } = this;
-    client.on('error', (error: NodeJS.ErrnoException) => this.fail(resetOr(error, 'CLIENT_RESET', 'CLIENT_CLOSED')));
-    backend.on('error', (error: NodeJS.ErrnoException) => this.fail(resetOr(error, 'SERVER_RESET', 'SERVER_CLOSED')));
-    client.on('end', () => this.halfClosed('CLIENT_CLOSED'));
-    backend.on('end', () => this.halfClosed('SERVER_CLOSED'));
-    client.on('close', () => this.socketClosed(backend));
-    backend.on('close', () => this.socketClosed(client));
+    const client = this.client as SplicedSocket;
+    const backend = this.backend as SplicedSocket;
+    client[kSplice] = this;
+    backend[kSplice] = this;
+    for (const socket of [client, backend]) {
+      socket.on('error', onSocketError);
+      socket.on('close', onSocketClose);
+      socket.on('drain', onSocketDrain);
+    }
+    backend.on('data', onSocketData);
+    backend.on('end', onSocketEnd);
     if (this.options.idleTimeoutMs > 0) {
       client.setTimeout(this.options.idleTimeoutMs, () => this.close('IDLE_TIMEOUT'));
     }
-    backend.pipe(client);
     if (clientEnded) {
       backend.end();
       this.halfClosed('CLIENT_CLOSED');
     } else {
-      client.pipe(backend);
+      client.on('data', onSocketData);
+      client.on('end', onSocketEnd);
+      client.resume();
     }
-    client.resume();
     backend.resume();
   }
 
@@ -65,8 +80,34 @@ export class Splice {
     this.backend.destroy();
   }
 
-  private fail(reason: SplicedCloseCode): void {
-    this.close(reason);
+  peerOf(socket: Socket): Socket {
+    return socket === this.client ? this.backend : this.client;
+  }
+
+  /** A socket errored: ends both sides (reset or close, by which side). */
+  failed(socket: Socket, error: NodeJS.ErrnoException): void {
+    const reset = error.code === 'ECONNRESET' || error.code === 'EPIPE';
+    if (socket === this.client) this.close(reset ? 'CLIENT_RESET' : 'CLIENT_CLOSED');
+    else this.close(reset ? 'SERVER_RESET' : 'SERVER_CLOSED');
+  }
+
+  /** FIN from `socket`: passed on to the other side, which may keep sending until the fin timeout. */
+  ended(socket: Socket): void {
+    const peer = this.peerOf(socket);
+    if (!peer.destroyed) peer.end();
+    this.halfClosed(socket === this.client ? 'CLIENT_CLOSED' : 'SERVER_CLOSED');
+  }
+
+  socketClosed(socket: Socket): void {
+    this.closedSockets += 1;
+    if (this.closedSockets === 1) {
+      const other = this.peerOf(socket);
+      // Let the other side flush what it has queued, then finish its half; the fin timer bounds it.
+      if (!other.destroyed) other.end();
+      this.halfClosed(socket === this.client ? 'CLIENT_CLOSED' : 'SERVER_CLOSED');
+      return;
+    }
+    this.finish();
   }
 
   private halfClosed(reason: SplicedCloseCode): void {
@@ -75,31 +116,46 @@ export class Splice {
     this.finTimer = setTimeout(() => this.close('FIN_TIMEOUT'), this.options.finTimeoutMs);
   }
 
-  private socketClosed(other: Socket): void {
-    this.closedSockets += 1;
-    if (this.closedSockets === 1) {
-      // Let the other side flush what it has queued, then finish its half; the fin timer bounds it.
-      if (!other.destroyed) other.end();
-      this.halfClosed(other === this.backend ? 'CLIENT_CLOSED' : 'SERVER_CLOSED');
-      return;
-    }
-    this.finish();
-  }
-
   private finish(): void {
     if (this.done) return;
     this.done = true;
     if (this.finTimer) clearTimeout(this.finTimer);
     this.finTimer = undefined;
     this.client.setTimeout(0);
+    const client = this.client as SplicedSocket;
+    const backend = this.backend as SplicedSocket;
+    client[kSplice] = undefined;
+    backend[kSplice] = undefined;
     this.onDone({
       reason: this.reason ?? 'CLIENT_CLOSED',
-      bytesClientToServer: this.backend.bytesWritten,
-      bytesServerToClient: this.client.bytesWritten,
+      bytesClientToServer: backend.bytesWritten,
+      bytesServerToClient: client.bytesWritten,
     });
   }
 }
 
-function resetOr<T extends SplicedCloseCode>(error: NodeJS.ErrnoException, reset: T, closed: T): T {
-  return error.code === 'ECONNRESET' || error.code === 'EPIPE' ? reset : closed;
+// Shared listeners (see kSplice): `this` is the socket that emitted.
+
+function onSocketData(this: SplicedSocket, chunk: Buffer): void {
+  const peer = this[kSplice]?.peerOf(this);
+  if (!peer || peer.destroyed) return;
+  // Backpressure: stop reading until the other side's buffer drains.
+  if (!peer.write(chunk)) this.pause();
+}
+
+function onSocketDrain(this: SplicedSocket): void {
+  const peer = this[kSplice]?.peerOf(this);
+  if (peer && !peer.destroyed && !peer.readableEnded) peer.resume();
+}
+
+function onSocketEnd(this: SplicedSocket): void {
+  this[kSplice]?.ended(this);
+}
+
+function onSocketError(this: SplicedSocket, error: NodeJS.ErrnoException): void {
+  this[kSplice]?.failed(this, error);
+}
+
+function onSocketClose(this: SplicedSocket): void {
+  this[kSplice]?.socketClosed(this);
 }
