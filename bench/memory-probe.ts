@@ -3,7 +3,7 @@
  *   node --import tsx bench/memory-probe.ts [sessions]
  * Starts the C echo backend and an in-process ProxyRuntime, holds N sessions with the
  * C client, and prints heap/external growth per session and the heap-snapshot diff by
- * constructor (self size per session). Needs bench/build/ (run `npm run bench` once).
+ * constructor (self size per session). Needs bench/build/ and dist/ (`npm run bench` once, `npm run build`).
  */
 
 import { readFileSync, rmSync } from 'node:fs';
@@ -11,12 +11,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 import pino from 'pino';
-import { validateConfig } from '../src/config/load.js';
-import { ProxyRuntime } from '../src/runtime.js';
+import type { validateConfig as ValidateConfig } from '../src/config/load.js';
+import type { ProxyRuntime as Runtime } from '../src/runtime.js';
 import { spawnLines } from './lib/proc.js';
 import { BUILD_DIR } from './lib/targets.js';
 
 const sessions = Number(process.argv[2] ?? 2000);
+// The built dist/ (what `serve` runs): tsx's transform adds a `name` property to every
+// function it emits, which gives each per-session closure a 256-byte property array.
+const { validateConfig } = (await import(path.join('..', 'dist', 'config', 'load.js'))) as { validateConfig: typeof ValidateConfig };
+const { ProxyRuntime } = (await import(path.join('..', 'dist', 'runtime.js'))) as { ProxyRuntime: typeof Runtime };
 
 interface Snapshot {
   readonly snapshot: { readonly meta: { readonly node_fields: string[]; readonly node_types: [string[]] } };

@@ -165,7 +165,9 @@ export class Session {
 
   private acquireBackend(exclude: ReadonlySet<BackendServer>): void {
     const pool = this.context.pool;
-    this.acquire = pool.acquire({ clientKey: this.clientAddress, exclude }, (result) => {
+    let settled = false;
+    const handle = pool.acquire({ clientKey: this.clientAddress, exclude }, (result) => {
+      settled = true;
       this.acquire = undefined;
       this.queueWaitMs += result.waitMs;
       if (!result.ok) {
@@ -175,6 +177,9 @@ export class Session {
       }
       this.connect(result.lease);
     });
+    // The pool answers synchronously when a slot is free: keep the handle only while
+    // queued (a stale one kept its callback, and so the whole closure, for the session's life).
+    if (!settled) this.acquire = handle;
   }
 
   private connect(lease: Lease): void {
