@@ -29,6 +29,8 @@ const MAX_IDLE_BYTES = 64 * 1024;
 /** After our identification and FIN, how long sshd gets to close its side before we reset. */
 const CLOSE_WAIT_MS = 2000;
 const BACKOFF_MIN_MS = 500;
+/** Coalescing delay between a take/retire/discard and the refill it causes. */
+const REFILL_DELAY_MS = 20;
 const BACKOFF_MAX_MS = 30_000;
 
 export interface PrefetchOptions {
@@ -86,7 +88,7 @@ export class BannerPrefetcher implements PrefetchSource {
   private readonly closing = new Set<{ socket: Socket; timer: NodeJS.Timeout; done: () => void }>();
   private readonly failures = new Map<BackendServer, { count: number; until: number }>();
   private tickTimer: NodeJS.Timeout | undefined;
-  private refillPending: NodeJS.Immediate | undefined;
+  private refillPending: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private running = false;
 
@@ -124,7 +126,7 @@ export class BannerPrefetcher implements PrefetchSource {
     this.unsubscribe = undefined;
     clearTimeout(this.tickTimer);
     this.tickTimer = undefined;
-    if (this.refillPending) clearImmediate(this.refillPending);
+    clearTimeout(this.refillPending);
     this.refillPending = undefined;
     for (const opening of [...this.opening]) {
       opening.attempt?.cancel();
@@ -182,13 +184,17 @@ export class BannerPrefetcher implements PrefetchSource {
     this.tickTimer = setTimeout(() => this.tick(), this.options.tickMs ?? 500);
   }
 
-  /** Refill after the current call stack (take() runs inside the pool's lease()). */
+  /**
+   * Refill shortly, not in the current call stack (take() runs inside the pool's
+   * lease()): the takes of a burst are coalesced into one refill pass, which does
+   * not compete with the splices it follows.
+   */
   private refillSoon(): void {
     if (!this.running || this.refillPending) return;
-    this.refillPending = setImmediate(() => {
+    this.refillPending = setTimeout(() => {
       this.refillPending = undefined;
       this.refill();
-    });
+    }, REFILL_DELAY_MS);
   }
 
   private wanted(server: BackendServer, candidates: readonly BackendServer[]): boolean {
@@ -301,8 +307,8 @@ export class BannerPrefetcher implements PrefetchSource {
     this.failures.delete(server);
     const lifetimeMs = this.lifetimeMs();
     const remainingMs = openedAt + lifetimeMs - performance.now();
-    this.emit(server, 'opened', { ageMs: performance.now() - openedAt });
     if (!this.running || remainingMs <= 0 || !this.wanted(server, this.pool.candidates({ clientKey: '', exclude: new Set() }))) {
+      this.emit(server, 'opened', { ageMs: performance.now() - openedAt });
       this.retire(connection, !this.running ? 'SHUTDOWN' : remainingMs <= 0 ? 'MAX_AGE' : 'SERVER_UNUSABLE');
       return;
     }
@@ -315,6 +321,8 @@ export class BannerPrefetcher implements PrefetchSource {
     list.push(connection);
     this.ready.set(server, list);
     socket.resume();
+    // After it is in the list: observers waiting for "N ready" see it.
+    this.emit(server, 'opened', { ageMs: performance.now() - openedAt });
     // A session may be queued for exactly this server.
     this.pool.serveQueue();
   }

@@ -113,7 +113,7 @@ describe('keepalive lines and client deadlines', { skip, concurrency: true }, ()
     const byListener = new Map(harness.summaries.map((summary) => [summary.listener, summary]));
     const after5 = byListener.get('after5');
     const after2 = byListener.get('after2');
-    assert.ok(after5?.spliced && after2?.spliced);
+    assert.ok(after5?.spliced && after2?.spliced, 'both rescued sessions spliced');
     t.diagnostic(`keepalive lines: after5=${after5.keepaliveLines} after2=${after2.keepaliveLines}; setup ${Math.round(after5.setupMs ?? 0)} / ${Math.round(after2.setupMs ?? 0)} ms`);
     // A line a second from 5 s (resp. 2 s) until the banner at ~20 s.
     assert.ok((after5.keepaliveLines ?? 0) >= 13 && (after5.keepaliveLines ?? 0) <= 17, `after5 sent ${after5.keepaliveLines}`);
@@ -125,7 +125,7 @@ describe('keepalive lines and client deadlines', { skip, concurrency: true }, ()
     assert.match(metrics, new RegExp(`^sshproxy_keepalive_lines_total\\{listener="after5"\\} ${after5.keepaliveLines}$`, 'm'));
     assert.match(metrics, /^sshproxy_keepalive_sessions_total\{listener="after5",result="rescued"\} 1$/m);
     assert.match(metrics, /^sshproxy_keepalive_sessions_total\{listener="after2",result="rescued"\} 1$/m);
-    assert.ok(total > 0);
+    assert.ok(total > 0, 'lines were counted');
   });
 
   it('lines come before the backend\'s own bytes, which stay byte-exact; never more than maxLines; none for OpenSSH', async (t) => {
@@ -184,7 +184,7 @@ describe('keepalive lines and client deadlines', { skip, concurrency: true }, ()
     assert.equal(result.stdout, 'failed-over\n');
     await harness.waitForSessions(1, 10_000);
     const [summary] = harness.summaries;
-    assert.ok(summary?.spliced);
+    assert.ok(summary?.spliced, 'the session spliced');
     assert.deepEqual(summary.attempts.map((attempt) => [attempt.server, attempt.result]), [['silent', 'BANNER_TIMEOUT'], ['sshd', 'ok']]);
     assert.ok((summary.keepaliveLines ?? 0) >= 4, `lines before the failover: ${summary.keepaliveLines}`);
     const metrics = await harness.runtime.metrics.scrape();
