@@ -78,13 +78,13 @@ test('keepalive: nothing for clients that do not match (OpenSSH)', (t) => {
 test('keepalive: a client that has not identified yet is asked again at the next tick', (t) => {
   mock.timers.enable({ apis: ['setTimeout'] });
   t.after(() => mock.timers.reset());
-  let identification: string | undefined;
+  const client: { identification?: string } = {};
   const sent: number[] = [];
-  const keepalive = new ClientKeepalive(keepaliveConfig({ after: 1000, every: 300 }), () => identification, (_line, count) => sent.push(count));
+  const keepalive = new ClientKeepalive(keepaliveConfig({ after: 1000, every: 300 }), () => client.identification, (_line, count) => sent.push(count));
   keepalive.start();
   mock.timers.tick(1000);
   assert.equal(keepalive.decision, 'pending');
-  identification = PARAMIKO;
+  client.identification = PARAMIKO;
   mock.timers.tick(300);
   assert.deepEqual(sent, [1]);
 });
