@@ -1,0 +1,24 @@
+/**
+ * The headline: 2 real sshd at MaxStartups 4:50:8, 40 paramiko clients at once, each
+ * authenticating and holding a session 5 s. Direct, most fail; through the proxy, none.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { paramikoAvailable } from '../fixtures/clients.js';
+import { formatBurstResult, runBurstScenario } from '../fixtures/burst-scenario.js';
+import { sshdAvailable } from '../fixtures/sshd.js';
+
+const SKIP = !sshdAvailable() ? 'openssh-server is not installed' : !paramikoAvailable() ? 'paramiko is not importable by /usr/bin/python3' : false;
+
+describe('burst of 40 paramiko clients against 2 sshd at MaxStartups 4:50:8', { skip: SKIP }, () => {
+  it('direct: clients fail; through the proxy: 0 fail, connects well inside the 15 s banner timeout', { timeout: 90_000 }, async (t) => {
+    const result = await runBurstScenario({ sshdMaxStartups: '4:50:8', clients: 40, holdSec: 5, timeoutMs: 60_000 });
+    t.diagnostic(`\n${formatBurstResult(result)}`);
+    const [direct, proxied] = result.phases;
+    assert.ok(direct && proxied);
+    assert.ok(direct.summary.failed > 0, 'direct: sshd throttles the burst (the scenario reproduces the problem)');
+    assert.ok(direct.sshdDrops > 0);
+    assert.equal(proxied.summary.failed, 0, JSON.stringify(proxied.summary.errors));
+    assert.ok((proxied.summary.connectMaxMs ?? Infinity) < 10_000, `connect max ${proxied.summary.connectMaxMs}ms`);
+  });
+});
