@@ -3,6 +3,7 @@
  * ProxyRuntime), with the counts asserted; and the CLI's --json/--csv output.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { validateConfig } from '../../src/config/load.js';
@@ -121,4 +122,23 @@ test('loadtest CLI, auth mode with a command through the proxy: --json counts, -
   assert.equal(lines[0], 'target,index,startMs,ok,reason,connectMs,bannerMs,handshakeMs,authMs,totalMs');
   assert.equal(lines.length, 7);
   for (const line of lines.slice(1)) assert.match(line, /^127\.0\.0\.1:\d+,\d,[\d.]+,true,,[\d.]+,[\d.]+,[\d.]+,[\d.]+,[\d.]+$/);
+});
+
+test('loadtest on a terminal: live progress line, and --hold keeps each authenticated session open', { skip: skip || (existsSync('/usr/bin/script') ? false : 'script (util-linux) is not installed') }, async (t) => {
+  const sshd = await startSshd();
+  t.after(() => sshd.stop());
+  const command = [process.execPath, '--import', 'tsx', 'src/cli.ts', 'loadtest', `127.0.0.1:${sshd.port}`, '--mode', 'auth', '-u', sshd.user, '-i', sshd.identityFile, '--hold', '1', '--clients', '2', '--total', '4']
+    .map((word) => `'${word}'`)
+    .join(' ');
+  // script(1) gives the command a pseudo-terminal, as an operator's shell would.
+  const startedAt = performance.now();
+  const result = await runProcess('/usr/bin/script', ['-qec', command, '/dev/null'], { timeoutMs: 60_000 });
+  const elapsedMs = performance.now() - startedAt;
+  assert.equal(result.code, 0, result.stdout);
+  assert.match(result.stdout, /\r\[#*\.*\] \d\/4 [\d.]+\/s {2}failed 0 {2}in flight \d/, 'a progress line redrawn in place');
+  assert.match(result.stdout, /\[#{30}\] 4\/4/, 'the bar reached the end');
+  const log = await sshd.readLog();
+  assert.equal((log.match(/Accepted publickey/g) ?? []).length, 4);
+  // 4 sessions, 2 at a time, each held 1 s after login: at least two rounds of holding.
+  assert.ok(elapsedMs >= 2000, `the run took ${Math.round(elapsedMs)} ms; held sessions need at least 2000`);
 });
