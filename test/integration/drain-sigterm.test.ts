@@ -79,7 +79,8 @@ test('SIGTERM: /readyz 503 at once, no new connections, open ssh sessions finish
   assert.ok(elapsedMs < 15_000, `exited when the sessions ended (${Math.round(elapsedMs)}ms), not at the 20s drain`);
   const sessions = proxy.logs.filter((line) => line.event === 'session');
   assert.equal(sessions.length, 3);
-  assert.ok(sessions.every((line) => line.spliced === true && line.reason === 'CLIENT_CLOSED'), JSON.stringify(sessions.map((line) => line.reason)));
+  // Ended by the peers (whichever closed first), not by the drain timer.
+  assert.ok(sessions.every((line) => line.spliced === true && ['CLIENT_CLOSED', 'SERVER_CLOSED'].includes(String(line.reason))), JSON.stringify(sessions.map((line) => line.reason)));
   assert.ok(proxy.logs.some((line) => line.event === 'shutdown' && line.msg === 'stopped'));
 });
 
