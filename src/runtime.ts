@@ -98,9 +98,10 @@ export class ProxyRuntime {
   /**
    * Applies a new config without dropping sessions (see ProxyServer.reload); health
    * checkers restart on the reconfigured pools, keeping each server's health state.
-   * On failure the old config stays in force. Emits 'config-reload' either way.
+   * On failure the old config stays in force. Emits 'config-reload' either way,
+   * unless `quiet` (a cluster worker: the primary logs and counts the outcome once).
    */
-  async reload(config: Config, source = 'reload'): Promise<ReloadChanges> {
+  async reload(config: Config, source = 'reload', options: { readonly quiet?: boolean } = {}): Promise<ReloadChanges> {
     const needRestart = [
       JSON.stringify(config.admin) !== JSON.stringify(this.config.admin) ? 'admin' : undefined,
       config.workers !== this.config.workers ? 'workers' : undefined,
@@ -111,6 +112,7 @@ export class ProxyRuntime {
       changes = await this.server.reload(config);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      if (options.quiet === true) throw error;
       this.events.emit('config-reload', { outcome: 'failed', source, message });
       this.logger.error({ event: 'config-reload', outcome: 'failed', source, err: message }, 'config reload failed: old config kept');
       throw error;
@@ -126,6 +128,7 @@ export class ProxyRuntime {
       }
     }
     this.syncPrefetch();
+    if (options.quiet === true) return changes;
     this.events.emit('config-reload', { outcome: 'ok', source, changes });
     this.logger.info(
       { event: 'config-reload', outcome: 'ok', source, changes, ...(needRestart.length > 0 ? { needRestart } : {}) },

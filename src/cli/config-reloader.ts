@@ -1,8 +1,16 @@
 import { unwatchFile, watchFile, type Stats } from 'node:fs';
 import { loadConfigFile } from '../config/load.js';
 import type { ConfigOverrides } from '../config/overrides.js';
+import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
-import type { ProxyRuntime } from '../runtime.js';
+
+/** What a reload is applied to: a ProxyRuntime, or with workers the cluster primary (src/cluster/primary-reload.ts). */
+export interface Reloadable {
+  /** Applies a valid config (logs and counts the outcome; throws when it could not be applied). */
+  reload(config: Config, source: string): Promise<unknown>;
+  /** Records a config that could not be used (parse or validation errors). */
+  rejectReload(source: string, problems: readonly string[]): void;
+}
 
 export interface ReloaderOptions {
   readonly path: string;
@@ -19,7 +27,7 @@ export interface ReloaderOptions {
  * running proxy. Reloads never overlap: one arriving during another runs after it.
  * An invalid file is logged and counted; the running config stays. Returns detach.
  */
-export function attachReloader(runtime: ProxyRuntime, options: ReloaderOptions): () => void {
+export function attachReloader(runtime: Reloadable, options: ReloaderOptions): () => void {
   let running: Promise<void> | undefined;
   let again: string | undefined;
 
@@ -34,7 +42,7 @@ export function attachReloader(runtime: ProxyRuntime, options: ReloaderOptions):
         await runtime.reload(config, source);
       } catch (error) {
         if (error instanceof ConfigError) runtime.rejectReload(source, error.problems);
-        // Other errors were logged and counted by runtime.reload.
+        // Other errors were logged and counted by reload itself.
       }
     })().finally(() => {
       running = undefined;

@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import cluster from 'node:cluster';
 import { runPrimary } from '../cluster/primary.js';
 import { workerCount } from '../cluster/messages.js';
-import { workerRuntime } from '../cluster/worker.js';
+import { inheritedConfig, workerRuntime } from '../cluster/worker.js';
 import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../observe/log.js';
 import { ConfigError } from '../errors.js';
@@ -39,16 +39,16 @@ export const serveCommand: CliCommand = {
 
 async function serve(args: ServeArgs): Promise<number> {
   let runtime: ProxyRuntime;
+  const overrides = { logLevel: args.logLevel, listen: args.listen, admin: args.admin };
   try {
-    const config = await loadConfigFile(args.config, { logLevel: args.logLevel, listen: args.listen, admin: args.admin });
+    // A worker runs the config the primary has in force (after reloads), not the file.
+    const inherited = inheritedConfig();
+    const config = inherited?.config ?? (await loadConfigFile(args.config, overrides));
     // workers > 1: the primary forks workers that run this same command (src/cluster/).
-    const workers = workerCount(config.workers);
+    const workers = inherited?.workers ?? workerCount(config.workers);
     if (workers > 1 && cluster.isPrimary) {
-      const logger = createLogger(config.log);
-      // Hot reload is single-process for now; without a handler SIGHUP would kill the primary.
-      const onHangup = (): void => logger.warn({ event: 'config-reload', outcome: 'failed', source: 'SIGHUP' }, 'reload is not supported with workers > 1: restart to apply a new config');
-      process.on('SIGHUP', onHangup);
-      return await runPrimary(config, workers, logger).finally(() => process.off('SIGHUP', onHangup));
+      // The primary owns reload (SIGHUP, --watch) and sends each valid config to the workers.
+      return await runPrimary(config, workers, createLogger(config.log), { path: args.config, overrides, watch: args.watch });
     }
     runtime = cluster.isWorker ? workerRuntime(config, workers) : new ProxyRuntime(config);
   } catch (error) {
@@ -68,7 +68,7 @@ async function serve(args: ServeArgs): Promise<number> {
   // Reload (SIGHUP, --watch) in a single process; with workers the primary owns signals.
   const detachReloader = cluster.isWorker
     ? () => {}
-    : attachReloader(runtime, { path: args.config, overrides: { logLevel: args.logLevel, listen: args.listen, admin: args.admin }, watch: args.watch });
+    : attachReloader(runtime, { path: args.config, overrides, watch: args.watch });
   return new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {

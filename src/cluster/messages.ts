@@ -1,5 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { ServerHealth } from '../backend/server.js';
+import type { Config } from '../config/schema.js';
+import type { ReloadChanges } from '../proxy/proxy-server.js';
 import type { ProxyStatus } from '../observe/status.js';
 
 /**
@@ -29,6 +31,28 @@ export interface SnapshotResponse {
   readonly status: ProxyStatus;
 }
 
+/**
+ * Hot reload: the primary validated `config` (the whole file, CLI overrides applied);
+ * each worker applies its share of it (handshake slots over `workers`) and answers.
+ */
+export interface ConfigReloadRequest {
+  readonly kind: 'ssh-banner-proxy:config-reload';
+  readonly id: number;
+  readonly source: string;
+  readonly config: Config;
+  readonly workers: number;
+}
+
+/** A worker's answer to a reload: applied (with what changed) or not (why; its old config stays). */
+export interface ConfigReloadResult {
+  readonly kind: 'ssh-banner-proxy:config-reload-result';
+  readonly id: number;
+  readonly worker: number;
+  readonly ok: boolean;
+  readonly message?: string;
+  readonly changes?: ReloadChanges;
+}
+
 function hasKind(message: unknown, kind: string): boolean {
   return typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === kind;
 }
@@ -43,6 +67,14 @@ export function isSnapshotRequest(message: unknown): message is SnapshotRequest 
 
 export function isSnapshotResponse(message: unknown): message is SnapshotResponse {
   return hasKind(message, 'ssh-banner-proxy:snapshot');
+}
+
+export function isConfigReloadRequest(message: unknown): message is ConfigReloadRequest {
+  return hasKind(message, 'ssh-banner-proxy:config-reload');
+}
+
+export function isConfigReloadResult(message: unknown): message is ConfigReloadResult {
+  return hasKind(message, 'ssh-banner-proxy:config-reload-result');
 }
 
 /** `workers: auto` is one per core the process may use. */

@@ -4,7 +4,7 @@ import type { BackendPool } from '../backend/pool.js';
 import type { BackendServer } from '../backend/server.js';
 import type { AdminView } from '../observe/admin.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
-import type { ListenerStatus, PoolStatus, ProxyStatus, Readiness, ServerStatus } from '../observe/status.js';
+import { serverHealthFields, type ListenerStatus, type PoolStatus, type ProxyStatus, type Readiness, type ServerStatus } from '../observe/status.js';
 import { VERSION } from '../version.js';
 import { isSnapshotResponse, type SnapshotRequest, type SnapshotResponse } from './messages.js';
 
@@ -165,19 +165,12 @@ function mergePool(pool: BackendPool, statuses: readonly ProxyStatus[]): PoolSta
 
 /** Counts add up across workers; health fields are the primary's (it runs the checks). */
 function mergeServer(server: BackendServer, perWorker: readonly (ServerStatus | undefined)[]): ServerStatus {
-  const check = server.lastCheck;
   const totalOrNull = (read: (entry: ServerStatus) => number | null): number | null => {
     const values = perWorker.map((entry) => (entry ? read(entry) : null)).filter((value): value is number => value !== null);
     return values.length === 0 ? null : values.reduce((a, b) => a + b, 0);
   };
   return {
-    name: server.name,
-    address: server.address,
-    state: server.state,
-    stateReason: server.stateReason ?? null,
-    lastStateChange: new Date(server.stateChangedAt).toISOString(),
-    weight: server.weight,
-    backup: server.backup,
+    ...serverHealthFields(server),
     activeSessions: sum(perWorker, (entry) => entry?.activeSessions ?? 0),
     handshakeSlots: {
       used: sum(perWorker, (entry) => entry?.handshakeSlots.used ?? 0),
@@ -185,9 +178,6 @@ function mergeServer(server: BackendServer, perWorker: readonly (ServerStatus | 
     },
     totalSessions: totalOrNull((entry) => entry.totalSessions),
     failedAttempts: totalOrNull((entry) => entry.failedAttempts),
-    lastCheck: check ? { ok: check.ok, code: check.code ?? null, message: check.message ?? null, at: new Date(check.at).toISOString() } : null,
-    lastBannerMs: server.lastBannerMs === undefined ? null : Math.round(server.lastBannerMs * 100) / 100,
     lastSessionBannerMs: perWorker.find((entry) => entry?.lastSessionBannerMs !== null && entry?.lastSessionBannerMs !== undefined)?.lastSessionBannerMs ?? null,
-    identification: server.lastIdentification ?? null,
   };
 }

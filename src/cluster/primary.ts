@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { HealthChecker } from '../backend/health-checker.js';
 import { BackendPool } from '../backend/pool.js';
+import { attachReloader, type ReloaderOptions } from '../cli/config-reloader.js';
 import type { Config } from '../config/schema.js';
 import { ProxyEvents } from '../observe/events.js';
 import { AdminServer } from '../observe/admin.js';
@@ -9,6 +10,8 @@ import { logEvents } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
 import type { ServerHealthMessage } from './messages.js';
 import { ClusterAdminView } from './primary-admin.js';
+import { ClusterReloader } from './primary-reload.js';
+import { WORKER_CONFIG_ENV, WORKER_COUNT_ENV } from './worker.js';
 
 /** A worker that dies this soon after starting is not restarted (a crash loop, e.g. a bad bind). */
 const MIN_UPTIME_FOR_RESTART_MS = 5000;
@@ -26,20 +29,34 @@ const MIN_UPTIME_FOR_RESTART_MS = 5000;
  * The admin endpoint runs here too, once: /metrics, /readyz and /api/status are built
  * from every worker's snapshot (primary-admin.ts).
  *
+ * Hot reload (SIGHUP, --watch; `reload`): the primary validates the file and has every
+ * worker apply it (primary-reload.ts). Workers are forked with the config in force
+ * (not the file on disk, which may hold a rejected config).
+ *
  * Resolves with the exit code once every worker has exited after SIGINT/SIGTERM.
  */
-export async function runPrimary(config: Config, count: number, logger: Logger): Promise<number> {
+export async function runPrimary(config: Config, count: number, logger: Logger, reload?: ReloaderOptions): Promise<number> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   const events = new ProxyEvents();
   const detachLog = logEvents(events, logger);
-  const pools = config.pools.map((poolConfig) => new BackendPool(poolConfig, events));
-  const checkers = pools.map((pool) => new HealthChecker(pool, events));
+  let current = config;
+  // One map, reconfigured in place by a reload: checks, metrics and the admin view all read it.
+  const pools = new Map(config.pools.map((poolConfig) => [poolConfig.name, new BackendPool(poolConfig, events)]));
+  const checkers: HealthChecker[] = [];
+  const startChecks = (): void => {
+    for (const checker of checkers.splice(0)) checker.stop();
+    for (const pool of pools.values()) {
+      const checker = new HealthChecker(pool, events);
+      checkers.push(checker);
+      checker.start();
+    }
+  };
   const startedAt = new Map<Worker, number>();
   let stopping = false;
   const primaryStartedAt = Date.now();
-  const metrics = new ProxyMetrics({ listeners: [], pools: new Map(pools.map((pool) => [pool.name, pool])), events }, { processLabels: { worker: 'primary' } });
+  const metrics = new ProxyMetrics({ listeners: [], pools, events }, { processLabels: { worker: 'primary' } });
   const view = new ClusterAdminView({
-    pools: new Map(pools.map((pool) => [pool.name, pool])),
+    pools,
     metrics,
     startedAt: primaryStartedAt,
     expectedWorkers: () => count,
@@ -53,7 +70,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger):
     view.close();
     metrics.close();
     detachLog();
-    for (const pool of pools) pool.close();
+    for (const pool of pools.values()) pool.close();
     return 1;
   }
 
@@ -69,20 +86,36 @@ export async function runPrimary(config: Config, count: number, logger: Logger):
     if (worker.isConnected()) worker.send(message);
   };
   events.on('server-state', ({ pool: poolName, server: serverName }) => {
-    const pool = pools.find((candidate) => candidate.name === poolName);
+    const pool = pools.get(poolName);
     const message = pool && healthOf(pool).find((entry) => entry.server === serverName);
     if (!message) return;
     for (const worker of Object.values(cluster.workers ?? {})) if (worker) send(worker, message);
   });
 
+  const sendVerdicts = (worker: Worker): void => {
+    for (const pool of pools.values()) for (const message of healthOf(pool)) send(worker, message);
+  };
   const fork = (): void => {
-    const worker = cluster.fork();
+    const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(current), [WORKER_COUNT_ENV]: String(count) });
     startedAt.set(worker, Date.now());
     // A new worker learns the current verdicts before it takes connections.
-    worker.once('online', () => {
-      for (const pool of pools) for (const message of healthOf(pool)) send(worker, message);
-    });
+    worker.once('online', () => sendVerdicts(worker));
   };
+  const reloader = new ClusterReloader({
+    count,
+    pools,
+    events,
+    logger,
+    current: () => current,
+    applied: (next) => {
+      current = next;
+      startChecks();
+      // Verdicts sent while a worker was still applying the config may have missed new servers.
+      for (const worker of startedAt.keys()) sendVerdicts(worker);
+    },
+    stopping: () => stopping,
+  });
+  const detachReloader = reload ? attachReloader(reloader, reload) : () => {};
 
   return new Promise<number>((resolve) => {
     let exitCode = 0;
@@ -100,7 +133,9 @@ export async function runPrimary(config: Config, count: number, logger: Logger):
       }
       if (startedAt.size === 0) {
         for (const checker of checkers) checker.stop();
-        for (const pool of pools) pool.close();
+        for (const pool of pools.values()) pool.close();
+        detachReloader();
+        reloader.close();
         view.close();
         metrics.close();
         detachLog();
@@ -112,6 +147,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger):
     // Workers drain on SIGTERM themselves (serve's signal handling); a second signal exits them at once.
     function shutdown(signal: NodeJS.Signals): void {
       stopping = true;
+      detachReloader();
       for (const checker of checkers) checker.stop();
       logger.info({ event: 'shutdown', signal, workers: startedAt.size }, 'stopping workers');
       for (const worker of startedAt.keys()) worker.process.kill(signal);
@@ -120,6 +156,6 @@ export async function runPrimary(config: Config, count: number, logger: Logger):
     process.on('SIGTERM', shutdown);
     logger.info({ event: 'workers', count }, 'starting workers');
     for (let index = 0; index < count; index += 1) fork();
-    for (const checker of checkers) checker.start();
+    startChecks();
   });
 }

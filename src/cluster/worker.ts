@@ -2,13 +2,27 @@ import cluster from 'node:cluster';
 import type { Config } from '../config/schema.js';
 import { buildStatus } from '../observe/status.js';
 import { ProxyRuntime } from '../runtime.js';
-import { isServerHealthMessage, isSnapshotRequest, type SnapshotResponse } from './messages.js';
+import {
+  isConfigReloadRequest,
+  isServerHealthMessage,
+  isSnapshotRequest,
+  type ConfigReloadRequest,
+  type ConfigReloadResult,
+  type SnapshotResponse,
+} from './messages.js';
+
+/** The primary hands each worker the config in force (it may differ from the file on disk: a rejected reload). */
+// Not under SSH_BANNER_PROXY_: yargs reads those as options (src/cli/main.ts).
+export const WORKER_CONFIG_ENV = 'SBP_CLUSTER_WORKER_CONFIG';
+export const WORKER_COUNT_ENV = 'SBP_CLUSTER_WORKERS';
 
 /**
  * A worker's side of the cluster: applies the primary's health verdicts to this
  * worker's pools and answers the primary's snapshot requests (metrics and status for
  * the admin endpoint, which only the primary serves). The worker runs its own data
- * plane (listeners share the primary's sockets) and passive health.
+ * plane (listeners share the primary's sockets) and passive health. A reload request
+ * is applied with the runtime's reload, quietly (the primary logs and counts it once),
+ * and answered with the outcome.
  */
 export function attachWorker(runtime: ProxyRuntime): () => void {
   const workerId = cluster.worker?.id ?? 0;
@@ -17,6 +31,10 @@ export function attachWorker(runtime: ProxyRuntime): () => void {
       const pool = runtime.server.pools.get(message.pool);
       const server = pool?.servers.find((candidate) => candidate.name === message.server);
       if (pool && server) pool.setHealth(server, message.health, message.reason);
+      return;
+    }
+    if (isConfigReloadRequest(message)) {
+      void applyReload(runtime, message, workerId);
       return;
     }
     if (isSnapshotRequest(message)) {
@@ -34,6 +52,9 @@ export function attachWorker(runtime: ProxyRuntime): () => void {
     }
   };
   process.on('message', onMessage);
+  // Reload is the primary's: a SIGHUP sent to the whole process group must not kill a worker.
+  const onHangup = (): void => {};
+  process.on('SIGHUP', onHangup);
   // The IPC channel must not keep a drained worker alive: once every listener is open
   // (a worker's listen() itself goes through the channel), the listeners keep it alive.
   let open = 0;
@@ -44,8 +65,33 @@ export function attachWorker(runtime: ProxyRuntime): () => void {
   runtime.events.on('listener-open', onListenerOpen);
   return () => {
     process.off('message', onMessage);
+    process.off('SIGHUP', onHangup);
     runtime.events.off('listener-open', onListenerOpen);
   };
+}
+
+async function applyReload(runtime: ProxyRuntime, request: ConfigReloadRequest, workerId: number): Promise<void> {
+  let result: ConfigReloadResult;
+  try {
+    const changes = await runtime.reload(workerConfig(request.config, request.workers), request.source, { quiet: true });
+    result = { kind: 'ssh-banner-proxy:config-reload-result', id: request.id, worker: workerId, ok: true, changes };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    result = { kind: 'ssh-banner-proxy:config-reload-result', id: request.id, worker: workerId, ok: false, message };
+  }
+  if (process.connected) process.send?.(result);
+}
+
+/**
+ * The config the primary forked this worker with, and the worker count (instead of
+ * the file: after a rejected reload the file is not the config in force).
+ */
+export function inheritedConfig(): { readonly config: Config; readonly workers: number } | undefined {
+  const json = process.env[WORKER_CONFIG_ENV];
+  const workers = Number(process.env[WORKER_COUNT_ENV]);
+  if (!cluster.isWorker || json === undefined || !Number.isInteger(workers) || workers < 1) return undefined;
+  // Validated by the primary; a validated Config is plain data (JSON round-trips it).
+  return { config: JSON.parse(json) as Config, workers };
 }
 
 /**
@@ -64,13 +110,19 @@ export function shareHandshakeSlots(config: Config, workers: number): Config {
   };
 }
 
+/** What a worker runs of a config: no admin endpoint, its share of the handshake slots. */
+export function workerConfig(config: Config, workers: number): Config {
+  const { admin: _admin, ...dataPlane } = shareHandshakeSlots(config, workers);
+  return dataPlane;
+}
+
 /**
  * A worker's runtime: no active checks (the primary runs them and counts them), no
  * admin endpoint (the primary serves it from the workers' snapshots), process metrics
  * labelled with the worker id, its share of the handshake slots.
  */
 export function workerRuntime(config: Config, workers: number): ProxyRuntime {
-  const { admin: _admin, ...dataPlane } = shareHandshakeSlots(config, workers);
+  const dataPlane = workerConfig(config, workers);
   const worker = String(cluster.worker?.id ?? 0);
   const runtime = new ProxyRuntime(dataPlane, { healthChecks: false, metrics: { processLabels: { worker }, healthEvents: false } });
   attachWorker(runtime);

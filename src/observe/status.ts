@@ -113,8 +113,10 @@ function poolStatus(pool: BackendPool, source: StatusSource): PoolStatus {
   };
 }
 
-function serverStatus(server: BackendServer, source: StatusSource): ServerStatus {
-  const totals = source.totals?.(server.pool, server.name);
+/** A server's health and settings as /api/status shows them (with workers, from the primary's checks). */
+export type ServerHealthFields = Pick<ServerStatus, 'name' | 'address' | 'state' | 'stateReason' | 'lastStateChange' | 'weight' | 'backup' | 'lastCheck' | 'lastBannerMs' | 'identification'>;
+
+export function serverHealthFields(server: BackendServer): ServerHealthFields {
   const check = server.lastCheck;
   return {
     name: server.name,
@@ -124,16 +126,24 @@ function serverStatus(server: BackendServer, source: StatusSource): ServerStatus
     lastStateChange: new Date(server.stateChangedAt).toISOString(),
     weight: server.weight,
     backup: server.backup,
-    activeSessions: server.activeSessions,
-    handshakeSlots: { used: server.handshakesActive, limit: server.maxStartups },
-    totalSessions: totals?.sessions ?? null,
-    failedAttempts: totals?.failedAttempts ?? null,
     lastCheck: check
       ? { ok: check.ok, code: check.code ?? null, message: check.message ?? null, at: new Date(check.at).toISOString() }
       : null,
     lastBannerMs: roundMs(server.lastBannerMs),
-    lastSessionBannerMs: roundMs(totals?.lastSessionBannerMs),
     identification: server.lastIdentification ?? null,
+  };
+}
+
+function serverStatus(server: BackendServer, source: StatusSource): ServerStatus {
+  const totals = source.totals?.(server.pool, server.name);
+  const health = serverHealthFields(server);
+  return {
+    ...health,
+    activeSessions: server.activeSessions,
+    handshakeSlots: { used: server.handshakesActive, limit: server.maxStartups },
+    totalSessions: totals?.sessions ?? null,
+    failedAttempts: totals?.failedAttempts ?? null,
+    lastSessionBannerMs: roundMs(totals?.lastSessionBannerMs),
   };
 }
 
