@@ -1,7 +1,8 @@
 // Hot reload with `workers: 2`: SIGHUP to the primary, sessions held open and clients
 // connecting in a loop across it; an invalid config rejected once; the new server
 // set, listener and handshake-slot shares in /api/status; a worker forked after the
-// reload runs the config in force (not the invalid file on disk).
+// reload runs the config in force (not the file on disk); a reload that cannot be
+// applied (a port taken) fails with the reason and changes nothing.
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
@@ -151,8 +152,22 @@ test('workers: 2, SIGHUP: held sessions and looping clients survive, invalid con
   await waitFor(() => reloads(proxy, 'invalid') === 1, { timeoutMs: 10_000, description: 'reload invalid' });
   await progressed(30);
 
+  // 3. A config that cannot be applied (a new listener's port is taken): failed, with the
+  // workers' reason, counted once; the old config stays in force everywhere.
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  t.after(() => squatter.close());
+  const busyPort = (squatter.address() as net.AddressInfo).port;
+  const busy = config([{ name: 'a', port: echoA.port }, { name: 'b', port: echoB.port }], ['main', 'extra'], 8);
+  busy.listeners.push({ name: 'busy', bind: `127.0.0.1:${busyPort}`, pool: 'main' });
+  await proxy.writeConfig(busy);
+  proxy.signal('SIGHUP');
+  const failed = await proxy.waitForLog((line) => line.event === 'config-reload' && line.outcome === 'failed', 15_000, 'reload failed');
+  assert.match(String(failed.err), /worker \d+: .*EADDRINUSE/, 'the reason names the worker and the error');
+  await progressed(30);
+
   await loop.stop();
-  t.diagnostic(`across 2 reloads (1 ok, 1 invalid) with workers: 2: ${loop.stats.ok} clients, ${loop.stats.refused} refused, ${loop.stats.failed.length} failed`);
+  t.diagnostic(`across 3 reloads (1 ok, 1 invalid, 1 failed) with workers: 2: ${loop.stats.ok} clients, ${loop.stats.refused} refused, ${loop.stats.failed.length} failed`);
   assert.equal(loop.stats.refused, 0, 'no connection refused');
   assert.deepEqual(loop.stats.failed, [], 'every client got its echo');
 
@@ -166,18 +181,20 @@ test('workers: 2, SIGHUP: held sessions and looping clients survive, invalid con
   // One outcome per reload: logged once (by the primary) and counted once in the merged scrape.
   assert.equal(reloads(proxy, 'ok'), 1);
   assert.equal(reloads(proxy, 'invalid'), 1);
+  assert.equal(reloads(proxy, 'failed'), 1);
   const metrics = await scrape(adminPort);
   assert.equal(metrics.value('sshproxy_config_reloads_total', { outcome: 'ok' }), 1);
   assert.equal(metrics.value('sshproxy_config_reloads_total', { outcome: 'invalid' }), 1);
+  assert.equal(metrics.value('sshproxy_config_reloads_total', { outcome: 'failed' }), 1);
 
-  // /api/status: the new server set, weight, listener, slot shares recomputed.
+  // /api/status: the new server set, weight, listener, slot shares recomputed (the failed reload changed nothing).
   const body = await status();
   const main = body.pools.find((pool) => pool.name === 'main');
   assert.deepEqual(main?.servers.map((server) => [server.name, server.weight]), [['a', 3]]);
   assert.equal(main?.servers[0]?.handshakeSlots.limit, 6, 'floor(7 / 2) per worker, summed');
   assert.deepEqual(body.listeners.map((listener) => [listener.name, listener.listening]), [['main', true], ['extra', true]]);
 
-  // 3. A worker that dies is forked with the config in force (the file on disk is the invalid one).
+  // 4. A worker that dies is forked with the config in force, not the file on disk (the one that failed).
   // (Only a worker up for 5 s is forked again: younger, the primary takes it for a crash loop.)
   await waitFor(async () => (await status()).workers.every((worker) => worker.uptimeSeconds >= 6), { timeoutMs: 20_000, intervalMs: 500, description: 'workers up 6 s' });
   const victim = body.workers[0];
