@@ -127,11 +127,13 @@ test('workers: 2, SIGHUP: held sessions and looping clients survive, invalid con
   };
   await progressed(30);
 
-  // 1. Remove b, reweight a, add a listener, change the handshake slots (7: 3 per worker).
-  await proxy.writeConfig(config([{ name: 'a', port: echoA.port, weight: 3 }], ['main', 'extra'], 7));
+  // 1. Remove b, reweight a, add a listener, change the handshake slots (7: 3 per worker of the 2 running).
+  // `workers: 3` needs a restart: logged, the rest applied with the 2 workers running.
+  await proxy.writeConfig({ ...config([{ name: 'a', port: echoA.port, weight: 3 }], ['main', 'extra'], 7), workers: 3 });
   proxy.signal('SIGHUP');
   const ok = await proxy.waitForLog((line) => line.event === 'config-reload' && line.outcome === 'ok', 15_000, 'reload ok');
   assert.equal(ok.workers, 2, 'applied in both workers');
+  assert.deepEqual(ok.needRestart, ['workers']);
   await waitFor(() => proxy.logs.filter((line) => line.event === 'listening' && line.listener === 'extra').length === 2, { timeoutMs: 10_000, description: 'extra open in both workers' });
   // Both workers share one socket for the new listener (node:cluster hands out the primary's handle).
   const extraPorts = new Set(proxy.logs.filter((line) => line.event === 'listening' && line.listener === 'extra').map((line) => String(line.address)));
