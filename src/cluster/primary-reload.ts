@@ -19,8 +19,10 @@ export interface ClusterReloadOptions {
   readonly logger: Logger;
   /** The config in force. */
   readonly current: () => Config;
-  /** Every worker applied `config` and the primary's pools follow it: record it, restart checks, resend verdicts. */
+  /** Every worker applied `config` and the primary's pools follow it: record it (workers forked from now get it), restart checks. */
   readonly applied: (config: Config) => void;
+  /** Sends a worker every current health verdict (after it applied a config, new servers included). */
+  readonly sendVerdicts: (worker: Worker) => void;
   readonly stopping: () => boolean;
 }
 
@@ -70,6 +72,9 @@ export class ClusterReloader implements Reloadable {
     }
     const servers = reconfigurePools(this.options.pools, config, events);
     this.options.applied(config);
+    // Verdicts sent while the workers applied the config may have named servers they did not have yet.
+    for (const worker of this.connected()) this.options.sendVerdicts(worker);
+    this.catchUp(config, source, results);
     logger.level = config.log.level;
     const changes = results[0]?.changes;
     const needRestart = [
@@ -90,11 +95,29 @@ export class ClusterReloader implements Reloadable {
     this.options.logger.error({ event: 'config-reload', outcome: 'invalid', source, problems }, 'config reload rejected: invalid config, old config kept');
   }
 
+  /**
+   * A worker forked while the reload ran was forked with the old config and was not
+   * asked: it gets the new one now (applied once it has started), then the verdicts.
+   */
+  private catchUp(config: Config, source: string, asked: readonly ConfigReloadResult[]): void {
+    const late = this.connected().filter((worker) => !asked.some((result) => result.worker === worker.id));
+    if (late.length === 0) return;
+    void this.apply(config, `${source}:late`, late.map((worker) => worker.id)).then((results) => {
+      for (const result of results) {
+        const worker = late.find((candidate) => candidate.id === result.worker);
+        if (result.ok && worker) this.options.sendVerdicts(worker);
+        else this.options.logger.error({ event: 'config-reload', outcome: 'late-failed', source, worker: result.worker, err: result.message }, 'a worker forked during the reload could not apply it');
+      }
+    });
+  }
+
+  private connected(): Worker[] {
+    return Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined && worker.isConnected());
+  }
+
   /** Sends `config` to the connected workers (or those with the given ids); one result per worker, a silent one failed. */
   private apply(config: Config, source: string, only?: readonly number[]): Promise<ConfigReloadResult[]> {
-    const workers = Object.values(cluster.workers ?? {}).filter(
-      (worker): worker is Worker => worker !== undefined && worker.isConnected() && (only === undefined || only.includes(worker.id)),
-    );
+    const workers = this.connected().filter((worker) => only === undefined || only.includes(worker.id));
     const id = this.nextId++;
     const request: ConfigReloadRequest = { kind: 'ssh-banner-proxy:config-reload', id, source, config, workers: this.options.count };
     return new Promise((resolve) => {

@@ -110,9 +110,8 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     applied: (next) => {
       current = next;
       startChecks();
-      // Verdicts sent while a worker was still applying the config may have missed new servers.
-      for (const worker of startedAt.keys()) sendVerdicts(worker);
     },
+    sendVerdicts,
     stopping: () => stopping,
   });
   const detachReloader = reload ? attachReloader(reloader, reload) : () => {};

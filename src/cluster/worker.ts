@@ -34,7 +34,8 @@ export function attachWorker(runtime: ProxyRuntime): () => void {
       return;
     }
     if (isConfigReloadRequest(message)) {
-      void applyReload(runtime, message, workerId);
+      // A worker forked during a reload is asked right after: apply once it has started.
+      void started.then(() => applyReload(runtime, message, workerId));
       return;
     }
     if (isSnapshotRequest(message)) {
@@ -58,9 +59,13 @@ export function attachWorker(runtime: ProxyRuntime): () => void {
   // The IPC channel must not keep a drained worker alive: once every listener is open
   // (a worker's listen() itself goes through the channel), the listeners keep it alive.
   let open = 0;
+  let markStarted = (): void => {};
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
   const onListenerOpen = (): void => {
     open += 1;
-    if (open === runtime.config.listeners.length) process.channel?.unref();
+    if (open !== runtime.config.listeners.length) return;
+    process.channel?.unref();
+    markStarted();
   };
   runtime.events.on('listener-open', onListenerOpen);
   return () => {
