@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { attemptCodeForSocketError, type AttemptFailureCode } from '../errors.js';
 import { IdentParser, type IdentLimits, type SshIdentification } from '../protocol/ssh-ident.js';
+import { markReusedReads, reusedReadOptions, setReadTarget } from '../proxy/reused-reads.js';
 
 export interface AttemptOptions {
   readonly host: string;
@@ -10,6 +11,11 @@ export interface AttemptOptions {
   /** Written right after connect (health checks and probes identify themselves; sessions do not). */
   readonly sendOnConnect?: Buffer;
   readonly identLimits?: IdentLimits;
+  /**
+   * Read into a reused buffer (`onread`, see src/proxy/reused-reads.ts): the socket then
+   * emits no 'data' events; its bytes go to its read target. For sockets a Splice takes over.
+   */
+  readonly reuseReads?: boolean;
 }
 
 export interface AttemptSuccess {
@@ -61,7 +67,11 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   let connectedAt: number | undefined;
   let finished = false;
 
-  const socket = connect({ host: options.host, port: options.port, allowHalfOpen: true, noDelay: true });
+  const reuseReads = options.reuseReads === true;
+  const socket = reuseReads
+    ? connect({ host: options.host, port: options.port, allowHalfOpen: true, noDelay: true, onread: reusedReadOptions() })
+    : connect({ host: options.host, port: options.port, allowHalfOpen: true, noDelay: true });
+  if (reuseReads) markReusedReads(socket);
   let timer: NodeJS.Timeout | undefined = setTimeout(onConnectTimeout, options.connectTimeoutMs);
 
   const received = (): Buffer => (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, receivedBytes));
@@ -72,7 +82,8 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
     if (timer) clearTimeout(timer);
     timer = undefined;
     socket.off('connect', onConnect);
-    socket.off('data', onData);
+    if (reuseReads) setReadTarget(socket, undefined);
+    else socket.off('data', onData);
     socket.off('end', onEnd);
     socket.off('close', onClose);
     socket.off('error', onError);
@@ -170,7 +181,13 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   }
 
   socket.on('connect', onConnect);
-  socket.on('data', onData);
+  // The view in a reused buffer is overwritten by the next read: keep a copy (a few small chunks).
+  if (reuseReads) {
+    setReadTarget(socket, (view) => {
+      onData(Buffer.from(view));
+      return false;
+    });
+  } else socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('close', onClose);
   socket.on('error', onError);

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { NewKeysWatcher } from '../protocol/ssh-packets.js';
+import { addReadTap, usesReusedReads } from './reused-reads.js';
 
 /**
  * Chunks up to this size are copied before a watcher may keep them (a partial packet).
@@ -66,14 +67,22 @@ export class HandshakeTracker {
   }
 
   private watch(socket: Socket, watcher: NewKeysWatcher, check: () => void): void {
-    const onData = (chunk: Buffer): void => {
-      if (watcher.push(detached(chunk)) !== 'watching') {
-        socket.off('data', onData);
+    let stop: () => void;
+    const push = (chunk: Buffer): void => {
+      if (watcher.push(chunk) !== 'watching') {
+        stop();
         check();
       }
     };
-    socket.on('data', onData);
-    this.detach.push(() => socket.off('data', onData));
+    if (usesReusedReads(socket)) {
+      // The chunk is a view into a reused read buffer: the watcher may keep part of it.
+      stop = addReadTap(socket, (view) => push(Buffer.from(view)));
+    } else {
+      const onData = (chunk: Buffer): void => push(detached(chunk));
+      socket.on('data', onData);
+      stop = (): void => void socket.off('data', onData);
+    }
+    this.detach.push(stop);
   }
 
   private afterNewKeys(): void {

@@ -192,7 +192,8 @@ export class Session {
     const { server } = lease;
     const { timeouts } = this.context;
     this.attempt = attemptBackend(
-      { host: server.host, port: server.port, connectTimeoutMs: timeouts.connect, bannerTimeoutMs: timeouts.banner },
+      // reuseReads: server→client reads land in a reused buffer (src/proxy/reused-reads.ts).
+      { host: server.host, port: server.port, connectTimeoutMs: timeouts.connect, bannerTimeoutMs: timeouts.banner, reuseReads: true },
       (outcome) => {
         this.attempt = undefined;
         if (outcome.ok) this.spliceTo(outcome);

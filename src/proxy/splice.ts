@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { SplicedCloseCode } from '../errors.js';
+import { setReadTarget, usesReusedReads } from './reused-reads.js';
 
 export interface SpliceOptions {
   /** Idle timeout on the client side (covers both directions); 0 = off. */
@@ -57,7 +58,9 @@ export class Splice {
       socket.on('close', onSocketClose);
       socket.on('drain', onSocketDrain);
     }
-    backend.on('data', onSocketData);
+    // A backend reading into a reused buffer (reused-reads.ts) has no 'data' events.
+    if (usesReusedReads(backend)) setReadTarget(backend, onBackendRead);
+    else backend.on('data', onSocketData);
     backend.on('end', onSocketEnd);
     if (this.options.idleTimeoutMs > 0) {
       client.setTimeout(this.options.idleTimeoutMs, () => this.close('IDLE_TIMEOUT'));
@@ -126,6 +129,7 @@ export class Splice {
     const backend = this.backend as SplicedSocket;
     client[kSplice] = undefined;
     backend[kSplice] = undefined;
+    if (usesReusedReads(backend)) setReadTarget(backend, undefined);
     this.onDone({
       reason: this.reason ?? 'CLIENT_CLOSED',
       bytesClientToServer: backend.bytesWritten,
@@ -141,6 +145,24 @@ function onSocketData(this: SplicedSocket, chunk: Buffer): void {
   if (!peer || peer.destroyed) return;
   // Backpressure: stop reading until the other side's buffer drains.
   if (!peer.write(chunk)) this.pause();
+}
+
+/**
+ * Backend → client for a backend reading into a reused buffer: the view is only valid
+ * now, and a write that did not complete synchronously still references it. If the
+ * write asks for backpressure the backend pauses until 'drain', i.e. until everything
+ * queued, this view included, is flushed: the buffer is free again by the next read.
+ * If the write is queued below the high-water mark, reading goes on, so the reader
+ * gets a new buffer next time (returns true) and the old one belongs to the write.
+ */
+function onBackendRead(this: SplicedSocket, chunk: Buffer): boolean {
+  const peer = this[kSplice]?.client;
+  if (!peer || peer.destroyed) return false;
+  if (!peer.write(chunk)) {
+    this.pause();
+    return false;
+  }
+  return peer.writableLength > 0;
 }
 
 function onSocketDrain(this: SplicedSocket): void {

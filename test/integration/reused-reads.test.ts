@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { attemptBackend, type AttemptSuccess } from '../../src/backend/attempt.js';
+import { Splice, type SpliceResult } from '../../src/proxy/splice.js';
+import { startProxy } from '../fixtures/proxy.js';
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** Backend: banner, then `payload`, then FIN; keeps whatever the client sends until the client's FIN. */
+async function startSource(payload: Buffer): Promise<{ server: Server; port: number; received: Promise<Buffer> }> {
+  let resolveReceived: (data: Buffer) => void = () => undefined;
+  const received = new Promise<Buffer>((resolve) => (resolveReceived = resolve));
+  const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+    const chunks: Buffer[] = [];
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolveReceived(Buffer.concat(chunks)));
+    socket.write('SSH-2.0-ReusedReads_1.0\r\n');
+    socket.end(payload);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as AddressInfo).port, received };
+}
+
+describe('server→client bytes read into reused buffers', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('stay intact when small reads queue below the high-water mark (the buffer must not be reused then)', async () => {
+    // 4 KiB writes, one per tick: the proxy reads them one by one. The client reads nothing
+    // until all are sent, so loopback buffers fill and writes to it queue: a 4 KiB chunk
+    // queued under the 16 KiB mark does not pause reading, and the next read must not land
+    // in the buffer that chunk still lives in.
+    const payload = randomBytes(16 * 1024 * 1024);
+    let sent: () => void = () => undefined;
+    const allSent = new Promise<void>((resolve) => (sent = resolve));
+    const open = new Set<Socket>();
+    const server = createServer((socket: Socket) => {
+      open.add(socket);
+      socket.on('error', () => undefined);
+      socket.write('SSH-2.0-SmallChunks_1.0\r\n');
+      let offset = 0;
+      const next = (): void => {
+        if (offset >= payload.length) {
+          // Not flushed (the proxy is held back by the client): all issued is what counts.
+          socket.end();
+          sent();
+          return;
+        }
+        socket.write(payload.subarray(offset, offset + 4096));
+        offset += 4096;
+        setImmediate(next);
+      };
+      next();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          for (const socket of open) socket.destroy();
+          server.close(() => resolve());
+        }),
+    );
+    const proxy = await startProxy({ servers: [{ name: 'small', host: '127.0.0.1', port: (server.address() as AddressInfo).port }] });
+    cleanups.push(() => proxy.stop());
+
+    const client = connect({ host: proxy.host, port: proxy.port });
+    client.on('error', () => undefined);
+    client.pause();
+    client.write('SSH-2.0-Client_1.0\r\n');
+    await allSent;
+    const chunks: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => chunks.push(chunk));
+    client.resume();
+    await once(client, 'end');
+    client.destroy();
+    const banner = Buffer.from('SSH-2.0-SmallChunks_1.0\r\n');
+    assert.equal(sha256(Buffer.concat(chunks)), sha256(Buffer.concat([banner, payload])));
+  });
+
+  it('Splice: a write queued under the high-water mark keeps its buffer (reading goes on into a new one)', async () => {
+    // The proxy-side client socket gets a 4 MiB high-water mark: writes to it return true
+    // while bytes are still queued, so reading continues and each such read must land in
+    // a new buffer. Reusing the old one would overwrite bytes that are still queued.
+    const payload = randomBytes(12 * 1024 * 1024);
+    const backendServer = createServer((socket: Socket) => {
+      socket.on('error', () => undefined);
+      socket.write('SSH-2.0-Splice_1.0\r\n');
+      let offset = 0;
+      const next = (): void => {
+        if (offset >= payload.length) {
+          socket.end();
+          return;
+        }
+        socket.write(payload.subarray(offset, offset + 4096));
+        offset += 4096;
+        setImmediate(next);
+      };
+      next();
+    });
+    backendServer.listen(0, '127.0.0.1');
+    await once(backendServer, 'listening');
+    const front = createServer({ highWaterMark: 4 * 1024 * 1024 });
+    front.listen(0, '127.0.0.1');
+    await once(front, 'listening');
+    cleanups.push(() => new Promise((resolve) => front.close(() => resolve())));
+    cleanups.push(() => new Promise((resolve) => backendServer.close(() => resolve())));
+
+    const user = connect({ port: (front.address() as AddressInfo).port, host: '127.0.0.1' });
+    user.on('error', () => undefined);
+    user.pause();
+    const [accepted] = (await once(front, 'connection')) as [Socket];
+    accepted.on('error', () => undefined);
+    const success = await new Promise<AttemptSuccess>((resolve, reject) => {
+      attemptBackend(
+        { host: '127.0.0.1', port: (backendServer.address() as AddressInfo).port, connectTimeoutMs: 2000, bannerTimeoutMs: 2000, reuseReads: true },
+        (outcome) => (outcome.ok ? resolve(outcome) : reject(new Error(outcome.code))),
+      );
+    });
+    const done = new Promise<SpliceResult>((resolve) => {
+      const splice = new Splice(accepted, success.socket, { idleTimeoutMs: 0, finTimeoutMs: 5000 }, resolve);
+      accepted.write(success.received);
+      splice.start(false);
+      success.releaseErrorGuard();
+    });
+    // Let the queue toward `user` build up before reading any of it.
+    // Polled (no event says "this much is queued"); bounded to 10 s.
+    const until = Date.now() + 10_000;
+    while (accepted.writableLength < 1024 * 1024 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.ok(accepted.writableLength >= 1024 * 1024, `only ${accepted.writableLength} bytes queued`);
+    const chunks: Buffer[] = [];
+    user.on('data', (chunk: Buffer) => chunks.push(chunk));
+    user.resume();
+    await once(user, 'end');
+    user.end();
+    const result = await done;
+    const banner = Buffer.from('SSH-2.0-Splice_1.0\r\n');
+    assert.equal(result.bytesServerToClient, banner.length + payload.length);
+    assert.equal(sha256(Buffer.concat(chunks)), sha256(Buffer.concat([banner, payload])));
+  });
+
+  it('reach a slow-reading client intact, with half-close both ways and exact byte counts', async () => {
+    // 24 MiB to a client that keeps pausing: most writes to it go asynchronous, so the
+    // backend's read buffer is handed to a pending write many times and must not be reused.
+    const payload = randomBytes(24 * 1024 * 1024);
+    const source = await startSource(payload);
+    cleanups.push(() => new Promise((resolve) => source.server.close(() => resolve())));
+    const proxy = await startProxy({ servers: [{ name: 'source', host: '127.0.0.1', port: source.port }] });
+    cleanups.push(() => proxy.stop());
+
+    const upstream = Buffer.concat([Buffer.from('SSH-2.0-Client_1.0\r\n'), randomBytes(3 * 1024 * 1024)]);
+    const client = connect({ host: proxy.host, port: proxy.port, allowHalfOpen: true });
+    client.on('error', () => undefined);
+    const chunks: Buffer[] = [];
+    let pauses = 0;
+    client.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (chunks.length % 8 === 0) {
+        pauses += 1;
+        client.pause();
+        setTimeout(() => client.resume(), 2);
+      }
+    });
+    client.write(upstream);
+    await once(client, 'end');
+    // The backend's FIN reached the client while the client's half stays open; now the client's.
+    client.end();
+    const upstreamSeen = await source.received;
+    const downstream = Buffer.concat(chunks);
+    const banner = Buffer.from('SSH-2.0-ReusedReads_1.0\r\n');
+    assert.equal(downstream.length, banner.length + payload.length);
+    assert.equal(sha256(downstream), sha256(Buffer.concat([banner, payload])));
+    assert.equal(sha256(upstreamSeen), sha256(upstream));
+    assert.ok(pauses > 10, `client paused ${pauses} times`);
+
+    const [summary] = await proxy.waitForSessions(1, 10_000);
+    assert.equal(summary?.bytesOut, banner.length + payload.length);
+    assert.equal(summary?.bytesIn, upstream.length);
+  });
+});
