@@ -15,6 +15,11 @@ import type { OnReadOpts, Socket } from 'node:net';
 export type ReadTarget = (this: Socket, chunk: Buffer) => boolean;
 export type ReadTap = (chunk: Buffer) => void;
 
+/**
+ * A socket starts with a small buffer (idle sessions: a handful of small reads, one
+ * touched page) and gets the full size once a read fills it (bulk: fewer syscalls).
+ */
+const FIRST_BUFFER_BYTES = 4 * 1024;
 const READ_BUFFER_BYTES = 64 * 1024;
 
 const kTarget = Symbol('readTarget');
@@ -32,14 +37,18 @@ interface ReusedReadSocket extends Socket {
 export function reusedReadOptions(): OnReadOpts {
   let buffer: Buffer | undefined;
   let kept = false;
+  let filled = false;
   return {
     buffer: (): Buffer => {
-      if (buffer === undefined || kept) buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+      if (buffer === undefined) buffer = Buffer.allocUnsafeSlow(FIRST_BUFFER_BYTES);
+      else if (kept || (filled && buffer.length < READ_BUFFER_BYTES)) buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
       kept = false;
+      filled = false;
       return buffer;
     },
     callback(this: ReusedReadSocket, bytes: number, into: Uint8Array): boolean {
       const chunk = Buffer.from(into.buffer, into.byteOffset, bytes);
+      filled = bytes === into.byteLength;
       const taps = this[kTaps];
       if (taps !== undefined) for (const tap of taps.slice()) tap(chunk);
       const target = this[kTarget];
