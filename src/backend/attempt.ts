@@ -20,7 +20,10 @@ export interface AttemptOptions {
 
 export interface AttemptSuccess {
   readonly ok: true;
-  /** Paused, with no listeners of ours left but a placeholder 'error' listener; the caller owns it. */
+  /**
+   * Paused, with no listeners of ours left but a placeholder 'error' listener; the caller owns it.
+   * With `reuseReads` it has no read target either (bytes read meanwhile go to the next one).
+   */
   readonly socket: Socket;
   /** Every byte received so far, in order: pre-lines, identification, and anything after it. */
   readonly received: Buffer;
