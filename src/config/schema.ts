@@ -62,8 +62,13 @@ const passiveHealth = z.strictObject({
 
 const handshake = z.strictObject({
   maxStartups: positiveInt.default(8),
-  /** When a session's handshake is over: when the server's NEWKEYS is seen, or only after a grace period following it. */
-  endsAt: z.enum(['newkeys', 'newkeys+grace', 'splice']).default('newkeys+grace'),
+  /**
+   * When a session's handshake is over: `auth` after the server's `authFlights`-th reply
+   * following NEWKEYS (at most `grace` after NEWKEYS); `newkeys+grace`; `newkeys`; `splice`.
+   */
+  endsAt: z.enum(['auth', 'newkeys', 'newkeys+grace', 'splice']).default('auth'),
+  /** Server replies after NEWKEYS that end an `auth` handshake (SERVICE_ACCEPT, then one per auth step). */
+  authFlights: positiveInt.max(64).default(4),
   grace: duration.default(1000),
   /** Hard cap: a slot is released this long after connect even if no NEWKEYS was seen. */
   maxHold: duration.default(30000),

@@ -12,19 +12,28 @@ const COPY_BELOW_BYTES = 16 * 1024;
 
 const detached = (chunk: Buffer): Buffer => (chunk.length < COPY_BELOW_BYTES ? Buffer.from(chunk) : chunk);
 
-export type HandshakeEnd = 'newkeys' | 'newkeys+grace' | 'splice';
+export type HandshakeEnd = 'auth' | 'newkeys' | 'newkeys+grace' | 'splice';
 
 export interface HandshakeTrackerOptions {
   readonly endsAt: HandshakeEnd;
   readonly graceMs: number;
   readonly maxHoldMs: number;
+  /** `auth`: server replies after NEWKEYS that end the handshake. */
+  readonly authFlights: number;
 }
+
+type Direction = 'client' | 'server';
 
 /**
  * Decides when a spliced session's SSH handshake is over, from what a proxy can see:
- * the transport is cleartext until both sides send SSH_MSG_NEWKEYS. `newkeys+grace`
- * adds a grace period for user authentication, which usually needs one or two round
- * trips more. `maxHoldMs` bounds it for streams the watcher cannot read.
+ * the transport is cleartext until both sides send SSH_MSG_NEWKEYS. sshd counts a
+ * connection against MaxStartups until user authentication succeeds, which takes a few
+ * encrypted round trips more. `auth` counts them: each server reply (a flight of server
+ * bytes after client bytes) after NEWKEYS is one step (SERVICE_ACCEPT, then one per
+ * authentication message; publickey with OpenSSH is none → FAILURE, query → PK_OK,
+ * signature → SUCCESS: 4), bounded by `graceMs` after NEWKEYS for logins that take
+ * longer (a person typing a password). `newkeys+grace` waits the grace period always.
+ * `maxHoldMs` bounds it all for streams the watcher cannot read.
  */
 export class HandshakeTracker {
   private readonly options: HandshakeTrackerOptions;
@@ -47,18 +56,18 @@ export class HandshakeTracker {
     this.timer = setTimeout(() => this.finish(), this.options.maxHoldMs);
     const server = new NewKeysWatcher({ skipIdentLine: false });
     const fromClient = new NewKeysWatcher({ skipIdentLine: true });
-    const check = (): void => {
+    const check = (completedBy: Direction): void => {
       const states = [server.state, fromClient.state];
       // Not cleartext SSH framing: the end cannot be seen, so assume it comes after the grace period.
-      if (states.includes('unreadable')) this.afterNewKeys();
-      else if (states.every((state) => state === 'newkeys')) this.afterNewKeys();
+      if (states.includes('unreadable')) this.afterNewKeys(undefined);
+      else if (states.every((state) => state === 'newkeys')) this.afterNewKeys({ client, backend, completedBy });
     };
     if (serverRest.length > 0) server.push(detached(serverRest));
     for (const chunk of clientBuffered) fromClient.push(detached(chunk));
-    check();
+    check('client');
     if (this.ended) return;
-    if (server.state === 'watching') this.watch(backend, server, check);
-    if (fromClient.state === 'watching') this.watch(client, fromClient, check);
+    if (server.state === 'watching') this.watch(backend, server, () => check('server'));
+    if (fromClient.state === 'watching') this.watch(client, fromClient, () => check('client'));
   }
 
   stop(): void {
@@ -85,13 +94,31 @@ export class HandshakeTracker {
     this.detach.push(stop);
   }
 
-  private afterNewKeys(): void {
-    if (this.options.endsAt === 'newkeys') {
+  /** `sockets`: present when both NEWKEYS were seen (absent for an unreadable stream). */
+  private afterNewKeys(sockets: { client: Socket; backend: Socket; completedBy: Direction } | undefined): void {
+    if (this.options.endsAt === 'newkeys' && sockets) {
       this.finish();
       return;
     }
     this.clear();
     this.timer = setTimeout(() => this.finish(), this.options.graceMs);
+    if (this.options.endsAt === 'auth' && sockets) this.countAuthFlights(sockets.client, sockets.backend, sockets.completedBy);
+  }
+
+  /** Counts server replies; only chunk arrival matters, so nothing is copied or parsed. */
+  private countAuthFlights(client: Socket, backend: Socket, completedBy: Direction): void {
+    let last = completedBy;
+    let flights = 0;
+    const fromServer = (): void => {
+      if (last === 'server') return;
+      last = 'server';
+      flights += 1;
+      if (flights >= this.options.authFlights) this.finish();
+    };
+    const fromClient = (): void => {
+      last = 'client';
+    };
+    this.detach.push(onChunk(backend, fromServer), onChunk(client, fromClient));
   }
 
   private finish(): void {
@@ -106,4 +133,11 @@ export class HandshakeTracker {
     this.timer = undefined;
     for (const detach of this.detach.splice(0)) detach();
   }
+}
+
+/** Calls `seen` for every chunk the socket reads, whichever way it reads; returns the detach. */
+function onChunk(socket: Socket, seen: () => void): () => void {
+  if (usesReusedReads(socket)) return addReadTap(socket, seen);
+  socket.on('data', seen);
+  return () => void socket.off('data', seen);
 }

@@ -249,7 +249,7 @@ export class Session {
 
     const handshake = this.context.pool.settings.handshake;
     this.tracker = new HandshakeTracker(
-      { endsAt: handshake.endsAt, graceMs: handshake.grace, maxHoldMs: handshake.maxHold },
+      { endsAt: handshake.endsAt, graceMs: handshake.grace, maxHoldMs: handshake.maxHold, authFlights: handshake.authFlights },
       () => lease.releaseSlot(),
     );
     this.tracker.start(this.client, backend, success.received.subarray(success.identEndOffset), clientChunks);
