@@ -30,7 +30,7 @@ COPY --from=build --chown=root:root /app/package.json ./package.json
 COPY --from=build --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root config ./config
-COPY --chown=root:root deploy/container.yaml /etc/ssh-banner-proxy/config.yaml
+COPY --chown=root:root config/container.yaml /etc/ssh-banner-proxy/config.yaml
 # The "node" user (uid 1000) of the official image; files stay root-owned and read-only.
 USER 1000:1000
 # 2222: SSH listener; 9100: admin (/metrics, /healthz, /readyz).

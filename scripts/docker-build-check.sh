@@ -24,7 +24,7 @@ fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 step "build stage in $work/build"
 mkdir -p "$work/build"
 # The .dockerignore allow-list: exactly what `COPY` can see.
-for path in package.json package-lock.json tsconfig.json tsconfig.build.json src config deploy; do
+for path in package.json package-lock.json tsconfig.json tsconfig.build.json src config; do
   cp -R "$repo/$path" "$work/build/$path"
 done
 cd "$work/build"
@@ -38,7 +38,7 @@ npm prune --omit=dev --no-audit --no-fund --loglevel=error
 step "runtime stage in $work/image"
 mkdir -p "$work/image/app" "$work/image/etc"
 cp -R package.json node_modules dist config "$work/image/app/"
-cp "$repo/deploy/container.yaml" "$work/image/etc/config.yaml"
+cp "$repo/config/container.yaml" "$work/image/etc/config.yaml"
 chmod -R a+rX,go-w "$work/image"
 du -sh "$work/image/app" | sed 's/^/    size: /'
 

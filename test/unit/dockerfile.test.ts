@@ -15,7 +15,7 @@ const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
 const script = readFileSync(path.join(ROOT, 'scripts/docker-build-check.sh'), 'utf8');
 
 test('Dockerfile: EXPOSE and HEALTHCHECK match the baked-in config', () => {
-  const config = parseConfigText(readFileSync(path.join(ROOT, 'deploy/container.yaml'), 'utf8'), 'deploy/container.yaml');
+  const config = parseConfigText(readFileSync(path.join(ROOT, 'config/container.yaml'), 'utf8'), 'config/container.yaml');
   const exposed = (/^EXPOSE (.+)$/m.exec(dockerfile)?.[1] ?? '').split(/\s+/).map(Number);
   const sshPort = config.listeners[0]?.bind.port;
   const adminPort = config.admin?.bind.port;
@@ -23,7 +23,7 @@ test('Dockerfile: EXPOSE and HEALTHCHECK match the baked-in config', () => {
   assert.equal(config.admin?.bind.host, '0.0.0.0');
   const healthcheck = /^HEALTHCHECK[\s\S]*?CMD \["node", "-e", "(.*)"\]$/m.exec(dockerfile)?.[1] ?? '';
   assert.match(healthcheck, new RegExp(`http://127\\.0\\.0\\.1:${adminPort}/healthz`));
-  assert.match(dockerfile, /^COPY deploy\/container\.yaml \/etc\/ssh-banner-proxy\/config\.yaml|^COPY --chown=root:root deploy\/container\.yaml \/etc\/ssh-banner-proxy\/config\.yaml/m);
+  assert.match(dockerfile, /^COPY config\/container\.yaml \/etc\/ssh-banner-proxy\/config\.yaml|^COPY --chown=root:root config\/container\.yaml \/etc\/ssh-banner-proxy\/config\.yaml/m);
   assert.match(dockerfile, /^CMD \["serve", "--config", "\/etc\/ssh-banner-proxy\/config\.yaml"\]$/m);
 });
 
