@@ -22,7 +22,8 @@ const CASES: readonly { kind: FixtureBackendKind; verdict: ProbeVerdict; check?:
     verdict: 'ok',
     check: (r) => assert.deepEqual(r.preLines, ['Welcome to the fixture host', 'Authorized use only']),
   },
-  { kind: 'byte-at-a-time', verdict: 'ok', check: (r) => assert.equal(r.softwareVersion, 'DribbleFixture') },
+  // ~25 bytes 20 ms apart: give the dribble room on a loaded machine.
+  { kind: 'byte-at-a-time', verdict: 'ok', options: { timeoutMs: 5000 }, check: (r) => assert.equal(r.softwareVersion, 'DribbleFixture') },
   { kind: 'slow-banner', verdict: 'slow-banner', options: { slowMs: 100, timeoutMs: 3000 }, check: (r) => assert.ok((r.bannerMs ?? 0) >= 250, `bannerMs ${r.bannerMs}`) },
   { kind: 'reset', verdict: 'reset-before-banner', check: (r) => assert.equal(r.code, 'BACKEND_RESET') },
   { kind: 'close', verdict: 'closed-before-banner', check: (r) => assert.equal(r.code, 'BACKEND_CLOSED') },
