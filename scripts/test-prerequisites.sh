@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the real components the tests use are installed: OpenSSH server and
 # client, paramiko for the system python, and Chromium for the status page test.
-# As root on Debian it installs what is missing; elsewhere it says what to install
-# (the tests that need a missing component are then skipped with that reason).
+# Where they cannot be installed, the tests that need them are skipped with the reason.
 set -euo pipefail
 
 missing=()
@@ -11,14 +10,4 @@ missing=()
 /usr/bin/python3 -c 'import paramiko' >/dev/null 2>&1 || missing+=(python3-paramiko)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "test prerequisites: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-  echo "test prerequisites missing: ${missing[*]} (apt-get install ${missing[*]}); tests needing them will be skipped" >&2
-fi
+exec "$(dirname "$0")/install-missing-packages.sh" "test prerequisites" warn "${missing[@]}"

@@ -2,11 +2,11 @@
 // are open and clients connect in a loop: no session dropped, no connection
 // refused, invalid configs kept out, outcomes logged and counted.
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { connectSsh2, execSsh2, type Ssh2Connection } from '../fixtures/clients.js';
+import { clientLoop } from '../fixtures/client-loop.js';
 import { rawExchange, untilLine } from '../fixtures/raw-client.js';
 import { startServeProcess, type ServeProcess } from '../fixtures/serve-process.js';
 import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
@@ -27,37 +27,6 @@ function config(servers: { name: string; sshd: SshdHandle; weight?: number }[], 
     timeouts: { drain: '5s' },
     admin: { bind: '127.0.0.1:0' },
     log: { level: 'info' },
-  };
-}
-
-interface LoopStats {
-  ok: number;
-  refused: number;
-  failed: string[];
-}
-
-/** Clients connecting in a loop until `stop()`; bounded in count and time. */
-function clientLoop(run: () => Promise<'ok' | 'refused' | string>, maxIterations: number, maxMs: number): { stats: LoopStats; progress: EventEmitter; stop: () => Promise<void> } {
-  const stats: LoopStats = { ok: 0, refused: 0, failed: [] };
-  const progress = new EventEmitter();
-  let stopped = false;
-  const deadline = performance.now() + maxMs;
-  const done = (async () => {
-    for (let index = 0; index < maxIterations && !stopped && performance.now() < deadline; index += 1) {
-      const outcome = await run();
-      if (outcome === 'ok') stats.ok += 1;
-      else if (outcome === 'refused') stats.refused += 1;
-      else stats.failed.push(outcome);
-      progress.emit('tick');
-    }
-  })();
-  return {
-    stats,
-    progress,
-    stop: async () => {
-      stopped = true;
-      await done;
-    },
   };
 }
 

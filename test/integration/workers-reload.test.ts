@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
+import { clientLoop, type ClientLoop } from '../fixtures/client-loop.js';
 import { startFixtureBackend } from '../fixtures/hostile-backends.js';
 import { httpRequest, scrape } from '../fixtures/prometheus.js';
 import { rawExchange } from '../fixtures/raw-client.js';
@@ -70,28 +71,17 @@ async function holdSession(port: number): Promise<{ readonly banner: string; ech
 }
 
 /** Echo clients connecting in a loop until stopped; bounded in count and time. */
-function clientLoop(port: () => number, maxIterations: number, maxMs: number): { stats: { ok: number; refused: number; failed: string[] }; progress: EventEmitter; stop: () => Promise<void> } {
-  const stats = { ok: 0, refused: 0, failed: [] as string[] };
-  const progress = new EventEmitter();
-  let stopped = false;
-  const deadline = performance.now() + maxMs;
-  const done = (async () => {
-    for (let index = 0; index < maxIterations && !stopped && performance.now() < deadline; index += 1) {
+function echoClientLoop(port: () => number, maxIterations: number, maxMs: number): ClientLoop {
+  return clientLoop(
+    async () => {
       const result = await rawExchange({ port: port(), send: CLIENT_IDENT, until: (data) => data.includes(CLIENT_IDENT), timeoutMs: 10_000 });
-      if (result.outcome === 'matched') stats.ok += 1;
-      else if (result.error?.code === 'ECONNREFUSED') stats.refused += 1;
-      else stats.failed.push(`${result.outcome}:${result.error?.code ?? ''}`);
-      progress.emit('tick');
-    }
-  })();
-  return {
-    stats,
-    progress,
-    stop: async () => {
-      stopped = true;
-      await done;
+      if (result.outcome === 'matched') return 'ok';
+      if (result.error?.code === 'ECONNREFUSED') return 'refused';
+      return `${result.outcome}:${result.error?.code ?? ''}`;
     },
-  };
+    maxIterations,
+    maxMs,
+  );
 }
 
 const reloads = (proxy: ServeProcess, outcome: string): number => proxy.logs.filter((line) => line.event === 'config-reload' && line.outcome === outcome).length;
@@ -120,7 +110,7 @@ test('workers: 2, SIGHUP: held sessions and looping clients survive, invalid con
   const onB = held.filter((session) => session.banner.startsWith('SSH-2.0-EchoB'));
   assert.ok(onB.length > 0, `some held sessions on b: ${held.map((session) => session.banner).join(', ')}`);
 
-  const loop = clientLoop(() => mainPort, 2000, 60_000);
+  const loop = echoClientLoop(() => mainPort, 2000, 60_000);
   const progressed = (more: number): Promise<void> => {
     const target = loop.stats.ok + loop.stats.refused + loop.stats.failed.length + more;
     return waitUntilEvent(loop.progress, 'tick', () => loop.stats.ok + loop.stats.refused + loop.stats.failed.length >= target, 30_000, `${more} more clients`);
