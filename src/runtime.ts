@@ -4,10 +4,11 @@ import type { BackendPool } from './backend/pool.js';
 import { BannerPrefetcher } from './backend/prefetch.js';
 import type { Config } from './config/schema.js';
 import { AdminServer } from './observe/admin.js';
-import { ProxyEvents } from './observe/events.js';
+import { ProxyEvents } from './events/bus.js';
 import { createLogger, logEvents } from './observe/log.js';
 import { ProxyMetrics, type ProxyMetricsOptions } from './observe/metrics.js';
-import { ProxyServer, type ReloadChanges } from './proxy/proxy-server.js';
+import type { ReloadChanges } from './events/contract.js';
+import { ProxyServer } from './proxy/proxy-server.js';
 
 export interface RuntimeOptions {
   /** Defaults to a pino logger built from `config.log`. */

@@ -1,6 +1,6 @@
-import type { Socket } from 'node:net';
 import { attemptBackend, type AttemptHandle, type AttemptOutcome } from './attempt.js';
-import type { ProxyEvents } from '../observe/events.js';
+import type { ProxyEvents } from '../events/bus.js';
+import { closePolitely, type PoliteClose } from './polite-close.js';
 import type { BackendPool } from './pool.js';
 import type { BackendServer } from './server.js';
 
@@ -22,8 +22,7 @@ interface ServerLoop {
 /** One check connection, from slot taken to socket gone. */
 interface CheckInFlight {
   attempt: AttemptHandle | undefined;
-  socket: Socket | undefined;
-  closeTimer: NodeJS.Timeout | undefined;
+  closing: PoliteClose | undefined;
   /** Frees the slot and forgets the check (idempotent). */
   readonly done: () => void;
 }
@@ -76,7 +75,7 @@ export class HealthChecker {
     this.loops.clear();
     for (const check of [...this.inflight]) {
       check.attempt?.cancel();
-      check.socket?.destroy();
+      check.closing?.abort();
       check.done();
     }
   }
@@ -96,21 +95,18 @@ export class HealthChecker {
   }
 
   private check(server: BackendServer, loop: ServerLoop): void {
-    const releaseSlot = this.pool.tryCheckSlot(server);
-    if (!releaseSlot) {
+    const slot = this.pool.tryCheckSlot(server);
+    if (!slot) {
       this.schedule(server, loop, this.nextDelayMs());
       return;
     }
     const check: CheckInFlight = {
       attempt: undefined,
-      socket: undefined,
-      closeTimer: undefined,
+      closing: undefined,
       done: () => {
-        clearTimeout(check.closeTimer);
-        check.closeTimer = undefined;
-        check.socket = undefined;
+        check.closing = undefined;
         this.inflight.delete(check);
-        releaseSlot();
+        slot.release();
       },
     };
     this.inflight.add(check);
@@ -135,17 +131,8 @@ export class HealthChecker {
       check.done();
       return;
     }
-    const socket = outcome.socket;
-    check.socket = socket;
-    socket.on('error', () => socket.destroy());
+    check.closing = closePolitely(outcome.socket, { waitMs: CLOSE_WAIT_MS }, check.done);
     outcome.releaseErrorGuard();
-    socket.once('close', check.done);
-    socket.resume();
-    socket.end();
-    check.closeTimer = setTimeout(() => {
-      socket.destroy();
-      check.done();
-    }, CLOSE_WAIT_MS);
   }
 
   private record(server: BackendServer, outcome: AttemptOutcome): void {

@@ -16,3 +16,25 @@ export function recordAttemptOutcome(server: BackendServer, failure: AttemptFail
   server.consecutiveFailures += 1;
   return threshold > 0 && server.consecutiveFailures >= threshold && server.health === 'UP';
 }
+
+/**
+ * Servers marked DOWN by passive health while active checks are off: nothing else
+ * would bring them back, so each comes back UP after one check interval.
+ */
+export class PassiveEjections {
+  private readonly timers = new Map<BackendServer, NodeJS.Timeout>();
+
+  eject(server: BackendServer, forMs: number, onExpired: (server: BackendServer) => void): void {
+    clearTimeout(this.timers.get(server));
+    const timer = setTimeout(() => {
+      this.timers.delete(server);
+      onExpired(server);
+    }, forMs);
+    this.timers.set(server, timer);
+  }
+
+  clear(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+}

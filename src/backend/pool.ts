@@ -1,31 +1,18 @@
 import type { PoolConfig } from '../config/schema.js';
 import type { AttemptFailureCode } from '../errors.js';
-import type { AttemptSuccess } from './attempt.js';
-import type { PrefetchSource } from './prefetch.js';
-import type { ProxyEvents } from '../observe/events.js';
+import type { ProxyEvents } from '../events/bus.js';
+import type { Ticket } from '../ticket.js';
 import { createBalancer, type Balancer } from './balancer.js';
-import { recordAttemptOutcome } from './passive-health.js';
+import { createLease, type Lease, type PrefetchSource } from './lease.js';
+import { LinkedQueue, type QueueNode } from './linked-queue.js';
+import { PassiveEjections, recordAttemptOutcome } from './passive-health.js';
+import { reconcileServers, type ServerChanges } from './pool-reconfigure.js';
 import { ConnectRateLimiter } from './retry-policy.js';
-import { formatHostPort } from '../net/address.js';
 import { BackendServer, type ServerHealth, type ServerStateChange } from './server.js';
+import { anyServerFree, candidateServers, chooseServer, type LeaseRequest } from './server-choice.js';
 
-export interface LeaseRequest {
-  /** What `source` balancing hashes: the client's address. */
-  readonly clientKey: string;
-  /** Servers this session must not use (it failed on them for good). */
-  readonly exclude: ReadonlySet<BackendServer>;
-}
-
-/** A session's hold on a server: one handshake slot plus one active-session count. */
-export interface Lease {
-  readonly server: BackendServer;
-  /** Frees the handshake slot (idempotent); the session count stays until close(). */
-  releaseSlot(): void;
-  /** Frees everything the lease holds (idempotent). */
-  close(): void;
-  /** A prefetched connection (banner already verified) that comes with this lease's slot: splice it, do not connect. */
-  readonly prefetched?: AttemptSuccess;
-}
+export type { Lease, PrefetchSource } from './lease.js';
+export type { LeaseRequest } from './server-choice.js';
 
 export type AcquireFailureCode = 'NO_BACKEND' | 'QUEUE_FULL' | 'QUEUE_TIMEOUT' | 'SHUTDOWN';
 
@@ -44,6 +31,8 @@ interface Waiter {
   timer: NodeJS.Timeout | undefined;
 }
 
+const NOTHING_TO_CANCEL: AcquireHandle = { cancel: () => {} };
+
 /**
  * Backend servers of one pool: picks a server by balance and health, and hands out
  * handshake slots so no server has more than `maxStartups` sessions in their SSH
@@ -57,14 +46,16 @@ export class BackendPool {
   private config: PoolConfig;
   private balancer: Balancer;
   private readonly events: ProxyEvents;
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters = new LinkedQueue<Waiter>();
   private rate: ConnectRateLimiter;
   /** Servers removed by a reload that still carry sessions: DRAINING, dropped when their last session ends. */
   private readonly retired = new Set<BackendServer>();
   private rateTimer: NodeJS.Timeout | undefined;
-  private readonly passiveTimers = new Map<BackendServer, NodeJS.Timeout>();
+  private readonly ejections = new PassiveEjections();
   private serving = false;
   private serveAgain = false;
+  /** A server's state changed: the next pass also fails waiters left with no candidate. */
+  private sweepPending = false;
   /** Banner prefetch (src/backend/prefetch.ts), when `prefetch.perServer` > 0. */
   private prefetch: PrefetchSource | undefined;
   private closed = false;
@@ -90,62 +81,31 @@ export class BackendPool {
   acquire(request: LeaseRequest, callback: (result: AcquireResult) => void): AcquireHandle {
     if (this.closed) {
       callback({ ok: false, code: 'SHUTDOWN', message: `pool "${this.name}" is closed`, waitMs: 0 });
-      return { cancel: () => {} };
+      return NOTHING_TO_CANCEL;
     }
     const candidates = this.candidates(request);
     if (candidates.length === 0) {
       callback({ ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(request), waitMs: 0 });
-      return { cancel: () => {} };
+      return NOTHING_TO_CANCEL;
     }
     if (this.waiters.length === 0) {
       const server = this.choose(candidates, request.clientKey);
       if (server && this.rate.tryTake()) {
         callback({ ok: true, lease: this.lease(server), waitMs: 0 });
-        return { cancel: () => {} };
+        return NOTHING_TO_CANCEL;
       }
     }
     if (this.waiters.length >= this.config.queue.maxLength) {
-      callback({
-        ok: false,
-        code: 'QUEUE_FULL',
-        message: `pool "${this.name}": ${this.waiters.length} sessions already wait for a handshake slot (queue.maxLength ${this.config.queue.maxLength})`,
-        waitMs: 0,
-      });
-      return { cancel: () => {} };
+      const message = `pool "${this.name}": ${this.waiters.length} sessions already wait for a handshake slot (queue.maxLength ${this.config.queue.maxLength})`;
+      callback({ ok: false, code: 'QUEUE_FULL', message, waitMs: 0 });
+      return NOTHING_TO_CANCEL;
     }
-    const waiter: Waiter = { request, callback, queuedAt: performance.now(), timer: undefined };
-    const timeoutMs = this.config.queue.timeout;
-    waiter.timer = setTimeout(() => {
-      if (!this.removeWaiter(waiter)) return;
-      const waitMs = performance.now() - waiter.queuedAt;
-      this.events.emit('queue-wait', { pool: this.name, waitMs, granted: false });
-      callback({
-        ok: false,
-        code: 'QUEUE_TIMEOUT',
-        message: `pool "${this.name}": no handshake slot freed within ${timeoutMs}ms`,
-        waitMs,
-      });
-    }, timeoutMs);
-    this.waiters.push(waiter);
-    // Earlier waiters may be unable to use a free slot this request can use (their
-    // exclusions), or the connect rate is what held it back: let the queue decide.
-    this.serveQueue();
-    return {
-      cancel: () => {
-        if (this.removeWaiter(waiter)) clearTimeout(waiter.timer);
-      },
-    };
+    return this.enqueue(request, callback);
   }
 
   /** Servers this request may use now: healthy primaries, else healthy backups, else (whenAllDown: try) any not draining. */
   candidates(request: LeaseRequest): BackendServer[] {
-    const open = this.servers.filter((server) => !request.exclude.has(server) && !server.draining && server.weight > 0);
-    const primaries = open.filter((server) => !server.backup && server.health === 'UP');
-    if (primaries.length > 0) return primaries;
-    const backups = open.filter((server) => server.backup && server.health === 'UP');
-    if (backups.length > 0) return backups;
-    if (this.config.whenAllDown === 'try') return open;
-    return [];
+    return candidateServers(this.servers, request, this.config.whenAllDown);
   }
 
   /** Serves queued sessions, oldest first, after a slot was freed, a server came back or a rate token is due. */
@@ -168,27 +128,19 @@ export class BackendPool {
 
   /** Rejects every queued session (shutdown). */
   rejectQueued(message: string): void {
-    for (const waiter of this.waiters.splice(0)) {
+    for (const waiter of this.waiters.drain()) {
       clearTimeout(waiter.timer);
       waiter.callback({ ok: false, code: 'SHUTDOWN', message, waitMs: performance.now() - waiter.queuedAt });
     }
   }
 
   /**
-   * Takes a handshake slot for a health check if one is free (a check is an
-   * unauthenticated connection too, and counts against sshd's MaxStartups).
-   * Returns the release function, or undefined when all slots are in use.
+   * Takes a handshake slot for a health check or a prefetched connection if one is free
+   * (such a connection is unauthenticated too, and counts against sshd's MaxStartups).
    */
-  tryCheckSlot(server: BackendServer): (() => void) | undefined {
+  tryCheckSlot(server: BackendServer): Ticket | undefined {
     if (!server.hasFreeSlot) return undefined;
-    server.handshakesActive += 1;
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      server.handshakesActive -= 1;
-      this.serveQueue();
-    };
+    return server.takeSlot(() => this.serveQueue());
   }
 
   /**
@@ -207,17 +159,11 @@ export class BackendPool {
 
   /** Records a session attempt's outcome (undefined = success) for passive health. */
   reportAttempt(server: BackendServer, failure: AttemptFailureCode | undefined): void {
-    const threshold = this.config.passiveHealth.consecutiveFailures;
-    if (!recordAttemptOutcome(server, failure, threshold)) return;
+    if (!recordAttemptOutcome(server, failure, this.config.passiveHealth.consecutiveFailures)) return;
     this.setHealth(server, 'DOWN', `passive:${failure ?? 'unknown'}`);
     // Without active checks nothing would bring it back: eject for one check interval.
     if (!this.config.healthCheck.enabled) {
-      clearTimeout(this.passiveTimers.get(server));
-      const timer = setTimeout(() => {
-        this.passiveTimers.delete(server);
-        this.setHealth(server, 'UP', 'passive:expired');
-      }, this.config.healthCheck.interval);
-      this.passiveTimers.set(server, timer);
+      this.ejections.eject(server, this.config.healthCheck.interval, (ejected) => this.setHealth(ejected, 'UP', 'passive:expired'));
     }
   }
 
@@ -236,48 +182,22 @@ export class BackendPool {
   }
 
   /**
-   * Applies a reloaded pool config in place (same name). Servers are matched by name:
-   * unchanged ones keep their object and so their health state and counters;
-   * weight/backup/maxStartups are updated in place; removed ones (and ones whose
-   * address changed) go DRAINING: no new sessions, running ones continue, and they
-   * leave the list when their last session ends.
+   * Applies a reloaded pool config in place (same name), see `reconcileServers`: removed
+   * servers (and ones whose address changed) go DRAINING: no new sessions, running
+   * ones continue, and they leave the list when their last session ends.
    */
-  reconfigure(config: PoolConfig): { added: string[]; removed: string[]; changed: string[] } {
-    const changes = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+  reconfigure(config: PoolConfig): ServerChanges {
     if (config.balance !== this.config.balance) this.balancer = createBalancer(config.balance);
     if (config.retry.maxConnectRate !== this.config.retry.maxConnectRate) this.rate = new ConnectRateLimiter(config.retry.maxConnectRate);
     this.config = config;
-    const kept = new Set<BackendServer>();
-    const next: BackendServer[] = [];
-    for (const serverConfig of config.servers) {
-      const address = formatHostPort(serverConfig.address);
-      const existing = this.servers.find((server) => server.name === serverConfig.name && server.address === address && !this.retired.has(server));
-      if (!existing) {
-        next.push(new BackendServer(config.name, serverConfig, config.handshake.maxStartups));
-        changes.added.push(serverConfig.name);
-        continue;
-      }
-      kept.add(existing);
-      const maxStartups = serverConfig.maxStartups ?? config.handshake.maxStartups;
-      if (existing.weight !== serverConfig.weight || existing.backup !== serverConfig.backup || existing.maxStartups !== maxStartups) {
-        changes.changed.push(serverConfig.name);
-      }
-      existing.weight = serverConfig.weight;
-      existing.backup = serverConfig.backup;
-      existing.maxStartups = maxStartups;
-      if (existing.draining && existing.stateReason === 'reload:removed') this.setDraining(existing, false, 'reload:added');
-      next.push(existing);
-    }
-    for (const server of this.servers) {
-      if (kept.has(server) || this.retired.has(server)) continue;
-      changes.removed.push(server.name);
-      if (server.activeSessions > 0) {
-        this.retired.add(server);
-        this.setDraining(server, true, 'reload:removed');
-      }
+    const { next, toRetire, toUndrain, changes } = reconcileServers(this.servers, this.retired, config);
+    for (const server of toUndrain) this.setDraining(server, false, 'reload:added');
+    for (const server of toRetire) {
+      this.retired.add(server);
+      this.setDraining(server, true, 'reload:removed');
     }
     // Retired servers stay visible (DRAINING) after the live ones until their sessions end.
-    this.servers.splice(0, this.servers.length, ...next, ...[...this.retired]);
+    this.servers.splice(0, this.servers.length, ...next, ...this.retired);
     this.serveQueue();
     return changes;
   }
@@ -288,61 +208,80 @@ export class BackendPool {
     this.closed = true;
     clearTimeout(this.rateTimer);
     this.rateTimer = undefined;
-    for (const timer of this.passiveTimers.values()) clearTimeout(timer);
-    this.passiveTimers.clear();
+    this.ejections.clear();
     this.rejectQueued(message);
+  }
+
+  private enqueue(request: LeaseRequest, callback: (result: AcquireResult) => void): AcquireHandle {
+    const waiter: Waiter = { request, callback, queuedAt: performance.now(), timer: undefined };
+    const node = this.waiters.push(waiter);
+    const timeoutMs = this.config.queue.timeout;
+    waiter.timer = setTimeout(() => {
+      if (!this.waiters.remove(node)) return;
+      const waitMs = performance.now() - waiter.queuedAt;
+      this.events.emit('queue-wait', { pool: this.name, waitMs, granted: false });
+      callback({ ok: false, code: 'QUEUE_TIMEOUT', message: `pool "${this.name}": no handshake slot freed within ${timeoutMs}ms`, waitMs });
+    }, timeoutMs);
+    // Earlier waiters may be unable to use a free slot this request can use (their
+    // exclusions), or the connect rate is what held it back: let the queue decide.
+    this.serveQueue();
+    return {
+      cancel: () => {
+        if (this.waiters.remove(node)) clearTimeout(waiter.timer);
+      },
+    };
   }
 
   private announce(server: BackendServer, change: ServerStateChange | undefined): void {
     if (!change) return;
     this.events.emit('server-state', { pool: this.name, server: server.name, ...change });
     // A server became usable: queued sessions may go; one became unusable: some may have no candidate left.
+    this.sweepPending = true;
     this.serveQueue();
   }
 
+  /**
+   * One pass over the queue, oldest first. Once no server has a free slot, a waiter can
+   * no longer be granted, only failed (no candidate left, which only a server state
+   * change causes): unless such a change asked for a sweep, the pass stops there, so a
+   * freed slot costs what it takes to fill it, not O(waiters).
+   */
   private serveOnce(): void {
-    for (let index = 0; index < this.waiters.length; ) {
-      const waiter = this.waiters[index] as Waiter;
+    const sweep = this.sweepPending;
+    this.sweepPending = false;
+    const prefetchReady = (server: BackendServer): number => this.prefetchReady(server);
+    for (const node of this.waiters.nodes()) {
+      const waiter = node.value;
       const candidates = this.candidates(waiter.request);
       if (candidates.length === 0) {
-        this.waiters.splice(index, 1);
-        clearTimeout(waiter.timer);
-        const waitMs = performance.now() - waiter.queuedAt;
-        waiter.callback({ ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(waiter.request), waitMs });
+        this.settle(node, { ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(waiter.request) });
         continue;
+      }
+      if (!anyServerFree(this.servers, prefetchReady)) {
+        if (sweep) continue;
+        return;
       }
       const server = this.choose(candidates, waiter.request.clientKey);
-      if (!server) {
-        index += 1;
-        continue;
-      }
+      if (!server) continue;
       if (!this.rate.tryTake()) {
         this.scheduleRateRetry();
         return;
       }
-      this.waiters.splice(index, 1);
-      clearTimeout(waiter.timer);
-      const waitMs = performance.now() - waiter.queuedAt;
-      this.events.emit('queue-wait', { pool: this.name, waitMs, granted: true });
-      waiter.callback({ ok: true, lease: this.lease(server), waitMs });
+      this.settle(node, { ok: true, lease: this.lease(server) });
     }
   }
 
-  /**
-   * A server with a free slot, by the balancer. `source` is sticky: it picks among all
-   * candidates and waits for that server's slot, so a client keeps its server under load.
-   */
+  private settle(node: QueueNode<Waiter>, result: { ok: true; lease: Lease } | { ok: false; code: AcquireFailureCode; message: string }): void {
+    const waiter = node.value;
+    this.waiters.remove(node);
+    clearTimeout(waiter.timer);
+    const waitMs = performance.now() - waiter.queuedAt;
+    if (result.ok) this.events.emit('queue-wait', { pool: this.name, waitMs, granted: true });
+    waiter.callback({ ...result, waitMs });
+  }
+
   private choose(candidates: readonly BackendServer[], clientKey: string): BackendServer | undefined {
-    if (this.balancer.sticky) {
-      const server = this.balancer.pick(candidates, clientKey);
-      return server && (server.hasFreeSlot || this.prefetchReady(server) > 0) ? server : undefined;
-    }
-    // Servers with a prefetched banner first: the client gets it at once.
-    const prefetched = this.prefetch ? candidates.filter((candidate) => this.prefetchReady(candidate) > 0) : [];
-    return this.balancer.pick(
-      prefetched.length > 0 ? prefetched : candidates.filter((candidate) => candidate.hasFreeSlot),
-      clientKey,
-    );
+    return chooseServer(this.balancer, candidates, clientKey, (server) => this.prefetchReady(server));
   }
 
   private scheduleRateRetry(): void {
@@ -356,38 +295,13 @@ export class BackendPool {
   private lease(server: BackendServer): Lease {
     // A prefetched connection brings the handshake slot it holds with it.
     const prefetched = this.prefetch?.take(server);
-    if (!prefetched) server.handshakesActive += 1;
-    server.activeSessions += 1;
-    let slotHeld = true;
-    let open = true;
-    const releaseSlot = (): void => {
-      if (!slotHeld) return;
-      slotHeld = false;
-      server.handshakesActive -= 1;
-      this.serveQueue();
-    };
-    return {
-      server,
-      releaseSlot,
-      ...(prefetched ? { prefetched } : {}),
-      close: () => {
-        if (!open) return;
-        open = false;
-        server.activeSessions -= 1;
-        releaseSlot();
-        if (server.activeSessions === 0 && this.retired.delete(server)) {
-          const index = this.servers.indexOf(server);
-          if (index !== -1) this.servers.splice(index, 1);
-        }
-      },
-    };
-  }
-
-  private removeWaiter(waiter: Waiter): boolean {
-    const index = this.waiters.indexOf(waiter);
-    if (index === -1) return false;
-    this.waiters.splice(index, 1);
-    return true;
+    const slot = prefetched?.slot ?? server.takeSlot(() => this.serveQueue());
+    const session = server.takeSession(() => {});
+    return createLease(server, slot, session, prefetched?.success, () => {
+      if (server.activeSessions > 0 || !this.retired.delete(server)) return;
+      const index = this.servers.indexOf(server);
+      if (index !== -1) this.servers.splice(index, 1);
+    });
   }
 
   private noBackendMessage(request: LeaseRequest): string {

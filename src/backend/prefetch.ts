@@ -1,37 +1,27 @@
-import type { Socket } from 'node:net';
 import type { TimeoutsConfig } from '../config/schema.js';
-import { subscribe, type ProxyEvents } from '../observe/events.js';
-import { SshPacketReader } from '../protocol/ssh-packets.js';
+import { subscribe, type ProxyEvents } from '../events/bus.js';
+import type { Ticket } from '../ticket.js';
 import { attemptBackend, type AttemptHandle, type AttemptSuccess } from './attempt.js';
+import type { PrefetchedConnection, PrefetchSource } from './lease.js';
+import { closePolitely } from './polite-close.js';
 import type { BackendPool } from './pool.js';
+import { ReadyConnection, type PrefetchDiscardReason } from './prefetch-connection.js';
 import type { BackendServer } from './server.js';
 
-/** What the pool asks of prefetched connections (see `BackendPool.attachPrefetch`). */
-export interface PrefetchSource {
-  /** Prefetched connections ready on this server now. */
-  available(server: BackendServer): number;
-  /**
-   * Hands over the oldest ready connection, or undefined (a miss). The handshake slot
-   * it held moves with it to the lease: the pool must not take another one.
-   */
-  take(server: BackendServer): AttemptSuccess | undefined;
-}
+export type { PrefetchDiscardReason } from './prefetch-connection.js';
 
 /** Sent before closing a connection we will not use, so sshd logs a plain disconnect. */
 export const PREFETCH_IDENTIFICATION = Buffer.from('SSH-2.0-ssh-banner-proxy_prefetch\r\n', 'latin1');
 
-/** Why a ready connection was retired (closed by us) or discarded (unusable). */
+/** Why a ready connection was retired (closed by us). */
 export type PrefetchRetireReason = 'MAX_AGE' | 'SHUTDOWN' | 'SERVER_UNUSABLE' | 'SURPLUS';
-export type PrefetchDiscardReason = 'BACKEND_CLOSED' | 'BACKEND_RESET' | 'INVALID_DATA' | 'TOO_MUCH_DATA';
 
-/** Bytes a server may send after its identification while the connection waits (a KEXINIT is ~1-2 KiB). */
-const MAX_IDLE_BYTES = 64 * 1024;
 /** After our identification and FIN, how long sshd gets to close its side before we reset. */
 const CLOSE_WAIT_MS = 2000;
 const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
 /** Coalescing delay between a take/retire/discard and the refill it causes. */
 const REFILL_DELAY_MS = 20;
-const BACKOFF_MAX_MS = 30_000;
 
 export interface PrefetchOptions {
   /** Connect and banner timeouts for prefetch attempts (the sessions' own, read at each attempt). */
@@ -41,40 +31,21 @@ export interface PrefetchOptions {
   readonly random?: () => number;
 }
 
-interface ReadyConnection {
-  readonly server: BackendServer;
-  readonly socket: Socket;
-  readonly success: AttemptSuccess;
-  /** Bytes received after the attempt finished, in order. */
-  readonly idleChunks: Buffer[];
-  idleBytes: number;
-  readonly reader: SshPacketReader;
-  /** performance.now() when the TCP connect started: the backend's view of the connection's age. */
-  readonly openedAt: number;
-  retireTimer: NodeJS.Timeout | undefined;
-  readonly releaseSlot: () => void;
-  readonly detach: () => void;
-}
-
 interface OpeningConnection {
   readonly server: BackendServer;
   attempt: AttemptHandle | undefined;
-  readonly releaseSlot: () => void;
+  readonly slot: Ticket;
 }
 
 /**
  * Banner prefetch for one pool (`pools[].prefetch: { perServer, maxAge }`): keeps
  * `perServer` backend connections open on every UP server, their identification
- * received and verified, so a new client is spliced at once to a real, byte-exact
- * banner whatever the server's banner latency.
+ * received and verified (`ReadyConnection`), so a new client is spliced at once to a
+ * real, byte-exact banner whatever the server's banner latency.
  *
- * - Each connection holds one of the server's handshake slots (the pool's own
- *   accounting, `tryCheckSlot`); a lease that takes it adopts that slot.
+ * - Each connection holds one of the server's handshake slots; a lease that takes it adopts that slot.
  * - It is retired before `maxAge` (identification sent, then FIN), with jitter so
  *   connections opened together do not all close together.
- * - While it waits it is read: bytes after the identification are kept byte-exact
- *   (some servers send KEXINIT at once) if they frame as SSH packets; a close, a
- *   reset, a DISCONNECT or anything else discards it.
  * - Refills only UP servers that are candidates, never while sessions are queued
  *   for a slot, with a backoff per server after failures.
  */
@@ -85,7 +56,6 @@ export class BannerPrefetcher implements PrefetchSource {
   private readonly random: () => number;
   private readonly ready = new Map<BackendServer, ReadyConnection[]>();
   private readonly opening = new Set<OpeningConnection>();
-  private readonly closing = new Set<{ socket: Socket; timer: NodeJS.Timeout; done: () => void }>();
   private readonly failures = new Map<BackendServer, { count: number; until: number }>();
   private tickTimer: NodeJS.Timeout | undefined;
   private refillPending: NodeJS.Timeout | undefined;
@@ -131,15 +101,10 @@ export class BannerPrefetcher implements PrefetchSource {
     for (const opening of [...this.opening]) {
       opening.attempt?.cancel();
       this.opening.delete(opening);
-      opening.releaseSlot();
+      opening.slot.release();
     }
     for (const list of this.ready.values()) for (const connection of [...list]) this.retire(connection, 'SHUTDOWN');
     this.ready.clear();
-  }
-
-  /** Resolves when every retired connection is closed (tests, graceful stop). */
-  get closingCount(): number {
-    return this.closing.size;
   }
 
   available(server: BackendServer): number {
@@ -153,26 +118,18 @@ export class BannerPrefetcher implements PrefetchSource {
     return count;
   }
 
-  take(server: BackendServer): AttemptSuccess | undefined {
+  take(server: BackendServer): PrefetchedConnection | undefined {
     const list = this.ready.get(server);
-    while (list && list.length > 0) {
-      const connection = list.shift() as ReadyConnection;
-      if (connection.socket.destroyed || connection.socket.readableEnded) {
+    for (let connection = list?.shift(); connection; connection = list?.shift()) {
+      if (!connection.usable) {
         this.discard(connection, 'BACKEND_CLOSED', false);
         continue;
       }
-      connection.detach();
-      clearTimeout(connection.retireTimer);
-      connection.socket.pause();
-      // A fresh placeholder until the session's splice attaches its own listeners.
-      const guard = (): void => {};
-      connection.socket.on('error', guard);
-      this.emit(server, 'used', { ageMs: performance.now() - connection.openedAt });
+      const success = connection.handOver();
+      this.emit(server, 'used', { ageMs: connection.ageMs });
       this.events.emit('prefetch', { pool: this.pool.name, server: server.name, outcome: 'hit' });
       this.refillSoon();
-      const { success } = connection;
-      const received = connection.idleBytes === 0 ? success.received : Buffer.concat([success.received, ...connection.idleChunks]);
-      return { ...success, received, releaseErrorGuard: () => connection.socket.off('error', guard) };
+      return { success, slot: connection.slot };
     }
     if (this.perServer > 0) this.events.emit('prefetch', { pool: this.pool.name, server: server.name, outcome: 'miss' });
     return undefined;
@@ -201,9 +158,13 @@ export class BannerPrefetcher implements PrefetchSource {
     return this.perServer > 0 && server.health === 'UP' && !server.draining && server.weight > 0 && candidates.includes(server);
   }
 
+  private currentCandidates(): BackendServer[] {
+    return this.pool.candidates({ clientKey: '', exclude: new Set() });
+  }
+
   private refill(): void {
     if (!this.running) return;
-    const candidates = this.pool.candidates({ clientKey: '', exclude: new Set() });
+    const candidates = this.currentCandidates();
     const perServer = this.perServer;
     // Servers gone from the pool (reload) or no longer usable: retire what they hold.
     for (const [server, list] of this.ready) {
@@ -219,14 +180,11 @@ export class BannerPrefetcher implements PrefetchSource {
     const now = performance.now();
     for (const server of this.pool.servers) {
       if (!this.wanted(server, candidates)) continue;
-      const failure = this.failures.get(server);
-      if (failure && failure.until > now) continue;
-      let have = this.available(server) + this.openingOn(server);
-      while (have < perServer) {
-        const releaseSlot = this.pool.tryCheckSlot(server);
-        if (!releaseSlot) break;
-        this.open(server, releaseSlot);
-        have += 1;
+      if ((this.failures.get(server)?.until ?? 0) > now) continue;
+      for (let have = this.available(server) + this.openingOn(server); have < perServer; have += 1) {
+        const slot = this.pool.tryCheckSlot(server);
+        if (!slot) break;
+        this.open(server, slot);
       }
     }
   }
@@ -237,78 +195,34 @@ export class BannerPrefetcher implements PrefetchSource {
     return count;
   }
 
-  private open(server: BackendServer, releaseSlot: () => void): void {
+  private open(server: BackendServer, slot: Ticket): void {
     const { connect, banner } = this.options.timeouts();
     const openedAt = performance.now();
-    const opening: OpeningConnection = { server, attempt: undefined, releaseSlot };
+    const opening: OpeningConnection = { server, attempt: undefined, slot };
     this.opening.add(opening);
     opening.attempt = attemptBackend({ host: server.host, port: server.port, connectTimeoutMs: connect, bannerTimeoutMs: banner }, (outcome) => {
       opening.attempt = undefined;
       this.opening.delete(opening);
       if (!outcome.ok) {
-        releaseSlot();
+        slot.release();
         this.failed(server);
         this.emit(server, 'failed', { reason: outcome.code });
         return;
       }
-      this.adopt(server, outcome, openedAt, releaseSlot);
+      this.adopt(server, outcome, openedAt, slot);
     });
   }
 
-  private adopt(server: BackendServer, success: AttemptSuccess, openedAt: number, releaseSlot: () => void): void {
-    const socket = success.socket;
-    const connection: ReadyConnection = {
-      server,
-      socket,
-      success,
-      idleChunks: [],
-      idleBytes: 0,
-      reader: new SshPacketReader(),
-      openedAt,
-      retireTimer: undefined,
-      releaseSlot,
-      detach: () => {
-        socket.off('data', onData);
-        socket.off('end', onEnd);
-        socket.off('close', onClose);
-        socket.off('error', onError);
-      },
-    };
-    const onData = (chunk: Buffer): void => {
-      connection.idleChunks.push(chunk);
-      connection.idleBytes += chunk.length;
-      if (connection.idleBytes > MAX_IDLE_BYTES) {
-        this.discard(connection, 'TOO_MUCH_DATA', true);
-        return;
-      }
-      const read = connection.reader.push(chunk);
-      // SSH_MSG_DISCONNECT (1): the server gave up on us.
-      if (read.state === 'error' || read.payloads.some((payload) => payload[0] === 1)) this.discard(connection, 'INVALID_DATA', true);
-    };
-    const onEnd = (): void => this.discard(connection, 'BACKEND_CLOSED', true);
-    const onClose = (): void => this.discard(connection, 'BACKEND_CLOSED', true);
-    const onError = (error: NodeJS.ErrnoException): void => {
-      this.discard(connection, error.code === 'ECONNRESET' ? 'BACKEND_RESET' : 'BACKEND_CLOSED', true);
-    };
-    socket.on('data', onData);
-    socket.on('end', onEnd);
-    socket.on('close', onClose);
-    socket.on('error', onError);
-    success.releaseErrorGuard();
-    // Bytes after the identification that came with it: validate them too.
-    const rest = success.received.subarray(success.identEndOffset);
-    if (rest.length > 0) {
-      const read = connection.reader.push(rest);
-      if (read.state === 'error' || read.payloads.some((payload) => payload[0] === 1)) {
-        this.discard(connection, 'INVALID_DATA', true);
-        return;
-      }
+  private adopt(server: BackendServer, success: AttemptSuccess, openedAt: number, slot: Ticket): void {
+    const connection = new ReadyConnection(server, success, slot, openedAt, (unusable, reason) => this.discard(unusable, reason, true));
+    if (!connection.watch()) {
+      this.discard(connection, 'INVALID_DATA', true);
+      return;
     }
     this.failures.delete(server);
-    const lifetimeMs = this.lifetimeMs();
-    const remainingMs = openedAt + lifetimeMs - performance.now();
-    if (!this.running || remainingMs <= 0 || !this.wanted(server, this.pool.candidates({ clientKey: '', exclude: new Set() }))) {
-      this.emit(server, 'opened', { ageMs: performance.now() - openedAt });
+    const remainingMs = openedAt + this.lifetimeMs() - performance.now();
+    if (!this.running || remainingMs <= 0 || !this.wanted(server, this.currentCandidates())) {
+      this.emit(server, 'opened', { ageMs: connection.ageMs });
       this.retire(connection, !this.running ? 'SHUTDOWN' : remainingMs <= 0 ? 'MAX_AGE' : 'SERVER_UNUSABLE');
       return;
     }
@@ -320,9 +234,8 @@ export class BannerPrefetcher implements PrefetchSource {
     const list = this.ready.get(server) ?? [];
     list.push(connection);
     this.ready.set(server, list);
-    socket.resume();
     // After it is in the list: observers waiting for "N ready" see it.
-    this.emit(server, 'opened', { ageMs: performance.now() - openedAt });
+    this.emit(server, 'opened', { ageMs: connection.ageMs });
     // A session may be queued for exactly this server.
     this.pool.serveQueue();
   }
@@ -350,9 +263,9 @@ export class BannerPrefetcher implements PrefetchSource {
     this.remove(connection);
     connection.socket.on('error', () => {});
     connection.socket.destroy();
-    connection.releaseSlot();
+    connection.slot.release();
     if (backoff) this.failed(connection.server);
-    this.emit(connection.server, 'discarded', { reason, ageMs: performance.now() - connection.openedAt });
+    this.emit(connection.server, 'discarded', { reason, ageMs: connection.ageMs });
     this.refillSoon();
   }
 
@@ -361,27 +274,8 @@ export class BannerPrefetcher implements PrefetchSource {
     connection.detach();
     clearTimeout(connection.retireTimer);
     this.remove(connection);
-    const { socket } = connection;
-    this.emit(connection.server, 'retired', { reason, ageMs: performance.now() - connection.openedAt });
-    let finished = false;
-    const entry = {
-      socket,
-      timer: setTimeout(() => done(), CLOSE_WAIT_MS),
-      done: (): void => done(),
-    };
-    const done = (): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(entry.timer);
-      this.closing.delete(entry);
-      socket.destroy();
-      connection.releaseSlot();
-    };
-    this.closing.add(entry);
-    socket.on('error', () => done());
-    socket.once('close', done);
-    socket.resume();
-    socket.end(PREFETCH_IDENTIFICATION);
+    this.emit(connection.server, 'retired', { reason, ageMs: connection.ageMs });
+    closePolitely(connection.socket, { send: PREFETCH_IDENTIFICATION, waitMs: CLOSE_WAIT_MS }, () => connection.slot.release());
   }
 
   private failed(server: BackendServer): void {
@@ -390,11 +284,7 @@ export class BannerPrefetcher implements PrefetchSource {
     this.failures.set(server, { count, until: performance.now() + delayMs });
   }
 
-  private emit(
-    server: BackendServer,
-    outcome: 'opened' | 'failed' | 'used' | 'retired' | 'discarded',
-    detail: { readonly reason?: string; readonly ageMs?: number },
-  ): void {
+  private emit(server: BackendServer, outcome: 'opened' | 'failed' | 'used' | 'retired' | 'discarded', detail: { readonly reason?: string; readonly ageMs?: number }): void {
     this.events.emit('prefetch', { pool: this.pool.name, server: server.name, outcome, ...detail });
   }
 }

@@ -1,7 +1,10 @@
 import type { ServerConfig } from '../config/schema.js';
 import { formatHostPort } from '../net/address.js';
+import { ticket, type Ticket } from '../ticket.js';
 
-export type ServerState = 'UP' | 'DOWN' | 'DRAINING';
+import type { ServerState } from '../events/contract.js';
+
+export type { ServerState } from '../events/contract.js';
 export type ServerHealth = 'UP' | 'DOWN';
 
 export interface ServerStateChange {
@@ -69,21 +72,26 @@ export class BackendServer {
     return this.draining ? 'DRAINING' : this.health;
   }
 
-  /** Kept for callers that assign a state; prefer the pool's methods, which emit events. */
-  set state(state: ServerState) {
-    if (state === 'DRAINING') this.draining = true;
-    else {
-      this.draining = false;
-      this.health = state;
-    }
-  }
-
-  get usable(): boolean {
-    return this.state === 'UP' && this.weight > 0;
-  }
-
   get hasFreeSlot(): boolean {
     return this.handshakesActive < this.maxStartups;
+  }
+
+  /** One handshake slot (the pool checks `hasFreeSlot` first); `afterRelease` runs once it is free again. */
+  takeSlot(afterRelease: () => void): Ticket {
+    this.handshakesActive += 1;
+    return ticket(() => {
+      this.handshakesActive -= 1;
+      afterRelease();
+    });
+  }
+
+  /** One session using this server, in setup or spliced (what `leastconn` balances). */
+  takeSession(afterRelease: () => void): Ticket {
+    this.activeSessions += 1;
+    return ticket(() => {
+      this.activeSessions -= 1;
+      afterRelease();
+    });
   }
 
   /** Applies a health verdict; returns the visible change, if any. */

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { ServerHealth } from '../backend/server.js';
 import type { Config } from '../config/schema.js';
-import type { ReloadChanges } from '../proxy/proxy-server.js';
+import type { ReloadChanges } from '../events/contract.js';
 import type { ProxyStatus } from '../observe/status.js';
 
 /**

@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import { BackendPool } from '../backend/pool.js';
 import type { Reloadable } from '../cli/config-reloader.js';
 import type { Config } from '../config/schema.js';
-import type { ProxyEvents } from '../observe/events.js';
-import type { ReloadChanges } from '../proxy/proxy-server.js';
+import type { ProxyEvents } from '../events/bus.js';
+import type { ReloadChanges } from '../events/contract.js';
 import { isConfigReloadResult, workerCount, type ConfigReloadRequest, type ConfigReloadResult } from './messages.js';
 
 /** How long the primary waits for each worker to apply a config; one that does not answer failed. */

@@ -4,7 +4,7 @@ import { HealthChecker } from '../backend/health-checker.js';
 import { BackendPool } from '../backend/pool.js';
 import { attachReloader, type ReloaderOptions } from '../cli/config-reloader.js';
 import type { Config } from '../config/schema.js';
-import { ProxyEvents } from '../observe/events.js';
+import { ProxyEvents } from '../events/bus.js';
 import { AdminServer } from '../observe/admin.js';
 import { logEvents } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';

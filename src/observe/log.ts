@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import { subscribe, type ProxyEventMap, type ProxyEvents } from './events.js';
+import { subscribe, type ProxyEventMap, type ProxyEvents } from '../events/bus.js';
 
 export interface LogOptions {
   readonly level: string;

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProxyServer } from '../proxy/proxy-server.js';
 import { VERSION } from '../version.js';
-import { subscribe, type ProxyEventMap, type ProxyEvents } from './events.js';
+import { subscribe, type ProxyEventMap, type ProxyEvents } from '../events/bus.js';
 
 /**
  * Banner latency spans a loopback sshd (~1 ms) to a throttled or overloaded one

@@ -3,7 +3,7 @@ import type { BackendPool } from '../backend/pool.js';
 import type { ListenerConfig, LimitsConfig, TimeoutsConfig } from '../config/schema.js';
 import type { ReasonCode } from '../errors.js';
 import { formatHostPort, normaliseAddress } from '../net/address.js';
-import type { ProxyEvents } from '../observe/events.js';
+import type { ProxyEvents } from '../events/bus.js';
 import { Acl } from './acl.js';
 import { readProxyHeader, type ProxyHeaderReading } from './proxy-header-reader.js';
 import { Session } from './session.js';

@@ -1,7 +1,8 @@
 import { BackendPool } from '../backend/pool.js';
 import type { Config } from '../config/schema.js';
 import { capConnections, type ConnectionCap } from '../net/fd-limit.js';
-import { ProxyEvents } from '../observe/events.js';
+import { ProxyEvents } from '../events/bus.js';
+import type { ReloadChanges } from '../events/contract.js';
 import { ConnectionBudget, Listener, type ListenerDeps } from './listener.js';
 import type { Session } from './session.js';
 import { SourceLimits } from './source-limits.js';
@@ -196,11 +197,4 @@ export class ProxyServer {
   private sessionCount(): number {
     return this.allListeners().reduce((sum, listener) => sum + listener.sessions.size, 0);
   }
-}
-
-/** What a reload changed, by name (logged, and carried by the 'config-reload' event). */
-export interface ReloadChanges {
-  listeners: { added: string[]; removed: string[]; updated: string[] };
-  pools: { added: string[]; removed: string[] };
-  servers: Record<string, { added: string[]; removed: string[]; changed: string[] }>;
 }

@@ -5,7 +5,7 @@ import { isTransientFailure, planNextAttempt } from '../backend/retry-policy.js'
 import type { BackendServer } from '../backend/server.js';
 import type { KeepaliveConfig, TimeoutsConfig } from '../config/schema.js';
 import type { ReasonCode, SessionFailureCode } from '../errors.js';
-import type { AttemptRecord, ProxyEvents } from '../observe/events.js';
+import type { AttemptRecord, ProxyEvents } from '../events/bus.js';
 import { ClientBuffer } from './client-buffer.js';
 import { SetupDeadline, type DeadlineRule } from './client-deadline.js';
 import { ClientKeepalive } from './keepalive.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { ProxyEventMap } from '../../src/observe/events.js';
+import type { ProxyEventMap } from '../../src/events/bus.js';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
 import { startProxy, type TestProxy } from '../fixtures/proxy.js';
 import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';

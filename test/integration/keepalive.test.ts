@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import pino from 'pino';
 import { validateConfig } from '../../src/config/load.js';
-import type { SessionSummary } from '../../src/observe/events.js';
+import type { SessionSummary } from '../../src/events/bus.js';
 import { KEEPALIVE_LINE } from '../../src/proxy/keepalive.js';
 import { ProxyRuntime } from '../../src/runtime.js';
 import { paramikoAvailable, runParamiko, runSsh, sshClientAvailable } from '../fixtures/clients.js';

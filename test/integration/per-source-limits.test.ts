@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import type { ProxyEventMap } from '../../src/observe/events.js';
+import type { ProxyEventMap } from '../../src/events/bus.js';
 import { startFixtureBackend } from '../fixtures/hostile-backends.js';
 import { startProxy } from '../fixtures/proxy.js';
 import { rawExchange, untilLine } from '../fixtures/raw-client.js';

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { validateConfig } from '../../src/config/load.js';
-import type { ProxyEventMap } from '../../src/observe/events.js';
+import type { ProxyEventMap } from '../../src/events/bus.js';
 import { ProxyRuntime } from '../../src/runtime.js';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
 import {

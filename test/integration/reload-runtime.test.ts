@@ -5,7 +5,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import pino from 'pino';
 import { validateConfig } from '../../src/config/load.js';
-import type { ProxyEventMap } from '../../src/observe/events.js';
+import type { ProxyEventMap } from '../../src/events/bus.js';
 import { ProxyRuntime } from '../../src/runtime.js';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
 import { rawExchange, untilLine } from '../fixtures/raw-client.js';

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { PREFETCH_IDENTIFICATION } from '../../src/backend/prefetch.js';
 import type { BackendServer } from '../../src/backend/server.js';
 import { validateConfig } from '../../src/config/load.js';
-import type { ProxyEventMap } from '../../src/observe/events.js';
+import type { ProxyEventMap } from '../../src/events/bus.js';
 import { ProxyRuntime } from '../../src/runtime.js';
 import { paramikoAvailable, runParamiko, runSsh, sshClientAvailable } from '../fixtures/clients.js';
 import { startDelayRelay } from '../fixtures/delay-relay.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backoffDelayMs, ConnectRateLimiter, planNextAttempt } from '../../src/backend/retry-policy.js';
 import type { BackendServer } from '../../src/backend/server.js';
-import type { ProxyEventMap } from '../../src/observe/events.js';
+import type { ProxyEventMap } from '../../src/events/bus.js';
 import { makePool } from './pool-helpers.js';
 
 type StateChange = ProxyEventMap['server-state'][0];

@@ -1,7 +1,7 @@
 /** Builds a BackendPool from a minimal config, for unit tests (no sockets involved). */
 import { BackendPool } from '../../src/backend/pool.js';
 import { validateConfig } from '../../src/config/load.js';
-import { ProxyEvents } from '../../src/observe/events.js';
+import { ProxyEvents } from '../../src/events/bus.js';
 
 export interface PoolServerSpec {
   readonly name: string;

@@ -138,12 +138,12 @@ describe('BackendPool handshake slots and queue', () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 2 }]);
     const server = pool.servers[0];
     assert.ok(server);
-    const release = pool.tryCheckSlot(server);
-    assert.ok(release);
+    const slot = pool.tryCheckSlot(server);
+    assert.ok(slot);
     const lease = leaseOf(await acquire(pool));
     assert.equal(pool.tryCheckSlot(server), undefined, 'no slot left for a second check');
     const queued = acquire(pool);
-    release();
+    slot.release();
     leaseOf(await queued).close();
     lease.close();
   });

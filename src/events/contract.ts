@@ -1,7 +1,18 @@
-import { EventEmitter } from 'node:events';
 import type { AttemptFailureCode, ReasonCode } from '../errors.js';
-import type { ServerState } from '../backend/server.js';
-import type { ReloadChanges } from '../proxy/proxy-server.js';
+
+/**
+ * The contract between the proxy core and its observers: what each event carries.
+ * Both sides depend on this file; it depends on neither.
+ */
+
+export type ServerState = 'UP' | 'DOWN' | 'DRAINING';
+
+/** What a reload changed, by name (logged, and carried by the 'config-reload' event). */
+export interface ReloadChanges {
+  listeners: { added: string[]; removed: string[]; updated: string[] };
+  pools: { added: string[]; removed: string[] };
+  servers: Record<string, { added: string[]; removed: string[]; changed: string[] }>;
+}
 
 /** One backend attempt within a session. */
 export interface AttemptRecord {
@@ -99,19 +110,4 @@ export interface ProxyEventMap {
   ];
   /** A keepalive line was written to a waiting client (`line` counts from 1). */
   'keepalive-line': [{ readonly listener: string; readonly pool: string; readonly sessionId: number; readonly line: number }];
-}
-
-/** The core's event bus: metrics and logs subscribe; the core imports neither. */
-export class ProxyEvents extends EventEmitter<ProxyEventMap> {}
-
-/** Subscribes and returns the matching unsubscribe. */
-export function subscribe<K extends keyof ProxyEventMap>(
-  events: ProxyEvents,
-  name: K,
-  handler: (...args: ProxyEventMap[K]) => void,
-): () => void {
-  const emitter = events as unknown as EventEmitter;
-  const listener = handler as (...args: unknown[]) => void;
-  emitter.on(name, listener);
-  return () => emitter.off(name, listener);
 }

@@ -1,0 +1,46 @@
+import type { Ticket } from '../ticket.js';
+import type { AttemptSuccess } from './attempt.js';
+import type { BackendServer } from './server.js';
+
+/** A connection prefetch opened earlier, handed to a lease with the slot it holds. */
+export interface PrefetchedConnection {
+  readonly success: AttemptSuccess;
+  /** The handshake slot the connection held while it waited: the lease owns it now. */
+  readonly slot: Ticket;
+}
+
+/** What the pool asks of banner prefetch (src/backend/prefetch.ts): ready connections per server. */
+export interface PrefetchSource {
+  /** Prefetched connections ready on this server now. */
+  available(server: BackendServer): number;
+  /** Hands over the oldest ready connection with its slot, or undefined (a miss). */
+  take(server: BackendServer): PrefetchedConnection | undefined;
+}
+
+/** A session's hold on a server: one handshake slot plus one active-session count. */
+export interface Lease {
+  readonly server: BackendServer;
+  /** Frees the handshake slot (idempotent); the session count stays until close(). */
+  releaseSlot(): void;
+  /** Frees everything the lease holds (idempotent). */
+  close(): void;
+  /** A prefetched connection (banner already verified) that comes with this lease's slot: splice it, do not connect. */
+  readonly prefetched?: AttemptSuccess;
+}
+
+/** A lease made of the two tickets it holds; `onClosed` runs once, after both are released. */
+export function createLease(server: BackendServer, slot: Ticket, session: Ticket, prefetched: AttemptSuccess | undefined, onClosed: () => void): Lease {
+  let open = true;
+  return {
+    server,
+    releaseSlot: () => slot.release(),
+    ...(prefetched ? { prefetched } : {}),
+    close: () => {
+      if (!open) return;
+      open = false;
+      session.release();
+      slot.release();
+      onClosed();
+    },
+  };
+}
