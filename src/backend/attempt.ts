@@ -16,6 +16,8 @@ export interface AttemptOptions {
    * emits no 'data' events; its bytes go to its read target. For sockets a Splice takes over.
    */
   readonly reuseReads?: boolean;
+  /** The TCP connection is up and the banner wait begins (sessions tell the two phases apart). */
+  readonly onConnected?: () => void;
 }
 
 export interface AttemptSuccess {
@@ -126,6 +128,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
     if (timer) clearTimeout(timer);
     timer = setTimeout(onBannerTimeout, options.bannerTimeoutMs);
     if (options.sendOnConnect) socket.write(options.sendOnConnect);
+    options.onConnected?.();
   }
 
   function onData(chunk: Buffer): void {

@@ -23,6 +23,8 @@ export interface AttemptRecord {
   readonly connectMs?: number;
   readonly bannerMs?: number;
   readonly elapsedMs: number;
+  /** A prefetched connection (banner verified earlier): this client waited for neither connect nor banner. */
+  readonly prefetched?: boolean;
 }
 
 /** The one summary a session emits when it closes. */
@@ -38,6 +40,9 @@ export interface SessionSummary {
   readonly serverIdentification: string | undefined;
   readonly clientIdentification: string | undefined;
   readonly attempts: readonly AttemptRecord[];
+  /** Milliseconds spent in each phase (src/proxy/session-state.ts); a phase entered twice adds up. */
+  readonly phaseMs: { readonly [phase: string]: number | undefined };
+  /** Time spent `queued` for a handshake slot (phaseMs.queued). */
   readonly queueWaitMs: number;
   /** Most client bytes held before the splice (bounded by limits.clientBufferBytes plus one read). */
   readonly clientBufferPeakBytes: number;

@@ -5,33 +5,28 @@ const MAX_IDENT_SCAN = 255;
 /**
  * Holds what a client sends before its session is spliced (its identification and
  * often its KEXINIT), up to a byte limit; past it the client is paused, never dropped.
+ * A FIN from the client is reported (`onEnd`): an SSH client cannot go on without
+ * sending, so the session ends instead of taking a backend for nobody.
  */
 export class ClientBuffer {
   private readonly socket: Socket;
   private readonly limitBytes: number;
+  private readonly onEnd: () => void;
   private chunks: Buffer[] = [];
   private bytes = 0;
   private peak = 0;
-  private ended = false;
   private ident: string | undefined;
   private identScanned = false;
 
-  constructor(socket: Socket, limitBytes: number) {
+  constructor(socket: Socket, limitBytes: number, onEnd: () => void) {
     this.socket = socket;
     this.limitBytes = limitBytes;
-  }
-
-  get bufferedBytes(): number {
-    return this.bytes;
+    this.onEnd = onEnd;
   }
 
   /** Most bytes held at once: shows the limit held under a fast client. */
   get peakBytes(): number {
     return this.peak;
-  }
-
-  get clientEnded(): boolean {
-    return this.ended;
   }
 
   /** The client's own identification line, once seen (for logs and client-aware policies). */
@@ -64,9 +59,6 @@ export class ClientBuffer {
     if (this.bytes >= this.limitBytes) this.socket.pause();
   };
 
-  private readonly onEnd = (): void => {
-    this.ended = true;
-  };
 
   private scanIdentification(): void {
     const head = (this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks)) as Buffer;

@@ -7,12 +7,26 @@ import type { ProxyEvents } from '../events/bus.js';
 import { Acl } from './acl.js';
 import { readProxyHeader, type ProxyHeaderReading } from './proxy-header-reader.js';
 import { Session } from './session.js';
+import { ticket, type Ticket } from '../ticket.js';
 import type { SourceLimits } from './source-limits.js';
 
-/** Shared across listeners: the process-wide connection limit. */
+/** Shared across listeners: the process-wide connection limit, taken as tickets. */
 export class ConnectionBudget {
-  active = 0;
+  private count = 0;
   constructor(public max: number) {}
+
+  get active(): number {
+    return this.count;
+  }
+
+  /** A place for one connection, or undefined when the limit is reached. */
+  take(): Ticket | undefined {
+    if (this.count >= this.max) return undefined;
+    this.count += 1;
+    return ticket(() => {
+      this.count -= 1;
+    });
+  }
 }
 
 export interface ListenerDeps {
@@ -34,8 +48,8 @@ export class Listener {
   private acl: Acl;
   /** Load balancers allowed to send a PROXY header (undefined: PROXY protocol off). */
   private trusted: Acl | undefined;
-  /** Connections still sending their PROXY header (they hold a budget slot). */
-  private readonly pendingHeaders = new Map<Socket, ProxyHeaderReading>();
+  /** Connections still sending their PROXY header, with the budget place each holds. */
+  private readonly pendingHeaders = new Map<Socket, { readonly reading: ProxyHeaderReading; readonly place: Ticket }>();
   private readonly server: Server;
   private boundAddress: string | undefined;
 
@@ -106,17 +120,23 @@ export class Listener {
     return Promise.resolve();
   }
 
+  /** Connections still sending their PROXY header: a removed listener stays tracked until they are done. */
+  get pendingCount(): number {
+    return this.pendingHeaders.size;
+  }
+
   /** Drops connections still sending their PROXY header (shutdown). */
   abortPendingHeaders(): void {
-    for (const [socket, reading] of this.pendingHeaders) {
+    for (const [socket, { reading, place }] of this.pendingHeaders) {
       reading.cancel();
-      this.deps.budget.active -= 1;
+      place.release();
       this.reject(socket, 'SHUTDOWN', normaliseAddress(socket.remoteAddress) ?? 'unknown', 'proxy is shutting down');
     }
     this.pendingHeaders.clear();
   }
 
   private accept(socket: Socket): void {
+    const acceptedAt = performance.now();
     socket.on('error', ignoreEarlyError);
     const peer = normaliseAddress(socket.remoteAddress) ?? 'unknown';
     const proxyProtocol = this.config.proxyProtocol;
@@ -126,11 +146,12 @@ export class Listener {
         this.reject(socket, 'PROXY_UNTRUSTED', peer, `${peer} is not in proxyProtocol.trusted`);
         return;
       }
-      if (!this.reserveSlot(socket, peer)) return;
+      const place = this.reservePlace(socket, peer);
+      if (!place) return;
       const reading = readProxyHeader(socket, proxyProtocol.accept, proxyProtocol.timeout, (outcome) => {
         this.pendingHeaders.delete(socket);
         if (!outcome.ok) {
-          this.deps.budget.active -= 1;
+          place.release();
           this.reject(socket, outcome.code, peer, outcome.message);
           return;
         }
@@ -139,41 +160,37 @@ export class Listener {
         const fromHeader = header.command === 'PROXY' ? normaliseAddress(header.sourceAddress) : undefined;
         const client = fromHeader ?? peer;
         const clientPort = fromHeader === undefined ? socket.remotePort : header.sourcePort;
-        this.admit(socket, client, clientPort, outcome.rest);
+        this.admit(socket, client, clientPort, outcome.rest, place, acceptedAt);
       });
-      this.pendingHeaders.set(socket, reading);
+      this.pendingHeaders.set(socket, { reading, place });
       return;
     }
-    if (!this.reserveSlot(socket, peer)) return;
-    this.admit(socket, peer, socket.remotePort, undefined);
+    const place = this.reservePlace(socket, peer);
+    if (!place) return;
+    this.admit(socket, peer, socket.remotePort, undefined, place, acceptedAt);
   }
 
-  /** Takes a slot of the process-wide connection budget, or rejects. */
-  private reserveSlot(socket: Socket, client: string): boolean {
-    const { budget } = this.deps;
-    if (budget.active >= budget.max) {
-      this.reject(socket, 'LIMIT_REACHED', client);
-      return false;
-    }
-    budget.active += 1;
-    return true;
+  /** Takes a place in the process-wide connection budget, or rejects. */
+  private reservePlace(socket: Socket, client: string): Ticket | undefined {
+    const place = this.deps.budget.take();
+    if (!place) this.reject(socket, 'LIMIT_REACHED', client);
+    return place;
   }
 
   /**
    * ACL and per-source limits on the client's address (from the PROXY header when
-   * there is one), then a session. The caller has reserved a budget slot.
+   * there is one), then a session, which owns `place` from then on.
    */
-  private admit(socket: Socket, client: string, clientPort: number | undefined, initialBytes: Buffer | undefined): void {
-    const { budget } = this.deps;
+  private admit(socket: Socket, client: string, clientPort: number | undefined, initialBytes: Buffer | undefined, place: Ticket, acceptedAt: number): void {
     const verdict = this.acl.check(client);
     if (!verdict.allowed) {
-      budget.active -= 1;
+      place.release();
       this.reject(socket, 'ACL_DENIED', client, verdict.reason);
       return;
     }
     const source = this.deps.sourceLimits.admit(client);
     if (!source.ok) {
-      budget.active -= 1;
+      place.release();
       this.reject(socket, source.code, client, source.message);
       return;
     }
@@ -189,12 +206,13 @@ export class Listener {
         ...(clientPort === undefined ? {} : { clientPort }),
         ...(this.config.keepalive === undefined ? {} : { keepalive: this.config.keepalive }),
         ...(this.config.deadlines === undefined ? {} : { deadlines: this.config.deadlines }),
+        acceptedAt,
       },
-      (closed) => {
-        budget.active -= 1;
+      ticket(() => {
+        place.release();
         source.release();
-        this.sessions.delete(closed);
-      },
+      }),
+      (closed) => this.sessions.delete(closed),
     );
     this.sessions.add(session);
     socket.off('error', ignoreEarlyError);

@@ -118,7 +118,7 @@ export class ProxyServer {
       if (next.includes(listener)) continue;
       if (!config.listeners.some((candidate) => candidate.name === listener.name)) changes.listeners.removed.push(listener.name);
       await listener.stopAccepting();
-      if (listener.sessions.size > 0) this.retiredListeners.add(listener);
+      if (listener.sessions.size > 0 || listener.pendingCount > 0) this.retiredListeners.add(listener);
     }
     this.listeners.splice(0, this.listeners.length, ...next);
     this.config = config;
@@ -163,7 +163,7 @@ export class ProxyServer {
       const timer = setTimeout(() => {
         for (const session of this.sessions()) session.close('DRAIN_TIMEOUT');
       }, drainMs);
-      // 'session-closed' is emitted before the session leaves its listener's set: check after.
+      // A session leaves its listener's set before it emits 'session-closed'; checked a tick later all the same.
       const check = (): void => {
         if (this.sessionCount() > 0) return;
         clearTimeout(timer);
@@ -186,7 +186,7 @@ export class ProxyServer {
   }
 
   private allListeners(): Listener[] {
-    for (const listener of this.retiredListeners) if (listener.sessions.size === 0) this.retiredListeners.delete(listener);
+    for (const listener of this.retiredListeners) if (listener.sessions.size === 0 && listener.pendingCount === 0) this.retiredListeners.delete(listener);
     return [...this.listeners, ...this.retiredListeners];
   }
 

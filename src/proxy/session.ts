@@ -1,18 +1,20 @@
 import type { Socket } from 'node:net';
-import { attemptBackend, type AttemptFailure, type AttemptHandle, type AttemptSuccess } from '../backend/attempt.js';
-import type { AcquireHandle, BackendPool, Lease } from '../backend/pool.js';
+import { attemptBackend, type AttemptFailure, type AttemptOptions, type AttemptOutcome, type AttemptSuccess, type AttemptHandle } from '../backend/attempt.js';
+import type { BackendPool, Lease } from '../backend/pool.js';
 import { isTransientFailure, planNextAttempt } from '../backend/retry-policy.js';
 import type { BackendServer } from '../backend/server.js';
 import type { KeepaliveConfig, TimeoutsConfig } from '../config/schema.js';
 import type { ReasonCode, SessionFailureCode } from '../errors.js';
 import type { AttemptRecord, ProxyEvents } from '../events/bus.js';
+import type { Ticket } from '../ticket.js';
 import { ClientBuffer } from './client-buffer.js';
 import { SetupDeadline, type DeadlineRule } from './client-deadline.js';
-import { ClientKeepalive } from './keepalive.js';
 import { HandshakeTracker } from './handshake-tracker.js';
+import { ClientKeepalive } from './keepalive.js';
+import { canTransition, PhaseClock, type SessionPhase, type SessionState } from './session-state.js';
 import { Splice } from './splice.js';
 
-export type SessionPhase = 'accepted' | 'queued' | 'connecting' | 'spliced' | 'closed';
+export type { SessionPhase } from './session-state.js';
 
 export interface SessionContext {
   readonly listener: string;
@@ -26,53 +28,67 @@ export interface SessionContext {
   readonly keepalive?: KeepaliveConfig;
   /** Setup budgets by client identification (listeners[].deadlines). */
   readonly deadlines?: readonly DeadlineRule[];
+  /** performance.now() at accept (before any PROXY header): the `accepted` phase starts there. */
+  readonly acceptedAt?: number;
+  /** How backends are tried (tests inject fakes; default `attemptBackend`). */
+  readonly attempt?: (options: AttemptOptions, callback: (outcome: AttemptOutcome) => void) => AttemptHandle;
 }
 
 let nextSessionId = 1;
 
 /**
- * One client connection, phase by phase: queue for a handshake slot, connect,
- * await a valid identification, fail over while the client has seen nothing,
- * then splice. `close()` is idempotent and emits exactly one summary.
+ * One client connection as an explicit state machine (src/proxy/session-state.ts):
+ * `accepted → admitted → queued → connecting → awaiting-banner → spliced → closed`,
+ * with failover back to `queued` (or `backoff`) while the client has seen nothing.
+ * `transition()` checks every move, releases what the old phase owned and times it.
+ * `close()` is idempotent; the session frees everything it holds, then emits exactly
+ * one summary.
  */
 export class Session {
   readonly id = nextSessionId++;
-  phase: SessionPhase = 'accepted';
+  private state: SessionState = { phase: 'accepted' };
   private readonly client: Socket;
   private readonly clientAddress: string;
   private readonly context: SessionContext;
-  private readonly acceptedAt = performance.now();
-  private readonly buffer: ClientBuffer;
-  private readonly attempts: AttemptRecord[] = [];
-  private readonly failed = new Set<BackendServer>();
-  /** Servers that throttled, reset or closed before the banner: may be retried after a backoff. */
-  private readonly throttled = new Set<BackendServer>();
-  private backoffRounds = 0;
-  private backoffTimer: NodeJS.Timeout | undefined;
+  /** The connection budget and per-source counts the listener took for this client. */
+  private readonly admission: Ticket;
   private readonly onClosed: (session: Session) => void;
-  private acquire: AcquireHandle | undefined;
-  private attempt: AttemptHandle | undefined;
-  private lease: Lease | undefined;
-  private splice: Splice | undefined;
-  private backendSocket: Socket | undefined;
-  private tracker: HandshakeTracker | undefined;
+  private readonly clock: PhaseClock;
+  private readonly acceptedAt: number;
+  private readonly buffer: ClientBuffer;
   private readonly deadline: SetupDeadline;
   private keepalive: ClientKeepalive | undefined;
-  private queueWaitMs = 0;
-  private bannerMs: number | undefined;
+  private readonly attempts: AttemptRecord[] = [];
+  /** Servers that failed for good in this session: never tried again. */
+  private readonly hardFailed = new Set<BackendServer>();
+  /** Servers that throttled, reset or closed before the banner: may be retried after a backoff. */
+  private readonly transientlyFailed = new Set<BackendServer>();
+  private backoffRounds = 0;
+  private backend: Socket | undefined;
   private setupMs: number | undefined;
   private serverIdentification: string | undefined;
 
-  constructor(client: Socket, clientAddress: string, context: SessionContext, onClosed: (session: Session) => void) {
+  constructor(client: Socket, clientAddress: string, context: SessionContext, admission: Ticket, onClosed: (session: Session) => void) {
     this.client = client;
     this.clientAddress = clientAddress;
     this.context = context;
+    this.admission = admission;
     this.onClosed = onClosed;
-    this.buffer = new ClientBuffer(client, context.clientBufferBytes);
+    this.acceptedAt = context.acceptedAt ?? performance.now();
+    this.clock = new PhaseClock(() => performance.now(), this.acceptedAt);
+    this.buffer = new ClientBuffer(client, context.clientBufferBytes, () => this.fail('CLIENT_CLOSED', 'client sent FIN before a backend was ready'));
     this.deadline = new SetupDeadline(context.deadlines ?? [], context.timeouts.setup, ({ budgetMs, pattern }) => {
       const whose = pattern === undefined ? 'the setup budget' : `the setup budget for clients matching "${pattern}"`;
       this.fail('SETUP_TIMEOUT', `no backend identification within ${whose} of ${budgetMs}ms`);
     });
+  }
+
+  get phase(): SessionPhase {
+    return this.state.phase;
+  }
+
+  get isSpliced(): boolean {
+    return this.state.phase === 'spliced';
   }
 
   /**
@@ -80,20 +96,18 @@ export class Session {
    * counted per chunk); undefined before the splice. Metrics read it at scrape time.
    */
   get bytesSoFar(): { readonly clientToServer: number; readonly serverToClient: number } | undefined {
-    if (!this.backendSocket) return undefined;
-    return { clientToServer: this.backendSocket.bytesWritten, serverToClient: this.client.bytesWritten };
+    if (!this.backend) return undefined;
+    return { clientToServer: this.backend.bytesWritten, serverToClient: this.client.bytesWritten };
   }
 
-  get isSpliced(): boolean {
-    return this.phase === 'spliced';
-  }
-
-  /** `initialBytes`: client bytes already read (after a PROXY protocol header). */
+  /** Admission passed: buffer the client and queue for a backend. `initialBytes`: client bytes read with a PROXY header. */
   start(initialBytes?: Buffer): void {
+    this.transition({ phase: 'admitted' });
     this.client.setNoDelay(true);
     this.client.on('error', this.onClientErrorBeforeSplice);
     this.client.on('close', this.onClientCloseBeforeSplice);
     this.buffer.start(initialBytes);
+    if (this.state.phase === 'closed') return;
     this.deadline.start();
     this.deadline.identify(this.buffer.identification);
     if (this.buffer.identification === undefined && (this.context.deadlines?.length ?? 0) > 0) this.client.on('data', this.onClientDataBeforeSplice);
@@ -108,14 +122,50 @@ export class Session {
     this.queueForBackend();
   }
 
-  /** Ends the session now, whatever its phase. */
+  /** Ends the session now, whatever its phase (idempotent). */
   close(reason: ReasonCode, message?: string): void {
-    if (this.phase === 'closed') return;
-    if (this.splice) {
-      this.splice.close(reason === 'SHUTDOWN' || reason === 'DRAIN_TIMEOUT' ? reason : 'SHUTDOWN');
+    const state = this.state;
+    if (state.phase === 'closed') return;
+    if (state.phase === 'spliced') {
+      state.splice.close(reason === 'DRAIN_TIMEOUT' ? reason : 'SHUTDOWN');
       return;
     }
     this.fail(reason as SessionFailureCode, message);
+  }
+
+  /**
+   * The one way to change phase: checks the move against SESSION_TRANSITIONS, records
+   * the time spent in the old phase, and releases what it owned that the new one does
+   * not take over (queue place, backoff timer, attempt, lease).
+   */
+  private transition(next: SessionState): void {
+    const previous = this.state;
+    if (!canTransition(previous.phase, next.phase)) {
+      throw new Error(`session ${this.id}: no transition from ${previous.phase} to ${next.phase}`);
+    }
+    this.clock.leave(previous.phase);
+    this.state = next;
+    switch (previous.phase) {
+      case 'queued':
+        previous.acquire?.cancel();
+        break;
+      case 'backoff':
+        clearTimeout(previous.timer);
+        break;
+      case 'connecting':
+      case 'awaiting-banner':
+        // connecting → awaiting-banner keeps the attempt and the lease; the splice keeps the lease.
+        if (next.phase === 'awaiting-banner') break;
+        previous.attempt.cancel();
+        if (next.phase !== 'spliced') previous.lease.close();
+        break;
+      case 'spliced':
+        previous.tracker.stop();
+        previous.lease.close();
+        break;
+      default:
+        break;
+    }
   }
 
   private readonly onClientErrorBeforeSplice = (error: NodeJS.ErrnoException): void => {
@@ -133,14 +183,13 @@ export class Session {
     this.deadline.identify(this.buffer.identification);
   };
 
-  /** `after`: the attempt that just failed; it counts as a failover only if another attempt follows. */
+  /** Plans the next attempt: at once (queued), after a backoff, or none (closed). */
   private queueForBackend(after?: { readonly server: string; readonly reason: AttemptFailure['code'] }): void {
-    this.phase = 'queued';
     const pool = this.context.pool;
     const plan = planNextAttempt({
       attempts: this.attempts.length,
-      hardFailed: this.failed,
-      transientFailed: this.throttled,
+      hardFailed: this.hardFailed,
+      transientFailed: this.transientlyFailed,
       retries: pool.settings.retries,
       maxAttempts: pool.settings.retry.maxAttempts,
       backoffRounds: this.backoffRounds,
@@ -154,22 +203,17 @@ export class Session {
     if (after) this.context.events.emit('failover', { pool: pool.name, from: after.server, reason: after.reason });
     if (plan.kind === 'retry') {
       this.backoffRounds += 1;
-      this.backoffTimer = setTimeout(() => {
-        this.backoffTimer = undefined;
-        this.acquireBackend(plan.exclude);
-      }, plan.delayMs);
+      this.transition({ phase: 'backoff', timer: setTimeout(() => this.acquireBackend(plan.exclude), plan.delayMs) });
       return;
     }
     this.acquireBackend(plan.exclude);
   }
 
   private acquireBackend(exclude: ReadonlySet<BackendServer>): void {
-    const pool = this.context.pool;
-    let settled = false;
-    const handle = pool.acquire({ clientKey: this.clientAddress, exclude }, (result) => {
-      settled = true;
-      this.acquire = undefined;
-      this.queueWaitMs += result.waitMs;
+    const queued: SessionState & { phase: 'queued' } = { phase: 'queued', acquire: undefined };
+    this.transition(queued);
+    const handle = this.context.pool.acquire({ clientKey: this.clientAddress, exclude }, (result) => {
+      if (this.state !== queued) return;
       if (!result.ok) {
         const code = result.code === 'NO_BACKEND' && this.attempts.length > 0 ? 'BACKENDS_EXHAUSTED' : result.code;
         this.fail(code, result.message);
@@ -179,112 +223,104 @@ export class Session {
     });
     // The pool answers synchronously when a slot is free: keep the handle only while
     // queued (a stale one kept its callback, and so the whole closure, for the session's life).
-    if (!settled) this.acquire = handle;
+    if (this.state === queued) queued.acquire = handle;
   }
 
   private connect(lease: Lease): void {
-    this.phase = 'connecting';
-    this.lease = lease;
     if (lease.prefetched) {
-      this.spliceTo(lease.prefetched);
+      this.spliceTo(lease, lease.prefetched, true);
       return;
     }
     const { server } = lease;
     const { timeouts } = this.context;
-    this.attempt = attemptBackend(
-      // reuseReads: server→client reads land in a reused buffer (src/proxy/reused-reads.ts).
-      { host: server.host, port: server.port, connectTimeoutMs: timeouts.connect, bannerTimeoutMs: timeouts.banner, reuseReads: true },
+    const attempt = this.context.attempt ?? attemptBackend;
+    // The state holds the attempt before it starts: an attempt may settle at once.
+    let handle: AttemptHandle | undefined;
+    const current: AttemptHandle = { cancel: () => handle?.cancel() };
+    this.transition({ phase: 'connecting', lease, attempt: current });
+    handle = attempt(
+      {
+        host: server.host,
+        port: server.port,
+        connectTimeoutMs: timeouts.connect,
+        bannerTimeoutMs: timeouts.banner,
+        // Server→client reads land in a reused buffer (src/proxy/reused-reads.ts).
+        reuseReads: true,
+        onConnected: () => {
+          if (this.state.phase === 'connecting') this.transition({ phase: 'awaiting-banner', lease, attempt: current });
+        },
+      },
       (outcome) => {
-        this.attempt = undefined;
-        if (outcome.ok) this.spliceTo(outcome);
-        else this.failOver(outcome);
+        if (outcome.ok) this.spliceTo(lease, outcome, false);
+        else this.failOver(lease, outcome);
       },
     );
   }
 
-  private failOver(failure: AttemptFailure): void {
-    const lease = this.lease as Lease;
-    this.lease = undefined;
+  private failOver(lease: Lease, failure: AttemptFailure): void {
+    if (isTransientFailure(failure.code)) this.transientlyFailed.add(lease.server);
+    else this.hardFailed.add(lease.server);
+    // The lease goes first: the next attempt may want this very slot.
     lease.close();
-    if (isTransientFailure(failure.code)) this.throttled.add(lease.server);
-    else this.failed.add(lease.server);
     this.context.pool.reportAttempt(lease.server, failure.code);
-    this.record(lease.server, failure);
+    this.record(lease.server, failure, false);
     this.queueForBackend({ server: lease.server.name, reason: failure.code });
   }
 
-  private spliceTo(success: AttemptSuccess): void {
-    const lease = this.lease as Lease;
+  private spliceTo(lease: Lease, success: AttemptSuccess, prefetched: boolean): void {
     const backend = success.socket;
-    this.clearSetupTimer();
+    this.deadline.clear();
     this.context.pool.reportAttempt(lease.server, undefined);
-    this.record(lease.server, success);
-    this.bannerMs = success.bannerMs;
-    this.serverIdentification = success.identification.line;
-    this.setupMs = performance.now() - this.acceptedAt;
-    this.phase = 'spliced';
-
     this.client.off('error', this.onClientErrorBeforeSplice);
     this.client.off('close', this.onClientCloseBeforeSplice);
     this.client.off('data', this.onClientDataBeforeSplice);
     // Keepalive lines already written stay ahead of the backend's own bytes.
     this.keepalive?.stop();
     const clientChunks = this.buffer.stop();
-    const splice = new Splice(
-      this.client,
-      backend,
-      { idleTimeoutMs: this.context.timeouts.clientIdle, finTimeoutMs: this.context.timeouts.fin },
-      (result) => {
-        this.tracker?.stop();
-        this.finish(result.reason, undefined, result.bytesClientToServer, result.bytesServerToClient);
-      },
+    const splice = new Splice(this.client, backend, { idleTimeoutMs: this.context.timeouts.clientIdle, finTimeoutMs: this.context.timeouts.fin }, (result) =>
+      this.finish(result.reason, undefined, result.bytesClientToServer, result.bytesServerToClient),
     );
-    this.splice = splice;
-    this.backendSocket = backend;
-    // What the client must see, byte-exact: pre-lines, identification, anything after.
-    this.client.write(success.received);
-    for (const chunk of clientChunks) backend.write(chunk);
-    splice.start(this.buffer.clientEnded);
-    success.releaseErrorGuard();
-
     const handshake = this.context.pool.settings.handshake;
-    this.tracker = new HandshakeTracker(
+    const tracker = new HandshakeTracker(
       { endsAt: handshake.endsAt, graceMs: handshake.grace, maxHoldMs: handshake.maxHold, authFlights: handshake.authFlights },
       () => lease.releaseSlot(),
     );
-    this.tracker.start(this.client, backend, success.received.subarray(success.identEndOffset), clientChunks);
-    this.context.events.emit('session-spliced', {
-      listener: this.context.listener,
-      pool: this.context.pool.name,
-      server: lease.server.name,
-      setupMs: this.setupMs,
-    });
+    this.transition({ phase: 'spliced', lease, splice, tracker });
+    this.record(lease.server, success, prefetched);
+    this.serverIdentification = success.identification.line;
+    this.setupMs = performance.now() - this.acceptedAt;
+    this.backend = backend;
+    // What the client must see, byte-exact: pre-lines, identification, anything after.
+    this.client.write(success.received);
+    for (const chunk of clientChunks) backend.write(chunk);
+    splice.start();
+    success.releaseErrorGuard();
+    tracker.start(this.client, backend, success.received.subarray(success.identEndOffset), clientChunks);
+    this.context.events.emit('session-spliced', { listener: this.context.listener, pool: this.context.pool.name, server: lease.server.name, setupMs: this.setupMs });
   }
 
-  private record(server: BackendServer, outcome: AttemptSuccess | AttemptFailure): void {
-    const record: AttemptRecord = outcome.ok
-      ? { server: server.name, address: server.address, result: 'ok', connectMs: outcome.connectMs, bannerMs: outcome.bannerMs, elapsedMs: outcome.connectMs + outcome.bannerMs }
-      : {
-          server: server.name,
-          address: server.address,
-          result: outcome.code,
-          message: outcome.message,
-          ...(outcome.connectMs === undefined ? {} : { connectMs: outcome.connectMs }),
-          elapsedMs: outcome.elapsedMs,
-        };
+  /**
+   * One attempt for the summary and the 'attempt' event. Connect and banner times come
+   * from the phase clock; a prefetched connection took neither for this client.
+   */
+  private record(server: BackendServer, outcome: AttemptSuccess | AttemptFailure, prefetched: boolean): void {
+    const base = { server: server.name, address: server.address };
+    let record: AttemptRecord;
+    if (outcome.ok) {
+      const connectMs = prefetched ? 0 : (this.clock.lastStint.connecting ?? 0);
+      const bannerMs = prefetched ? 0 : (this.clock.lastStint['awaiting-banner'] ?? 0);
+      record = { ...base, result: 'ok', connectMs, bannerMs, elapsedMs: connectMs + bannerMs, ...(prefetched ? { prefetched } : {}) };
+    } else {
+      const connectMs = outcome.connectMs;
+      record = { ...base, result: outcome.code, message: outcome.message, ...(connectMs === undefined ? {} : { connectMs }), elapsedMs: outcome.elapsedMs };
+    }
     this.attempts.push(record);
     this.context.events.emit('attempt', { listener: this.context.listener, pool: this.context.pool.name, sessionId: this.id, ...record });
   }
 
   /** Ends a session that never reached the splice. */
   private fail(code: SessionFailureCode, message?: string): void {
-    if (this.phase === 'closed' || this.phase === 'spliced') return;
-    this.acquire?.cancel();
-    this.attempt?.cancel();
-    if (this.backoffTimer) clearTimeout(this.backoffTimer);
-    this.backoffTimer = undefined;
-    this.acquire = undefined;
-    this.attempt = undefined;
+    if (this.state.phase === 'closed' || this.state.phase === 'spliced') return;
     this.keepalive?.stop();
     this.buffer.stop();
     this.client.off('close', this.onClientCloseBeforeSplice);
@@ -293,13 +329,17 @@ export class Session {
     this.finish(code, message, 0, 0);
   }
 
+  /** Releases everything first (phase resources, admission, the listener's set), then tells observers. */
   private finish(reason: ReasonCode, message: string | undefined, bytesClientToServer: number, bytesServerToClient: number): void {
-    const spliced = this.phase === 'spliced';
-    const phase = this.phase;
-    this.phase = 'closed';
-    this.clearSetupTimer();
-    this.lease?.close();
-    this.lease = undefined;
+    const phase = this.state.phase;
+    if (phase === 'closed') return;
+    const spliced = phase === 'spliced';
+    this.transition({ phase: 'closed', reason });
+    this.deadline.clear();
+    this.admission.release();
+    this.onClosed(this);
+    const timings = this.clock.timings;
+    const lastAttempt = this.attempts.at(-1);
     this.context.events.emit('session-closed', {
       id: this.id,
       listener: this.context.listener,
@@ -308,13 +348,14 @@ export class Session {
       clientPort: this.context.clientPort ?? this.client.remotePort,
       phase,
       spliced,
-      server: spliced ? this.attempts.at(-1)?.server : undefined,
+      server: spliced ? lastAttempt?.server : undefined,
       serverIdentification: this.serverIdentification,
       clientIdentification: this.buffer.identification,
       attempts: this.attempts,
-      queueWaitMs: this.queueWaitMs,
+      phaseMs: timings,
+      queueWaitMs: timings.queued ?? 0,
       clientBufferPeakBytes: this.buffer.peakBytes,
-      bannerMs: this.bannerMs,
+      bannerMs: spliced ? lastAttempt?.bannerMs : undefined,
       setupMs: this.setupMs,
       bytesClientToServer,
       bytesServerToClient,
@@ -324,10 +365,5 @@ export class Session {
       keepaliveLines: this.keepalive?.linesSent ?? 0,
       ...(this.deadline.budget.pattern === undefined ? {} : { deadlinePattern: this.deadline.budget.pattern }),
     });
-    this.onClosed(this);
-  }
-
-  private clearSetupTimer(): void {
-    this.deadline.clear();
   }
 }

@@ -1,3 +1,4 @@
+import { ticket } from '../ticket.js';
 import { isIP } from 'node:net';
 import { normaliseAddress } from '../net/address.js';
 
@@ -91,17 +92,11 @@ export class SourceLimits {
     }
     entry.active += 1;
     const owned = entry;
-    let released = false;
-    return {
-      ok: true,
-      key,
-      release: () => {
-        if (released) return;
-        released = true;
-        owned.active -= 1;
-        if (owned.active === 0 && perSourceRate === 0 && this.entries.get(key) === owned) this.entries.delete(key);
-      },
-    };
+    const held = ticket(() => {
+      owned.active -= 1;
+      if (owned.active === 0 && perSourceRate === 0 && this.entries.get(key) === owned) this.entries.delete(key);
+    });
+    return { ok: true, key, release: () => held.release() };
   }
 
   private refill(entry: SourceEntry, now: number, rate: number): void {

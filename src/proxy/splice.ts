@@ -47,8 +47,7 @@ export class Splice {
     this.onDone = onDone;
   }
 
-  /** `clientEnded`: the client already sent FIN before the splice. */
-  start(clientEnded: boolean): void {
+  start(): void {
     const client = this.client as SplicedSocket;
     const backend = this.backend as SplicedSocket;
     client[kSplice] = this;
@@ -65,14 +64,9 @@ export class Splice {
     if (this.options.idleTimeoutMs > 0) {
       client.setTimeout(this.options.idleTimeoutMs, () => this.close('IDLE_TIMEOUT'));
     }
-    if (clientEnded) {
-      backend.end();
-      this.halfClosed('CLIENT_CLOSED');
-    } else {
-      client.on('data', onSocketData);
-      client.on('end', onSocketEnd);
-      client.resume();
-    }
+    client.on('data', onSocketData);
+    client.on('end', onSocketEnd);
+    client.resume();
     backend.resume();
   }
 

@@ -127,7 +127,7 @@ describe('server→client bytes read into reused buffers', () => {
     const done = new Promise<SpliceResult>((resolve) => {
       const splice = new Splice(accepted, success.socket, { idleTimeoutMs: 0, finTimeoutMs: 5000 }, resolve);
       accepted.write(success.received);
-      splice.start(false);
+      splice.start();
       success.releaseErrorGuard();
     });
     // Let the queue toward `user` build up before reading any of it.

@@ -1,0 +1,73 @@
+import type { AttemptHandle } from '../backend/attempt.js';
+import type { AcquireHandle, Lease } from '../backend/pool.js';
+import type { ReasonCode } from '../errors.js';
+import type { HandshakeTracker } from './handshake-tracker.js';
+import type { Splice } from './splice.js';
+
+/**
+ * A session's phases, in order. `backoff` sits between attempts when the only servers
+ * left failed transiently; failover goes from `connecting`/`awaiting-banner` back to
+ * `queued` (or `backoff`) while no backend byte has reached the client.
+ */
+export const SESSION_PHASES = ['accepted', 'admitted', 'queued', 'backoff', 'connecting', 'awaiting-banner', 'spliced', 'closed'] as const;
+export type SessionPhase = (typeof SESSION_PHASES)[number];
+
+/** Each phase holds only what it owns; leaving it releases that (see `Session.transition`). */
+export type SessionState =
+  | { readonly phase: 'accepted' }
+  | { readonly phase: 'admitted' }
+  /** `acquire` is set only while the pool keeps the request queued. */
+  | { readonly phase: 'queued'; acquire: AcquireHandle | undefined }
+  | { readonly phase: 'backoff'; readonly timer: NodeJS.Timeout }
+  | { readonly phase: 'connecting'; readonly lease: Lease; readonly attempt: AttemptHandle }
+  | { readonly phase: 'awaiting-banner'; readonly lease: Lease; readonly attempt: AttemptHandle }
+  | { readonly phase: 'spliced'; readonly lease: Lease; readonly splice: Splice; readonly tracker: HandshakeTracker }
+  | { readonly phase: 'closed'; readonly reason: ReasonCode };
+
+/**
+ * Every allowed move. `queued → spliced` is a lease that came with a prefetched
+ * connection (banner already verified). Anything else is a bug and throws.
+ */
+export const SESSION_TRANSITIONS: { readonly [From in SessionPhase]: readonly SessionPhase[] } = {
+  accepted: ['admitted', 'closed'],
+  admitted: ['queued', 'closed'],
+  queued: ['connecting', 'spliced', 'closed'],
+  backoff: ['queued', 'closed'],
+  connecting: ['awaiting-banner', 'queued', 'backoff', 'closed'],
+  'awaiting-banner': ['spliced', 'queued', 'backoff', 'closed'],
+  spliced: ['closed'],
+  closed: [],
+};
+
+export function canTransition(from: SessionPhase, to: SessionPhase): boolean {
+  return SESSION_TRANSITIONS[from].includes(to);
+}
+
+/** Milliseconds spent in each phase so far (a phase entered twice, as `queued` in a failover, adds up). */
+export type PhaseTimings = { -readonly [Phase in Exclude<SessionPhase, 'closed'>]?: number };
+
+/** Records the time spent in each phase: the one mechanism behind queue wait, connect and banner times. */
+export class PhaseClock {
+  readonly timings: PhaseTimings = {};
+  /** The last stint in each phase (the banner wait of the attempt that succeeded, not the sum). */
+  readonly lastStint: PhaseTimings = {};
+  private enteredAt: number;
+  private readonly now: () => number;
+
+  constructor(now: () => number, startedAt = now()) {
+    this.now = now;
+    this.enteredAt = startedAt;
+  }
+
+  /** Closes the stint in `phase`; returns its length. */
+  leave(phase: SessionPhase): number {
+    const now = this.now();
+    const stintMs = now - this.enteredAt;
+    this.enteredAt = now;
+    if (phase !== 'closed') {
+      this.timings[phase] = (this.timings[phase] ?? 0) + stintMs;
+      this.lastStint[phase] = stintMs;
+    }
+    return stintMs;
+  }
+}
