@@ -50,16 +50,6 @@ export type SplicedCloseCode = (typeof SPLICED_CLOSE_CODES)[number];
 
 export type ReasonCode = AttemptFailureCode | SessionFailureCode | SplicedCloseCode;
 
-export class ProxyError extends Error {
-  readonly code: ReasonCode;
-
-  constructor(code: ReasonCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ProxyError';
-    this.code = code;
-  }
-}
-
 /** A configuration file or flag that cannot be used; the message names the source and field. */
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';

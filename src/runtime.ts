@@ -20,8 +20,8 @@ export interface RuntimeOptions {
 }
 
 /**
- * Everything `serve` runs, composed: the data plane, its observers, and (as they
- * are added) health checks and the admin endpoint. Tests start it in-process.
+ * Everything `serve` runs, composed: the data plane, its observers (logs, metrics),
+ * health checks, banner prefetch and the admin endpoint. Tests start it in-process.
  */
 export class ProxyRuntime {
   /** The config in force (replaced by `reload`). */
@@ -47,6 +47,13 @@ export class ProxyRuntime {
     this.options = options;
     this.logger = options.logger ?? createLogger(config.log);
     this.server = new ProxyServer(config, this.events);
+    // A throwing observer is caught by the bus; say so once per event name (it may throw on every event).
+    const reported = new Set<string>();
+    this.events.onObserverError = (event, error) => {
+      if (reported.has(event)) return;
+      reported.add(event);
+      this.logger.error({ event: 'observer-error', on: event, err: error }, `an observer of '${event}' threw; the data path is unaffected (counted in sshproxy_observer_errors_total)`);
+    };
     this.detachers.push(logEvents(this.events, this.logger));
     this.metrics = new ProxyMetrics(this.server, options.metrics);
     this.detachers.push(() => this.metrics.close());
@@ -115,7 +122,7 @@ export class ProxyRuntime {
       const message = error instanceof Error ? error.message : String(error);
       if (options.quiet === true) throw error;
       this.events.emit('config-reload', { outcome: 'failed', source, message });
-      this.logger.error({ event: 'config-reload', outcome: 'failed', source, err: message }, 'config reload failed: old config kept');
+      this.logger.error({ event: 'config-reload', outcome: 'failed', source, err: error }, 'config reload failed: old config kept');
       throw error;
     }
     this.config = config;

@@ -61,7 +61,7 @@ async function serve(args: ServeArgs): Promise<number> {
   try {
     await runtime.start();
   } catch (error) {
-    runtime.logger.fatal({ err: error instanceof Error ? error.message : String(error) }, 'cannot start');
+    runtime.logger.fatal({ err: error }, 'cannot start');
     await runtime.stop(0);
     return EXIT_FAILURE;
   }

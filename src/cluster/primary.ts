@@ -66,7 +66,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   try {
     await admin?.listen();
   } catch (error) {
-    logger.fatal({ err: error instanceof Error ? error.message : String(error) }, 'cannot start');
+    logger.fatal({ err: error }, 'cannot start');
     view.close();
     metrics.close();
     detachLog();

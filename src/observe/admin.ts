@@ -77,7 +77,7 @@ export class AdminServer {
       this.server.once('error', onError);
       this.server.listen({ host: bind.host, port: bind.port }, () => {
         this.server.off('error', onError);
-        this.server.on('error', (error) => logger.error({ event: 'admin-error', err: error.message }, 'admin server error'));
+        this.server.on('error', (error) => logger.error({ event: 'admin-error', err: error }, 'admin server error'));
         logger.info({ event: 'admin-listening', address: formatHostPort({ host: bind.host, port: this.port ?? bind.port }) }, 'admin listening');
         resolve();
       });
@@ -110,7 +110,7 @@ export class AdminServer {
     this.route(path).then(
       (reply) => this.send(request, response, reply),
       (error: unknown) => {
-        this.options.logger.error({ event: 'admin-error', path, err: error instanceof Error ? error.message : String(error) }, 'admin request failed');
+        this.options.logger.error({ event: 'admin-error', path, err: error }, 'admin request failed');
         this.send(request, response, json(500, { error: 'INTERNAL', message: 'see the proxy log' }));
       },
     );

@@ -86,7 +86,7 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
     logger.info({ event: 'rejected', ...rejection }, 'connection rejected');
   });
   on('accept-error', ({ listener, error }) => {
-    logger.error({ event: 'accept-error', listener, code: error.code, err: error.message }, 'accept failed');
+    logger.error({ event: 'accept-error', listener, code: error.code, err: error }, 'accept failed');
   });
   on('listener-open', (open) => logger.info({ event: 'listening', ...open }, 'listening'));
   on('health-check', (check) => {

@@ -1,7 +1,7 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProxyServer } from '../proxy/proxy-server.js';
-import { VERSION } from '../version.js';
 import { subscribe, type ProxyEventMap, type ProxyEvents } from '../events/bus.js';
+import { registerStateGauges } from './metrics-gauges.js';
 
 /**
  * Banner latency spans a loopback sshd (~1 ms) to a throttled or overloaded one
@@ -154,7 +154,7 @@ export class ProxyMetrics {
     if (options.defaultMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry, ...(options.processLabels ? { labels: { ...options.processLabels } } : {}) });
     }
-    this.registerGauges();
+    registerStateGauges(this.registry, proxy);
     this.precreate();
     this.subscribe(proxy.events, options.healthEvents ?? true);
   }
@@ -176,69 +176,6 @@ export class ProxyMetrics {
   /** Unsubscribes from events (idempotent). */
   close(): void {
     for (const unsubscribe of this.subscriptions.splice(0)) unsubscribe();
-  }
-
-  private registerGauges(): void {
-    const proxy = this.proxy;
-    new Gauge({
-      name: 'sshproxy_build_info',
-      help: 'Always 1; labels carry the proxy and Node.js versions.',
-      labelNames: ['version', 'node_version'] as const,
-      registers: [this.registry],
-      aggregator: 'first',
-    }).set({ version: VERSION, node_version: process.versions.node }, 1);
-    new Gauge({
-      name: 'sshproxy_sessions_active',
-      help: 'Client sessions open right now (in setup or spliced).',
-      labelNames: ['listener'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const listener of proxy.listeners) this.set({ listener: listener.name }, listener.sessions.size);
-      },
-    });
-    new Gauge({
-      name: 'sshproxy_queue_length',
-      help: 'Sessions waiting for a handshake slot right now.',
-      labelNames: ['pool'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const pool of proxy.pools.values()) this.set({ pool: pool.name }, pool.queueLength);
-      },
-    });
-    const perServer = (name: string, help: string, read: (server: ServerView) => number, aggregator: 'sum' | 'min' = 'sum'): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['pool', 'server'] as const,
-        registers: [this.registry],
-        // Across cluster workers: counts add up, a state is the same everywhere (min: DOWN anywhere shows).
-        aggregator,
-        collect() {
-          this.reset();
-          for (const pool of proxy.pools.values()) {
-            for (const server of pool.servers) this.set({ pool: pool.name, server: server.name }, read(server));
-          }
-        },
-      });
-    };
-    perServer('sshproxy_server_sessions_active', 'Sessions using this server right now (in setup or spliced).', (s) => s.activeSessions);
-    perServer('sshproxy_server_handshakes_active', 'Sessions holding a handshake slot on this server (in their SSH handshake).', (s) => s.handshakesActive);
-    perServer('sshproxy_server_up', '1 while the server is UP, 0 when DOWN or DRAINING.', (s) => (s.state === 'UP' ? 1 : 0), 'min');
-    new Gauge({
-      name: 'sshproxy_prefetch_ready',
-      help: 'Prefetched connections ready on this server now (banner verified, waiting for a client).',
-      labelNames: ['pool', 'server'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const pool of proxy.pools.values()) {
-          if (!pool.settings.prefetch) continue;
-          for (const server of pool.servers) this.set({ pool: pool.name, server: server.name }, pool.prefetchReady(server));
-        }
-      },
-    });
   }
 
   /** Zero series for every configured listener, pool and server, so dashboards show 0 rather than gaps. */
@@ -350,10 +287,4 @@ export class ProxyMetrics {
     }
     return totals;
   }
-}
-
-interface ServerView {
-  readonly activeSessions: number;
-  readonly handshakesActive: number;
-  readonly state: string;
 }

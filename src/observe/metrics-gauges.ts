@@ -1,0 +1,81 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { VERSION } from '../version.js';
+import type { MetricsSource } from './metrics.js';
+
+interface ServerView {
+  readonly activeSessions: number;
+  readonly handshakesActive: number;
+  readonly state: string;
+}
+
+/** Gauges read from the live proxy at scrape time (nothing is counted on the data path). */
+export function registerStateGauges(registry: Registry, proxy: MetricsSource): void {
+  new Gauge({
+    name: 'sshproxy_build_info',
+    help: 'Always 1; labels carry the proxy and Node.js versions.',
+    labelNames: ['version', 'node_version'] as const,
+    registers: [registry],
+    aggregator: 'first',
+  }).set({ version: VERSION, node_version: process.versions.node }, 1);
+  new Gauge({
+    name: 'sshproxy_sessions_active',
+    help: 'Client sessions open right now (in setup or spliced).',
+    labelNames: ['listener'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const listener of proxy.listeners) this.set({ listener: listener.name }, listener.sessions.size);
+    },
+  });
+  new Gauge({
+    name: 'sshproxy_queue_length',
+    help: 'Sessions waiting for a handshake slot right now.',
+    labelNames: ['pool'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const pool of proxy.pools.values()) this.set({ pool: pool.name }, pool.queueLength);
+    },
+  });
+  const perServer = (name: string, help: string, read: (server: ServerView) => number, aggregator: 'sum' | 'min' = 'sum'): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['pool', 'server'] as const,
+      registers: [registry],
+      // Across cluster workers: counts add up, a state is the same everywhere (min: DOWN anywhere shows).
+      aggregator,
+      collect() {
+        this.reset();
+        for (const pool of proxy.pools.values()) {
+          for (const server of pool.servers) this.set({ pool: pool.name, server: server.name }, read(server));
+        }
+      },
+    });
+  };
+  perServer('sshproxy_server_sessions_active', 'Sessions using this server right now (in setup or spliced).', (s) => s.activeSessions);
+  perServer('sshproxy_server_handshakes_active', 'Sessions holding a handshake slot on this server (in their SSH handshake).', (s) => s.handshakesActive);
+  perServer('sshproxy_server_up', '1 while the server is UP, 0 when DOWN or DRAINING.', (s) => (s.state === 'UP' ? 1 : 0), 'min');
+  new Gauge({
+    name: 'sshproxy_prefetch_ready',
+    help: 'Prefetched connections ready on this server now (banner verified, waiting for a client).',
+    labelNames: ['pool', 'server'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const pool of proxy.pools.values()) {
+        if (!pool.settings.prefetch) continue;
+        for (const server of pool.servers) this.set({ pool: pool.name, server: server.name }, pool.prefetchReady(server));
+      }
+    },
+  });
+  new Counter({
+    name: 'sshproxy_observer_errors_total',
+    help: 'Exceptions thrown by event observers (logs, metrics) and caught by the event bus; the data path never sees them.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(proxy.events.observerErrors);
+    },
+  });
+}
