@@ -1,15 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { parseDurationMs } from '../config/duration.js';
-import { LOAD_MODES, type LoadMode } from '../loadtest/client.js';
-import { progressLine } from '../loadtest/progress.js';
-import { buildReport, formatCsv, formatReport } from '../loadtest/report.js';
-import { runLoadTest, type LoadTarget } from '../loadtest/runner.js';
-import { formatHostPort, parseHostPort } from '../net/address.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { LOAD_MODES, type LoadMode } from '../loadtest/modes.js';
 import type { CliCommand } from './main.js';
 
-interface LoadtestArgs {
+export interface LoadtestArgs {
   target: string;
   compare: string | undefined;
   mode: LoadMode;
@@ -70,79 +64,15 @@ export const loadtestCommand: CliCommand = {
           })
           .example('$0 loadtest 127.0.0.1:22 --compare 127.0.0.1:2222 --clients 20 --total 200', 'direct vs through the proxy')
           .example('$0 loadtest host:22 --mode auth -u me -i ~/.ssh/id_ed25519 --rate 20 --duration 30s', 'open loop, full logins'),
-      (args) => setExitCode(runLoadtest(args as unknown as LoadtestArgs)),
+      (args) => setExitCode(import('./loadtest-run.js').then((run) => run.runLoadtest(args as unknown as LoadtestArgs))),
     );
   },
 };
 
 /** `30s`, `2m`, `1500ms`; a bare number means seconds here. */
-function durationArgMs(value: unknown): number | undefined {
+export function durationArgMs(value: unknown): number | undefined {
   const text = String(value).trim();
   if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
   const ms = parseDurationMs(text);
   return ms === undefined || ms <= 0 ? undefined : ms;
-}
-
-function targetOf(text: string): LoadTarget | string {
-  const parsed = parseHostPort(text, 22);
-  if (typeof parsed === 'string') return parsed;
-  return { ...parsed, label: formatHostPort(parsed) };
-}
-
-async function runLoadtest(args: LoadtestArgs): Promise<number> {
-  const targets: LoadTarget[] = [];
-  for (const text of [args.target, args.compare]) {
-    if (text === undefined) continue;
-    const target = targetOf(String(text));
-    if (typeof target === 'string') {
-      process.stderr.write(`ssh-banner-proxy loadtest: ${target}\n`);
-      return EXIT_USAGE;
-    }
-    targets.push(targets.some((other) => other.label === target.label) ? { ...target, label: `${target.label} (2)` } : target);
-  }
-  let privateKey: Buffer | undefined;
-  if (args.identity !== undefined) {
-    try {
-      privateKey = await readFile(args.identity);
-    } catch (error) {
-      process.stderr.write(`ssh-banner-proxy loadtest: cannot read --identity ${args.identity}: ${(error as NodeJS.ErrnoException).code ?? String(error)}\n`);
-      return EXIT_USAGE;
-    }
-  }
-  const clients = args.rate === undefined ? Math.floor(args.clients ?? 10) : undefined;
-  const abort = new AbortController();
-  const onSignal = (): void => abort.abort();
-  process.once('SIGINT', onSignal);
-  const progress = args.json || args.csv ? undefined : progressLine(process.stderr);
-  try {
-    const run = await runLoadTest({
-      targets,
-      mode: args.mode,
-      ...(clients === undefined ? {} : { clients }),
-      ...(args.rate === undefined ? {} : { rate: args.rate }),
-      total: Math.floor(args.total),
-      durationMs: durationArgMs(args.duration) ?? 60_000,
-      maxInFlight: Math.floor(args.maxInFlight),
-      connectTimeoutMs: args.connectTimeout,
-      bannerTimeoutMs: args.timeout,
-      handshakeTimeoutMs: args.handshakeTimeout,
-      ...(args.user === undefined ? {} : { username: args.user }),
-      ...(privateKey === undefined ? {} : { privateKey }),
-      ...(args.command === undefined ? {} : { command: args.command }),
-      holdMs: args.hold * 1000,
-      signal: abort.signal,
-      ...(progress === undefined ? {} : { onProgress: progress.update }),
-    });
-    progress?.clear();
-    const report = buildReport(run, targets, { mode: args.mode, clients, rate: args.rate });
-    if (args.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else if (args.csv) process.stdout.write(formatCsv(run.records));
-    else process.stdout.write(formatReport(report));
-    const worst = Math.max(...report.targets.map((target) => (target.attempts === 0 ? 0 : (target.failures / target.attempts) * 100)));
-    const nothingWorked = report.targets.some((target) => target.successes === 0);
-    return nothingWorked || worst > args.failOn ? EXIT_FAILURE : EXIT_OK;
-  } finally {
-    progress?.clear();
-    process.off('SIGINT', onSignal);
-  }
 }

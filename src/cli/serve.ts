@@ -1,18 +1,8 @@
 import type { Argv } from 'yargs';
-import cluster from 'node:cluster';
-import { runPrimary } from '../cluster/primary.js';
-import { workerCount } from '../cluster/messages.js';
-import { inheritedConfig, workerRuntime } from '../cluster/worker.js';
-import { loadConfigFile } from '../config/load.js';
-import { createLogger } from '../observe/log.js';
-import { ConfigError } from '../errors.js';
-import { ProxyRuntime } from '../runtime.js';
 import { DEFAULT_CONFIG_PATH } from '../version.js';
-import { attachReloader } from './config-reloader.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import type { CliCommand } from './main.js';
 
-interface ServeArgs {
+export interface ServeArgs {
   config: string;
   logLevel: string | undefined;
   listen: string | undefined;
@@ -32,62 +22,7 @@ export const serveCommand: CliCommand = {
           .option('listen', { type: 'string', describe: 'Override the first listener\'s bind address (host:port)' })
           .option('admin', { type: 'string', describe: 'Override admin.bind (host:port, or "off")' })
           .option('watch', { type: 'boolean', default: false, describe: 'Reload the config when the file changes (SIGHUP always reloads)' }),
-      (args) => setExitCode(serve(args as unknown as ServeArgs)),
+      (args) => setExitCode(import('./serve-run.js').then((run) => run.serve(args as unknown as ServeArgs))),
     );
   },
 };
-
-async function serve(args: ServeArgs): Promise<number> {
-  let runtime: ProxyRuntime;
-  const overrides = { logLevel: args.logLevel, listen: args.listen, admin: args.admin };
-  try {
-    // A worker runs the config the primary has in force (after reloads), not the file.
-    const inherited = inheritedConfig();
-    const config = inherited?.config ?? (await loadConfigFile(args.config, overrides));
-    // workers > 1: the primary forks workers that run this same command (src/cluster/).
-    const workers = inherited?.workers ?? workerCount(config.workers);
-    if (workers > 1 && cluster.isPrimary) {
-      // The primary owns reload (SIGHUP, --watch) and sends each valid config to the workers.
-      return await runPrimary(config, workers, createLogger(config.log), { path: args.config, overrides, watch: args.watch });
-    }
-    runtime = cluster.isWorker ? workerRuntime(config, workers) : new ProxyRuntime(config);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      return EXIT_USAGE;
-    }
-    throw error;
-  }
-  try {
-    await runtime.start();
-  } catch (error) {
-    runtime.logger.fatal({ err: error }, 'cannot start');
-    await runtime.stop(0);
-    return EXIT_FAILURE;
-  }
-  // Reload (SIGHUP, --watch) in a single process; with workers the primary owns signals.
-  const detachReloader = cluster.isWorker
-    ? () => {}
-    : attachReloader(runtime, { path: args.config, overrides, watch: args.watch });
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals += 1;
-      if (signals > 1) {
-        runtime.logger.warn({ event: 'shutdown', signal }, 'second signal: exiting now');
-        resolve(EXIT_FAILURE);
-        process.exit(EXIT_FAILURE);
-      }
-      detachReloader();
-      runtime.logger.info({ event: 'shutdown', signal, drainMs: runtime.config.timeouts.drain }, 'draining');
-      void runtime.stop().then(() => {
-        runtime.logger.info({ event: 'shutdown' }, 'stopped');
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        resolve(EXIT_OK);
-      });
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-}

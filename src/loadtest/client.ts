@@ -9,8 +9,9 @@ import { continueWithSsh2, type Ssh2FailureCode } from '../diagnose/ssh2-handsha
 import { verdictForOutcome, type ProbeVerdict } from '../diagnose/verdicts.js';
 import type { HostPort } from '../net/address.js';
 
-export const LOAD_MODES = ['banner', 'kex', 'auth'] as const;
-export type LoadMode = (typeof LOAD_MODES)[number];
+import type { LoadMode } from './modes.js';
+
+export { LOAD_MODES, type LoadMode } from './modes.js';
 
 /** Probe verdicts for the identification phase, then the ssh2 phases. */
 export type LoadFailureReason = Exclude<ProbeVerdict, 'ok' | 'slow-banner'> | 'kex-failed' | 'auth-failed' | 'command-failed' | 'handshake-timeout' | 'ssh-closed';

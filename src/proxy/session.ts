@@ -235,10 +235,10 @@ export class Session {
     const { timeouts } = this.context;
     const attempt = this.context.attempt ?? attemptBackend;
     // The state holds the attempt before it starts: an attempt may settle at once.
-    let handle: AttemptHandle | undefined;
-    const current: AttemptHandle = { cancel: () => handle?.cancel() };
+    const started: { handle?: AttemptHandle } = {};
+    const current: AttemptHandle = { cancel: () => started.handle?.cancel() };
     this.transition({ phase: 'connecting', lease, attempt: current });
-    handle = attempt(
+    started.handle = attempt(
       {
         host: server.host,
         port: server.port,
