@@ -32,6 +32,8 @@ export interface SessionContext {
   readonly acceptedAt?: number;
   /** How backends are tried (tests inject fakes; default `attemptBackend`). */
   readonly attempt?: (options: AttemptOptions, callback: (outcome: AttemptOutcome) => void) => AttemptHandle;
+  /** The clock phases are timed with (tests inject a fake; default performance.now). */
+  readonly now?: () => number;
 }
 
 let nextSessionId = 1;
@@ -54,6 +56,7 @@ export class Session {
   private readonly admission: Ticket;
   private readonly onClosed: (session: Session) => void;
   private readonly clock: PhaseClock;
+  private readonly now: () => number;
   private readonly acceptedAt: number;
   private readonly buffer: ClientBuffer;
   private readonly deadline: SetupDeadline;
@@ -74,13 +77,14 @@ export class Session {
     this.context = context;
     this.admission = admission;
     this.onClosed = onClosed;
-    this.acceptedAt = context.acceptedAt ?? performance.now();
-    this.clock = new PhaseClock(() => performance.now(), this.acceptedAt);
+    this.now = context.now ?? (() => performance.now());
+    this.acceptedAt = context.acceptedAt ?? this.now();
+    this.clock = new PhaseClock(this.now, this.acceptedAt);
     this.buffer = new ClientBuffer(client, context.clientBufferBytes, () => this.fail('CLIENT_CLOSED', 'client sent FIN before a backend was ready'));
     this.deadline = new SetupDeadline(context.deadlines ?? [], context.timeouts.setup, ({ budgetMs, pattern }) => {
       const whose = pattern === undefined ? 'the setup budget' : `the setup budget for clients matching "${pattern}"`;
       this.fail('SETUP_TIMEOUT', `no backend identification within ${whose} of ${budgetMs}ms`);
-    });
+    }, this.now);
   }
 
   get phase(): SessionPhase {
@@ -288,7 +292,7 @@ export class Session {
     this.transition({ phase: 'spliced', lease, splice, tracker });
     this.record(lease.server, success, prefetched);
     this.serverIdentification = success.identification.line;
-    this.setupMs = performance.now() - this.acceptedAt;
+    this.setupMs = this.now() - this.acceptedAt;
     this.backend = backend;
     // What the client must see, byte-exact: pre-lines, identification, anything after.
     this.client.write(success.received);
@@ -359,7 +363,7 @@ export class Session {
       setupMs: this.setupMs,
       bytesClientToServer,
       bytesServerToClient,
-      durationMs: performance.now() - this.acceptedAt,
+      durationMs: this.now() - this.acceptedAt,
       reason,
       ...(message === undefined ? {} : { message }),
       keepaliveLines: this.keepalive?.linesSent ?? 0,

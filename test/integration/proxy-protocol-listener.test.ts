@@ -211,7 +211,7 @@ test('an incomplete header times out with PROXY_HEADER_TIMEOUT', async (t) => {
     const elapsed = performance.now() - started;
     assert.equal(result.data.length, 0);
     assert.notEqual(result.ended, 'timeout', `${incomplete.name}: closed by the proxy`);
-    assert.ok(elapsed >= 250 && elapsed < 2000, `${incomplete.name}: closed after ${elapsed}ms`);
+    assert.ok(elapsed >= 250, `${incomplete.name}: closed after ${elapsed}ms, not before the header timeout`);
     await waitForCount(h.runtime, 'connection-rejected', h.rejections, index + 1);
     assert.equal(h.rejections[index]?.reason, 'PROXY_HEADER_TIMEOUT');
   }
