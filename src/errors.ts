@@ -13,6 +13,8 @@ export const ATTEMPT_FAILURE_CODES = [
   'NOT_SSH',
   'THROTTLED',
   'SSH_VERSION_UNSUPPORTED',
+  /** The proxy itself could not open a connection (EMFILE, ENFILE, EADDRNOTAVAIL): says nothing about the backend. */
+  'LOCAL_RESOURCE',
 ] as const;
 export type AttemptFailureCode = (typeof ATTEMPT_FAILURE_CODES)[number];
 
@@ -63,7 +65,15 @@ export class ConfigError extends Error {
 }
 
 /** Maps a socket error to the attempt reason code an operator would expect. */
+/** Errors of this process's own resources, never of the backend. */
+const LOCAL_RESOURCE_ERRNOS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL', 'ENOBUFS', 'ENOMEM']);
+
+export function isLocalResourceError(errno: string | undefined): boolean {
+  return errno !== undefined && LOCAL_RESOURCE_ERRNOS.has(errno);
+}
+
 export function attemptCodeForSocketError(error: NodeJS.ErrnoException, connected: boolean): AttemptFailureCode {
+  if (isLocalResourceError(error.code)) return 'LOCAL_RESOURCE';
   // A reset can beat the 'connect' event when the server accepts and resets at once.
   if (error.code === 'ECONNRESET') return 'BACKEND_RESET';
   if (!connected) {

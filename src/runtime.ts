@@ -145,6 +145,11 @@ export class ProxyRuntime {
     return changes;
   }
 
+  /** A SIGHUP during the drain: logged, nothing else. */
+  onIgnoredHangup = (): void => {
+    this.logger.warn({ event: 'sighup-ignored', draining: true }, 'SIGHUP ignored: the proxy is draining');
+  };
+
   /** Records a new config that could not be used (parse or validation errors); the old one stays. */
   rejectReload(source: string, problems: readonly string[]): void {
     this.events.emit('config-reload', { outcome: 'invalid', source, message: problems.join('; ') });

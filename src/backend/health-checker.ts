@@ -162,6 +162,8 @@ export class HealthChecker {
       code: outcome.code,
       message: outcome.message,
     });
+    // Out of descriptors or ports here: the check says nothing about the server.
+    if (outcome.code === 'LOCAL_RESOURCE') return;
     server.checkSuccesses = 0;
     server.checkFailures += 1;
     if (server.health === 'UP' && server.checkFailures >= fall) this.pool.setHealth(server, 'DOWN', `check:${outcome.code}`);

@@ -5,10 +5,12 @@ import type { BackendServer } from './server.js';
  * Passive health (outlier detection, as Envoy calls it): every session attempt is
  * evidence. `threshold` consecutive failed attempts on a server mark it DOWN early,
  * without waiting for `fall` active checks; active checks (`rise` successes) bring
- * it back. Any attempt failure counts (refused, timeout, reset, throttled, not SSH);
- * one success resets the count. Returns true when the threshold was just reached.
+ * it back. Any attempt failure counts (refused, timeout, reset, throttled, not SSH)
+ * but the proxy's own resource errors (LOCAL_RESOURCE); one success resets the count. Returns true when the threshold was just reached.
  */
 export function recordAttemptOutcome(server: BackendServer, failure: AttemptFailureCode | undefined, threshold: number): boolean {
+  // The proxy ran out of descriptors or ports: nothing was learnt about the server.
+  if (failure === 'LOCAL_RESOURCE') return false;
   if (failure === undefined) {
     server.consecutiveFailures = 0;
     return false;

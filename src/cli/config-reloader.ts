@@ -10,6 +10,8 @@ export interface Reloadable {
   reload(config: Config, source: string): Promise<unknown>;
   /** Records a config that could not be used (parse or validation errors). */
   rejectReload(source: string, problems: readonly string[]): void;
+  /** Logs a SIGHUP that came while the proxy drains (no reload then; the process must live on). */
+  onIgnoredHangup(): void;
 }
 
 export interface ReloaderOptions {
@@ -62,7 +64,19 @@ export function attachReloader(runtime: Reloadable, options: ReloaderOptions): (
   };
   if (options.watch) watchFile(options.path, { interval: options.watchIntervalMs ?? 1000, persistent: false }, onChange);
   return () => {
+    // SIGHUP's default action ends the process: a reloader that stops (a drain) leaves a
+    // listener that ignores it, or a logrotate during the drain would cut every session.
+    ignoreHangups(runtime.onIgnoredHangup);
     process.off('SIGHUP', onHangup);
     if (options.watch) unwatchFile(options.path, onChange);
   };
+}
+
+let ignoring = false;
+
+/** From now on SIGHUP is reported to `report` and otherwise ignored (idempotent: one listener). */
+export function ignoreHangups(report: () => void): void {
+  if (ignoring) return;
+  ignoring = true;
+  process.on('SIGHUP', report);
 }

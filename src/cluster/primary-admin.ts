@@ -16,7 +16,7 @@ export interface WorkerStatus {
   readonly pid: number;
   readonly uptimeSeconds: number;
   readonly ready: Readiness;
-  readonly connections: { readonly active: number; readonly limit: number };
+  readonly connections: ProxyStatus['connections'];
   /** Sessions this worker has spliced since it started (all servers). */
   readonly sessions: number;
 }
@@ -89,6 +89,8 @@ export class ClusterAdminView implements AdminView {
       connections: {
         active: sum(statuses, (status) => status.connections.active),
         limit: sum(statuses, (status) => status.connections.limit),
+        configured: sum(statuses, (status) => status.connections.configured),
+        fdLimit: statuses[0]?.connections.fdLimit ?? null,
       },
       listeners: mergeListeners(statuses),
       pools: [...this.options.pools.values()].map((pool) => mergePool(pool, statuses)),

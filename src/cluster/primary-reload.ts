@@ -90,6 +90,11 @@ export class ClusterReloader implements Reloadable {
     return changes;
   }
 
+  /** A SIGHUP while the workers drain: logged, nothing else. */
+  readonly onIgnoredHangup = (): void => {
+    this.options.logger.warn({ event: 'sighup-ignored', draining: true }, 'SIGHUP ignored: the proxy is draining');
+  };
+
   rejectReload(source: string, problems: readonly string[]): void {
     this.options.events.emit('config-reload', { outcome: 'invalid', source, message: problems.join('; ') });
     this.options.logger.error({ event: 'config-reload', outcome: 'invalid', source, problems }, 'config reload rejected: invalid config, old config kept');

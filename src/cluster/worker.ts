@@ -54,8 +54,7 @@ export function attachWorker(runtime: ProxyRuntime): () => void {
   };
   process.on('message', onMessage);
   // Reload is the primary's: a SIGHUP sent to the whole process group must not kill a worker.
-  const onHangup = (): void => {};
-  process.on('SIGHUP', onHangup);
+  process.on('SIGHUP', () => {});
   // The IPC channel must not keep a drained worker alive: once every listener is open
   // (a worker's listen() itself goes through the channel), the listeners keep it alive.
   let open = 0;
@@ -70,7 +69,7 @@ export function attachWorker(runtime: ProxyRuntime): () => void {
   runtime.events.on('listener-open', onListenerOpen);
   return () => {
     process.off('message', onMessage);
-    process.off('SIGHUP', onHangup);
+    // The SIGHUP listener stays: a closing terminal's SIGHUP to the group must not end a draining worker either.
     runtime.events.off('listener-open', onListenerOpen);
   };
 }

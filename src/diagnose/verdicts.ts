@@ -52,6 +52,8 @@ export function verdictForOutcome(outcome: AttemptOutcome, slowMs: number): Prob
       return sshVersionSent(outcome.received)?.startsWith('1.') ? 'ssh1-only' : 'invalid-banner';
     case 'BANNER_INVALID':
       return 'invalid-banner';
+    case 'LOCAL_RESOURCE':
+      return 'connect-error';
   }
 }
 

@@ -20,6 +20,8 @@ export interface AttemptRecord {
   readonly address: string;
   readonly result: 'ok' | AttemptFailureCode;
   readonly message?: string;
+  /** The OS error behind a failure (ECONNREFUSED, EMFILE, ...), when there was one. */
+  readonly errno?: string;
   readonly connectMs?: number;
   readonly bannerMs?: number;
   readonly elapsedMs: number;

@@ -50,7 +50,8 @@ export interface ProxyStatus {
   readonly uptimeSeconds: number;
   readonly draining: boolean;
   readonly ready: Readiness;
-  readonly connections: { readonly active: number; readonly limit: number };
+  /** `limit`: the limit in force (maxConnections capped by the descriptor limit); `configured`: the file's. */
+  readonly connections: { readonly active: number; readonly limit: number; readonly configured: number; readonly fdLimit: number | null };
   readonly listeners: readonly ListenerStatus[];
   readonly pools: readonly PoolStatus[];
 }
@@ -90,7 +91,7 @@ export function buildStatus(source: StatusSource): ProxyStatus {
     uptimeSeconds: Math.round((now - source.startedAt) / 1000),
     draining: proxy.isDraining,
     ready: readiness(proxy),
-    connections: { active: proxy.activeConnections, limit: proxy.config.limits.maxConnections },
+    connections: { active: proxy.activeConnections, limit: proxy.connectionCap.effective, configured: proxy.config.limits.maxConnections, fdLimit: proxy.connectionCap.fdLimit ?? null },
     listeners: proxy.listeners.map((listener) => ({
       name: listener.name,
       address: listener.address ?? null,

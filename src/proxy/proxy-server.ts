@@ -22,8 +22,8 @@ export class ProxyServer {
   /** Pools removed by a reload; closed at stop. */
   private readonly retiredPools = new Set<BackendPool>();
   private readonly budget: ConnectionBudget;
-  /** limits.maxConnections as configured and as the descriptor limit allows. */
-  readonly connectionCap: ConnectionCap;
+  /** limits.maxConnections as configured and as the descriptor limit allows (recomputed at every reload). */
+  connectionCap: ConnectionCap;
   readonly sourceLimits: SourceLimits;
   private draining = false;
 
@@ -96,7 +96,9 @@ export class ProxyServer {
     }
     this.pools.clear();
     for (const [name, pool] of pools) this.pools.set(name, pool);
-    this.budget.max = config.limits.maxConnections;
+    // The descriptor limit caps a reloaded maxConnections exactly as it capped the first one.
+    this.connectionCap = capConnections(config.limits.maxConnections);
+    this.budget.max = this.connectionCap.effective;
     this.sourceLimits.update(config.limits);
     // 3. Listeners: keep and update, swap in the opened ones, retire the rest.
     const next: Listener[] = [];

@@ -316,7 +316,14 @@ export class Session {
       record = { ...base, result: 'ok', connectMs, bannerMs, elapsedMs: connectMs + bannerMs, ...(prefetched ? { prefetched } : {}) };
     } else {
       const connectMs = outcome.connectMs;
-      record = { ...base, result: outcome.code, message: outcome.message, ...(connectMs === undefined ? {} : { connectMs }), elapsedMs: outcome.elapsedMs };
+      record = {
+        ...base,
+        result: outcome.code,
+        message: outcome.message,
+        ...(outcome.errno === undefined ? {} : { errno: outcome.errno }),
+        ...(connectMs === undefined ? {} : { connectMs }),
+        elapsedMs: outcome.elapsedMs,
+      };
     }
     this.attempts.push(record);
     this.context.events.emit('attempt', { listener: this.context.listener, pool: this.context.pool.name, sessionId: this.id, ...record });

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { startFixtureBackend } from '../fixtures/hostile-backends.js';
+import { httpRequest } from '../fixtures/prometheus.js';
 import { rawExchange, untilLine } from '../fixtures/raw-client.js';
 import { startServeProcess } from '../fixtures/serve-process.js';
 
@@ -59,5 +60,52 @@ describe('a descriptor limit below limits.maxConnections', { skip: existsSync(PR
     assert.equal(later.outcome, 'matched', `after the limit: ${later.outcome} ${later.error?.message ?? ''}`);
     assert.equal(proxy.child.exitCode, null);
     assert.equal(proxy.logs.filter((line) => line.event === 'accept-error').length, 0);
+  });
+
+  it('a reload keeps the descriptor cap; descriptor exhaustion never marks a backend DOWN; status shows the limit in force', async () => {
+    const backends = [await startFixtureBackend('ssh-echo'), await startFixtureBackend('ssh-echo')];
+    for (const backend of backends) cleanups.push(() => backend.close());
+    const proxy = await startServeProcess(
+      {
+        listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
+        pools: [
+          {
+            name: 'main',
+            healthCheck: { enabled: false },
+            handshake: { endsAt: 'splice' },
+            passiveHealth: { consecutiveFailures: 1 },
+            servers: backends.map((backend, index) => ({ name: `echo${index}`, address: `127.0.0.1:${backend.port}` })),
+          },
+        ],
+        limits: { maxConnections: 10000 },
+        admin: { bind: '127.0.0.1:0' },
+      },
+      { wrap: [PRLIMIT, `--nofile=${FD_LIMIT}:${FD_LIMIT}`] },
+    );
+    cleanups.push(() => proxy.kill());
+    const warning = await proxy.waitForLog((line) => line.event === 'fd-limit', 5000, 'the fd-limit warning');
+    const effective = Number(warning.effectiveMaxConnections);
+    // A reload of the very same file (logrotate, config management).
+    proxy.signal('SIGHUP');
+    await proxy.waitForLog((line) => line.event === 'config-reload' && line.outcome === 'ok', 5000, 'the reload');
+    const status = JSON.parse((await httpRequest(proxy.adminPort ?? 0, '/api/status')).body) as { connections: { limit: number; configured: number; fdLimit: number } };
+    assert.deepEqual(status.connections, { active: 0, limit: effective, configured: 10000, fdLimit: FD_LIMIT }, 'the limit in force, not the configured one');
+
+    // Twice the cap in clients: the excess is refused at accept, none reaches a backend connect that would hit EMFILE.
+    const port = proxy.port('ssh');
+    const clients: Socket[] = [];
+    for (let index = 0; index < effective * 2; index += 1) {
+      const client = connect({ host: '127.0.0.1', port });
+      client.on('error', () => {});
+      client.on('data', () => {});
+      clients.push(client);
+    }
+    await proxy.waitForLog((line) => line.event === 'rejected' && line.reason === 'LIMIT_REACHED', 10_000, 'a LIMIT_REACHED rejection');
+    const total = backends.reduce((sum, backend) => sum + backend.connections, 0);
+    assert.ok(total <= effective, `${total} backend connections for a cap of ${effective}`);
+    for (const client of clients) client.destroy();
+    assert.equal(proxy.logs.filter((line) => line.event === 'server-state' && line.to === 'DOWN').length, 0, 'no backend was marked DOWN');
+    const later = await rawExchange({ host: '127.0.0.1', port, until: untilLine, timeoutMs: 5000 });
+    assert.equal(later.outcome, 'matched');
   });
 });

@@ -70,7 +70,7 @@ test('the admin endpoint answers while the data plane is at its connection limit
   const status = JSON.parse((await httpRequest(proxy.runtime.adminPort ?? 0, '/api/status')).body) as {
     connections: { active: number; limit: number };
   };
-  assert.deepEqual(status.connections, { active: limit, limit });
+  assert.deepEqual({ active: status.connections.active, limit: status.connections.limit }, { active: limit, limit });
 
   // A slot frees: the next client gets through, and the counters follow.
   held.pop()?.destroy();

@@ -138,3 +138,20 @@ describe('retry policy', () => {
     assert.equal(new ConnectRateLimiter(0).tryTake(), true);
   });
 });
+
+describe('local resource errors', () => {
+  it('EMFILE, ENFILE and EADDRNOTAVAIL are the proxy\'s own (LOCAL_RESOURCE) and never count against a server', async () => {
+    const { attemptCodeForSocketError } = await import('../../src/errors.js');
+    const { recordAttemptOutcome } = await import('../../src/backend/passive-health.js');
+    for (const errno of ['EMFILE', 'ENFILE', 'EADDRNOTAVAIL']) {
+      assert.equal(attemptCodeForSocketError(Object.assign(new Error(errno), { code: errno }), false), 'LOCAL_RESOURCE');
+    }
+    const { pool } = makePool([{ name: 'a' }], { passiveHealth: { consecutiveFailures: 1 } });
+    const server = pool.servers[0];
+    assert.ok(server);
+    for (let index = 0; index < 5; index += 1) pool.reportAttempt(server, 'LOCAL_RESOURCE');
+    assert.equal(server.health, 'UP');
+    assert.equal(server.consecutiveFailures, 0);
+    assert.equal(recordAttemptOutcome(server, 'CONNECT_REFUSED', 1), true, 'a real failure still counts');
+  });
+});

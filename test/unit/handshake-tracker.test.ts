@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { HandshakeTracker, type HandshakeTrackerOptions } from '../../src/proxy/handshake-tracker.js';
+import { SSH_MSG_KEXINIT, SSH_MSG_NEWKEYS } from '../../src/protocol/ssh-packets.js';
+import { FakeSocket } from '../fixtures/fake-socket.js';
+
+/** A cleartext SSH binary packet (RFC 4253 §6) carrying `payload`, padded to a multiple of 8. */
+function packet(payload: Buffer): Buffer {
+  let padding = 8 - ((5 + payload.length) % 8);
+  if (padding < 4) padding += 8;
+  const out = Buffer.alloc(4 + 1 + payload.length + padding);
+  out.writeUInt32BE(1 + payload.length + padding, 0);
+  out.writeUInt8(padding, 4);
+  payload.copy(out, 5);
+  return out;
+}
+
+const KEXINIT = packet(Buffer.concat([Buffer.from([SSH_MSG_KEXINIT]), Buffer.alloc(40, 1)]));
+const NEWKEYS = packet(Buffer.from([SSH_MSG_NEWKEYS]));
+/** After NEWKEYS the stream is encrypted: any bytes. */
+const ENCRYPTED = Buffer.alloc(64, 0xab);
+const CLIENT_IDENT = Buffer.from('SSH-2.0-TrackerTest_1.0\r\n');
+
+const OPTIONS: HandshakeTrackerOptions = { endsAt: 'auth', graceMs: 1000, maxHoldMs: 30_000, authFlights: 4 };
+
+function track(t: TestContext, options: Partial<HandshakeTrackerOptions> = {}): { ended: () => number; client: FakeSocket; backend: FakeSocket; tracker: HandshakeTracker } {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  let ends = 0;
+  const client = new FakeSocket();
+  const backend = new FakeSocket();
+  // The splice reads both sides; the tracker only taps.
+  client.on('data', () => {});
+  backend.on('data', () => {});
+  const tracker = new HandshakeTracker({ ...OPTIONS, ...options }, () => (ends += 1));
+  tracker.start(client.asSocket(), backend.asSocket(), KEXINIT, [CLIENT_IDENT]);
+  return { ended: () => ends, client, backend, tracker };
+}
+
+/** Lets pushed bytes reach 'data' listeners. */
+const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function bothNewKeys(client: FakeSocket, backend: FakeSocket): Promise<void> {
+  client.receive(Buffer.concat([KEXINIT, NEWKEYS]));
+  backend.receive(NEWKEYS);
+  await flush();
+}
+
+describe('HandshakeTracker', () => {
+  it('splice: the handshake is over at once', (t) => {
+    const { ended } = track(t, { endsAt: 'splice' });
+    assert.equal(ended(), 1);
+  });
+
+  it('newkeys: ends when both sides have sent NEWKEYS, not before', async (t) => {
+    const { ended, client, backend } = track(t, { endsAt: 'newkeys' });
+    client.receive(Buffer.concat([KEXINIT, NEWKEYS]));
+    await flush();
+    assert.equal(ended(), 0, 'one side is not enough');
+    backend.receive(NEWKEYS);
+    await flush();
+    assert.equal(ended(), 1);
+  });
+
+  it('newkeys+grace: ends the grace period after both NEWKEYS', async (t) => {
+    const { ended, client, backend } = track(t, { endsAt: 'newkeys+grace' });
+    await bothNewKeys(client, backend);
+    t.mock.timers.tick(999);
+    assert.equal(ended(), 0);
+    t.mock.timers.tick(1);
+    assert.equal(ended(), 1);
+  });
+
+  it('auth: ends at the server\'s authFlights-th reply after NEWKEYS; client bytes between replies make each a flight', async (t) => {
+    const { ended, client, backend } = track(t, { authFlights: 3 });
+    await bothNewKeys(client, backend);
+    for (let flight = 1; flight <= 3; flight += 1) {
+      client.receive(ENCRYPTED);
+      await flush();
+      backend.receive(ENCRYPTED);
+      // Two server chunks in a row are one flight.
+      backend.receive(ENCRYPTED);
+      await flush();
+      assert.equal(ended(), flight === 3 ? 1 : 0, `after flight ${flight}`);
+    }
+    t.mock.timers.tick(60_000);
+    assert.equal(ended(), 1, 'ends exactly once');
+  });
+
+  it('auth: a login slower than the grace period is released at the grace period', async (t) => {
+    const { ended, client, backend } = track(t);
+    await bothNewKeys(client, backend);
+    client.receive(ENCRYPTED);
+    await flush();
+    backend.receive(ENCRYPTED);
+    await flush();
+    assert.equal(ended(), 0);
+    t.mock.timers.tick(1000);
+    assert.equal(ended(), 1);
+  });
+
+  it('a stream that is not cleartext SSH framing ends after the grace period', async (t) => {
+    const { ended, backend } = track(t);
+    backend.receive(Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]));
+    await flush();
+    t.mock.timers.tick(999);
+    assert.equal(ended(), 0);
+    t.mock.timers.tick(1);
+    assert.equal(ended(), 1);
+  });
+
+  it('maxHold bounds a handshake that never shows NEWKEYS', (t) => {
+    const { ended } = track(t, { maxHoldMs: 5000 });
+    t.mock.timers.tick(4999);
+    assert.equal(ended(), 0);
+    t.mock.timers.tick(1);
+    assert.equal(ended(), 1);
+  });
+
+  it('stop() ends nothing and leaves no timer', async (t) => {
+    const { ended, tracker, client, backend } = track(t, { maxHoldMs: 5000 });
+    tracker.stop();
+    await bothNewKeys(client, backend);
+    t.mock.timers.tick(60_000);
+    assert.equal(ended(), 0);
+    assert.equal(client.listenerCount('data'), 1, 'the tracker detached from the client');
+    assert.equal(backend.listenerCount('data'), 1, 'the tracker detached from the backend');
+  });
+});
