@@ -81,6 +81,8 @@ export class ProxyRuntime {
       // Before the data plane: a bad admin bind fails start with nothing else open.
       this.admin = new AdminServer({
         bind: this.config.admin.bind,
+        maxConnections: this.config.admin.maxConnections,
+        idleTimeoutMs: this.config.admin.idleTimeout,
         proxy: this.server,
         metrics: this.metrics,
         logger: this.logger,

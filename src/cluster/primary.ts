@@ -62,7 +62,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     expectedWorkers: () => count,
     stopping: () => stopping,
   });
-  const admin = config.admin ? new AdminServer({ bind: config.admin.bind, logger, startedAt: primaryStartedAt, view }) : undefined;
+  const admin = config.admin ? new AdminServer({ bind: config.admin.bind, maxConnections: config.admin.maxConnections, idleTimeoutMs: config.admin.idleTimeout, logger, startedAt: primaryStartedAt, view }) : undefined;
   try {
     await admin?.listen();
   } catch (error) {

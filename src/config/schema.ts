@@ -135,6 +135,10 @@ const log = z.strictObject({
 
 const admin = z.strictObject({
   bind: hostPort,
+  /** Admin connections open at once; more are closed at accept. Their descriptors are kept from the data plane. */
+  maxConnections: positiveInt.max(1024).default(32),
+  /** An admin connection with no request for this long is closed (headers and bodies are bounded separately). */
+  idleTimeout: duration.default(10000),
 });
 
 export const configSchema = z

@@ -29,10 +29,11 @@ export interface ConnectionCap {
  * Each client connection costs two descriptors (client and backend). Node hides
  * EMFILE on accept (libuv accepts and closes the connection silently), so the
  * proxy keeps below the descriptor limit itself and refuses the excess as
- * LIMIT_REACHED, where it is logged and counted.
+ * LIMIT_REACHED, where it is logged and counted. `reserve`: descriptors kept for
+ * everything else (FD_RESERVE, plus the admin endpoint's own connection limit).
  */
-export function capConnections(configured: number, fdLimit = readFdLimit()): ConnectionCap {
+export function capConnections(configured: number, fdLimit = readFdLimit(), reserve = FD_RESERVE): ConnectionCap {
   if (fdLimit === undefined) return { configured, effective: configured, fdLimit };
-  const affordable = Math.max(1, Math.floor((fdLimit - FD_RESERVE) / 2));
+  const affordable = Math.max(1, Math.floor((fdLimit - reserve) / 2));
   return { configured, effective: Math.min(configured, affordable), fdLimit };
 }

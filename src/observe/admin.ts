@@ -15,6 +15,10 @@ export interface AdminView {
 
 export type AdminOptions = {
   readonly bind: HostPort;
+  /** Admin connections at once (more are closed at accept); default 32. */
+  readonly maxConnections?: number;
+  /** Idle admin connections are closed after this; default 10 s. */
+  readonly idleTimeoutMs?: number;
   readonly logger: Logger;
   readonly startedAt: number;
 } & ({ readonly proxy: ProxyServer; readonly metrics: ProxyMetrics } | { readonly view: AdminView });
@@ -45,11 +49,15 @@ export class AdminServer {
   constructor(options: AdminOptions) {
     this.options = options;
     this.view = 'view' in options ? options.view : localView(options.proxy, options.metrics, options.startedAt);
-    this.server = createServer((request, response) => this.handle(request, response));
-    // Keep slow or idle admin clients from holding sockets.
-    this.server.headersTimeout = 10_000;
+    const idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
+    // Checked every second (Node's default is 30 s), so a slowloris is cut near headersTimeout.
+    this.server = createServer({ connectionsCheckingInterval: 1000 }, (request, response) => this.handle(request, response));
+    // Keep slow or idle admin clients from holding sockets, and so descriptors the data plane needs.
+    this.server.maxConnections = options.maxConnections ?? 32;
+    this.server.timeout = idleTimeoutMs;
+    this.server.headersTimeout = Math.min(10_000, idleTimeoutMs);
     this.server.requestTimeout = 15_000;
-    this.server.keepAliveTimeout = 5_000;
+    this.server.keepAliveTimeout = Math.min(5_000, idleTimeoutMs);
     this.server.maxHeadersCount = 50;
     this.server.on('clientError', (_error, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');

@@ -1,6 +1,6 @@
 import { BackendPool } from '../backend/pool.js';
 import type { Config } from '../config/schema.js';
-import { capConnections, type ConnectionCap } from '../net/fd-limit.js';
+import { capConnections, FD_RESERVE, readFdLimit, type ConnectionCap } from '../net/fd-limit.js';
 import { ProxyEvents } from '../events/bus.js';
 import type { ReloadChanges } from '../events/contract.js';
 import { ConnectionBudget, Listener, type ListenerDeps } from './listener.js';
@@ -30,7 +30,7 @@ export class ProxyServer {
   constructor(config: Config, events: ProxyEvents = new ProxyEvents()) {
     this.config = config;
     this.events = events;
-    this.connectionCap = capConnections(config.limits.maxConnections);
+    this.connectionCap = connectionCapFor(config);
     this.budget = new ConnectionBudget(this.connectionCap.effective);
     this.sourceLimits = new SourceLimits(config.limits);
     for (const pool of config.pools) this.pools.set(pool.name, new BackendPool(pool, events));
@@ -97,7 +97,7 @@ export class ProxyServer {
     this.pools.clear();
     for (const [name, pool] of pools) this.pools.set(name, pool);
     // The descriptor limit caps a reloaded maxConnections exactly as it capped the first one.
-    this.connectionCap = capConnections(config.limits.maxConnections);
+    this.connectionCap = connectionCapFor(config);
     this.budget.max = this.connectionCap.effective;
     this.sourceLimits.update(config.limits);
     // 3. Listeners: keep and update, swap in the opened ones, retire the rest.
@@ -199,4 +199,9 @@ export class ProxyServer {
   private sessionCount(): number {
     return this.allListeners().reduce((sum, listener) => sum + listener.sessions.size, 0);
   }
+}
+
+/** maxConnections as the descriptor limit allows, with the admin endpoint's connections kept aside. */
+function connectionCapFor(config: Config): ConnectionCap {
+  return capConnections(config.limits.maxConnections, readFdLimit(), FD_RESERVE + (config.admin?.maxConnections ?? 0));
 }
