@@ -45,6 +45,13 @@ export const SPLICED_CLOSE_CODES = [
   'SERVER_RESET',
   'IDLE_TIMEOUT',
   'FIN_TIMEOUT',
+  /** The backend read nothing for timeouts.writeStall: the client side was paused that long. */
+  'SERVER_WRITE_STALL',
+  /** The client read nothing for timeouts.writeStall. */
+  'CLIENT_WRITE_STALL',
+  /** The client stopped answering TCP keepalives (ETIMEDOUT) or became unreachable: a vanished peer. */
+  'CLIENT_LOST',
+  'SERVER_LOST',
   'DRAIN_TIMEOUT',
   'SHUTDOWN',
 ] as const;

@@ -116,6 +116,14 @@ const timeoutsShape = {
   setup: duration.default(0),
   clientIdle: duration.default(0),
   fin: duration.default(30000),
+  /** A spliced write blocked this long with no progress (a stalled peer) ends the session; 0 = never. */
+  writeStall: duration.default(120000),
+  /**
+   * TCP keepalive on client and backend sockets: first probe after this much silence
+   * (TCP_KEEPIDLE); libuv then probes every 1 s, 10 times, so a vanished peer is
+   * noticed this + 10 s after its last packet. 0 = off.
+   */
+  tcpKeepalive: duration.default(60000),
   drain: duration.default(30000),
 };
 const timeouts = z.strictObject(timeoutsShape);

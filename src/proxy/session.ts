@@ -108,6 +108,7 @@ export class Session {
   start(initialBytes?: Buffer): void {
     this.transition({ phase: 'admitted' });
     this.client.setNoDelay(true);
+    setTcpKeepalive(this.client, this.context.timeouts.tcpKeepalive);
     this.client.on('error', this.onClientErrorBeforeSplice);
     this.client.on('close', this.onClientCloseBeforeSplice);
     this.buffer.start(initialBytes);
@@ -281,7 +282,8 @@ export class Session {
     // Keepalive lines already written stay ahead of the backend's own bytes.
     this.keepalive?.stop();
     const clientChunks = this.buffer.stop();
-    const splice = new Splice(this.client, backend, { idleTimeoutMs: this.context.timeouts.clientIdle, finTimeoutMs: this.context.timeouts.fin }, (result) =>
+    setTcpKeepalive(backend, this.context.timeouts.tcpKeepalive);
+    const splice = new Splice(this.client, backend, { idleTimeoutMs: this.context.timeouts.clientIdle, finTimeoutMs: this.context.timeouts.fin, writeStallMs: this.context.timeouts.writeStall }, (result) =>
       this.finish(result.reason, undefined, result.bytesClientToServer, result.bytesServerToClient),
     );
     const handshake = this.context.pool.settings.handshake;
@@ -377,4 +379,12 @@ export class Session {
       ...(this.deadline.budget.pattern === undefined ? {} : { deadlinePattern: this.deadline.budget.pattern }),
     });
   }
+}
+
+/**
+ * Without keepalive a vanished client (link down, NAT timeout, a closed laptop) stays
+ * ESTABLISHED here for good, and the proxy answers sshd's own keepalives for it.
+ */
+function setTcpKeepalive(socket: Socket, idleMs: number): void {
+  if (idleMs > 0) socket.setKeepAlive(true, idleMs);
 }

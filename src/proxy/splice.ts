@@ -7,6 +7,11 @@ export interface SpliceOptions {
   readonly idleTimeoutMs: number;
   /** After one side half-closes, how long the other may keep going. */
   readonly finTimeoutMs: number;
+  /**
+   * How long a write may stay blocked (the peer reads nothing, so the reading side is
+   * paused and cannot see its own peer leave); 0 = unbounded.
+   */
+  readonly writeStallMs?: number;
 }
 
 export interface SpliceResult {
@@ -22,6 +27,9 @@ export interface SpliceResult {
  * and per-session arrow functions cost ~24 closures and their contexts per session.
  */
 const kSplice = Symbol('splice');
+
+/** TCP keepalive probes unanswered (ETIMEDOUT), or the route gone: the peer vanished without a FIN or RST. */
+const LOST_PEER_ERRNOS: ReadonlySet<string> = new Set(['ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN']);
 interface SplicedSocket extends Socket {
   [kSplice]?: Splice | undefined;
 }
@@ -35,8 +43,13 @@ export class Splice {
   readonly backend: Socket;
   private readonly options: SpliceOptions;
   private readonly onDone: (result: SpliceResult) => void;
-  private reason: SplicedCloseCode | undefined;
+  /** What ended the splice: a timeout, a shutdown, a reset. Wins over a half-close. */
+  private endReason: SplicedCloseCode | undefined;
+  /** The first FIN seen: the reason when both sides simply closed. */
+  private halfCloseReason: SplicedCloseCode | undefined;
   private finTimer: NodeJS.Timeout | undefined;
+  /** Per stalled socket (the one whose writes are blocked): the timer bounding the stall. */
+  private readonly stallTimers = new Map<Socket, NodeJS.Timeout>();
   private closedSockets = 0;
   private done = false;
 
@@ -70,22 +83,39 @@ export class Splice {
     backend.resume();
   }
 
-  /** Ends the splice now (idle/fin/drain timeout, shutdown). */
+  /** Ends the splice now (idle/fin/drain timeout, write stall, shutdown). */
   close(reason: SplicedCloseCode): void {
-    this.reason ??= reason;
+    this.endReason ??= reason;
     this.client.destroy();
     this.backend.destroy();
+  }
+
+  /** A write to `socket` did not complete: the reading side pauses until it drains, for writeStallMs at most. */
+  stalled(socket: Socket): void {
+    const limitMs = this.options.writeStallMs ?? 0;
+    if (limitMs <= 0 || this.stallTimers.has(socket) || this.done) return;
+    const reason = socket === this.client ? 'CLIENT_WRITE_STALL' : 'SERVER_WRITE_STALL';
+    this.stallTimers.set(socket, setTimeout(() => this.close(reason), limitMs));
+  }
+
+  /** `socket` drained: its writes flow again. */
+  drained(socket: Socket): void {
+    const timer = this.stallTimers.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.stallTimers.delete(socket);
   }
 
   peerOf(socket: Socket): Socket {
     return socket === this.client ? this.backend : this.client;
   }
 
-  /** A socket errored: ends both sides (reset or close, by which side). */
+  /** A socket errored: ends both sides (reset, lost or closed, by which side). */
   failed(socket: Socket, error: NodeJS.ErrnoException): void {
-    const reset = error.code === 'ECONNRESET' || error.code === 'EPIPE';
-    if (socket === this.client) this.close(reset ? 'CLIENT_RESET' : 'CLIENT_CLOSED');
-    else this.close(reset ? 'SERVER_RESET' : 'SERVER_CLOSED');
+    const client = socket === this.client;
+    if (error.code === 'ECONNRESET' || error.code === 'EPIPE') this.close(client ? 'CLIENT_RESET' : 'SERVER_RESET');
+    else if (error.code !== undefined && LOST_PEER_ERRNOS.has(error.code)) this.close(client ? 'CLIENT_LOST' : 'SERVER_LOST');
+    else this.close(client ? 'CLIENT_CLOSED' : 'SERVER_CLOSED');
   }
 
   /** FIN from `socket`: passed on to the other side, which may keep sending until the fin timeout. */
@@ -95,7 +125,9 @@ export class Splice {
     this.halfClosed(socket === this.client ? 'CLIENT_CLOSED' : 'SERVER_CLOSED');
   }
 
-  socketClosed(socket: Socket): void {
+  /** `hadError`: Node saw the socket fail (a reset noticed on close, not always as an 'error' first). */
+  socketClosed(socket: Socket, hadError: boolean): void {
+    if (hadError) this.endReason ??= socket === this.client ? 'CLIENT_RESET' : 'SERVER_RESET';
     this.closedSockets += 1;
     if (this.closedSockets === 1) {
       const other = this.peerOf(socket);
@@ -108,7 +140,7 @@ export class Splice {
   }
 
   private halfClosed(reason: SplicedCloseCode): void {
-    this.reason ??= reason;
+    this.halfCloseReason ??= reason;
     if (this.finTimer || this.options.finTimeoutMs === 0) return;
     this.finTimer = setTimeout(() => this.close('FIN_TIMEOUT'), this.options.finTimeoutMs);
   }
@@ -118,6 +150,8 @@ export class Splice {
     this.done = true;
     if (this.finTimer) clearTimeout(this.finTimer);
     this.finTimer = undefined;
+    for (const timer of this.stallTimers.values()) clearTimeout(timer);
+    this.stallTimers.clear();
     this.client.setTimeout(0);
     const client = this.client as SplicedSocket;
     const backend = this.backend as SplicedSocket;
@@ -125,7 +159,7 @@ export class Splice {
     backend[kSplice] = undefined;
     if (usesReusedReads(backend)) setReadTarget(backend, undefined);
     this.onDone({
-      reason: this.reason ?? 'CLIENT_CLOSED',
+      reason: this.endReason ?? this.halfCloseReason ?? 'CLIENT_CLOSED',
       bytesClientToServer: backend.bytesWritten,
       bytesServerToClient: client.bytesWritten,
     });
@@ -138,7 +172,10 @@ function onSocketData(this: SplicedSocket, chunk: Buffer): void {
   const peer = this[kSplice]?.peerOf(this);
   if (!peer || peer.destroyed) return;
   // Backpressure: stop reading until the other side's buffer drains.
-  if (!peer.write(chunk)) this.pause();
+  if (!peer.write(chunk)) {
+    this.pause();
+    this[kSplice]?.stalled(peer);
+  }
 }
 
 /**
@@ -154,12 +191,14 @@ function onBackendRead(this: SplicedSocket, chunk: Buffer): boolean {
   if (!peer || peer.destroyed) return false;
   if (!peer.write(chunk)) {
     this.pause();
+    this[kSplice]?.stalled(peer);
     return false;
   }
   return peer.writableLength > 0;
 }
 
 function onSocketDrain(this: SplicedSocket): void {
+  this[kSplice]?.drained(this);
   const peer = this[kSplice]?.peerOf(this);
   if (peer && !peer.destroyed && !peer.readableEnded) peer.resume();
 }
@@ -172,6 +211,6 @@ function onSocketError(this: SplicedSocket, error: NodeJS.ErrnoException): void 
   this[kSplice]?.failed(this, error);
 }
 
-function onSocketClose(this: SplicedSocket): void {
-  this[kSplice]?.socketClosed(this);
+function onSocketClose(this: SplicedSocket, hadError: boolean): void {
+  this[kSplice]?.socketClosed(this, hadError);
 }

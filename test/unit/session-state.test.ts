@@ -135,6 +135,8 @@ describe('session phases', () => {
     await settle();
     assert.equal(h.client.text, 'SSH-2.0-FakeBackend_1.0\r\nafter', 'the client sees the backend bytes, byte-exact');
     assert.equal(backend.text, CLIENT_IDENT, 'the backend gets the buffered client bytes');
+    assert.equal(h.client.keepAliveMs, 60_000, 'TCP keepalive on the client socket (timeouts.tcpKeepalive)');
+    assert.equal(backend.keepAliveMs, 60_000, 'and on the backend socket');
     h.advance(11);
     h.session.close('SHUTDOWN');
     await settle();
