@@ -1,0 +1,81 @@
+// Peers that vanish without a FIN or RST, and peers that stop reading: the proxy must
+// notice both and free the session, as a bare sshd would (TCPKeepAlive, its own timeouts).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { test } from 'node:test';
+import { startFixtureBackend } from '../fixtures/hostile-backends.js';
+import { createLinkedNamespace, netnsUnavailable } from '../fixtures/netns.js';
+import { startProxy } from '../fixtures/proxy.js';
+
+
+test('a client whose link is cut (no FIN, no RST) is noticed by TCP keepalive: CLIENT_LOST, backend closed', { skip: netnsUnavailable() ?? false, timeout: 60_000 }, async (t) => {
+  const echo = await startFixtureBackend('ssh-echo');
+  t.after(() => echo.close());
+  const ns = createLinkedNamespace();
+  t.after(() => ns.remove());
+  const proxy = await startProxy({
+    servers: [{ name: 'echo', host: echo.host, port: echo.port }],
+    pool: { handshake: { endsAt: 'splice' } },
+    listener: { bind: `${ns.hostAddress}:0` },
+    config: { timeouts: { tcpKeepalive: '1s' } },
+  });
+  t.after(() => proxy.stop());
+
+  // The client lives in the namespace: it gets the banner and the echo of its own line
+  // (so nothing is left in flight: keepalive probes only an idle connection), says so, waits.
+  const script = `
+    const socket = require('node:net').connect({ host: ${JSON.stringify(ns.hostAddress)}, port: ${proxy.port} });
+    socket.on('error', () => {});
+    socket.write('SSH-2.0-LinkCutTest_1.0\\r\\n');
+    let seen = '';
+    socket.on('data', (chunk) => {
+      seen += chunk.toString();
+      if (seen.includes('EchoFixture') && seen.includes('LinkCutTest')) process.stdout.write('READY\\n');
+    });
+    setTimeout(() => process.exit(0), 50_000);
+  `;
+  const [command, ...args] = [...ns.exec, process.execPath, '-e', script] as [string, ...string[]];
+  const client = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => client.kill('SIGKILL'));
+  await new Promise<void>((resolve, reject) => {
+    client.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('READY') && resolve());
+    client.on('exit', () => reject(new Error('the namespace client exited before its banner')));
+  });
+  assert.equal(echo.connections, 1);
+
+  ns.cutLink();
+  const [summary] = await proxy.waitForSessions(1, 40_000);
+  assert.equal(summary?.reason, 'CLIENT_LOST', 'keepalive probes went unanswered');
+  assert.equal(summary?.client, ns.clientAddress);
+  await echo.waitForClosed(1, 5_000);
+  assert.equal(proxy.runtime.server.activeConnections, 0);
+});
+
+test('a backend that stops reading cannot hold a session forever: the client leaves, the write stall ends it (SERVER_WRITE_STALL)', { timeout: 30_000 }, async (t) => {
+  const stall = await startFixtureBackend('ssh-stall');
+  t.after(() => stall.close());
+  const proxy = await startProxy({
+    servers: [{ name: 'stall', host: stall.host, port: stall.port }],
+    pool: { handshake: { endsAt: 'splice' } },
+    config: { timeouts: { writeStall: '1s' } },
+  });
+  t.after(() => proxy.stop());
+
+  const client = net.connect({ host: '127.0.0.1', port: proxy.port });
+  client.on('error', () => {});
+  t.after(() => client.destroy());
+  await new Promise<void>((resolve) => client.once('data', () => resolve()));
+  // 32 MiB toward a backend that reads nothing: the kernels' buffers fill, then the proxy's
+  // write blocks and it pauses the client. The client's FIN queues behind its unsent bytes
+  // and never reaches the proxy: before writeStall, this session was held forever.
+  client.write(Buffer.alloc(32 * 1024 * 1024, 0x61));
+  client.end();
+  const [summary] = await proxy.waitForSessions(1, 20_000);
+  assert.equal(summary?.reason, 'SERVER_WRITE_STALL');
+  assert.equal(proxy.runtime.server.activeConnections, 0, 'the session and its budget place are gone');
+  const server = proxy.runtime.server.pools.get('main')?.servers[0];
+  assert.equal(server?.activeSessions, 0, 'and its hold on the server');
+  // (The fixture itself reads nothing, so it cannot see the proxy's reset: a hung sshd child would not either.)
+});
+
