@@ -7,6 +7,10 @@ import type { ProxyMetrics } from '../observe/metrics.js';
 import { serverHealthFields, type ListenerStatus, type PoolStatus, type ProxyStatus, type Readiness, type ServerStatus } from '../observe/status.js';
 import { VERSION } from '../version.js';
 import { isSnapshotResponse, type SnapshotRequest, type SnapshotResponse } from './messages.js';
+import { RetiredCounters } from './retired-counters.js';
+
+/** How often the primary refreshes every worker's counters between scrapes. */
+const COUNTER_REFRESH_MS = 5000;
 
 /** How long a scrape waits for the workers' snapshots; a worker that misses it is left out (and /readyz says so). */
 const SNAPSHOT_TIMEOUT_MS = 2000;
@@ -54,19 +58,32 @@ export class ClusterAdminView implements AdminView {
     request.settle();
   };
 
+  private readonly retired = new RetiredCounters();
+  /** Refreshes every worker's latest counters between scrapes (bounds what a dying worker takes with it). */
+  private readonly refreshTimer: NodeJS.Timeout;
+
   constructor(options: ClusterAdminOptions) {
     this.options = options;
     cluster.on('message', this.onMessage);
+    this.refreshTimer = setInterval(() => void this.snapshots(), COUNTER_REFRESH_MS);
+    this.refreshTimer.unref();
   }
 
   close(): void {
+    clearInterval(this.refreshTimer);
     cluster.off('message', this.onMessage);
+  }
+
+  /** A worker exited: its counters stay in the totals (RetiredCounters). */
+  workerExited(workerId: number): void {
+    this.retired.retire(workerId);
   }
 
   async metrics(): Promise<{ contentType: string; body: string }> {
     const snapshots = await this.snapshots();
     const own = await this.options.metrics.registry.getMetricsAsJSON();
-    const registry = AggregatorRegistry.aggregate([own, ...snapshots.map((snapshot) => snapshot.metrics)]);
+    const retired = await this.retired.snapshot();
+    const registry = AggregatorRegistry.aggregate([own, ...snapshots.map((snapshot) => snapshot.metrics), ...(retired.length > 0 ? [retired] : [])]);
     return { contentType: registry.contentType, body: await registry.metrics() };
   }
 
@@ -128,6 +145,7 @@ export class ClusterAdminView implements AdminView {
       const done = (): void => {
         clearTimeout(timer);
         this.pending.delete(id);
+        for (const response of responses) this.retired.remember(response.worker, response.metrics);
         resolve(responses.sort((a, b) => a.worker - b.worker));
       };
       const timer = setTimeout(done, SNAPSHOT_TIMEOUT_MS);

@@ -11,10 +11,9 @@ import { ProxyMetrics } from '../observe/metrics.js';
 import type { ServerHealthMessage } from './messages.js';
 import { ClusterAdminView } from './primary-admin.js';
 import { ClusterReloader } from './primary-reload.js';
+import { RestartPolicy } from './restart-policy.js';
 import { WORKER_CONFIG_ENV, WORKER_COUNT_ENV } from './worker.js';
 
-/** A worker that dies this soon after starting is not restarted (a crash loop, e.g. a bad bind). */
-const MIN_UPTIME_FOR_RESTART_MS = 5000;
 
 /**
  * `workers: N` (N > 1): the primary forks N workers that each run the full data
@@ -118,18 +117,33 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
 
   return new Promise<number>((resolve) => {
     let exitCode = 0;
+    const restarts = new RestartPolicy();
+    const pendingForks = new Set<NodeJS.Timeout>();
     cluster.on('exit', (worker, code, signal) => {
       const uptimeMs = Date.now() - (startedAt.get(worker) ?? 0);
       startedAt.delete(worker);
+      view.workerExited(worker.id);
       if (!stopping) {
-        logger.error({ event: 'worker-exit', pid: worker.process.pid, code, signal, uptimeMs }, 'worker exited');
-        if (uptimeMs >= MIN_UPTIME_FOR_RESTART_MS) {
-          fork();
+        const decision = restarts.decide(uptimeMs, startedAt.size);
+        logger.error({ event: 'worker-exit', pid: worker.process.pid, code, signal, uptimeMs, ...decision }, 'worker exited');
+        if (decision.action === 'restart') {
+          const timer = setTimeout(() => {
+            pendingForks.delete(timer);
+            if (!stopping) fork();
+          }, decision.delayMs);
+          pendingForks.add(timer);
           return;
         }
+        logger.fatal({ event: 'workers-failed', failedStarts: decision.failedStarts }, 'no worker can start: stopping');
         exitCode = 1;
         shutdown('SIGTERM');
       }
+      finishIfDone();
+    });
+    /** After a shutdown: once the last worker is gone, close everything and resolve. */
+    function finishIfDone(): void {
+      for (const timer of pendingForks) clearTimeout(timer);
+      pendingForks.clear();
       if (startedAt.size === 0) {
         for (const checker of checkers) checker.stop();
         for (const pool of pools.values()) pool.close();
@@ -142,7 +156,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
         process.off('SIGTERM', shutdown);
         void (admin?.close() ?? Promise.resolve()).then(() => resolve(exitCode));
       }
-    });
+    }
     // Workers drain on SIGTERM themselves (serve's signal handling); a second signal exits them at once.
     function shutdown(signal: NodeJS.Signals): void {
       stopping = true;
@@ -150,6 +164,8 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       for (const checker of checkers) checker.stop();
       logger.info({ event: 'shutdown', signal, workers: startedAt.size }, 'stopping workers');
       for (const worker of startedAt.keys()) worker.process.kill(signal);
+      // No worker alive (all waiting for a restart): nothing will exit, so finish now.
+      if (startedAt.size === 0) finishIfDone();
     }
     process.on('SIGINT', shutdown);
     process.on('SIGTERM', shutdown);

@@ -1,17 +1,14 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProxyServer } from '../proxy/proxy-server.js';
 import { subscribe, type ProxyEventMap, type ProxyEvents } from '../events/bus.js';
+import { BANNER_BUCKETS_SECONDS, CONNECT_BUCKETS_SECONDS, WAIT_BUCKETS_SECONDS } from './buckets.js';
 import { registerStateGauges } from './metrics-gauges.js';
 
-/**
- * Banner latency spans a loopback sshd (~1 ms) to a throttled or overloaded one
- * near paramiko's 15 s limit, and beyond.
- */
-export const BANNER_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 10, 15, 20, 30, 60];
-/** Backend TCP connect: loopback to a distant, SYN-retrying server. */
-export const CONNECT_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-/** Client accept to splice, and time spent queued for a handshake slot. */
-export const WAIT_BUCKETS_SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60];
+export { BANNER_BUCKETS_SECONDS, CONNECT_BUCKETS_SECONDS, WAIT_BUCKETS_SECONDS } from './buckets.js';
+import { SPLICED_CLOSE_CODES, type SessionFailureCode } from '../errors.js';
+
+/** The ways a session fails before the splice that alerts watch, pre-created at 0. */
+const PRECREATED_FAILURES: readonly SessionFailureCode[] = ['NO_BACKEND', 'BACKENDS_EXHAUSTED', 'QUEUE_TIMEOUT', 'QUEUE_FULL', 'SETUP_TIMEOUT', 'CLIENT_CLOSED', 'CLIENT_RESET'];
 
 /** Counts kept per server for the status page (sessions handed to it, failed attempts). */
 export interface ServerTotals {
@@ -64,6 +61,12 @@ export class ProxyMetrics {
     name: 'sshproxy_sessions_total',
     help: 'Client sessions by outcome: result="spliced", or the reason code the session failed with before splice.',
     labelNames: ['listener', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly sessionEnds = new Counter({
+    name: 'sshproxy_session_ends_total',
+    help: 'How spliced sessions ended: SERVER_RESET, SERVER_CLOSED, CLIENT_CLOSED, IDLE_TIMEOUT, FIN_TIMEOUT, *_WRITE_STALL, *_LOST, SHUTDOWN, DRAIN_TIMEOUT.',
+    labelNames: ['listener', 'reason'] as const,
     registers: [this.registry],
   });
   readonly attempts = new Counter({
@@ -183,6 +186,9 @@ export class ProxyMetrics {
     for (const listener of this.proxy.listeners) {
       const name = listener.name;
       this.sessions.inc({ listener: name, result: 'spliced' }, 0);
+      // Alerts take increase() of failures and ends: a series that appears on first use reads as 0 there.
+      for (const result of PRECREATED_FAILURES) this.sessions.inc({ listener: name, result }, 0);
+      for (const reason of SPLICED_CLOSE_CODES) this.sessionEnds.inc({ listener: name, reason }, 0);
       this.sessionSetup.zero({ listener: name });
       this.bytes.inc({ listener: name, direction: 'client_to_server' }, 0);
       this.bytes.inc({ listener: name, direction: 'server_to_client' }, 0);
@@ -192,6 +198,7 @@ export class ProxyMetrics {
       this.keepaliveLines.inc({ listener: name }, 0);
       this.keepaliveSessions.inc({ listener: name, result: 'rescued' }, 0);
     }
+    for (const outcome of ['ok', 'invalid', 'failed']) this.configReloads.inc({ outcome }, 0);
     for (const pool of this.proxy.pools.values()) {
       this.failovers.inc({ pool: pool.name }, 0);
       this.queueWait.zero({ pool: pool.name });
@@ -220,6 +227,7 @@ export class ProxyMetrics {
         this.sessions.inc({ listener: summary.listener, result: summary.reason });
         return;
       }
+      this.sessionEnds.inc({ listener: summary.listener, reason: summary.reason });
       // Nothing on the per-chunk path: the sockets count, we read their totals at scrape and at close.
       const counted = this.countedBytes.get(summary.id);
       this.countedBytes.delete(summary.id);

@@ -35,7 +35,7 @@ test('a client whose link is cut (no FIN, no RST) is noticed by TCP keepalive: C
     });
     setTimeout(() => process.exit(0), 50_000);
   `;
-  const [command, ...args] = [...ns.exec, process.execPath, '-e', script] as [string, ...string[]];
+  const [command = 'ip', ...args] = [...ns.exec, process.execPath, '-e', script];
   const client = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => client.kill('SIGKILL'));
   await new Promise<void>((resolve, reject) => {
