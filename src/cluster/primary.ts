@@ -53,7 +53,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   const startedAt = new Map<Worker, number>();
   let stopping = false;
   const primaryStartedAt = Date.now();
-  const metrics = new ProxyMetrics({ listeners: [], pools, events }, { processLabels: { worker: 'primary' } });
+  const metrics = new ProxyMetrics({ listeners: [], allListeners: () => [], pools, events }, { processLabels: { worker: 'primary' } });
   const view = new ClusterAdminView({
     pools,
     metrics,

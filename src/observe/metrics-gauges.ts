@@ -24,7 +24,8 @@ export function registerStateGauges(registry: Registry, proxy: MetricsSource): v
     registers: [registry],
     collect() {
       this.reset();
-      for (const listener of proxy.listeners) this.set({ listener: listener.name }, listener.sessions.size);
+      // A listener removed by a reload counts until its last session ends.
+      for (const listener of proxy.allListeners()) this.inc({ listener: listener.name }, listener.sessions.size);
     },
   });
   new Gauge({

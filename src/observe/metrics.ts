@@ -19,7 +19,7 @@ export interface ServerTotals {
 }
 
 /** What the metrics read: a ProxyServer, or (cluster primary) its pools alone. */
-export type MetricsSource = Pick<ProxyServer, 'listeners' | 'pools' | 'events'>;
+export type MetricsSource = Pick<ProxyServer, 'listeners' | 'allListeners' | 'pools' | 'events'>;
 
 export interface ProxyMetricsOptions {
   readonly defaultMetrics?: boolean;
@@ -270,7 +270,7 @@ export class ProxyMetrics {
 
   /** At scrape time: adds what open sessions moved since the last scrape. */
   private countOpenSessionBytes(): void {
-    for (const listener of this.proxy.listeners) {
+    for (const listener of this.proxy.allListeners()) {
       for (const session of listener.sessions) {
         const now = session.bytesSoFar;
         if (!now) continue;

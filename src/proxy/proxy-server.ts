@@ -187,7 +187,8 @@ export class ProxyServer {
     for (const session of this.sessions()) session.close('SHUTDOWN');
   }
 
-  private allListeners(): Listener[] {
+  /** Listeners in force plus those a reload removed that still carry sessions (or PROXY headers being read). */
+  allListeners(): Listener[] {
     for (const listener of this.retiredListeners) if (listener.sessions.size === 0 && listener.pendingCount === 0) this.retiredListeners.delete(listener);
     return [...this.listeners, ...this.retiredListeners];
   }

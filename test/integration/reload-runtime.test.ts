@@ -148,3 +148,46 @@ test('reload: per-source limits and the connection limit follow the new config',
   assert.equal(third.data.length, 0);
   assert.equal(await rejected, 'PER_SOURCE_LIMIT');
 });
+
+test('a session admitted after its PROXY listener was removed by a reload is tracked, counted and drained within timeouts.drain', async (t) => {
+  const a = await startFixtureBackend('ssh-echo');
+  t.after(() => a.close());
+  const withProxy = (listeners: { name: string }[]) =>
+    validateConfig(
+      {
+        listeners: listeners.map((listener) => ({ name: listener.name, bind: '127.0.0.1:0', pool: 'main', proxyProtocol: { accept: 'v1', trusted: ['127.0.0.1/32'] } })),
+        pools: [{ name: 'main', healthCheck: { enabled: false }, servers: [{ name: 'a', address: `127.0.0.1:${a.port}` }] }],
+        log: { level: 'silent' },
+        admin: { bind: '127.0.0.1:0' },
+        timeouts: { drain: '300ms' },
+      },
+      'test',
+    );
+  const runtime = new ProxyRuntime(withProxy([{ name: 'lb' }, { name: 'other' }]), { logger: pino({ level: 'silent' }) });
+  const summaries: ProxyEventMap['session-closed'][0][] = [];
+  runtime.events.on('session-closed', (summary) => summaries.push(summary));
+  await runtime.start();
+  t.after(() => runtime.stop(0));
+  const port = runtime.port('lb');
+
+  // Half a PROXY header, then the listener goes away.
+  const client = net.connect({ host: '127.0.0.1', port });
+  client.on('error', () => {});
+  t.after(() => client.destroy());
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  client.write('PROXY TCP4 192.0.2.9 ');
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  await runtime.reload(withProxy([{ name: 'other' }]));
+  const banner = new Promise<void>((resolve) => client.once('data', () => resolve()));
+  client.write('127.0.0.1 40000 22\r\nSSH-2.0-Late_1.0\r\n');
+  await banner;
+
+  const metrics = await (await fetch(`http://127.0.0.1:${runtime.adminPort}/metrics`)).text();
+  assert.match(metrics, /sshproxy_sessions_active\{listener="lb"\} 1/, 'the session is counted under its removed listener');
+
+  // Resolves at the drain timeout, although the client never leaves (before, it waited for the client).
+  await runtime.stop();
+  assert.equal(summaries.length, 1);
+  assert.equal(summaries[0]?.reason, 'DRAIN_TIMEOUT');
+  assert.equal(summaries[0]?.client, '192.0.2.9', 'the PROXY header source');
+});
