@@ -45,6 +45,8 @@ export const SPLICED_CLOSE_CODES = [
   'SERVER_RESET',
   'IDLE_TIMEOUT',
   'FIN_TIMEOUT',
+  /** The client got the banner but sent no identification within timeouts.clientIdentification. */
+  'CLIENT_SILENT',
   /** The backend read nothing for timeouts.writeStall: the client side was paused that long. */
   'SERVER_WRITE_STALL',
   /** The client read nothing for timeouts.writeStall. */

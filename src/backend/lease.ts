@@ -24,21 +24,36 @@ export interface Lease {
   releaseSlot(): void;
   /** Frees everything the lease holds (idempotent). */
   close(): void;
+  /** The client has sent its identification: the slot no longer counts against the silent share. */
+  identified(): void;
   /** A prefetched connection (banner already verified) that comes with this lease's slot: splice it, do not connect. */
   readonly prefetched?: AttemptSuccess;
 }
 
-/** A lease made of the two tickets it holds; `onClosed` runs once, after both are released. */
-export function createLease(server: BackendServer, slot: Ticket, session: Ticket, prefetched: AttemptSuccess | undefined, onClosed: () => void): Lease {
+/** What a lease holds: a handshake slot, a session count, and while the client is silent, a place in the silent share. */
+export interface LeaseTickets {
+  readonly slot: Ticket;
+  readonly session: Ticket;
+  readonly silent: Ticket | undefined;
+}
+
+/** A lease made of the tickets it holds; `onClosed` runs once, after all are released. */
+export function createLease(server: BackendServer, tickets: LeaseTickets, prefetched: AttemptSuccess | undefined, onClosed: () => void): Lease {
   let open = true;
+  const { slot, session, silent } = tickets;
   return {
     server,
-    releaseSlot: () => slot.release(),
+    releaseSlot: () => {
+      silent?.release();
+      slot.release();
+    },
+    identified: () => silent?.release(),
     ...(prefetched ? { prefetched } : {}),
     close: () => {
       if (!open) return;
       open = false;
       session.release();
+      silent?.release();
       slot.release();
       onClosed();
     },

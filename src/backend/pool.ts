@@ -9,7 +9,7 @@ import { PassiveEjections, recordAttemptOutcome } from './passive-health.js';
 import { reconcileServers, type ServerChanges } from './pool-reconfigure.js';
 import { ConnectRateLimiter } from './retry-policy.js';
 import { BackendServer, type ServerHealth, type ServerStateChange } from './server.js';
-import { anyServerFree, candidateServers, chooseServer, type LeaseRequest } from './server-choice.js';
+import { anyServerFree, candidateServers, chooseServer, silentSlots, type LeaseRequest } from './server-choice.js';
 
 export type { Lease, PrefetchSource } from './lease.js';
 export type { LeaseRequest } from './server-choice.js';
@@ -89,9 +89,9 @@ export class BackendPool {
       return NOTHING_TO_CANCEL;
     }
     if (this.waiters.length === 0) {
-      const server = this.choose(candidates, request.clientKey);
+      const server = this.choose(candidates, request);
       if (server && this.rate.tryTake()) {
-        callback({ ok: true, lease: this.lease(server), waitMs: 0 });
+        callback({ ok: true, lease: this.lease(server, request), waitMs: 0 });
         return NOTHING_TO_CANCEL;
       }
     }
@@ -261,13 +261,13 @@ export class BackendPool {
         if (sweep) continue;
         return;
       }
-      const server = this.choose(candidates, waiter.request.clientKey);
+      const server = this.choose(candidates, waiter.request);
       if (!server) continue;
       if (!this.rate.tryTake()) {
         this.scheduleRateRetry();
         return;
       }
-      this.settle(node, { ok: true, lease: this.lease(server) });
+      this.settle(node, { ok: true, lease: this.lease(server, waiter.request) });
     }
   }
 
@@ -280,8 +280,10 @@ export class BackendPool {
     waiter.callback({ ...result, waitMs });
   }
 
-  private choose(candidates: readonly BackendServer[], clientKey: string): BackendServer | undefined {
-    return chooseServer(this.balancer, candidates, clientKey, (server) => this.prefetchReady(server));
+  private choose(candidates: readonly BackendServer[], request: LeaseRequest): BackendServer | undefined {
+    const silent = request.identified?.() === false;
+    const share = this.config.handshake.silentShare;
+    return chooseServer(this.balancer, candidates, request.clientKey, (server) => this.prefetchReady(server), silent ? (server) => silentSlots(server, share) : undefined);
   }
 
   private scheduleRateRetry(): void {
@@ -292,12 +294,13 @@ export class BackendPool {
     }, Math.max(1, this.rate.msUntilNext()));
   }
 
-  private lease(server: BackendServer): Lease {
+  private lease(server: BackendServer, request: LeaseRequest): Lease {
     // A prefetched connection brings the handshake slot it holds with it.
     const prefetched = this.prefetch?.take(server);
     const slot = prefetched?.slot ?? server.takeSlot(() => this.serveQueue());
     const session = server.takeSession(() => {});
-    return createLease(server, slot, session, prefetched?.success, () => {
+    const silent = request.identified?.() === false ? server.takeSilent() : undefined;
+    return createLease(server, { slot, session, silent }, prefetched?.success, () => {
       if (server.activeSessions > 0 || !this.retired.delete(server)) return;
       const index = this.servers.indexOf(server);
       if (index !== -1) this.servers.splice(index, 1);

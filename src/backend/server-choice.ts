@@ -7,6 +7,13 @@ export interface LeaseRequest {
   readonly clientKey: string;
   /** Servers this session must not use (it failed on them for good). */
   readonly exclude: ReadonlySet<BackendServer>;
+  /** Whether the client has sent its identification (asked at grant time); absent: it has. */
+  readonly identified?: () => boolean;
+}
+
+/** Slots of `server` that clients which have not identified may hold (handshake.silentShare). */
+export function silentSlots(server: BackendServer, silentShare: number): number {
+  return Math.max(1, Math.floor(server.maxStartups * silentShare));
 }
 
 /** Servers a request may use now: healthy primaries, else healthy backups, else (whenAllDown: try) any not draining. */
@@ -30,13 +37,16 @@ export function chooseServer(
   candidates: readonly BackendServer[],
   clientKey: string,
   prefetchReady: (server: BackendServer) => number,
+  silentLimit: ((server: BackendServer) => number) | undefined,
 ): BackendServer | undefined {
+  // A client that has not spoken may only use the silent share of a server's slots.
+  const open = silentLimit ? candidates.filter((candidate) => candidate.silentHandshakes < silentLimit(candidate)) : candidates;
   if (balancer.sticky) {
     const server = balancer.pick(candidates, clientKey);
-    return server && (server.hasFreeSlot || prefetchReady(server) > 0) ? server : undefined;
+    return server && open.includes(server) && (server.hasFreeSlot || prefetchReady(server) > 0) ? server : undefined;
   }
-  const prefetched = candidates.filter((candidate) => prefetchReady(candidate) > 0);
-  return balancer.pick(prefetched.length > 0 ? prefetched : candidates.filter((candidate) => candidate.hasFreeSlot), clientKey);
+  const prefetched = open.filter((candidate) => prefetchReady(candidate) > 0);
+  return balancer.pick(prefetched.length > 0 ? prefetched : open.filter((candidate) => candidate.hasFreeSlot), clientKey);
 }
 
 /** Whether any server of the pool could take a session now (a slot or a prefetched connection): serving the queue is pointless otherwise. */

@@ -47,6 +47,8 @@ export class BackendServer {
   activeSessions = 0;
   /** Sessions (and health checks) in their SSH handshake on this server, each holding a slot. */
   handshakesActive = 0;
+  /** Of those, sessions whose client has not sent its identification yet (bounded by handshake.silentShare). */
+  silentHandshakes = 0;
   maxStartups: number;
   /** Consecutive failed session attempts (passive health); reset by a successful attempt. */
   consecutiveFailures = 0;
@@ -82,6 +84,14 @@ export class BackendServer {
     return ticket(() => {
       this.handshakesActive -= 1;
       afterRelease();
+    });
+  }
+
+  /** Marks a slot as held by a client that has not identified itself yet. */
+  takeSilent(): Ticket {
+    this.silentHandshakes += 1;
+    return ticket(() => {
+      this.silentHandshakes -= 1;
     });
   }
 

@@ -72,6 +72,12 @@ const handshake = z.strictObject({
   grace: duration.default(1000),
   /** Hard cap: a slot is released this long after connect even if no NEWKEYS was seen. */
   maxHold: duration.default(30000),
+  /**
+   * Share of each server's slots that clients which have not sent their identification
+   * yet may hold (idle sockets, scanners; some clients wait for the banner first). The
+   * rest is kept for clients that have spoken: idle sockets cannot take every slot.
+   */
+  silentShare: z.number().min(0.05).max(1).default(0.5),
 });
 
 const queue = z.strictObject({
@@ -116,6 +122,8 @@ const timeoutsShape = {
   setup: duration.default(0),
   clientIdle: duration.default(0),
   fin: duration.default(30000),
+  /** After the banner reached it, a client has this long to send its identification (sshd: LoginGraceTime); 0 = no limit. */
+  clientIdentification: duration.default(10000),
   /** A spliced write blocked this long with no progress (a stalled peer) ends the session; 0 = never. */
   writeStall: duration.default(120000),
   /**

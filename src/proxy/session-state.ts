@@ -2,6 +2,7 @@ import type { AttemptHandle } from '../backend/attempt.js';
 import type { AcquireHandle, Lease } from '../backend/pool.js';
 import type { ReasonCode } from '../errors.js';
 import type { HandshakeTracker } from './handshake-tracker.js';
+import type { ClientSilence } from './client-silence.js';
 import type { Splice } from './splice.js';
 
 /**
@@ -21,7 +22,8 @@ export type SessionState =
   | { readonly phase: 'backoff'; readonly timer: NodeJS.Timeout }
   | { readonly phase: 'connecting'; readonly lease: Lease; readonly attempt: AttemptHandle }
   | { readonly phase: 'awaiting-banner'; readonly lease: Lease; readonly attempt: AttemptHandle }
-  | { readonly phase: 'spliced'; readonly lease: Lease; readonly splice: Splice; readonly tracker: HandshakeTracker }
+  /** `silence`: set while the client has yet to send its identification after the banner. */
+  | { readonly phase: 'spliced'; readonly lease: Lease; readonly splice: Splice; readonly tracker: HandshakeTracker; silence: ClientSilence | undefined }
   | { readonly phase: 'closed'; readonly reason: ReasonCode };
 
 /**

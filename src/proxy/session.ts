@@ -11,6 +11,7 @@ import { ClientBuffer } from './client-buffer.js';
 import { SetupDeadline, type DeadlineRule } from './client-deadline.js';
 import { HandshakeTracker } from './handshake-tracker.js';
 import { ClientKeepalive } from './keepalive.js';
+import { ClientSilence } from './client-silence.js';
 import { canTransition, PhaseClock, type SessionPhase, type SessionState } from './session-state.js';
 import { Splice } from './splice.js';
 
@@ -115,7 +116,7 @@ export class Session {
     if (this.state.phase === 'closed') return;
     this.deadline.start();
     this.deadline.identify(this.buffer.identification);
-    if (this.buffer.identification === undefined && (this.context.deadlines?.length ?? 0) > 0) this.client.on('data', this.onClientDataBeforeSplice);
+    if (this.buffer.identification === undefined) this.client.on('data', this.onClientDataBeforeSplice);
     if (this.context.keepalive) {
       this.keepalive = new ClientKeepalive(this.context.keepalive, () => this.buffer.identification, (line, count) => {
         // Lines before the identification are not part of the key exchange: failover stays allowed.
@@ -165,6 +166,7 @@ export class Session {
         if (next.phase !== 'spliced') previous.lease.close();
         break;
       case 'spliced':
+        previous.silence?.stop();
         previous.tracker.stop();
         previous.lease.close();
         break;
@@ -181,11 +183,18 @@ export class Session {
     this.fail('CLIENT_CLOSED', 'client closed before a backend was ready');
   };
 
-  /** After the client buffer's own listener: picks the client's deadline once its identification is in. */
+  /**
+   * After the client buffer's own listener, once the identification is in: picks the
+   * client's deadline, and lifts the silent-client limit (handshake.silentShare) from
+   * its queue place or its lease.
+   */
   private readonly onClientDataBeforeSplice = (): void => {
     if (this.buffer.identification === undefined) return;
     this.client.off('data', this.onClientDataBeforeSplice);
     this.deadline.identify(this.buffer.identification);
+    const state = this.state;
+    if (state.phase === 'queued') this.context.pool.serveQueue();
+    else if (state.phase === 'connecting' || state.phase === 'awaiting-banner') state.lease.identified();
   };
 
   /** Plans the next attempt: at once (queued), after a backoff, or none (closed). */
@@ -217,7 +226,8 @@ export class Session {
   private acquireBackend(exclude: ReadonlySet<BackendServer>): void {
     const queued: SessionState & { phase: 'queued' } = { phase: 'queued', acquire: undefined };
     this.transition(queued);
-    const handle = this.context.pool.acquire({ clientKey: this.clientAddress, exclude }, (result) => {
+    const identified = (): boolean => this.buffer.identification !== undefined;
+    const handle = this.context.pool.acquire({ clientKey: this.clientAddress, exclude, identified }, (result) => {
       if (this.state !== queued) return;
       if (!result.ok) {
         const code = result.code === 'NO_BACKEND' && this.attempts.length > 0 ? 'BACKENDS_EXHAUSTED' : result.code;
@@ -291,7 +301,15 @@ export class Session {
       { endsAt: handshake.endsAt, graceMs: handshake.grace, maxHoldMs: handshake.maxHold, authFlights: handshake.authFlights },
       () => lease.releaseSlot(),
     );
-    this.transition({ phase: 'spliced', lease, splice, tracker });
+    const spliced: SessionState & { phase: 'spliced' } = { phase: 'spliced', lease, splice, tracker, silence: undefined };
+    this.transition(spliced);
+    // Some clients wait for the banner before they identify; none may stay silent for good.
+    if (this.buffer.identification === undefined) {
+      spliced.silence = new ClientSilence(this.client, this.context.timeouts.clientIdentification, {
+        spoke: () => lease.identified(),
+        silent: () => splice.close('CLIENT_SILENT'),
+      });
+    }
     this.record(lease.server, success, prefetched);
     this.serverIdentification = success.identification.line;
     this.setupMs = this.now() - this.acceptedAt;
