@@ -95,6 +95,9 @@ export class BackendPool {
         return NOTHING_TO_CANCEL;
       }
     }
+    // A full queue makes room by dropping its oldest client that has still said nothing:
+    // a flood of idle sockets must not fill the queue against clients that speak.
+    if (this.waiters.length >= this.config.queue.maxLength) this.evictOldestSilent();
     if (this.waiters.length >= this.config.queue.maxLength) {
       const message = `pool "${this.name}": ${this.waiters.length} sessions already wait for a handshake slot (queue.maxLength ${this.config.queue.maxLength})`;
       callback({ ok: false, code: 'QUEUE_FULL', message, waitMs: 0 });
@@ -230,6 +233,15 @@ export class BackendPool {
         if (this.waiters.remove(node)) clearTimeout(waiter.timer);
       },
     };
+  }
+
+  private evictOldestSilent(): void {
+    for (const node of this.waiters.nodes()) {
+      if (node.value.request.identified?.() !== false) continue;
+      const message = `pool "${this.name}": dropped from a full queue (queue.maxLength ${this.config.queue.maxLength}) as its oldest client that had sent nothing`;
+      this.settle(node, { ok: false, code: 'QUEUE_FULL', message });
+      return;
+    }
   }
 
   private announce(server: BackendServer, change: ServerStateChange | undefined): void {

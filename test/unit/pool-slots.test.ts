@@ -181,3 +181,33 @@ describe('BackendPool handshake slots and queue', () => {
     held.close();
   });
 });
+
+describe('silent clients', () => {
+  it('a full queue drops its oldest silent waiter for a newcomer; identified waiters keep their place', async () => {
+    const { pool } = makePool([{ name: 'a', maxStartups: 1 }], { queue: { maxLength: 2 } });
+    const held = leaseOf(await acquire(pool));
+    const results: string[] = [];
+    const silentRequest = { clientKey: 'silent', exclude: new Set<never>(), identified: () => false };
+    const spokeRequest = { clientKey: 'spoke', exclude: new Set<never>(), identified: () => true };
+    pool.acquire(spokeRequest, (result) => results.push(`spoke:${result.ok ? 'ok' : result.code}`));
+    pool.acquire(silentRequest, (result) => results.push(`silent:${result.ok ? 'ok' : result.code}`));
+    pool.acquire(spokeRequest, (result) => results.push(`late:${result.ok ? 'ok' : result.code}`));
+    assert.deepEqual(results, ['silent:QUEUE_FULL'], 'the silent waiter made room');
+    assert.equal(pool.queueLength, 2);
+    held.close();
+    assert.deepEqual(results, ['silent:QUEUE_FULL', 'spoke:ok']);
+  });
+
+  it('silent clients get at most handshake.silentShare of the slots; a client that spoke takes the rest', async () => {
+    const { pool } = makePool([{ name: 'a', maxStartups: 4 }], { handshake: { silentShare: 0.5 } });
+    const granted: string[] = [];
+    for (let index = 0; index < 3; index += 1) {
+      pool.acquire({ clientKey: `s${index}`, exclude: new Set(), identified: () => false }, (result) => result.ok && granted.push(`s${index}`));
+    }
+    assert.deepEqual(granted, ['s0', 's1']);
+    assert.equal(pool.servers[0]?.silentHandshakes, 2);
+    pool.acquire({ clientKey: 'x', exclude: new Set(), identified: () => true }, (result) => result.ok && granted.push('x'));
+    assert.deepEqual(granted, ['s0', 's1', 'x'], 'served past the silent waiter at the head of the queue');
+    assert.equal(pool.queueLength, 1);
+  });
+});
