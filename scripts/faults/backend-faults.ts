@@ -67,12 +67,14 @@ export async function backendFrozen(): Promise<FaultResult> {
       frozen.kill('SIGSTOP');
       const outcomes = await Promise.all(Array.from({ length: 30 }, () => echoSession(proxy.port, { bytes: 8192, chunks: 1, gapMs: 0, banner: 'SSH-2.0-EchoFixture_1.0\r\n', timeoutMs: 15_000 })));
       const failed = outcomes.filter((outcome) => !outcome.intact).length;
-      const timeouts = proxy.logs.filter((line) => line.event === 'attempt' && line.result === 'BANNER_TIMEOUT').length;
+      await proxy.waitForSessions(outcomes.length, 10_000);
+      const attempts = proxy.sessions().flatMap((line) => (Array.isArray(line.attempts) ? (line.attempts as { result?: string }[]) : []));
+      const timeouts = attempts.filter((attempt) => attempt.result === 'BANNER_TIMEOUT').length;
       return {
         sessionsLost: failed,
         streamsChecked: outcomes.length,
         streamsCorrupt: outcomes.filter((outcome) => !outcome.cut && !outcome.intact).length,
-        accountingOk: proxy.sessions().filter((line) => line.spliced === true).length === outcomes.length - failed,
+        accountingOk: timeouts > 0 && proxy.sessions().filter((line) => line.spliced === true).length === outcomes.length - failed,
         figures: { bannerTimeoutsOnFrozen: timeouts, sessionsOk: `${outcomes.length - failed}/${outcomes.length}` },
       };
     } finally {

@@ -40,6 +40,7 @@ export async function descriptorExhaustion(): Promise<FaultResult> {
       const down = proxy.logs.filter((line) => line.event === 'server-state' && line.to === 'DOWN').length;
       const status = JSON.parse((await httpRequest(proxy.adminPort ?? 0, '/api/status')).body) as { connections: { limit: number } };
       for (const client of clients) client.destroy();
+      await echo.waitForClosed(echo.maxConcurrent, 10_000);
       const later = await echoSession(proxy.port('ssh'), { bytes: 4096, chunks: 1, gapMs: 0, banner: BANNER, timeoutMs: 10_000 });
       return {
         sessionsLost: later.intact ? 0 : 1,
