@@ -1,6 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { VERSION } from '../version.js';
 import { checkConfigCommand } from './check-config.js';
+import { withEnvFlags } from './env-flags.js';
 import { EXIT_USAGE } from './exit-codes.js';
 import { serveCommand } from './serve.js';
 import { probeCommand } from './probe.js';
@@ -17,9 +18,8 @@ const COMMANDS: readonly CliCommand[] = [serveCommand, checkConfigCommand, probe
 export async function runCli(argv: readonly string[]): Promise<number> {
   let result: Promise<number> | undefined;
   let usageError: string | undefined;
-  let cli = yargs([...argv])
+  let cli = yargs(withEnvFlags(argv, process.env))
     .scriptName('ssh-banner-proxy')
-    .env('SSH_BANNER_PROXY')
     .usage('$0 <command> [options]\n\nA layer-4 SSH proxy that verifies each backend\'s identification banner before splicing clients through.')
     .version(VERSION)
     .alias('v', 'version')

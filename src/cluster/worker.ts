@@ -12,7 +12,7 @@ import {
 } from './messages.js';
 
 /** The primary hands each worker the config in force (it may differ from the file on disk: a rejected reload). */
-// Not under SSH_BANNER_PROXY_: yargs reads those as options (src/cli/main.ts).
+// Not under SSH_BANNER_PROXY_: that prefix is for flags (src/cli/env-flags.ts).
 export const WORKER_CONFIG_ENV = 'SBP_CLUSTER_WORKER_CONFIG';
 export const WORKER_COUNT_ENV = 'SBP_CLUSTER_WORKERS';
 

@@ -91,3 +91,44 @@ describe('command line', () => {
     }
   });
 });
+
+describe('environment', () => {
+  it('starts with the variables Kubernetes injects for a Service named ssh-banner-proxy, and still reads its own', async () => {
+    const { spawn } = await import('node:child_process');
+    const file = await configFile(VALID);
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
+      env: {
+        ...process.env,
+        SSH_BANNER_PROXY_SERVICE_HOST: '10.0.0.1',
+        SSH_BANNER_PROXY_SERVICE_PORT: '22',
+        SSH_BANNER_PROXY_PORT: 'tcp://10.0.0.1:22',
+        SSH_BANNER_PROXY_PORT_22_TCP_ADDR: '10.0.0.1',
+        SSH_BANNER_PROXY_CONFIG: file,
+        SSH_BANNER_PROXY_LOG_LEVEL: 'debug',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const listening = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('"event":"listening"')) resolve(out);
+      });
+      child.on('exit', (code) => reject(new Error(`serve exited ${String(code)}: ${stderr}`)));
+    });
+    const address = /"event":"listening"[^\n]*"address":"([^"]+)"/.exec(listening)?.[1];
+    assert.ok(address && !address.endsWith(':2222'), `SSH_BANNER_PROXY_CONFIG was read (bound ${String(address)}, not the default config's 2222)`);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  });
+
+  it('a flag on the command line wins over its variable', () => {
+    return import('../../src/cli/env-flags.js').then(({ withEnvFlags }) => {
+      assert.deepEqual(withEnvFlags(['serve', '-c', 'a.yaml'], { SSH_BANNER_PROXY_CONFIG: 'b.yaml', SSH_BANNER_PROXY_WATCH: 'true' }), ['serve', '-c', 'a.yaml', '--watch']);
+      assert.deepEqual(withEnvFlags(['probe', 'host'], { SSH_BANNER_PROXY_LOG_LEVEL: 'debug' }), ['probe', 'host'], 'probe takes no flag from the environment');
+    });
+  });
+});
