@@ -192,7 +192,8 @@ export class ProxyRuntime {
     // The admin endpoint stays up while draining (/readyz answers 503), then closes.
     for (const checker of this.healthCheckers) checker.stop();
     for (const prefetcher of this.prefetchers.values()) prefetcher.stop();
-    this.stopping ??= this.server.stop(drainMs).finally(async () => {
+    // An immediate stop (drainMs 0) skips the shutdown grace too.
+    this.stopping ??= this.server.stop(drainMs, drainMs === 0 ? 0 : undefined).finally(async () => {
       for (const pool of this.server.pools.values()) pool.close();
       await this.admin?.close();
       for (const detach of this.detachers.splice(0)) detach();

@@ -52,7 +52,8 @@ export async function serve(args: ServeArgs): Promise<number> {
         process.exit(EXIT_FAILURE);
       }
       detachReloader();
-      runtime.logger.info({ event: 'shutdown', signal, drainMs: runtime.config.timeouts.drain }, 'draining');
+      const { drain: drainMs, shutdownGrace: graceMs } = runtime.config.timeouts;
+      runtime.logger.info({ event: 'shutdown', signal, graceMs, drainMs }, graceMs > 0 ? `not ready; accepting for ${graceMs}ms more, then draining` : 'draining');
       void runtime.stop().then(() => {
         runtime.logger.info({ event: 'shutdown' }, 'stopped');
         process.off('SIGINT', onSignal);

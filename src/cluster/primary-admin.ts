@@ -4,10 +4,13 @@ import type { BackendPool } from '../backend/pool.js';
 import type { BackendServer } from '../backend/server.js';
 import type { AdminView } from '../observe/admin.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
-import { serverHealthFields, type ListenerStatus, type PoolStatus, type ProxyStatus, type Readiness, type ServerStatus } from '../observe/status.js';
+import { poolReadiness, serverHealthFields, type ListenerStatus, type PoolStatus, type ProxyStatus, type Readiness, type ServerStatus } from '../observe/status.js';
 import { VERSION } from '../version.js';
 import { isSnapshotResponse, type SnapshotRequest, type SnapshotResponse } from './messages.js';
 import { RetiredCounters } from './retired-counters.js';
+
+/** How long /readyz waits for the workers: under kubelet's default probe timeout of 1 s. */
+const READINESS_TIMEOUT_MS = 500;
 
 /** How often the primary refreshes every worker's counters between scrapes. */
 const COUNTER_REFRESH_MS = 5000;
@@ -87,8 +90,9 @@ export class ClusterAdminView implements AdminView {
     return { contentType: registry.contentType, body: await registry.metrics() };
   }
 
-  async readiness(): Promise<Readiness> {
-    return this.readinessOf(await this.snapshots());
+  /** Answers well within kubelet's default 1 s probe timeout: a worker that misses READINESS_TIMEOUT_MS counts as not ready. */
+  async readiness(pool?: string): Promise<Readiness> {
+    return this.readinessOf(await this.snapshots(READINESS_TIMEOUT_MS), pool);
   }
 
   async status(): Promise<ClusterStatus> {
@@ -122,7 +126,7 @@ export class ClusterAdminView implements AdminView {
     };
   }
 
-  private readinessOf(snapshots: readonly SnapshotResponse[]): Readiness {
+  private readinessOf(snapshots: readonly SnapshotResponse[], pool?: string): Readiness {
     if (this.options.stopping()) return { ready: false, reason: 'DRAINING', message: 'the proxy is shutting down' };
     const expected = this.options.expectedWorkers();
     if (snapshots.length < expected) {
@@ -130,13 +134,11 @@ export class ClusterAdminView implements AdminView {
     }
     const notReady = snapshots.find((snapshot) => !snapshot.status.ready.ready);
     if (notReady) return notReady.status.ready;
-    const down = [...this.options.pools.values()].filter((pool) => !pool.servers.some((server) => server.state === 'UP')).map((pool) => pool.name);
-    if (down.length > 0) return { ready: false, reason: 'NO_SERVER_UP', message: `no server UP in pool(s): ${down.join(', ')}` };
-    return { ready: true };
+    return poolReadiness(this.options.pools, pool);
   }
 
   /** Every connected worker's snapshot, or those that answered within the timeout. */
-  private snapshots(): Promise<SnapshotResponse[]> {
+  private snapshots(timeoutMs = SNAPSHOT_TIMEOUT_MS): Promise<SnapshotResponse[]> {
     const workers = Object.values(cluster.workers ?? {}).filter((worker) => worker?.isConnected());
     if (workers.length === 0) return Promise.resolve([]);
     const id = this.nextId++;
@@ -148,7 +150,7 @@ export class ClusterAdminView implements AdminView {
         for (const response of responses) this.retired.remember(response.worker, response.metrics);
         resolve(responses.sort((a, b) => a.worker - b.worker));
       };
-      const timer = setTimeout(done, SNAPSHOT_TIMEOUT_MS);
+      const timer = setTimeout(done, timeoutMs);
       this.pending.set(id, { responses, settle: () => responses.length === workers.length && done() });
       const request: SnapshotRequest = { kind: 'ssh-banner-proxy:snapshot-request', id };
       for (const worker of workers) worker?.send(request);

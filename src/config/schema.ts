@@ -133,6 +133,12 @@ const timeoutsShape = {
    */
   tcpKeepalive: duration.default(60000),
   drain: duration.default(30000),
+  /**
+   * After SIGTERM, /readyz turns 503 at once but listeners keep accepting this long
+   * (load balancers and kube-proxy still send connections while the endpoint is
+   * deregistered), then stop accepting and drain. 0 = stop accepting at once.
+   */
+  shutdownGrace: duration.default(0),
 };
 const timeouts = z.strictObject(timeoutsShape);
 

@@ -9,7 +9,8 @@ import { renderStatusPage } from './status-page.js';
 /** What the admin endpoint serves. By default this process's own; a cluster primary passes one built from its workers (src/cluster/). */
 export interface AdminView {
   metrics(): Promise<{ readonly contentType: string; readonly body: string }>;
-  readiness(): Promise<Readiness>;
+  /** `pool`: also require a server UP in that pool (`/readyz?pool=NAME`). */
+  readiness(pool?: string): Promise<Readiness>;
   status(): Promise<ProxyStatus>;
 }
 
@@ -26,7 +27,7 @@ export type AdminOptions = {
 function localView(proxy: ProxyServer, metrics: ProxyMetrics, startedAt: number): AdminView {
   return {
     metrics: async () => ({ contentType: metrics.contentType, body: await metrics.scrape() }),
-    readiness: () => Promise.resolve(readiness(proxy)),
+    readiness: (pool) => Promise.resolve(readiness(proxy, pool)),
     status: () => Promise.resolve(buildStatus({ proxy, startedAt, totals: (pool, server) => metrics.serverTotals(pool, server) })),
   };
 }
@@ -114,8 +115,8 @@ export class AdminServer {
       this.send(request, response, json(405, { error: 'METHOD_NOT_ALLOWED', message: 'the admin endpoint is read-only: GET or HEAD' }));
       return;
     }
-    const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
-    this.route(path).then(
+    const [path = '/', query = ''] = (request.url ?? '/').split('?', 2);
+    this.route(path, new URLSearchParams(query)).then(
       (reply) => this.send(request, response, reply),
       (error: unknown) => {
         this.options.logger.error({ event: 'admin-error', path, err: error }, 'admin request failed');
@@ -124,7 +125,7 @@ export class AdminServer {
     );
   }
 
-  private async route(path: string): Promise<Reply> {
+  private async route(path: string, query: URLSearchParams): Promise<Reply> {
     const { view } = this;
     switch (path) {
       case '/metrics': {
@@ -134,7 +135,7 @@ export class AdminServer {
       case '/healthz':
         return json(200, { status: 'ok' });
       case '/readyz': {
-        const verdict = await view.readiness();
+        const verdict = await view.readiness(query.get('pool') ?? undefined);
         return verdict.ready ? json(200, { status: 'ready' }) : json(503, { status: 'not ready', reason: verdict.reason, message: verdict.message });
       }
       case '/api/status':

@@ -89,6 +89,7 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
     logger.error({ event: 'accept-error', listener, code: error.code, err: error }, 'accept failed');
   });
   on('listener-open', (open) => logger.info({ event: 'listening', ...open }, 'listening'));
+  on('listener-closed', (closed) => logger.info({ event: 'listener-closed', ...closed }, 'listener closed: no new connections'));
   on('health-check', (check) => {
     logger.debug({ event: 'health-check', ...check, bannerMs: round(check.bannerMs) }, 'health check');
   });

@@ -67,15 +67,29 @@ export interface StatusSource {
   readonly totals?: (pool: string, server: string) => ServerTotals;
 }
 
-/** Ready while not draining, every listener is open, and every pool has a server UP. */
-export function readiness(proxy: ProxyServer): Readiness {
+/**
+ * Ready means "this proxy can accept and queue": not draining, every listener open.
+ * Backend health is deliberately left out: a proxy whose backends are all briefly
+ * down still holds and queues clients (whenAllDown: try), and if readiness followed
+ * backends every replica would leave the Service together. Backend health belongs in
+ * metrics and alerts. `/readyz?pool=NAME` adds "and NAME has a server UP", for a probe
+ * that is about the backend (a sidecar's sshd container).
+ */
+export function readiness(proxy: ProxyServer, pool?: string): Readiness {
   if (proxy.isDraining) return { ready: false, reason: 'DRAINING', message: 'the proxy is shutting down' };
   const closed = proxy.listeners.filter((listener) => !listener.listening).map((listener) => listener.name);
   if (closed.length > 0) {
     return { ready: false, reason: 'LISTENER_CLOSED', message: `listener(s) not open: ${closed.join(', ')}` };
   }
-  const down = [...proxy.pools.values()].filter((pool) => !pool.servers.some((server) => server.state === 'UP')).map((pool) => pool.name);
-  if (down.length > 0) return { ready: false, reason: 'NO_SERVER_UP', message: `no server UP in pool(s): ${down.join(', ')}` };
+  return poolReadiness(proxy.pools, pool);
+}
+
+/** For `/readyz?pool=NAME`: whether that pool has a server UP (ready when no pool is named). */
+export function poolReadiness(pools: ReadonlyMap<string, BackendPool>, name: string | undefined): Readiness {
+  if (name === undefined) return { ready: true };
+  const pool = pools.get(name);
+  if (!pool) return { ready: false, reason: 'NO_SERVER_UP', message: `no pool named "${name}"` };
+  if (!pool.servers.some((server) => server.state === 'UP')) return { ready: false, reason: 'NO_SERVER_UP', message: `no server UP in pool ${name}` };
   return { ready: true };
 }
 

@@ -26,6 +26,8 @@ export class ProxyServer {
   connectionCap: ConnectionCap;
   readonly sourceLimits: SourceLimits;
   private draining = false;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private graceEnds: (() => void) | undefined;
 
   constructor(config: Config, events: ProxyEvents = new ProxyEvents()) {
     this.config = config;
@@ -153,8 +155,14 @@ export class ProxyServer {
    * Graceful stop: close listeners, end sessions still in setup, let spliced ones
    * run until `drainMs`, then close them. Resolves when every session is gone.
    */
-  async stop(drainMs = this.config.timeouts.drain): Promise<void> {
+  async stop(drainMs = this.config.timeouts.drain, graceMs = this.config.timeouts.shutdownGrace): Promise<void> {
     this.draining = true;
+    // Not ready any more, but still accepting while the endpoint is being deregistered.
+    if (graceMs > 0) await new Promise<void>((resolve) => {
+      this.graceEnds = resolve;
+      this.graceTimer = setTimeout(resolve, graceMs);
+    });
+    clearTimeout(this.graceTimer);
     await Promise.all(this.listeners.map((listener) => listener.stopAccepting()));
     for (const listener of this.allListeners()) listener.abortPendingHeaders();
     for (const pool of this.retiredPools) pool.close('proxy is shutting down');
@@ -180,6 +188,8 @@ export class ProxyServer {
   /** Closes everything at once. */
   destroy(): void {
     this.draining = true;
+    clearTimeout(this.graceTimer);
+    this.graceEnds?.();
     for (const listener of this.listeners) void listener.stopAccepting();
     for (const listener of this.allListeners()) listener.abortPendingHeaders();
     for (const pool of this.retiredPools) pool.close('proxy stopped');

@@ -16,12 +16,12 @@ interface ReadyBody {
   readonly message?: string;
 }
 
-async function readyz(port: number | undefined): Promise<{ status: number; body: ReadyBody }> {
-  const result = await httpRequest(port ?? 0, '/readyz');
+async function readyz(port: number | undefined, query = ''): Promise<{ status: number; body: ReadyBody }> {
+  const result = await httpRequest(port ?? 0, `/readyz${query}`);
   return { status: result.status, body: JSON.parse(result.body) as ReadyBody };
 }
 
-test('/readyz is 503 with a reason while the only server of a pool is dead', async (t) => {
+test('/readyz stays 200 while every backend is down (the proxy still accepts and queues); /readyz?pool=NAME is 503 NO_SERVER_UP', async (t) => {
   const deadPort = await freePort();
   const proxy = await startProxy({
     servers: [{ name: 'dead', host: '127.0.0.1', port: deadPort }],
@@ -32,10 +32,12 @@ test('/readyz is 503 with a reason while the only server of a pool is dead', asy
   const dead = proxy.runtime.server.pools.get('main')?.servers[0];
   await untilEvent(proxy, 'server-state', () => dead?.state === 'DOWN', 3_000);
 
-  const ready = await readyz(proxy.runtime.adminPort);
+  assert.equal((await readyz(proxy.runtime.adminPort)).status, 200, 'replicas do not all leave the Service when backends blink');
+  const ready = await readyz(proxy.runtime.adminPort, '?pool=main');
   assert.equal(ready.status, 503);
   assert.equal(ready.body.reason, 'NO_SERVER_UP');
   assert.match(ready.body.message ?? '', /main/);
+  assert.equal((await readyz(proxy.runtime.adminPort, '?pool=nope')).status, 503, 'an unknown pool is not ready');
   assert.equal((await httpRequest(proxy.runtime.adminPort ?? 0, '/healthz')).status, 200, 'alive, just not ready');
 });
 
@@ -51,13 +53,14 @@ test('readiness flips when all servers go down; check metrics count every check'
   const server = proxy.runtime.server.pools.get('main')?.servers[0];
   await untilEvent(proxy, 'health-check', () => server?.lastCheck?.ok === true, 3_000);
 
-  assert.equal((await readyz(proxy.runtime.adminPort)).status, 200);
+  assert.equal((await readyz(proxy.runtime.adminPort, '?pool=main')).status, 200);
 
   await echo.close();
   await untilEvent(proxy, 'server-state', () => server?.state === 'DOWN', 3_000);
-  const down = await readyz(proxy.runtime.adminPort);
+  const down = await readyz(proxy.runtime.adminPort, '?pool=main');
   assert.equal(down.status, 503);
   assert.equal(down.body.reason, 'NO_SERVER_UP');
+  assert.equal((await readyz(proxy.runtime.adminPort)).status, 200);
 
   // Freeze the checkers so the counters and the logged checks stop moving, then compare exactly.
   for (const checker of proxy.runtime.healthCheckers) checker.stop();
@@ -80,11 +83,10 @@ test('readiness flips when all servers go down; check metrics count every check'
   assert.equal(metrics.sum('sshproxy_server_check_failures_total', labels), [...checks.failed.values()].reduce((a, b) => a + b, 0));
 
   const status = JSON.parse((await httpRequest(proxy.runtime.adminPort ?? 0, '/api/status')).body) as {
-    ready: { ready: boolean; reason: string };
+    ready: { ready: boolean; reason?: string };
     pools: { serversUp: number; servers: { state: string; stateReason: string; lastCheck: { ok: boolean; code: string }; identification: string; lastBannerMs: number }[] }[];
   };
-  assert.equal(status.ready.ready, false);
-  assert.equal(status.ready.reason, 'NO_SERVER_UP');
+  assert.equal(status.ready.ready, true, 'ready: the proxy accepts and queues');
   const row = status.pools[0]?.servers[0];
   assert.equal(status.pools[0]?.serversUp, 0);
   assert.equal(row?.state, 'DOWN');

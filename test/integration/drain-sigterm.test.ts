@@ -120,3 +120,28 @@ test('a second SIGTERM exits at once', { skip, timeout: 60_000 }, async (t) => {
   assert.equal(exit.code, 1);
   assert.ok(proxy.logs.some((line) => line.event === 'shutdown' && /second signal/.test(line.msg)));
 });
+
+test('timeouts.shutdownGrace: after SIGTERM /readyz is 503 at once, yet connections arriving within the grace are served; then the listener closes', { timeout: 60_000 }, async (t) => {
+  const { startFixtureBackend } = await import('../fixtures/hostile-backends.js');
+  const { readFirstLine } = await import('../fixtures/raw-client.js');
+  const echo = await startFixtureBackend('ssh-echo');
+  t.after(() => echo.close());
+  const proxy = await startServeProcess({
+    listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
+    pools: [{ name: 'main', healthCheck: { interval: '500ms', rise: 1 }, servers: [{ name: 'echo', address: `127.0.0.1:${echo.port}` }] }],
+    timeouts: { drain: '5s', shutdownGrace: '3s' },
+    admin: { bind: '127.0.0.1:0' },
+    log: { level: 'info' },
+  });
+  t.after(() => proxy.kill());
+  await waitFor(async () => (await readyz(proxy)) === 200, { timeoutMs: 10_000, description: '/readyz 200' });
+  proxy.signal('SIGTERM');
+  const shutdown = await proxy.waitForLog((line) => line.event === 'shutdown', 5000, 'the shutdown line');
+  assert.equal(shutdown.graceMs, 3000);
+  assert.equal(await readyz(proxy), 503, 'not ready at once, so the endpoint is removed');
+  // A client that the load balancer still sends here, inside the grace: served.
+  assert.equal(await readFirstLine('127.0.0.1', proxy.port('ssh'), 5000), 'SSH-2.0-EchoFixture_1.0');
+  await proxy.waitForLog((line) => line.event === 'listener-closed', 10_000, 'the listener closing after the grace');
+  assert.equal(await connectRefused(proxy.port('ssh')), 'ECONNREFUSED', 'after the grace: no new connections');
+  assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+});

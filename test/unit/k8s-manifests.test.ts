@@ -221,7 +221,11 @@ test('manifests match the code: ports, probes, config path and keys, drain vs gr
     assert.deepEqual(proxy.readinessProbe?.httpGet, { path: '/readyz', port: 'admin' }, `${dir}: readiness`);
     assert.deepEqual(proxy.livenessProbe?.httpGet, { path: '/healthz', port: 'admin' }, `${dir}: liveness`);
     const grace = pod.terminationGracePeriodSeconds ?? 30;
-    assert.ok(grace * 1000 >= config.timeouts.drain + 5000, `${dir}: grace ${grace}s leaves room after drain ${config.timeouts.drain}ms`);
+    const { drain, shutdownGrace } = config.timeouts;
+    assert.ok(shutdownGrace > 0, `${dir}: keeps accepting while the endpoint is deregistered`);
+    assert.ok(grace * 1000 >= shutdownGrace + drain + 5000, `${dir}: grace ${grace}s leaves room after shutdownGrace ${shutdownGrace}ms + drain ${drain}ms`);
+    const readiness = proxy.readinessProbe as { failureThreshold?: number; timeoutSeconds?: number } | undefined;
+    assert.ok((readiness?.failureThreshold ?? 3) >= 2, `${dir}: one slow readiness answer does not take the pod out`);
     assert.equal(pod.securityContext?.runAsNonRoot, true, `${dir}: runAsNonRoot`);
     assert.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault', `${dir}: seccomp`);
     assert.equal(proxy.securityContext?.readOnlyRootFilesystem, true);
@@ -231,8 +235,9 @@ test('manifests match the code: ports, probes, config path and keys, drain vs gr
     // Services point at ports the proxy container declares.
     for (const service of (rendered.get(dir) ?? []).filter((object) => object.kind === 'Service')) {
       for (const port of (service.spec as { ports: { targetPort: string | number }[] }).ports) {
-        assert.ok(typeof port.targetPort === 'string', `${dir}: ${service.metadata.name} uses named target ports`);
-        portOf(proxy, port.targetPort);
+        // Numeric: a named port of a native sidecar (the sidecar overlay) resolves only from 1.32.
+        assert.ok(typeof port.targetPort === 'number', `${dir}: ${service.metadata.name} uses numeric target ports`);
+        assert.ok(proxy.ports?.some((declared) => declared.containerPort === port.targetPort), `${dir}: target port ${port.targetPort} is the proxy's`);
       }
     }
   }
@@ -245,6 +250,10 @@ test('sidecar: native sidecar (initContainer, restartPolicy Always) in front of 
   assert.ok(!pod.containers.some((container) => container.image.includes('ssh-banner-proxy')));
   const sshd = pod.containers.find((container) => container.name === 'sshd');
   assert.ok(sshd);
+  // sshd binds 127.0.0.1: a tcpSocket probe on the pod IP never succeeds. Its readiness asks the proxy.
+  const probe = (sshd as { readinessProbe?: { tcpSocket?: unknown; httpGet?: { path: string; port: number } } }).readinessProbe;
+  assert.equal(probe?.tcpSocket, undefined, 'no tcpSocket probe on a loopback-only port');
+  assert.deepEqual(probe?.httpGet, { path: `/readyz?pool=${config.pools[0]?.name ?? ''}`, port: bindPort(config.admin?.bind ?? '0:0') });
   const servers = config.pools.flatMap((pool) => pool.servers);
   assert.deepEqual(
     servers.map((server) => server.address),
@@ -283,7 +292,7 @@ test('bastion: PROXY protocol from the LB, PDB, HPA, NetworkPolicy, ServiceMonit
   );
   assert.equal(scraped.length, 1, 'the ServiceMonitor selects the ClusterIP Service');
   const endpoint = monitor.endpoints[0];
-  assert.ok(endpoint && (scraped[0]?.spec as { ports: { name: string; targetPort: string }[] }).ports.some((port) => port.name === endpoint.port && port.targetPort === 'admin'));
+  assert.ok(endpoint && (scraped[0]?.spec as { ports: { name: string; targetPort: number }[] }).ports.some((port) => port.name === endpoint.port && port.targetPort === portOf(proxy, 'admin')));
   assert.equal(endpoint.path, '/metrics');
 });
 
