@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the real components the tests use are installed: OpenSSH server and
-# client, paramiko for the system python, and Chromium for the status page test.
+# client, paramiko for the system python, Chromium for the status page test, promtool
+# (Debian's prometheus) for the alert rules, iproute2 for the network-namespace tests.
 # Where they cannot be installed, the tests that need them are skipped with the reason.
 set -euo pipefail
 
@@ -9,5 +10,7 @@ missing=()
 [ -x /usr/bin/ssh ] || missing+=(openssh-client)
 /usr/bin/python3 -c 'import paramiko' >/dev/null 2>&1 || missing+=(python3-paramiko)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/promtool ] || missing+=(prometheus)
+[ -x /usr/sbin/ip ] || missing+=(iproute2)
 
 exec "$(dirname "$0")/install-missing-packages.sh" "test prerequisites" warn "${missing[@]}"

@@ -6,6 +6,7 @@ interface ServerView {
   readonly activeSessions: number;
   readonly handshakesActive: number;
   readonly state: string;
+  readonly health: string;
 }
 
 /** Gauges read from the live proxy at scrape time (nothing is counted on the data path). */
@@ -38,7 +39,7 @@ export function registerStateGauges(registry: Registry, proxy: MetricsSource): v
       for (const pool of proxy.pools.values()) this.set({ pool: pool.name }, pool.queueLength);
     },
   });
-  const perServer = (name: string, help: string, read: (server: ServerView) => number, aggregator: 'sum' | 'min' = 'sum'): void => {
+  const perServer = (name: string, help: string, read: (server: ServerView) => number, aggregator: 'sum' | 'min' | 'max' = 'sum'): void => {
     new Gauge({
       name,
       help,
@@ -56,7 +57,9 @@ export function registerStateGauges(registry: Registry, proxy: MetricsSource): v
   };
   perServer('sshproxy_server_sessions_active', 'Sessions using this server right now (in setup or spliced).', (s) => s.activeSessions);
   perServer('sshproxy_server_handshakes_active', 'Sessions holding a handshake slot on this server (in their SSH handshake).', (s) => s.handshakesActive);
-  perServer('sshproxy_server_up', '1 while the server is UP, 0 when DOWN or DRAINING.', (s) => (s.state === 'UP' ? 1 : 0), 'min');
+  // Health alone: a server drained by a reload is not down, and must not page.
+  perServer('sshproxy_server_up', '1 while the server is healthy (UP, or DRAINING but healthy), 0 when DOWN.', (s) => (s.health === 'UP' ? 1 : 0), 'min');
+  perServer('sshproxy_server_draining', '1 while the server takes no new sessions (removed by a reload, draining), else 0.', (s) => (s.state === 'DRAINING' ? 1 : 0), 'max');
   new Gauge({
     name: 'sshproxy_prefetch_ready',
     help: 'Prefetched connections ready on this server now (banner verified, waiting for a client).',

@@ -102,4 +102,13 @@ test('docs/metrics.md, config/alerts.yaml and config/grafana-dashboard.json name
   for (const { title, expr } of exprs) checkExpr(expr.replace(/\$__rate_interval/g, '5m'), known, `panel "${title}"`);
   const charted = new Set(exprs.flatMap(({ expr }) => selectors(expr).map((s) => s.name.replace(HISTOGRAM_SUFFIX, ''))));
   for (const name of ours.filter((n) => n !== 'sshproxy_build_info')) assert.ok(charted.has(name), `dashboard charts ${name}`);
+
+  // Every ${VAR} the dashboard uses is one of its own variables: an import-time __inputs
+  // placeholder would stay literal under file or sidecar provisioning and break every panel.
+  const text = JSON.stringify(dashboard);
+  const variables = new Set((dashboard as unknown as { templating: { list: { name: string }[] } }).templating.list.map((variable) => variable.name));
+  const used = new Set([...text.matchAll(/\$\{(\w+)\}/g)].map((match) => match[1] ?? ''));
+  assert.ok(used.has('DS_PROMETHEUS'));
+  for (const name of used) assert.ok(variables.has(name), `\${${name}} is defined as a dashboard variable`);
+  assert.equal((dashboard as unknown as { __inputs?: unknown }).__inputs, undefined, 'no import-only inputs');
 });
