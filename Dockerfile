@@ -9,7 +9,9 @@
 # (timeouts.drain) before exiting 0; `docker run --init` is then unnecessary.
 # scripts/docker-build-check.sh performs these same steps without a Docker engine.
 
-ARG NODE_IMAGE=node:22-slim
+# Node 24 (LTS), pinned by digest so a rebuild gets the same base. Refresh deliberately:
+#   docker buildx imagetools inspect node:24-slim   (then update the digest and rebuild)
+ARG NODE_IMAGE=node:24-slim@sha256:a9f5f7c91a432850b2a8a7797adf5eadb6c733ceed61167806cee7ea7fbc29df
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app

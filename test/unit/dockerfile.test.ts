@@ -29,7 +29,8 @@ test('Dockerfile: EXPOSE and HEALTHCHECK match the baked-in config', () => {
 
 test('Dockerfile: multi-stage, npm ci then prune, non-root, signals handled by tini', () => {
   assert.equal(dockerfile.match(/^FROM /gm)?.length, 2);
-  assert.match(dockerfile, /^ARG NODE_IMAGE=node:(22|24)-slim$/m);
+  // A supported LTS line, pinned by digest (a moving tag rebuilds onto whatever it points at).
+  assert.match(dockerfile, /^ARG NODE_IMAGE=node:(24|26)-slim@sha256:[0-9a-f]{64}$/m);
   const runs = dockerfile.match(/npm (ci|run build|prune --omit=dev)/g);
   assert.deepEqual(runs, ['npm ci', 'npm run build', 'npm prune --omit=dev']);
   for (const step of ['npm ci', 'npm run build', 'npm prune --omit=dev']) assert.ok(script.includes(step), `the check script runs ${step}`);
