@@ -25,17 +25,13 @@ export async function runDemo(args: DemoArgs): Promise<number> {
     process.stderr.write(`ssh-banner-proxy demo: ${problem ?? 'invalid arguments'}\n`);
     return EXIT_USAGE;
   }
-  if (!Number.isFinite(args.bannerDelay) || args.bannerDelay < 0) {
-    process.stderr.write('ssh-banner-proxy demo: --banner-delay must be a number of seconds >= 0\n');
-    return EXIT_USAGE;
-  }
   const logger = pino({ level: args.logLevel, base: null }, pino.destination(2));
   let demo: Demo;
   try {
     demo = await startDemo({
       listen: args.listen,
       admin: args.admin === 'off' ? undefined : args.admin,
-      bannerDelayMs: args.bannerDelay * 1000,
+      bannerDelayMs: args.bannerDelay,
       maxStartups,
       logger,
     });

@@ -1,9 +1,11 @@
 import type { Argv } from 'yargs';
+import { durationFlag } from './duration-flag.js';
 import type { CliCommand } from './main.js';
 
 export interface DemoArgs {
   listen: string;
   admin: string;
+  /** Milliseconds (durationFlag). */
   bannerDelay: number;
   maxStartups: string;
   logLevel: string;
@@ -18,7 +20,7 @@ export const demoCommand: CliCommand = {
         command
           .option('listen', { type: 'string', default: '127.0.0.1:2222', describe: 'Proxy listener (loopback; port 0 picks one)' })
           .option('admin', { type: 'string', default: '127.0.0.1:9100', describe: 'Admin endpoint (metrics, status page), or "off"' })
-          .option('banner-delay', { type: 'number', default: 20, describe: 'Seconds the slow backend waits before its identification' })
+          .option('banner-delay', { type: 'string', default: '20s', coerce: durationFlag('banner-delay', 's'), describe: 'How long the slow backend waits before its identification (e.g. 20s; bare number: s)' })
           .option('max-startups', { type: 'string', default: '2:50:4', describe: 'The throttling backend\'s MaxStartups start:rate:full' })
           .option('log-level', { type: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'], default: 'info', describe: 'Proxy log level (logs go to stderr)' }),
       (args) => setExitCode(import('./demo-run.js').then((run) => run.runDemo(args as unknown as DemoArgs))),

@@ -5,7 +5,6 @@ import { runLoadTest, type LoadTarget } from '../loadtest/runner.js';
 import { formatHostPort, parseHostPort } from '../net/address.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import type { LoadtestArgs } from './loadtest.js';
-import { durationArgMs } from './loadtest.js';
 
 
 function targetOf(text: string): LoadTarget | string {
@@ -46,7 +45,7 @@ export async function runLoadtest(args: LoadtestArgs): Promise<number> {
       ...(clients === undefined ? {} : { clients }),
       ...(args.rate === undefined ? {} : { rate: args.rate }),
       total: Math.floor(args.total),
-      durationMs: durationArgMs(args.duration) ?? 60_000,
+      durationMs: args.duration,
       maxInFlight: Math.floor(args.maxInFlight),
       connectTimeoutMs: args.connectTimeout,
       bannerTimeoutMs: args.timeout,
@@ -54,7 +53,7 @@ export async function runLoadtest(args: LoadtestArgs): Promise<number> {
       ...(args.user === undefined ? {} : { username: args.user }),
       ...(privateKey === undefined ? {} : { privateKey }),
       ...(args.command === undefined ? {} : { command: args.command }),
-      holdMs: args.hold * 1000,
+      holdMs: args.hold,
       signal: abort.signal,
       ...(progress === undefined ? {} : { onProgress: progress.update }),
     });

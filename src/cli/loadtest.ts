@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
-import { parseDurationMs } from '../config/duration.js';
 import { LOAD_MODES, type LoadMode } from '../loadtest/modes.js';
+import { durationFlag } from './duration-flag.js';
 import type { CliCommand } from './main.js';
 
 export interface LoadtestArgs {
@@ -10,10 +10,12 @@ export interface LoadtestArgs {
   clients: number | undefined;
   rate: number | undefined;
   total: number;
-  duration: string;
+  /** Milliseconds (durationFlag). */
+  duration: number;
   user: string | undefined;
   identity: string | undefined;
   command: string | undefined;
+  /** Milliseconds (durationFlag). */
   hold: number;
   timeout: number;
   connectTimeout: number;
@@ -34,17 +36,17 @@ export const loadtestCommand: CliCommand = {
           .positional('target', { type: 'string', demandOption: true, describe: 'HOST[:PORT] (port 22 by default)' })
           .option('compare', { type: 'string', describe: 'A second HOST:PORT run interleaved, reported side by side' })
           .option('mode', { type: 'string', choices: LOAD_MODES, default: 'banner', describe: 'banner: identification only; kex: key exchange; auth: kex + public-key auth' })
-          .option('clients', { alias: 'c', type: 'number', describe: 'Closed loop: concurrent clients per target (default 10)' })
+          .option('clients', { type: 'number', describe: 'Closed loop: concurrent clients per target (default 10)' })
           .option('rate', { alias: 'r', type: 'number', describe: 'Open loop: attempts started per second per target' })
           .option('total', { alias: 'n', type: 'number', default: 100, describe: 'Attempts per target at most' })
-          .option('duration', { alias: 'd', type: 'string', default: '60s', describe: 'Start no attempt after this (e.g. 30s, 2m)' })
+          .option('duration', { alias: 'd', type: 'string', default: '60s', coerce: durationFlag('duration', 's', { min: 1 }), describe: 'Start no attempt after this (e.g. 30s, 2m; bare number: s)' })
           .option('user', { alias: 'u', type: 'string', describe: 'auth mode: user name' })
           .option('identity', { alias: 'i', type: 'string', describe: 'auth mode: private key file' })
           .option('command', { type: 'string', describe: 'auth mode: run this command (must exit 0)' })
-          .option('hold', { type: 'number', default: 0, describe: 'auth mode: keep each session open this many seconds' })
-          .option('timeout', { type: 'number', default: 10_000, describe: 'Banner timeout in ms' })
-          .option('connect-timeout', { type: 'number', default: 5_000, describe: 'TCP connect timeout in ms' })
-          .option('handshake-timeout', { type: 'number', default: 20_000, describe: 'kex/auth: ms for everything after the identification' })
+          .option('hold', { type: 'string', default: '0', coerce: durationFlag('hold', 's'), describe: 'auth mode: keep each session open this long (e.g. 5s; bare number: s)' })
+          .option('timeout', { type: 'string', default: '10s', coerce: durationFlag('timeout', 'ms', { min: 1 }), describe: 'Banner timeout (bare number: ms)' })
+          .option('connect-timeout', { type: 'string', default: '5s', coerce: durationFlag('connect-timeout', 'ms', { min: 1 }), describe: 'TCP connect timeout (bare number: ms)' })
+          .option('handshake-timeout', { type: 'string', default: '20s', coerce: durationFlag('handshake-timeout', 'ms', { min: 1 }), describe: 'kex/auth: everything after the identification (bare number: ms)' })
           .option('max-in-flight', { type: 'number', default: 1024, describe: 'Open loop: attempts running at once at most' })
           .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON' })
           .option('csv', { type: 'boolean', default: false, describe: 'Print one CSV row per attempt' })
@@ -54,12 +56,10 @@ export const loadtestCommand: CliCommand = {
             if (args.json === true && args.csv === true) throw new Error('--json and --csv are mutually exclusive');
             if (args.mode === 'auth' && (args.user === undefined || args.identity === undefined)) throw new Error('--mode auth needs --user and --identity');
             if ((args.command !== undefined || (args.hold as number) > 0) && args.mode !== 'auth') throw new Error('--command and --hold need --mode auth');
-            for (const name of ['clients', 'rate', 'total', 'timeout', 'connect-timeout', 'handshake-timeout', 'max-in-flight'] as const) {
+            for (const name of ['clients', 'rate', 'total', 'max-in-flight'] as const) {
               const value = args[name];
               if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)) throw new Error(`--${name} must be a positive number`);
             }
-            if (!Number.isFinite(args.hold) || (args.hold as number) < 0) throw new Error('--hold must be a number of seconds >= 0');
-            if (durationArgMs(args.duration) === undefined) throw new Error(`--duration "${String(args.duration)}" is not a duration (e.g. 30s, 2m, 1500ms)`);
             return true;
           })
           .example('$0 loadtest 127.0.0.1:22 --compare 127.0.0.1:2222 --clients 20 --total 200', 'direct vs through the proxy')
@@ -69,10 +69,3 @@ export const loadtestCommand: CliCommand = {
   },
 };
 
-/** `30s`, `2m`, `1500ms`; a bare number means seconds here. */
-export function durationArgMs(value: unknown): number | undefined {
-  const text = String(value).trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  const ms = parseDurationMs(text);
-  return ms === undefined || ms <= 0 ? undefined : ms;
-}

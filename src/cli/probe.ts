@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { durationFlag } from './duration-flag.js';
 import type { CliCommand } from './main.js';
 
 export interface ProbeArgs {
@@ -21,9 +22,9 @@ export const probeCommand: CliCommand = {
       (command: Argv) =>
         command
           .positional('target', { type: 'string', demandOption: true, describe: 'HOST[:PORT] (port 22 by default)' })
-          .option('timeout', { type: 'number', default: 10_000, describe: 'Banner timeout in ms (connect to identification)' })
-          .option('connect-timeout', { type: 'number', default: 5_000, describe: 'TCP connect timeout in ms' })
-          .option('slow', { type: 'number', default: 2_000, describe: 'A banner later than this (ms) is slow-banner' })
+          .option('timeout', { type: 'string', default: '10s', coerce: durationFlag('timeout', 'ms', { min: 1 }), describe: 'Banner timeout, connect to identification (e.g. 10s; bare number: ms)' })
+          .option('connect-timeout', { type: 'string', default: '5s', coerce: durationFlag('connect-timeout', 'ms', { min: 1 }), describe: 'TCP connect timeout (bare number: ms)' })
+          .option('slow', { type: 'string', default: '2s', coerce: durationFlag('slow', 'ms'), describe: 'A banner later than this is slow-banner (bare number: ms)' })
           .option('count', { alias: 'n', type: 'number', default: 1, describe: 'Probe this many times and print the distribution' })
           .option('concurrency', { type: 'number', default: 1, describe: 'Probes in flight at once with --count' })
           .option('hostkey', { type: 'boolean', default: false, describe: 'Complete key exchange and print the host key fingerprint' })
@@ -32,11 +33,9 @@ export const probeCommand: CliCommand = {
           .example('$0 probe 10.0.0.5', 'why does "ssh 10.0.0.5" fail?')
           .example('$0 probe 10.0.0.5:22 --count 20 --concurrency 10', 'how often is it throttled?')
           .check((args) => {
-            for (const name of ['timeout', 'connect-timeout', 'slow', 'count', 'concurrency'] as const) {
+            for (const name of ['count', 'concurrency'] as const) {
               const value = args[name];
-              if (typeof value !== 'number' || !Number.isFinite(value) || value < (name === 'slow' ? 0 : 1)) {
-                throw new Error(`--${name} must be a number${name === 'slow' ? ' >= 0' : ' >= 1'}`);
-              }
+              if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) throw new Error(`--${name} must be a number >= 1`);
             }
             if ((args.count as number) > 100_000) throw new Error('--count is capped at 100000');
             return true;

@@ -132,3 +132,27 @@ describe('environment', () => {
     });
   });
 });
+
+describe('one syntax for durations', () => {
+  it('probe, loadtest and demo take the config\'s duration syntax; a bad one names the flag', async () => {
+    const { freePort } = await import('../fixtures/wait.js');
+    const port = await freePort();
+    const probe = await cli(['probe', `127.0.0.1:${port}`, '--timeout', '2s', '--connect-timeout', '500ms', '--slow', '1s', '--json']);
+    assert.notEqual(probe.code, 2, `accepted: ${probe.stderr}`);
+    assert.equal((JSON.parse(probe.stdout) as { verdict: string }).verdict, 'refused');
+    const loadtest = await cli(['loadtest', `127.0.0.1:${port}`, '--timeout', '2s', '--connect-timeout', '1s', '--duration', '1s', '--total', '2', '--json']);
+    assert.notEqual(loadtest.code, 2, `accepted: ${loadtest.stderr}`);
+    const bad = await cli(['probe', `127.0.0.1:${port}`, '--timeout', 'soon']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--timeout "soon" is not a duration/);
+    const { durationFlag } = await import('../../src/cli/duration-flag.js');
+    assert.equal(durationFlag('banner-delay', 's')('2s'), 2000);
+    assert.equal(durationFlag('banner-delay', 's')('3'), 3000, 'a bare number keeps the flag\'s old unit');
+    assert.equal(durationFlag('timeout', 'ms')('1500'), 1500);
+  });
+
+  it('-c means --config only: loadtest spells --clients out', async () => {
+    const result = await cli(['loadtest', '127.0.0.1:1', '-c', '5']);
+    assert.equal(result.code, 2);
+  });
+});
