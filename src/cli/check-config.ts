@@ -28,6 +28,8 @@ async function checkConfig(file: string, json: boolean): Promise<number> {
     return EXIT_OK;
   } catch (error) {
     if (error instanceof ConfigError) {
+      // --json: the problems as JSON on stdout too, for tools; the human text stays on stderr.
+      if (json) process.stdout.write(`${JSON.stringify({ valid: false, file, problems: error.problems }, null, 2)}\n`);
       process.stderr.write(`${error.message}\n`);
       return EXIT_USAGE;
     }

@@ -1,5 +1,4 @@
-/** The environment prefix of flags: SSH_BANNER_PROXY_LOG_LEVEL sets --log-level. */
-export const ENV_PREFIX = 'SSH_BANNER_PROXY_';
+import { ENV_PREFIX } from '../config/overrides.js';
 
 /** The flags each command takes from the environment; the command is argv's first word (`serve` when none). */
 const ENV_FLAGS: Readonly<Record<string, readonly string[]>> = {

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { applyOverrides, type ConfigOverrides } from './overrides.js';
+import { applyOverrides, ENV_PREFIX, type ConfigOverrides } from './overrides.js';
+import { allowedKeysAt, crossReferenceProblems, nearestKey } from './problems.js';
 import { configSchema, type Config } from './schema.js';
 
 /** Reads, parses and validates a YAML config file. Throws ConfigError naming file, line and field. */
@@ -30,28 +31,52 @@ export function parseConfigText(text: string, source: string, overrides: ConfigO
       }),
     );
   }
-  return validateConfig(applyOverrides(document.toJS() as unknown, overrides), source, (path) => lineOf(document, lineCounter, path));
+  const fromFlag = overriddenBy(overrides);
+  const where = (path: PropertyKey[]): string => {
+    const flag = fromFlag(path);
+    if (flag) return `${flag} (command line or ${ENV_PREFIX}${flag.slice(2).toUpperCase().replaceAll('-', '_')}): `;
+    const line = lineOf(document, lineCounter, path);
+    return line ? `line ${line}: ` : '';
+  };
+  return validateConfig(applyOverrides(document.toJS() as unknown, overrides), source, where);
 }
 
-/** Validates an already-parsed object (also used for overrides and tests). */
-export function validateConfig(raw: unknown, source: string, lineFor: (path: PropertyKey[]) => number | undefined = () => undefined): Config {
+/** Validates an already-parsed object (also used for overrides and tests). `where` prefixes a problem with its place. */
+export function validateConfig(raw: unknown, source: string, where: (path: PropertyKey[]) => string = () => ''): Config {
   if (raw === null || raw === undefined) throw new ConfigError(source, ['the file is empty; expected listeners and pools']);
   const result = configSchema.safeParse(raw);
   if (result.success) return result.data;
-  throw new ConfigError(source, result.error.issues.map((issue) => describeIssue(issue, lineFor)));
+  const problems = result.error.issues.map((issue) => describeIssue(issue, where));
+  // Duplicate and unknown names too, in the same report (the schema checks them only on a valid shape).
+  for (const problem of crossReferenceProblems(raw)) {
+    const text = `${where(problem.path)}${formatPath(problem.path)}: ${problem.message}`;
+    if (!problems.includes(text)) problems.push(text);
+  }
+  throw new ConfigError(source, problems);
 }
 
-function describeIssue(issue: z.core.$ZodIssue, lineFor: (path: PropertyKey[]) => number | undefined): string {
+function describeIssue(issue: z.core.$ZodIssue, where: (path: PropertyKey[]) => string): string {
   const path = issue.path;
   const field = formatPath(path);
-  let message = issue.message;
   if (issue.code === 'unrecognized_keys') {
-    message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')} (not a setting here)`;
-    const line = lineFor([...path, issue.keys[0] ?? '']);
-    return `${line ? `line ${line}: ` : ''}${field || '(top level)'}: ${message}`;
+    const allowed = allowedKeysAt(configSchema, path) ?? [];
+    const keys = issue.keys.map((key) => {
+      const guess = nearestKey(key, allowed);
+      return `"${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`;
+    });
+    const message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${keys.join(', ')} (not a setting here)`;
+    return `${where([...path, issue.keys[0] ?? ''])}${field || '(top level)'}: ${message}`;
   }
-  const line = lineFor(path);
-  return `${line ? `line ${line}: ` : ''}${field || '(top level)'}: ${message}`;
+  return `${where(path)}${field || '(top level)'}: ${issue.message}`;
+}
+
+/** Which flag set the value at a path, if a flag did (its problems are the flag's, not the file's). */
+function overriddenBy(overrides: ConfigOverrides): (path: PropertyKey[]) => string | undefined {
+  const flags: [PropertyKey[], string][] = [];
+  if (overrides.listen !== undefined) flags.push([['listeners', 0, 'bind'], '--listen']);
+  if (overrides.admin !== undefined) flags.push([['admin'], '--admin']);
+  if (overrides.logLevel !== undefined) flags.push([['log', 'level'], '--log-level']);
+  return (path) => flags.find(([prefix]) => prefix.every((part, index) => path[index] === part))?.[1];
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

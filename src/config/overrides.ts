@@ -1,3 +1,6 @@
+/** The environment prefix of flags: SSH_BANNER_PROXY_LOG_LEVEL sets --log-level. */
+export const ENV_PREFIX = 'SSH_BANNER_PROXY_';
+
 /** Scalar settings that CLI flags and SSH_BANNER_PROXY_* env vars may override. */
 export interface ConfigOverrides {
   readonly logLevel?: string | undefined;

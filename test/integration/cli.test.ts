@@ -156,3 +156,35 @@ describe('one syntax for durations', () => {
     assert.equal(result.code, 2);
   });
 });
+
+describe('config problems, all at once', () => {
+  it('check-config reports schema and name problems together, suggests the nearest key, and prints them as JSON with --json', async () => {
+    const file = await configFile(`listeners:
+  - { name: ssh, bind: 127.0.0.1:0, pool: nowhere }
+  - { name: ssh, bind: 127.0.0.1:0, pool: main }
+pools:
+  - name: main
+    balanc: roundrobin
+    servers:
+      - { name: a, address: 127.0.0.1:22 }
+      - { name: a, address: 127.0.0.1:23 }
+`);
+    const result = await cli(['check-config', file, '--json']);
+    assert.equal(result.code, 2);
+    const report = JSON.parse(result.stdout) as { valid: boolean; problems: string[] };
+    assert.equal(report.valid, false);
+    const text = report.problems.join('\n');
+    assert.match(text, /line 6: pools\[0\]: unknown key "balanc" \(did you mean "balance"\?\)/);
+    assert.match(text, /unknown pool "nowhere"/);
+    assert.match(text, /duplicate listener name "ssh"/);
+    assert.match(text, /duplicate server name "a" in pool "main"/);
+    assert.match(result.stderr, /balanc/, 'and for people on stderr');
+  });
+
+  it('a bad --listen is reported as the flag, not as a line of the file', async () => {
+    const result = await cli(['serve', '-c', await configFile(VALID), '--listen', '31213']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--listen \(command line or SSH_BANNER_PROXY_LISTEN\): listeners\[0\]\.bind/);
+    assert.doesNotMatch(result.stderr, /line \d+: listeners\[0\]\.bind/);
+  });
+});
