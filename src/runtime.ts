@@ -72,9 +72,10 @@ export class ProxyRuntime {
     if (cap.effective < cap.configured) {
       // A cap within 10% of the setting is the default config meeting a default ulimit: say so, quietly.
       const level = cap.effective < cap.configured * 0.9 ? 'warn' : 'info';
+      const needed = cap.configured * 2 + (cap.fdLimit ?? 0) - cap.effective * 2;
       this.logger[level](
-        { event: 'fd-limit', maxConnections: cap.configured, fdLimit: cap.fdLimit, effectiveMaxConnections: cap.effective },
-        `limits.maxConnections ${cap.configured} needs ${cap.configured * 2} file descriptors but the limit is ${cap.fdLimit}: accepting at most ${cap.effective} connections (raise ulimit -n)`,
+        { event: 'fd-limit', maxConnections: cap.configured, fdLimit: cap.fdLimit, effectiveMaxConnections: cap.effective, fdsNeeded: needed },
+        `limits.maxConnections ${cap.configured} would need ${needed} file descriptors (two per connection, plus a reserve); the limit is ${cap.fdLimit}, so at most ${cap.effective} connections are accepted (raise ulimit -n to ${needed} for all ${cap.configured})`,
       );
     }
     if (this.config.admin) {

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { demoInstructions, startDemo, type Demo } from '../demo/demo.js';
 import type { MaxStartups } from '../demo/ssh-backend.js';
-import { parseHostPort } from '../net/address.js';
+import { isLoopbackHost, parseHostPort } from '../net/address.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import type { DemoArgs } from './demo.js';
 
@@ -20,7 +20,19 @@ export async function runDemo(args: DemoArgs): Promise<number> {
   const listen = parseHostPort(args.listen);
   const admin = args.admin === 'off' ? undefined : parseHostPort(args.admin);
   const maxStartups = parseMaxStartups(args.maxStartups);
-  const problem = typeof listen === 'string' ? `--listen ${listen}` : typeof admin === 'string' ? `--admin ${admin}` : maxStartups === undefined ? `--max-startups "${args.maxStartups}" is not start or start:rate:full` : undefined;
+  const ports = args.backendPorts.split(',').map((text) => Number(text.trim()));
+  const problem =
+    typeof listen === 'string'
+      ? `--listen ${listen}`
+      : !isLoopbackHost(listen.host)
+        ? `--listen ${args.listen}: the demo's backends accept any login, so it listens on loopback only (127.0.0.1, ::1, localhost)`
+        : typeof admin === 'string'
+          ? `--admin ${admin}`
+          : maxStartups === undefined
+            ? `--max-startups "${args.maxStartups}" is not start or start:rate:full`
+            : ports.length !== 3 || !ports.every((port) => Number.isInteger(port) && port >= 0 && port <= 65535)
+              ? `--backend-ports "${args.backendPorts}" is not three ports (e.g. 2201,2202,2203, or 0 for any)`
+              : undefined;
   if (problem !== undefined || typeof listen === 'string' || typeof admin === 'string' || maxStartups === undefined) {
     process.stderr.write(`ssh-banner-proxy demo: ${problem ?? 'invalid arguments'}\n`);
     return EXIT_USAGE;
@@ -34,6 +46,7 @@ export async function runDemo(args: DemoArgs): Promise<number> {
       bannerDelayMs: args.bannerDelay,
       maxStartups,
       logger,
+      backendPorts: [ports[0] ?? 0, ports[1] ?? 0, ports[2] ?? 0],
     });
   } catch (error) {
     process.stderr.write(`ssh-banner-proxy demo: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -7,6 +7,7 @@ export interface DemoArgs {
   admin: string;
   /** Milliseconds (durationFlag). */
   bannerDelay: number;
+  backendPorts: string;
   maxStartups: string;
   logLevel: string;
 }
@@ -21,6 +22,7 @@ export const demoCommand: CliCommand = {
           .option('listen', { type: 'string', default: '127.0.0.1:2222', describe: 'Proxy listener (loopback; port 0 picks one)' })
           .option('admin', { type: 'string', default: '127.0.0.1:9100', describe: 'Admin endpoint (metrics, status page), or "off"' })
           .option('banner-delay', { type: 'string', default: '20s', coerce: durationFlag('banner-delay', 's'), describe: 'How long the slow backend waits before its identification (e.g. 20s; bare number: s)' })
+          .option('backend-ports', { type: 'string', default: '0,0,0', describe: 'Loopback ports of the healthy, slow and throttling backends, comma-separated (0: any free port)' })
           .option('max-startups', { type: 'string', default: '2:50:4', describe: 'The throttling backend\'s MaxStartups start:rate:full' })
           .option('log-level', { type: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'], default: 'info', describe: 'Proxy log level (logs go to stderr)' }),
       (args) => setExitCode(import('./demo-run.js').then((run) => run.runDemo(args as unknown as DemoArgs))),

@@ -17,6 +17,8 @@ export interface DemoOptions {
   readonly bannerDelayMs: number;
   readonly maxStartups: MaxStartups;
   readonly logger: Logger;
+  /** Loopback ports for the healthy, slow and throttling backends (0: any free one). */
+  readonly backendPorts?: readonly [number, number, number];
 }
 
 export interface Demo {
@@ -33,9 +35,10 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   const backends: DemoBackend[] = [];
   let runtime: ProxyRuntime | undefined;
   try {
-    backends.push(await startDemoBackend({ name: 'healthy', kind: 'healthy', hostKey }));
-    backends.push(await startDemoBackend({ name: 'slow', kind: 'slow', hostKey, bannerDelayMs: options.bannerDelayMs }));
-    backends.push(await startDemoBackend({ name: 'throttle', kind: 'throttle', hostKey, maxStartups: options.maxStartups }));
+    const [healthyPort = 0, slowPort = 0, throttlePort = 0] = options.backendPorts ?? [];
+    backends.push(await startDemoBackend({ name: 'healthy', kind: 'healthy', hostKey, port: healthyPort }));
+    backends.push(await startDemoBackend({ name: 'slow', kind: 'slow', hostKey, bannerDelayMs: options.bannerDelayMs, port: slowPort }));
+    backends.push(await startDemoBackend({ name: 'throttle', kind: 'throttle', hostKey, maxStartups: options.maxStartups, port: throttlePort }));
     const config = validateConfig(
       {
         listeners: [{ name: 'ssh', bind: options.listen, pool: 'demo', acl: { allow: ['127.0.0.0/8', '::1/128'], deny: [] } }],

@@ -27,6 +27,8 @@ export interface DemoBackendOptions {
   readonly maxStartups?: MaxStartups;
   /** throttle: random source for the drop decision (tests). */
   readonly random?: () => number;
+  /** Loopback port to listen on; 0 (default) picks one. */
+  readonly port?: number;
 }
 
 export interface DemoBackend {
@@ -105,7 +107,7 @@ export async function startDemoBackend(options: DemoBackendOptions): Promise<Dem
     inject(socket);
   });
   front.on('error', () => undefined);
-  front.listen(0, '127.0.0.1');
+  front.listen(options.port ?? 0, '127.0.0.1');
   await once(front, 'listening');
   const address = front.address() as net.AddressInfo;
 

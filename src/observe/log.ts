@@ -13,7 +13,8 @@ export function createLogger(options: LogOptions, destination?: pino.Destination
   if (destination) return pino(base, destination);
   if (options.pretty) {
     // pino-pretty is a dev dependency: a production install may not have it; fall back to JSON.
-    if (prettyAvailable()) return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true } } });
+    // Colour only on a terminal: a file or a pipe gets no ANSI codes.
+    if (prettyAvailable()) return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: process.stdout.isTTY === true } } });
     const logger = pino(base);
     logger.warn({ event: 'log-pretty-unavailable' }, 'log.pretty is set but pino-pretty is not installed (npm install pino-pretty); logging JSON');
     return logger;

@@ -88,3 +88,24 @@ test('demo starts, serves an ssh2 session through the proxy, and exits 0 on SIGT
   assert.equal(code, 0, stderr);
   assert.match(stdout, /stopping the demo/);
 });
+
+test('demo refuses a non-loopback --listen (its backends accept any login) and a bad --backend-ports', async () => {
+  const { runProcess } = await import('../fixtures/run-process.js');
+  const cli = new URL('../../src/cli.ts', import.meta.url).pathname;
+  const exposed = await runProcess(process.execPath, ['--import', 'tsx', cli, 'demo', '--listen', '0.0.0.0:2222'], { timeoutMs: 20_000 });
+  assert.equal(exposed.code, 2);
+  assert.match(exposed.stderr, /loopback only/);
+  const ports = await runProcess(process.execPath, ['--import', 'tsx', cli, 'demo', '--listen', '127.0.0.1:0', '--backend-ports', '1,2'], { timeoutMs: 20_000 });
+  assert.equal(ports.code, 2);
+  assert.match(ports.stderr, /--backend-ports "1,2" is not three ports/);
+});
+
+test('demo binds its backends to the ports asked for', async (t) => {
+  const { startDemo } = await import('../../src/demo/demo.js');
+  const { freePort } = await import('../fixtures/wait.js');
+  const pino = (await import('pino')).default;
+  const wanted: [number, number, number] = [await freePort(), await freePort(), await freePort()];
+  const demo = await startDemo({ listen: '127.0.0.1:0', admin: undefined, bannerDelayMs: 1000, maxStartups: { start: 2, rate: 50, full: 4 }, logger: pino({ level: 'silent' }), backendPorts: wanted });
+  t.after(() => demo.stop());
+  assert.deepEqual(demo.backends.map((backend) => backend.port), wanted);
+});
