@@ -40,6 +40,8 @@ describe('a descriptor limit below limits.maxConnections', { skip: existsSync(PR
     const effective = Number(warning.effectiveMaxConnections);
     assert.equal(warning.fdLimit, FD_LIMIT);
     assert.ok(effective > 0 && effective * 2 < FD_LIMIT, `effective ${effective}`);
+    assert.match(String(warning.msg), new RegExp(`would need ${Number(warning.fdsNeeded)} file descriptors .*the limit is ${FD_LIMIT}, so at most ${effective} connections`));
+    assert.ok(Number(warning.fdsNeeded) > 10000 * 2, 'the need counts the reserve, not just two per connection');
 
     const port = proxy.port('ssh');
     const clients: Socket[] = [];

@@ -188,3 +188,24 @@ pools:
     assert.doesNotMatch(result.stderr, /line \d+: listeners\[0\]\.bind/);
   });
 });
+
+describe('log.pretty', () => {
+  it('writes no ANSI colour codes when stdout is not a terminal', async () => {
+    const { spawn } = await import('node:child_process');
+    const file = await configFile(`${VALID}log: { pretty: true }\n`);
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('listening')) resolve();
+      });
+      child.on('exit', () => reject(new Error(`serve exited: ${out}`)));
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    await exited;
+    assert.match(out, /INFO/, 'pretty (not JSON) output');
+    assert.doesNotMatch(out, /\u001b\[/, 'no colour codes in a pipe');
+  });
+});

@@ -117,6 +117,8 @@ describe('banner prefetch', { skip }, () => {
     await harness.waitForReady(perServer, 8000);
     const target = { host: '127.0.0.1', port: harness.port, user: sshd.user, identityFile: sshd.identityFile, timeoutMs: 20_000 };
     const hitsBefore = count(harness.prefetch, 'hit');
+    const attempts: { prefetched?: boolean; bannerMs?: number }[] = [];
+    harness.runtime.events.on('attempt', (attempt) => attempts.push(attempt));
     const results = await Promise.all([
       runSsh({ ...target, command: 'echo ssh-1' }),
       runSsh({ ...target, command: 'echo ssh-2' }),
@@ -128,6 +130,10 @@ describe('banner prefetch', { skip }, () => {
     assert.deepEqual(outputs, ['ssh-1\n', 'ssh-2\n', 'ssh-3\n', 'paramiko-1\n', 'paramiko-2\n']);
     assert.equal(count(harness.prefetch, 'hit') - hitsBefore, 5, 'all five were spliced to prefetched connections');
     assert.equal(count(harness.prefetch, 'discarded'), 0);
+    // A hit waited for no banner: its latency is the client's (0), not the prefetched connection's 800 ms.
+    const hits = attempts.filter((attempt) => attempt.prefetched === true);
+    assert.equal(hits.length, 5);
+    assert.ok(hits.every((attempt) => attempt.bannerMs === 0), `banner latency recorded for hits: ${hits.map((attempt) => attempt.bannerMs).join(', ')}`);
 
     const metrics = await harness.runtime.metrics.scrape();
     assert.match(metrics, new RegExp(`^sshproxy_prefetch_sessions_total\\{pool="main",result="hit"\\} ${count(harness.prefetch, 'hit')}$`, 'm'));
