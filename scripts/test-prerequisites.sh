@@ -13,4 +13,9 @@ missing=()
 [ -x /usr/bin/promtool ] || missing+=(prometheus)
 [ -x /usr/sbin/ip ] || missing+=(iproute2)
 
-exec "$(dirname "$0")/install-missing-packages.sh" "test prerequisites" warn "${missing[@]}"
+"$(dirname "$0")/install-missing-packages.sh" "test prerequisites" warn "${missing[@]}"
+
+# OpenSSH 10.0 beside the system's 9.2, never replacing it: Debian 12's bookworm-backports
+# package, unpacked (dpkg -x) where test/fixtures/sshd-versions.ts looks for it. Nothing is
+# taken from a newer Debian release. Where this cannot be done, the 10.0 cases are skipped.
+exec "$(dirname "$0")/unpack-openssh10.sh"

@@ -3,16 +3,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { paramikoAvailable, runParamiko, runSsh } from '../fixtures/clients.js';
 import { startProxy, type TestProxy } from '../fixtures/proxy.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { sshdAvailable, sshdVersions, startSshd, type SshdHandle } from '../fixtures/sshd.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
-describe('through the proxy to a real sshd', { skip: sshdAvailable() ? false : 'openssh-server is not installed' }, () => {
+for (const version of sshdVersions()) describe(`through the proxy to a real sshd (OpenSSH ${version === 9 ? '9.2' : '10.0'})`, { skip: sshdAvailable() ? false : 'openssh-server is not installed' }, () => {
   let sshd: SshdHandle;
   let proxy: TestProxy;
 
   before(async () => {
-    sshd = await startSshd();
+    sshd = await startSshd({ version });
     proxy = await startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }] });
   });
   after(async () => {
@@ -28,6 +28,7 @@ describe('through the proxy to a real sshd', { skip: sshdAvailable() ? false : '
     assert.equal(summary?.spliced, true);
     assert.equal(summary?.server, 'sshd');
     assert.equal(summary?.serverIdent, sshd.banner);
+    assert.match(sshd.banner, version === 10 ? /OpenSSH_10\.0/ : /OpenSSH_9\.2/, 'the version asked for');
     assert.match(String(summary?.clientIdent), /^SSH-2\.0-OpenSSH_/);
     assert.equal(typeof summary?.bannerMs, 'number');
   });

@@ -6,6 +6,7 @@ import { paramikoAvailable } from '../fixtures/clients.js';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
 import { runParamikoBurst } from '../fixtures/paramiko-burst.js';
 import { startProxy, type TestProxy } from '../fixtures/proxy.js';
+import { SSHD_DROP_LINE } from '../fixtures/sshd-versions.js';
 import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
 
 const SKIP_REAL = !sshdAvailable() ? 'openssh-server is not installed' : !paramikoAvailable() ? 'paramiko is not importable by /usr/bin/python3' : false;
@@ -48,7 +49,7 @@ describe('handshake slots against a real sshd (MaxStartups 2)', { skip: SKIP_REA
 
     // Direct, to show what the limit does (and that this test could fail).
     const direct = await runParamikoBurst({ ...burst, targets: [sshd] });
-    const directDrops = (await sshd.readLog()).match(/past MaxStartups/g)?.length ?? 0;
+    const directDrops = (await sshd.readLog()).match(SSHD_DROP_LINE)?.length ?? 0;
     assert.ok(direct.failed > 0, 'direct: some clients are refused');
     assert.ok(directDrops > 0);
 
@@ -61,7 +62,7 @@ describe('handshake slots against a real sshd (MaxStartups 2)', { skip: SKIP_REA
     const viaProxy = await runParamikoBurst({ ...burst, targets: [proxy] });
     assert.equal(viaProxy.failed, 0, JSON.stringify(viaProxy.errors));
     // From sshd's side: it never had to drop a connection past MaxStartups 2.
-    const drops = ((await sshd.readLog()).match(/past MaxStartups/g)?.length ?? 0) - directDrops;
+    const drops = ((await sshd.readLog()).match(SSHD_DROP_LINE)?.length ?? 0) - directDrops;
     assert.equal(drops, 0);
     const sessions = await proxy.waitForSessions(20, 10_000);
     assert.equal(sessions.length, 20);

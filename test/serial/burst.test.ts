@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { paramikoAvailable } from '../fixtures/clients.js';
 import { formatBurstResult, runBurstScenario } from '../fixtures/burst-scenario.js';
-import { sshdAvailable } from '../fixtures/sshd.js';
+import { sshdAvailable, sshdVersions } from '../fixtures/sshd.js';
 
 const SKIP = !sshdAvailable() ? 'openssh-server is not installed' : !paramikoAvailable() ? 'paramiko is not importable by /usr/bin/python3' : false;
 
 describe('burst of 40 paramiko clients against 2 sshd at MaxStartups 4:50:8', { skip: SKIP }, () => {
-  it('direct: clients fail; through the proxy: 0 fail, connects well inside the 15 s banner timeout', { timeout: 90_000 }, async (t) => {
-    const result = await runBurstScenario({ sshdMaxStartups: '4:50:8', clients: 40, holdSec: 5, timeoutMs: 60_000 });
+  for (const version of sshdVersions()) it(`OpenSSH ${version === 9 ? '9.2' : '10.0'}: direct, clients fail; through the proxy, 0 fail, connects well inside the 15 s banner timeout`, { timeout: 90_000 }, async (t) => {
+    const result = await runBurstScenario({ sshdMaxStartups: '4:50:8', clients: 40, holdSec: 5, timeoutMs: 60_000, sshdVersion: version });
     t.diagnostic(`\n${formatBurstResult(result)}`);
     const [direct, proxied] = result.phases;
     assert.ok(direct && proxied);
