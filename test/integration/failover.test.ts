@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { runSsh } from '../fixtures/clients.js';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
 import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { sshdAvailable, sshdVersions, startSshd, type SshdHandle } from '../fixtures/sshd.js';
 
 interface LoggedAttempt {
   readonly server: string;
@@ -12,13 +12,13 @@ interface LoggedAttempt {
 
 const attemptsOf = (line: LogLine | undefined): LoggedAttempt[] => (line?.attempts as LoggedAttempt[] | undefined) ?? [];
 
-describe('failover across misbehaving backends to a real sshd', { skip: sshdAvailable() ? false : 'openssh-server is not installed' }, () => {
+for (const version of sshdVersions()) describe(`failover across misbehaving backends to a real sshd (OpenSSH ${version === 9 ? '9.2' : '10.0'})`, { skip: sshdAvailable() ? false : 'openssh-server is not installed' }, () => {
   let sshd: SshdHandle;
   let proxy: TestProxy;
   const backends: FixtureBackend[] = [];
 
   before(async () => {
-    sshd = await startSshd();
+    sshd = await startSshd({ version });
     for (const kind of ['silent', 'reset', 'throttle', 'http'] as const) backends.push(await startFixtureBackend(kind));
     proxy = await startProxy({
       servers: [

@@ -14,7 +14,7 @@ import { paramikoAvailable, runParamiko, runSsh, sshClientAvailable } from '../f
 import { startDelayRelay } from '../fixtures/delay-relay.js';
 import { startFixtureBackend } from '../fixtures/hostile-backends.js';
 import { rawExchange } from '../fixtures/raw-client.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { sshdAvailable, startSshd, sshdVersions, type SshdHandle } from '../fixtures/sshd.js';
 import { waitUntilEvent } from '../fixtures/wait.js';
 
 const skip = !sshdAvailable() || !paramikoAvailable() || !sshClientAvailable() ? 'needs sshd, ssh and paramiko' : false;
@@ -169,10 +169,10 @@ describe('keepalive lines and client deadlines', { skip, concurrency: true }, ()
     assert.ok(harness.summaries.some((summary) => summary.clientIdentification?.startsWith('SSH-2.0-OpenSSH_9.2')), 'the real ssh client was seen');
   });
 
-  it('failover after keepalive lines: the proxy still moves on to the next backend', async (t) => {
+  for (const version of sshdVersions()) it(`failover after keepalive lines: the proxy still moves on to the next backend (OpenSSH ${version === 9 ? '9.2' : '10.0'})`, async (t) => {
     const silent = await startFixtureBackend('silent');
     t.after(() => silent.close());
-    const sshd = await startSshd();
+    const sshd = await startSshd({ version });
     t.after(() => sshd.stop());
     const harness = await startHarness(t, {
       listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main', keepalive: { after: '300ms', every: '300ms' } }],

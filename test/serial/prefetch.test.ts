@@ -16,7 +16,7 @@ import { ProxyRuntime } from '../../src/runtime.js';
 import { paramikoAvailable, runParamiko, runSsh, sshClientAvailable } from '../fixtures/clients.js';
 import { startDelayRelay } from '../fixtures/delay-relay.js';
 import { rawExchange } from '../fixtures/raw-client.js';
-import { sshdAvailable, startSshd } from '../fixtures/sshd.js';
+import { sshdAvailable, startSshd, sshdVersions } from '../fixtures/sshd.js';
 import { waitFor, waitUntilEvent } from '../fixtures/wait.js';
 
 const skip = !sshdAvailable() || !paramikoAvailable() || !sshClientAvailable() ? 'needs sshd, ssh and paramiko' : false;
@@ -74,8 +74,8 @@ const count = (events: readonly PrefetchEvent[], outcome: PrefetchEvent['outcome
 
 // Sequential: the time-to-banner figures should not share the event loop with another test's sshd start-up.
 describe('banner prefetch', { skip }, () => {
-  it('a server whose banner takes 2 s: time-to-banner p50 < 5 ms over 50 sessions, refill after a burst, full ssh sessions', async (t) => {
-    const sshd = await startSshd({ maxStartups: '100' });
+  for (const version of sshdVersions()) it(`a server whose banner takes 2 s: time-to-banner p50 < 5 ms over 50 sessions, refill after a burst, full ssh sessions (OpenSSH ${version === 9 ? '9.2' : '10.0'})`, async (t) => {
+    const sshd = await startSshd({ maxStartups: '100', version });
     t.after(() => sshd.stop());
     const relay = await startDelayRelay({ host: sshd.host, port: sshd.port, delayMs: 2000 });
     t.after(() => relay.close());
