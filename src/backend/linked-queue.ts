@@ -30,15 +30,9 @@ export class LinkedQueue<T> {
     return node;
   }
 
-  peek(): T | undefined {
-    return this.head?.value;
-  }
-
-  shift(): T | undefined {
-    const node = this.head;
-    if (!node) return undefined;
-    this.remove(node);
-    return node.value;
+  /** The oldest node, if any. */
+  get first(): QueueNode<T> | undefined {
+    return this.head;
   }
 
   /** Removes the node if it is still queued; returns whether it was. */
@@ -67,12 +61,5 @@ export class LinkedQueue<T> {
       if (node.queued) node = node.next;
       else node = next?.queued === true ? next : this.head;
     }
-  }
-
-  /** Empties the queue, oldest first. */
-  drain(): T[] {
-    const values: T[] = [];
-    for (let value = this.shift(); value !== undefined; value = this.shift()) values.push(value);
-    return values;
   }
 }

@@ -4,7 +4,7 @@ import type { ProxyEvents } from '../events/bus.js';
 import type { Ticket } from '../ticket.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import { createLease, type Lease, type PrefetchSource } from './lease.js';
-import { LinkedQueue, type QueueNode } from './linked-queue.js';
+import { AcquireQueue, type AcquireResult } from './acquire-queue.js';
 import { PassiveEjections, recordAttemptOutcome } from './passive-health.js';
 import { reconcileServers, type ServerChanges } from './pool-reconfigure.js';
 import { ConnectRateLimiter } from './retry-policy.js';
@@ -14,21 +14,10 @@ import { anyServerFree, candidateServers, chooseServer, silentSlots, type LeaseR
 export type { Lease, PrefetchSource } from './lease.js';
 export type { LeaseRequest } from './server-choice.js';
 
-export type AcquireFailureCode = 'NO_BACKEND' | 'QUEUE_FULL' | 'QUEUE_TIMEOUT' | 'SHUTDOWN';
-
-export type AcquireResult =
-  | { readonly ok: true; readonly lease: Lease; readonly waitMs: number }
-  | { readonly ok: false; readonly code: AcquireFailureCode; readonly message: string; readonly waitMs: number };
+export type { AcquireFailureCode, AcquireResult } from './acquire-queue.js';
 
 export interface AcquireHandle {
   cancel(): void;
-}
-
-interface Waiter {
-  readonly request: LeaseRequest;
-  readonly callback: (result: AcquireResult) => void;
-  readonly queuedAt: number;
-  timer: NodeJS.Timeout | undefined;
 }
 
 const NOTHING_TO_CANCEL: AcquireHandle = { cancel: () => {} };
@@ -46,7 +35,7 @@ export class BackendPool {
   private config: PoolConfig;
   private balancer: Balancer;
   private readonly events: ProxyEvents;
-  private readonly waiters = new LinkedQueue<Waiter>();
+  private readonly waiters = new AcquireQueue();
   private rate: ConnectRateLimiter;
   /** Servers removed by a reload that still carry sessions: DRAINING, dropped when their last session ends. */
   private readonly retired = new Set<BackendServer>();
@@ -131,10 +120,7 @@ export class BackendPool {
 
   /** Rejects every queued session (shutdown). */
   rejectQueued(message: string): void {
-    for (const waiter of this.waiters.drain()) {
-      clearTimeout(waiter.timer);
-      waiter.callback({ ok: false, code: 'SHUTDOWN', message, waitMs: performance.now() - waiter.queuedAt });
-    }
+    this.waiters.rejectAll('SHUTDOWN', message);
   }
 
   /**
@@ -216,32 +202,22 @@ export class BackendPool {
   }
 
   private enqueue(request: LeaseRequest, callback: (result: AcquireResult) => void): AcquireHandle {
-    const waiter: Waiter = { request, callback, queuedAt: performance.now(), timer: undefined };
-    const node = this.waiters.push(waiter);
     const timeoutMs = this.config.queue.timeout;
-    waiter.timer = setTimeout(() => {
-      if (!this.waiters.remove(node)) return;
-      const waitMs = performance.now() - waiter.queuedAt;
+    const node = this.waiters.push(request, callback, timeoutMs, (waiter, waitMs) => {
       this.events.emit('queue-wait', { pool: this.name, waitMs, granted: false });
-      callback({ ok: false, code: 'QUEUE_TIMEOUT', message: `pool "${this.name}": no handshake slot freed within ${timeoutMs}ms`, waitMs });
-    }, timeoutMs);
+      waiter.callback({ ok: false, code: 'QUEUE_TIMEOUT', message: `pool "${this.name}": no handshake slot freed within ${timeoutMs}ms`, waitMs });
+    });
     // Earlier waiters may be unable to use a free slot this request can use (their
     // exclusions), or the connect rate is what held it back: let the queue decide.
     this.serveQueue();
-    return {
-      cancel: () => {
-        if (this.waiters.remove(node)) clearTimeout(waiter.timer);
-      },
-    };
+    return { cancel: () => this.waiters.cancel(node) };
   }
 
   private evictOldestSilent(): void {
-    for (const node of this.waiters.nodes()) {
-      if (node.value.request.identified?.() !== false) continue;
-      const message = `pool "${this.name}": dropped from a full queue (queue.maxLength ${this.config.queue.maxLength}) as its oldest client that had sent nothing`;
-      this.settle(node, { ok: false, code: 'QUEUE_FULL', message });
-      return;
-    }
+    const node = this.waiters.oldestSilent();
+    if (!node) return;
+    const message = `pool "${this.name}": dropped from a full queue (queue.maxLength ${this.config.queue.maxLength}) as its oldest client that had sent nothing`;
+    this.waiters.settle(node, { ok: false, code: 'QUEUE_FULL', message });
   }
 
   private announce(server: BackendServer, change: ServerStateChange | undefined): void {
@@ -266,7 +242,7 @@ export class BackendPool {
       const waiter = node.value;
       const candidates = this.candidates(waiter.request);
       if (candidates.length === 0) {
-        this.settle(node, { ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(waiter.request) });
+        this.waiters.settle(node, { ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(waiter.request) });
         continue;
       }
       if (!anyServerFree(this.servers, prefetchReady)) {
@@ -279,17 +255,11 @@ export class BackendPool {
         this.scheduleRateRetry();
         return;
       }
-      this.settle(node, { ok: true, lease: this.lease(server, waiter.request) });
+      const lease = this.lease(server, waiter.request);
+      // Emitted before the callback: a granted session may splice (and emit) at once.
+      this.events.emit('queue-wait', { pool: this.name, waitMs: performance.now() - waiter.queuedAt, granted: true });
+      this.waiters.settle(node, { ok: true, lease });
     }
-  }
-
-  private settle(node: QueueNode<Waiter>, result: { ok: true; lease: Lease } | { ok: false; code: AcquireFailureCode; message: string }): void {
-    const waiter = node.value;
-    this.waiters.remove(node);
-    clearTimeout(waiter.timer);
-    const waitMs = performance.now() - waiter.queuedAt;
-    if (result.ok) this.events.emit('queue-wait', { pool: this.name, waitMs, granted: true });
-    waiter.callback({ ...result, waitMs });
   }
 
   private choose(candidates: readonly BackendServer[], request: LeaseRequest): BackendServer | undefined {

@@ -236,5 +236,3 @@ export type ServerConfig = PoolConfig['servers'][number];
 export type TimeoutsConfig = Config['timeouts'];
 export type LimitsConfig = Config['limits'];
 export type KeepaliveConfig = NonNullable<ListenerConfig['keepalive']>;
-export type DeadlineConfig = NonNullable<ListenerConfig['deadlines']>[number];
-export type ProxyProtocolConfig = NonNullable<ListenerConfig['proxyProtocol']>;
