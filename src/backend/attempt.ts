@@ -10,6 +10,14 @@ export interface AttemptOptions {
   readonly bannerTimeoutMs: number;
   /** Written right after connect (health checks and probes identify themselves; sessions do not). */
   readonly sendOnConnect?: Buffer;
+  /**
+   * Hold `sendOnConnect` back this long after connect, and send it only if the server has
+   * neither identified nor closed by then (it is sent at once on success). A server that
+   * closes at accept (TCP wrappers) then sees no bytes of ours, so the close stays a FIN
+   * instead of becoming the kernel's reset; one that waits to be spoken to (HTTP, TLS)
+   * still gets the line and answers.
+   */
+  readonly sendAfterSilenceMs?: number;
   readonly identLimits?: IdentLimits;
   /**
    * Read into a reused buffer (`onread`, see src/proxy/reused-reads.ts): the socket then
@@ -78,14 +86,26 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
     : connect({ host: options.host, port: options.port, allowHalfOpen: true, noDelay: true });
   if (reuseReads) markReusedReads(socket);
   let timer: NodeJS.Timeout | undefined = setTimeout(onConnectTimeout, options.connectTimeoutMs);
+  let silenceTimer: NodeJS.Timeout | undefined;
 
   const received = (): Buffer => (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, receivedBytes));
+
+  function sendDeferred(): void {
+    silenceTimer = undefined;
+    if (!finished && options.sendOnConnect && !socket.destroyed) socket.write(options.sendOnConnect);
+  }
 
   function finish(outcome: AttemptOutcome | undefined): void {
     if (finished) return;
     finished = true;
     if (timer) clearTimeout(timer);
     timer = undefined;
+    if (silenceTimer) {
+      clearTimeout(silenceTimer);
+      silenceTimer = undefined;
+      // Identified before our line went out: a client must still send it.
+      if (outcome?.ok === true && options.sendOnConnect) socket.write(options.sendOnConnect);
+    }
     socket.off('connect', onConnect);
     if (reuseReads) setReadTarget(socket, undefined);
     else socket.off('data', onData);
@@ -127,7 +147,10 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
     connectedAt = performance.now();
     if (timer) clearTimeout(timer);
     timer = setTimeout(onBannerTimeout, options.bannerTimeoutMs);
-    if (options.sendOnConnect) socket.write(options.sendOnConnect);
+    const { sendOnConnect, sendAfterSilenceMs } = options;
+    if (sendOnConnect && sendAfterSilenceMs !== undefined && sendAfterSilenceMs > 0) {
+      silenceTimer = setTimeout(sendDeferred, sendAfterSilenceMs);
+    } else if (sendOnConnect) socket.write(sendOnConnect);
     options.onConnected?.();
   }
 

@@ -60,6 +60,8 @@ export interface ProbeResult {
 }
 
 const EVIDENCE_BYTES = 200;
+/** How long the probe listens before it speaks (an HTTP or TLS server waits for it meanwhile). */
+const IDENTIFY_AFTER_SILENCE_MS = 250;
 
 export function attemptOnce(options: ProbeOptions, sendIdentification: boolean): Promise<AttemptOutcome> {
   return new Promise((resolve) => {
@@ -69,7 +71,8 @@ export function attemptOnce(options: ProbeOptions, sendIdentification: boolean):
         port: options.port,
         connectTimeoutMs: options.connectTimeoutMs,
         bannerTimeoutMs: options.timeoutMs,
-        ...(sendIdentification ? { sendOnConnect: Buffer.from(`${PROBE_IDENTIFICATION}\r\n`) } : {}),
+        // After a short silence: a server that closes at accept must see a FIN from nothing we sent.
+        ...(sendIdentification ? { sendOnConnect: Buffer.from(`${PROBE_IDENTIFICATION}\r\n`), sendAfterSilenceMs: IDENTIFY_AFTER_SILENCE_MS } : {}),
       },
       resolve,
     );
