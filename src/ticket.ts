@@ -8,20 +8,27 @@ export interface Ticket {
   readonly held: boolean;
 }
 
-/** A ticket whose first `release()` runs `onRelease`. */
-export function ticket(onRelease: () => void): Ticket {
-  let held = true;
-  return {
-    release(): void {
-      if (!held) return;
-      held = false;
-      onRelease();
-    },
-    get held(): boolean {
-      return held;
-    },
-  };
+/** A class, not an object literal with an accessor: one is made per ticket on the connection path. */
+class OnceTicket implements Ticket {
+  private onRelease: (() => void) | undefined;
+
+  constructor(onRelease: () => void) {
+    this.onRelease = onRelease;
+  }
+
+  get held(): boolean {
+    return this.onRelease !== undefined;
+  }
+
+  release(): void {
+    const onRelease = this.onRelease;
+    if (onRelease === undefined) return;
+    this.onRelease = undefined;
+    onRelease();
+  }
 }
 
-/** A ticket that holds nothing (a grant that took nothing). */
-export const NO_TICKET: Ticket = { release: () => {}, held: false };
+/** A ticket whose first `release()` runs `onRelease`. */
+export function ticket(onRelease: () => void): Ticket {
+  return new OnceTicket(onRelease);
+}

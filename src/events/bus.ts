@@ -22,6 +22,8 @@ export class ProxyEvents extends EventEmitter<ProxyEventMap> {
   onObserverError: (event: string, error: unknown) => void = () => {};
 
   override emit<K extends keyof ProxyEventMap>(name: K, ...args: ProxyEventMap[K]): boolean {
+    // Most events have one or two observers, or none: no array is made for none.
+    if (this.listenerCount(name) === 0) return false;
     const listeners = (this as EventEmitter).rawListeners(name) as Listener[];
     for (const listener of listeners) {
       try {

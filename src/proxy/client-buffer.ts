@@ -12,16 +12,18 @@ export class ClientBuffer {
   private readonly socket: Socket;
   private readonly limitBytes: number;
   private readonly onEnd: () => void;
+  private readonly onIdentified: () => void;
   private chunks: Buffer[] = [];
   private bytes = 0;
   private peak = 0;
   private ident: string | undefined;
   private identScanned = false;
 
-  constructor(socket: Socket, limitBytes: number, onEnd: () => void) {
+  constructor(socket: Socket, limitBytes: number, events: { readonly end: () => void; readonly identified: () => void }) {
     this.socket = socket;
     this.limitBytes = limitBytes;
-    this.onEnd = onEnd;
+    this.onEnd = events.end;
+    this.onIdentified = events.identified;
   }
 
   /** Most bytes held at once: shows the limit held under a fast client. */
@@ -66,6 +68,8 @@ export class ClientBuffer {
     if (newline === -1 && head.length < MAX_IDENT_SCAN) return;
     this.identScanned = true;
     const line = head.subarray(0, newline === -1 ? MAX_IDENT_SCAN : newline).toString('latin1').replace(/\r$/, '');
-    if (line.startsWith('SSH-')) this.ident = line.replace(/[^\x20-\x7e]/g, '?');
+    if (!line.startsWith('SSH-')) return;
+    this.ident = line.replace(/[^\x20-\x7e]/g, '?');
+    this.onIdentified();
   }
 }

@@ -2,7 +2,6 @@ import type { AttemptHandle } from '../backend/attempt.js';
 import type { AcquireHandle, Lease } from '../backend/pool.js';
 import type { ReasonCode } from '../errors.js';
 import type { HandshakeTracker } from './handshake-tracker.js';
-import type { ClientSilence } from './client-silence.js';
 import type { Splice } from './splice.js';
 
 /**
@@ -23,7 +22,7 @@ export type SessionState =
   | { readonly phase: 'connecting'; readonly lease: Lease; readonly attempt: AttemptHandle }
   | { readonly phase: 'awaiting-banner'; readonly lease: Lease; readonly attempt: AttemptHandle }
   /** `silence`: set while the client has yet to send its identification after the banner. */
-  | { readonly phase: 'spliced'; readonly lease: Lease; readonly splice: Splice; readonly tracker: HandshakeTracker; silence: ClientSilence | undefined }
+  | { readonly phase: 'spliced'; readonly lease: Lease; readonly splice: Splice; readonly tracker: HandshakeTracker; unwatchSilence: (() => void) | undefined }
   | { readonly phase: 'closed'; readonly reason: ReasonCode };
 
 /**
@@ -48,11 +47,18 @@ export function canTransition(from: SessionPhase, to: SessionPhase): boolean {
 /** Milliseconds spent in each phase so far (a phase entered twice, as `queued` in a failover, adds up). */
 export type PhaseTimings = { -readonly [Phase in Exclude<SessionPhase, 'closed'>]?: number };
 
-/** Records the time spent in each phase: the one mechanism behind queue wait, connect and banner times. */
+const PHASE_INDEX: { readonly [Phase in SessionPhase]: number } = Object.fromEntries(SESSION_PHASES.map((phase, index) => [phase, index])) as { [Phase in SessionPhase]: number };
+
+/**
+ * Records the time spent in each phase: the one mechanism behind queue wait, connect
+ * and banner times. Typed arrays by phase index on the connection path; the
+ * `{ phase: ms }` object is made once, for the summary.
+ */
 export class PhaseClock {
-  readonly timings: PhaseTimings = {};
-  /** The last stint in each phase (the banner wait of the attempt that succeeded, not the sum). */
-  readonly lastStint: PhaseTimings = {};
+  private readonly totals = new Float64Array(SESSION_PHASES.length);
+  private readonly last = new Float64Array(SESSION_PHASES.length);
+  /** Phases entered at least once (bit per phase index). */
+  private entered = 0;
   private enteredAt: number;
   private readonly now: () => number;
 
@@ -66,10 +72,25 @@ export class PhaseClock {
     const now = this.now();
     const stintMs = now - this.enteredAt;
     this.enteredAt = now;
-    if (phase !== 'closed') {
-      this.timings[phase] = (this.timings[phase] ?? 0) + stintMs;
-      this.lastStint[phase] = stintMs;
-    }
+    const index = PHASE_INDEX[phase];
+    this.totals[index] = (this.totals[index] ?? 0) + stintMs;
+    this.last[index] = stintMs;
+    this.entered |= 1 << index;
     return stintMs;
+  }
+
+  /** The last stint in `phase` (the banner wait of the attempt that succeeded, not the sum); undefined if never in it. */
+  lastStint(phase: SessionPhase): number | undefined {
+    const index = PHASE_INDEX[phase];
+    return (this.entered & (1 << index)) === 0 ? undefined : this.last[index];
+  }
+
+  /** Milliseconds in each phase entered (closed excluded). */
+  get timings(): PhaseTimings {
+    const timings: PhaseTimings = {};
+    SESSION_PHASES.forEach((phase, index) => {
+      if (phase !== 'closed' && (this.entered & (1 << index)) !== 0) timings[phase] = this.totals[index] ?? 0;
+    });
+    return timings;
   }
 }

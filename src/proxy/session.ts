@@ -11,7 +11,7 @@ import { ClientBuffer } from './client-buffer.js';
 import { SetupDeadline, type DeadlineRule } from './client-deadline.js';
 import { HandshakeTracker } from './handshake-tracker.js';
 import { ClientKeepalive } from './keepalive.js';
-import { ClientSilence } from './client-silence.js';
+import { clientSilence } from './client-silence.js';
 import { canTransition, PhaseClock, type SessionPhase, type SessionState } from './session-state.js';
 import { Splice } from './splice.js';
 
@@ -81,7 +81,10 @@ export class Session {
     this.now = context.now ?? (() => performance.now());
     this.acceptedAt = context.acceptedAt ?? this.now();
     this.clock = new PhaseClock(this.now, this.acceptedAt);
-    this.buffer = new ClientBuffer(client, context.clientBufferBytes, () => this.fail('CLIENT_CLOSED', 'client sent FIN before a backend was ready'));
+    this.buffer = new ClientBuffer(client, context.clientBufferBytes, {
+      end: () => this.fail('CLIENT_CLOSED', 'client sent FIN before a backend was ready'),
+      identified: () => this.onClientIdentified(),
+    });
     this.deadline = new SetupDeadline(context.deadlines ?? [], context.timeouts.setup, ({ budgetMs, pattern }) => {
       const whose = pattern === undefined ? 'the setup budget' : `the setup budget for clients matching "${pattern}"`;
       this.fail('SETUP_TIMEOUT', `no backend identification within ${whose} of ${budgetMs}ms`);
@@ -109,14 +112,12 @@ export class Session {
   start(initialBytes?: Buffer): void {
     this.transition({ phase: 'admitted' });
     this.client.setNoDelay(true);
-    setTcpKeepalive(this.client, this.context.timeouts.tcpKeepalive);
     this.client.on('error', this.onClientErrorBeforeSplice);
     this.client.on('close', this.onClientCloseBeforeSplice);
+    // The deadline first: bytes read with a PROXY header may hold the identification already.
+    this.deadline.start();
     this.buffer.start(initialBytes);
     if (this.state.phase === 'closed') return;
-    this.deadline.start();
-    this.deadline.identify(this.buffer.identification);
-    if (this.buffer.identification === undefined) this.client.on('data', this.onClientDataBeforeSplice);
     if (this.context.keepalive) {
       this.keepalive = new ClientKeepalive(this.context.keepalive, () => this.buffer.identification, (line, count) => {
         // Lines before the identification are not part of the key exchange: failover stays allowed.
@@ -166,7 +167,7 @@ export class Session {
         if (next.phase !== 'spliced') previous.lease.close();
         break;
       case 'spliced':
-        previous.silence?.stop();
+        previous.unwatchSilence?.();
         previous.tracker.stop();
         previous.lease.close();
         break;
@@ -184,18 +185,16 @@ export class Session {
   };
 
   /**
-   * After the client buffer's own listener, once the identification is in: picks the
-   * client's deadline, and lifts the silent-client limit (handshake.silentShare) from
-   * its queue place or its lease.
+   * The client buffer found the identification (before the splice): picks the client's
+   * deadline, and lifts the silent-client limit (handshake.silentShare) from its queue
+   * place or its lease.
    */
-  private readonly onClientDataBeforeSplice = (): void => {
-    if (this.buffer.identification === undefined) return;
-    this.client.off('data', this.onClientDataBeforeSplice);
+  private onClientIdentified(): void {
     this.deadline.identify(this.buffer.identification);
     const state = this.state;
     if (state.phase === 'queued') this.context.pool.serveQueue();
     else if (state.phase === 'connecting' || state.phase === 'awaiting-banner') state.lease.identified();
-  };
+  }
 
   /** Plans the next attempt: at once (queued), after a backoff, or none (closed). */
   private queueForBackend(after?: { readonly server: string; readonly reason: AttemptFailure['code'] }): void {
@@ -288,24 +287,28 @@ export class Session {
     this.context.pool.reportAttempt(lease.server, undefined);
     this.client.off('error', this.onClientErrorBeforeSplice);
     this.client.off('close', this.onClientCloseBeforeSplice);
-    this.client.off('data', this.onClientDataBeforeSplice);
     // Keepalive lines already written stay ahead of the backend's own bytes.
     this.keepalive?.stop();
     const clientChunks = this.buffer.stop();
-    setTcpKeepalive(backend, this.context.timeouts.tcpKeepalive);
     const splice = new Splice(this.client, backend, { idleTimeoutMs: this.context.timeouts.clientIdle, finTimeoutMs: this.context.timeouts.fin, writeStallMs: this.context.timeouts.writeStall }, (result) =>
       this.finish(result.reason, undefined, result.bytesClientToServer, result.bytesServerToClient),
     );
     const handshake = this.context.pool.settings.handshake;
     const tracker = new HandshakeTracker(
       { endsAt: handshake.endsAt, graceMs: handshake.grace, maxHoldMs: handshake.maxHold, authFlights: handshake.authFlights },
-      () => lease.releaseSlot(),
+      () => {
+        lease.releaseSlot();
+        // Keepalive is for sessions that last: set once the handshake is over, so the
+        // connect-banner-close traffic of scanners and checks pays no setsockopt calls.
+        setTcpKeepalive(this.client, this.context.timeouts.tcpKeepalive);
+        setTcpKeepalive(backend, this.context.timeouts.tcpKeepalive);
+      },
     );
-    const spliced: SessionState & { phase: 'spliced' } = { phase: 'spliced', lease, splice, tracker, silence: undefined };
+    const spliced: SessionState & { phase: 'spliced' } = { phase: 'spliced', lease, splice, tracker, unwatchSilence: undefined };
     this.transition(spliced);
     // Some clients wait for the banner before they identify; none may stay silent for good.
     if (this.buffer.identification === undefined) {
-      spliced.silence = new ClientSilence(this.client, this.context.timeouts.clientIdentification, {
+      spliced.unwatchSilence = clientSilence.watch(this.client, this.context.timeouts.clientIdentification, {
         spoke: () => lease.identified(),
         silent: () => splice.close('CLIENT_SILENT'),
       });
@@ -328,22 +331,24 @@ export class Session {
    * from the phase clock; a prefetched connection took neither for this client.
    */
   private record(server: BackendServer, outcome: AttemptSuccess | AttemptFailure, prefetched: boolean): void {
-    const base = { server: server.name, address: server.address };
     let record: AttemptRecord;
     if (outcome.ok) {
-      const connectMs = prefetched ? 0 : (this.clock.lastStint.connecting ?? 0);
-      const bannerMs = prefetched ? 0 : (this.clock.lastStint['awaiting-banner'] ?? 0);
-      record = { ...base, result: 'ok', connectMs, bannerMs, elapsedMs: connectMs + bannerMs, ...(prefetched ? { prefetched } : {}) };
+      const connectMs = prefetched ? 0 : (this.clock.lastStint('connecting') ?? 0);
+      const bannerMs = prefetched ? 0 : (this.clock.lastStint('awaiting-banner') ?? 0);
+      record = prefetched
+        ? { server: server.name, address: server.address, result: 'ok', connectMs, bannerMs, elapsedMs: 0, prefetched }
+        : { server: server.name, address: server.address, result: 'ok', connectMs, bannerMs, elapsedMs: connectMs + bannerMs };
     } else {
-      const connectMs = outcome.connectMs;
-      record = {
-        ...base,
+      const failure: { -readonly [K in keyof AttemptRecord]: AttemptRecord[K] } = {
+        server: server.name,
+        address: server.address,
         result: outcome.code,
         message: outcome.message,
-        ...(outcome.errno === undefined ? {} : { errno: outcome.errno }),
-        ...(connectMs === undefined ? {} : { connectMs }),
         elapsedMs: outcome.elapsedMs,
       };
+      if (outcome.errno !== undefined) failure.errno = outcome.errno;
+      if (outcome.connectMs !== undefined) failure.connectMs = outcome.connectMs;
+      record = failure;
     }
     this.attempts.push(record);
     this.context.events.emit('attempt', { listener: this.context.listener, pool: this.context.pool.name, sessionId: this.id, ...record });
@@ -355,7 +360,6 @@ export class Session {
     this.keepalive?.stop();
     this.buffer.stop();
     this.client.off('close', this.onClientCloseBeforeSplice);
-    this.client.off('data', this.onClientDataBeforeSplice);
     this.client.destroy();
     this.finish(code, message, 0, 0);
   }

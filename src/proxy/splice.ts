@@ -48,8 +48,8 @@ export class Splice {
   /** The first FIN seen: the reason when both sides simply closed. */
   private halfCloseReason: SplicedCloseCode | undefined;
   private finTimer: NodeJS.Timeout | undefined;
-  /** Per stalled socket (the one whose writes are blocked): the timer bounding the stall. */
-  private readonly stallTimers = new Map<Socket, NodeJS.Timeout>();
+  /** Per stalled socket (the one whose writes are blocked): the timer bounding the stall. Made on the first stall. */
+  private stallTimers: Map<Socket, NodeJS.Timeout> | undefined;
   private closedSockets = 0;
   private done = false;
 
@@ -93,17 +93,18 @@ export class Splice {
   /** A write to `socket` did not complete: the reading side pauses until it drains, for writeStallMs at most. */
   stalled(socket: Socket): void {
     const limitMs = this.options.writeStallMs ?? 0;
-    if (limitMs <= 0 || this.stallTimers.has(socket) || this.done) return;
+    if (limitMs <= 0 || this.stallTimers?.has(socket) === true || this.done) return;
     const reason = socket === this.client ? 'CLIENT_WRITE_STALL' : 'SERVER_WRITE_STALL';
+    this.stallTimers ??= new Map();
     this.stallTimers.set(socket, setTimeout(() => this.close(reason), limitMs));
   }
 
   /** `socket` drained: its writes flow again. */
   drained(socket: Socket): void {
-    const timer = this.stallTimers.get(socket);
+    const timer = this.stallTimers?.get(socket);
     if (timer === undefined) return;
     clearTimeout(timer);
-    this.stallTimers.delete(socket);
+    this.stallTimers?.delete(socket);
   }
 
   peerOf(socket: Socket): Socket {
@@ -150,8 +151,8 @@ export class Splice {
     this.done = true;
     if (this.finTimer) clearTimeout(this.finTimer);
     this.finTimer = undefined;
-    for (const timer of this.stallTimers.values()) clearTimeout(timer);
-    this.stallTimers.clear();
+    for (const timer of this.stallTimers?.values() ?? []) clearTimeout(timer);
+    this.stallTimers = undefined;
     this.client.setTimeout(0);
     const client = this.client as SplicedSocket;
     const backend = this.backend as SplicedSocket;
