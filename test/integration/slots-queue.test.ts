@@ -135,7 +135,7 @@ describe('handshake slots and queue against a fixture backend', () => {
     const reasons = sessions.map((session) => session.reason).sort();
     assert.deepEqual(reasons, ['QUEUE_FULL', 'QUEUE_TIMEOUT']);
     const timedOut = sessions.find((session) => session.reason === 'QUEUE_TIMEOUT');
-    assert.ok(typeof timedOut?.queueWaitMs === 'number' && timedOut.queueWaitMs >= 290 && timedOut.queueWaitMs < 1500, String(timedOut?.queueWaitMs));
+    assert.ok(typeof timedOut?.queueWaitMs === 'number' && timedOut.queueWaitMs >= 290, String(timedOut?.queueWaitMs));
     assert.ok(waited >= 290);
     assert.equal(backend.connections, 1, 'only the holder reached the backend');
   });
