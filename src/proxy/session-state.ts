@@ -51,12 +51,13 @@ const PHASE_INDEX: { readonly [Phase in SessionPhase]: number } = Object.fromEnt
 
 /**
  * Records the time spent in each phase: the one mechanism behind queue wait, connect
- * and banner times. Typed arrays by phase index on the connection path; the
+ * and banner times. Arrays by phase index on the connection path; the
  * `{ phase: ms }` object is made once, for the summary.
  */
 export class PhaseClock {
-  private readonly totals = new Float64Array(SESSION_PHASES.length);
-  private readonly last = new Float64Array(SESSION_PHASES.length);
+  // Plain arrays of small, fixed length: cheaper to make per session than typed arrays.
+  private readonly totals: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  private readonly last: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
   /** Phases entered at least once (bit per phase index). */
   private entered = 0;
   private enteredAt: number;
