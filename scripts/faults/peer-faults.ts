@@ -30,7 +30,8 @@ export async function linkCut(): Promise<FaultResult | undefined> {
         socket.on('error', () => {});
         socket.write('SSH-2.0-LinkCut_1.0\\r\\n');
         let seen = '';
-        socket.on('data', (chunk) => { seen += chunk; if (seen.includes('LinkCut') && (ready += 1) === 5) console.log('READY'); });
+        // READY after the kernel's delayed ACK (40 ms) is surely out: nothing left in flight.
+        socket.on('data', (chunk) => { seen += chunk; if (seen.includes('LinkCut') && (ready += 1) === 5) setTimeout(() => console.log('READY'), 200); });
       }
       setTimeout(() => process.exit(0), 60000);`;
     const [command = 'ip', ...args] = [...ns.exec, process.execPath, '-e', script];

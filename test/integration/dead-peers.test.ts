@@ -31,7 +31,9 @@ test('a client whose link is cut (no FIN, no RST) is noticed by TCP keepalive: C
     let seen = '';
     socket.on('data', (chunk) => {
       seen += chunk.toString();
-      if (seen.includes('EchoFixture') && seen.includes('LinkCutTest')) process.stdout.write('READY\\n');
+      // The kernel acknowledges what was read within its delayed-ACK time (40 ms): give it
+      // that before the cut, or the proxy retransmits (for minutes) instead of probing.
+      if (seen.includes('EchoFixture') && seen.includes('LinkCutTest')) setTimeout(() => process.stdout.write('READY\\n'), 200);
     });
     setTimeout(() => process.exit(0), 50_000);
   `;

@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { runProcess } from '../fixtures/run-process.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const NPM = path.join(path.dirname(process.execPath), 'npm');
+/** The npm running this test (npm_execpath, under `npm test`), run by this Node; plain `npm` otherwise. */
+const NPM_CLI = process.env.npm_execpath;
+const npm = (args: readonly string[]): [string, string[]] => (NPM_CLI ? [process.execPath, [NPM_CLI, ...args]] : ['npm', [...args]]);
 
 test('a fresh clone packs dist/ with sources in its maps, LICENSE and config; the installed CLI runs --version and check-config', { timeout: 300_000 }, async (t) => {
   const work = await mkdtemp(path.join(tmpdir(), 'sbp-pack-'));
@@ -20,7 +22,7 @@ test('a fresh clone packs dist/ with sources in its maps, LICENSE and config; th
   const files = execFileSync('git', ['ls-files', '-z'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
   for (const file of files) await cp(path.join(ROOT, file), path.join(clone, file));
   await symlink(path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules'));
-  const packed = await runProcess(NPM, ['pack', '--json', '--pack-destination', work], { cwd: clone, timeoutMs: 180_000, env: { ...process.env, npm_config_loglevel: 'error' } });
+  const packed = await runProcess(...npm(['pack', '--json', '--pack-destination', work]), { cwd: clone, timeoutMs: 180_000, env: { ...process.env, npm_config_loglevel: 'error' } });
   assert.equal(packed.code, 0, packed.stderr);
   const [report] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
   assert.ok(report);
@@ -34,7 +36,7 @@ test('a fresh clone packs dist/ with sources in its maps, LICENSE and config; th
   const user = path.join(work, 'user');
   await cp(path.join(work, report.filename), path.join(user, report.filename));
   await writeFile(path.join(user, 'package.json'), '{ "name": "user", "private": true }\n');
-  const installed = await runProcess(NPM, ['install', '--no-audit', '--no-fund', `./${report.filename}`], { cwd: user, timeoutMs: 240_000, env: { ...process.env, npm_config_loglevel: 'error' } });
+  const installed = await runProcess(...npm(['install', '--no-audit', '--no-fund', `./${report.filename}`]), { cwd: user, timeoutMs: 240_000, env: { ...process.env, npm_config_loglevel: 'error' } });
   assert.equal(installed.code, 0, installed.stderr);
   assert.ok((await readdir(path.join(user, 'node_modules/.bin'))).includes('ssh-banner-proxy'));
   const bin = path.join(user, 'node_modules/.bin/ssh-banner-proxy');
