@@ -60,6 +60,8 @@ export interface SessionSummary {
   readonly keepaliveLines?: number;
   /** The client's setup budget came from this `listeners[].deadlines` pattern. */
   readonly deadlinePattern?: string;
+  /** Spliced sessions: how the handshake slot was released (src/proxy/handshake-tracker.ts, SlotRelease). */
+  readonly slotRelease?: string;
 }
 
 export interface ProxyEventMap {

@@ -71,6 +71,7 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
       clientIdent: summary.clientIdentification,
       keepaliveLines: summary.keepaliveLines === 0 ? undefined : summary.keepaliveLines,
       deadline: summary.deadlinePattern,
+      slotRelease: summary.slotRelease,
     };
     if (summary.spliced) logger.info(line, 'session closed');
     else logger.warn(line, 'session failed before splice');

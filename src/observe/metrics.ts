@@ -6,6 +6,9 @@ import { registerStateGauges } from './metrics-gauges.js';
 
 export { BANNER_BUCKETS_SECONDS, CONNECT_BUCKETS_SECONDS, WAIT_BUCKETS_SECONDS } from './buckets.js';
 import { SPLICED_CLOSE_CODES, type SessionFailureCode } from '../errors.js';
+import type { SlotRelease } from '../proxy/handshake-tracker.js';
+
+const SLOT_RELEASES: readonly SlotRelease[] = ['auth', 'newkeys', 'grace', 'maxHold', 'unreadable', 'splice', 'client-gone', 'server-gone'];
 
 /** The ways a session fails before the splice that alerts watch, pre-created at 0. */
 const PRECREATED_FAILURES: readonly SessionFailureCode[] = ['NO_BACKEND', 'BACKENDS_EXHAUSTED', 'QUEUE_TIMEOUT', 'QUEUE_FULL', 'SETUP_TIMEOUT', 'CLIENT_CLOSED', 'CLIENT_RESET'];
@@ -67,6 +70,12 @@ export class ProxyMetrics {
     name: 'sshproxy_session_ends_total',
     help: 'How spliced sessions ended: SERVER_RESET, SERVER_CLOSED, CLIENT_CLOSED, IDLE_TIMEOUT, FIN_TIMEOUT, *_WRITE_STALL, *_LOST, SHUTDOWN, DRAIN_TIMEOUT.',
     labelNames: ['listener', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly slotReleases = new Counter({
+    name: 'sshproxy_slot_releases_total',
+    help: 'How spliced sessions released their handshake slot: auth, newkeys, grace, maxHold, unreadable, splice, client-gone, server-gone.',
+    labelNames: ['pool', 'how'] as const,
     registers: [this.registry],
   });
   readonly attempts = new Counter({
@@ -201,6 +210,7 @@ export class ProxyMetrics {
     for (const outcome of ['ok', 'invalid', 'failed']) this.configReloads.inc({ outcome }, 0);
     for (const pool of this.proxy.pools.values()) {
       this.failovers.inc({ pool: pool.name }, 0);
+      for (const how of SLOT_RELEASES) this.slotReleases.inc({ pool: pool.name, how }, 0);
       this.queueWait.zero({ pool: pool.name });
       for (const server of pool.servers) {
         const labels = { pool: pool.name, server: server.name };
@@ -228,6 +238,7 @@ export class ProxyMetrics {
         return;
       }
       this.sessionEnds.inc({ listener: summary.listener, reason: summary.reason });
+      if (summary.slotRelease !== undefined) this.slotReleases.inc({ pool: summary.pool, how: summary.slotRelease });
       // Nothing on the per-chunk path: the sockets count, we read their totals at scrape and at close.
       const counted = this.countedBytes.get(summary.id);
       this.countedBytes.delete(summary.id);

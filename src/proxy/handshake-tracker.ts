@@ -14,6 +14,16 @@ const detached = (chunk: Buffer): Buffer => (chunk.length < COPY_BELOW_BYTES ? B
 
 export type HandshakeEnd = 'auth' | 'newkeys' | 'newkeys+grace' | 'splice';
 
+/**
+ * How a session's handshake slot was released, for the summary and a metric, so an
+ * operator can see whether the end-of-handshake rule works for their clients:
+ * `auth` (the authFlights-th reply), `newkeys`, `grace` (the grace period after NEWKEYS ran
+ * out first), `maxHold` (no NEWKEYS seen in time), `unreadable` (not cleartext SSH framing:
+ * released after the grace period), `splice` (endsAt: splice), `client-gone` / `server-gone`
+ * (the session ended before the handshake did).
+ */
+export type SlotRelease = 'auth' | 'newkeys' | 'grace' | 'maxHold' | 'unreadable' | 'splice' | 'client-gone' | 'server-gone';
+
 export interface HandshakeTrackerOptions {
   readonly endsAt: HandshakeEnd;
   readonly graceMs: number;
@@ -42,6 +52,9 @@ export class HandshakeTracker {
   private ended = false;
   private readonly detach: (() => void)[] = [];
 
+  /** How the slot was released; undefined while the handshake runs. */
+  released: SlotRelease | undefined;
+
   constructor(options: HandshakeTrackerOptions, onEnd: () => void) {
     this.options = options;
     this.onEnd = onEnd;
@@ -50,10 +63,10 @@ export class HandshakeTracker {
   /** Starts watching both directions; `serverRest` / `clientBuffered` are bytes already seen past the identification. */
   start(client: Socket, backend: Socket, serverRest: Buffer, clientBuffered: readonly Buffer[]): void {
     if (this.options.endsAt === 'splice') {
-      this.finish();
+      this.finish('splice');
       return;
     }
-    this.timer = setTimeout(() => this.finish(), this.options.maxHoldMs);
+    this.timer = setTimeout(() => this.finish('maxHold'), this.options.maxHoldMs);
     const server = new NewKeysWatcher({ skipIdentLine: false });
     const fromClient = new NewKeysWatcher({ skipIdentLine: true });
     const check = (completedBy: Direction): void => {
@@ -70,7 +83,9 @@ export class HandshakeTracker {
     if (fromClient.state === 'watching') this.watch(client, fromClient, () => check('client'));
   }
 
-  stop(): void {
+  /** The session ended; `by`: which side closed, if the handshake had not ended yet. */
+  stop(by: 'client-gone' | 'server-gone' = 'client-gone'): void {
+    if (!this.ended) this.released = by;
     this.ended = true;
     this.clear();
   }
@@ -97,11 +112,11 @@ export class HandshakeTracker {
   /** `sockets`: present when both NEWKEYS were seen (absent for an unreadable stream). */
   private afterNewKeys(sockets: { client: Socket; backend: Socket; completedBy: Direction } | undefined): void {
     if (this.options.endsAt === 'newkeys' && sockets) {
-      this.finish();
+      this.finish('newkeys');
       return;
     }
     this.clear();
-    this.timer = setTimeout(() => this.finish(), this.options.graceMs);
+    this.timer = setTimeout(() => this.finish(sockets ? 'grace' : 'unreadable'), this.options.graceMs);
     if (this.options.endsAt === 'auth' && sockets) this.countAuthFlights(sockets.client, sockets.backend, sockets.completedBy);
   }
 
@@ -113,7 +128,7 @@ export class HandshakeTracker {
       if (last === 'server') return;
       last = 'server';
       flights += 1;
-      if (flights >= this.options.authFlights) this.finish();
+      if (flights >= this.options.authFlights) this.finish('auth');
     };
     const fromClient = (): void => {
       last = 'client';
@@ -121,9 +136,10 @@ export class HandshakeTracker {
     this.detach.push(onChunk(backend, fromServer), onChunk(client, fromClient));
   }
 
-  private finish(): void {
+  private finish(how: SlotRelease): void {
     if (this.ended) return;
     this.ended = true;
+    this.released = how;
     this.clear();
     this.onEnd();
   }

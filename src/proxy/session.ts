@@ -366,9 +366,13 @@ export class Session {
 
   /** Releases everything first (phase resources, admission, the listener's set), then tells observers. */
   private finish(reason: ReasonCode, message: string | undefined, bytesClientToServer: number, bytesServerToClient: number): void {
-    const phase = this.state.phase;
+    const state = this.state;
+    const phase = state.phase;
     if (phase === 'closed') return;
     const spliced = phase === 'spliced';
+    // A handshake still running when the session ends: say which side went.
+    if (state.phase === 'spliced') state.tracker.stop(reason.startsWith('SERVER_') ? 'server-gone' : 'client-gone');
+    const slotRelease = state.phase === 'spliced' ? state.tracker.released : undefined;
     this.transition({ phase: 'closed', reason });
     this.deadline.clear();
     this.admission.release();
@@ -398,6 +402,7 @@ export class Session {
       reason,
       ...(message === undefined ? {} : { message }),
       keepaliveLines: this.keepalive?.linesSent ?? 0,
+      ...(slotRelease === undefined ? {} : { slotRelease }),
       ...(this.deadline.budget.pattern === undefined ? {} : { deadlinePattern: this.deadline.budget.pattern }),
     });
   }

@@ -48,6 +48,9 @@ describe('handshake slot end against a real sshd', { skip: sshdAvailable() ? fal
         await waitFor(() => serverOf(proxy).handshakesActive === 0, { timeoutMs: 2000, description: 'the handshake slot released' });
         assert.equal(serverOf(proxy).activeSessions, 1, 'the session itself is still open');
         assert.ok(await session, 'the session ran its command');
+        const [summary] = await proxy.waitForSessions(1, 5000);
+        // Released within 2 s though the grace is 10 s: the end of authentication was seen.
+        assert.equal(summary?.slotRelease, 'auth');
       } finally {
         await proxy.stop();
       }

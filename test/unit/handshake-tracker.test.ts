@@ -47,8 +47,9 @@ async function bothNewKeys(client: FakeSocket, backend: FakeSocket): Promise<voi
 
 describe('HandshakeTracker', () => {
   it('splice: the handshake is over at once', (t) => {
-    const { ended } = track(t, { endsAt: 'splice' });
+    const { ended, tracker } = track(t, { endsAt: 'splice' });
     assert.equal(ended(), 1);
+    assert.equal(tracker.released, 'splice');
   });
 
   it('newkeys: ends when both sides have sent NEWKEYS, not before', async (t) => {
@@ -71,7 +72,7 @@ describe('HandshakeTracker', () => {
   });
 
   it('auth: ends at the server\'s authFlights-th reply after NEWKEYS; client bytes between replies make each a flight', async (t) => {
-    const { ended, client, backend } = track(t, { authFlights: 3 });
+    const { ended, client, backend, tracker } = track(t, { authFlights: 3 });
     await bothNewKeys(client, backend);
     for (let flight = 1; flight <= 3; flight += 1) {
       client.receive(ENCRYPTED);
@@ -84,6 +85,7 @@ describe('HandshakeTracker', () => {
     }
     t.mock.timers.tick(60_000);
     assert.equal(ended(), 1, 'ends exactly once');
+    assert.equal(tracker.released, 'auth');
   });
 
   it('auth: a login slower than the grace period is released at the grace period', async (t) => {
@@ -109,11 +111,35 @@ describe('HandshakeTracker', () => {
   });
 
   it('maxHold bounds a handshake that never shows NEWKEYS', (t) => {
-    const { ended } = track(t, { maxHoldMs: 5000 });
+    const { ended, tracker } = track(t, { maxHoldMs: 5000 });
     t.mock.timers.tick(4999);
     assert.equal(ended(), 0);
     t.mock.timers.tick(1);
     assert.equal(ended(), 1);
+    assert.equal(tracker.released, 'maxHold');
+  });
+
+  it('records grace when the auth replies do not come in time', async (t) => {
+    const { client, backend, tracker } = track(t);
+    await bothNewKeys(client, backend);
+    t.mock.timers.tick(1000);
+    assert.equal(tracker.released, 'grace');
+    tracker.stop('client-gone');
+    assert.equal(tracker.released, 'grace', 'a finished handshake keeps its reason');
+  });
+
+  it('records unreadable for a stream that is not SSH framing', async (t) => {
+    const { backend, tracker } = track(t);
+    backend.receive(Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]));
+    await flush();
+    t.mock.timers.tick(1000);
+    assert.equal(tracker.released, 'unreadable');
+  });
+
+  it('records which side left when the session ends before the handshake', (t) => {
+    const { tracker } = track(t);
+    tracker.stop('server-gone');
+    assert.equal(tracker.released, 'server-gone');
   });
 
   it('stop() ends nothing and leaves no timer', async (t) => {
