@@ -8,8 +8,12 @@ export interface AttemptOptions {
   readonly port: number;
   readonly connectTimeoutMs: number;
   readonly bannerTimeoutMs: number;
-  /** Written right after connect (health checks and probes identify themselves; sessions do not). */
-  readonly sendOnConnect?: Buffer;
+  /**
+   * Written right after connect (health checks and probes identify themselves), or after
+   * `sendAfterSilenceMs`. A function is asked when it is time (a session's client may
+   * identify itself meanwhile); undefined then sends nothing.
+   */
+  readonly sendOnConnect?: Buffer | (() => Buffer | undefined);
   /**
    * Hold `sendOnConnect` back this long after connect, and send it only if the server has
    * neither identified nor closed by then (it is sent at once on success). A server that
@@ -18,6 +22,8 @@ export interface AttemptOptions {
    * still gets the line and answers.
    */
   readonly sendAfterSilenceMs?: number;
+  /** With `sendAfterSilenceMs`: send it at once on success if it had not gone out (default true: a client must). */
+  readonly sendOnSuccess?: boolean;
   readonly identLimits?: IdentLimits;
   /**
    * Read into a reused buffer (`onread`, see src/proxy/reused-reads.ts): the socket then
@@ -45,6 +51,8 @@ export interface AttemptSuccess {
   readonly bannerMs: number;
   /** Removes the placeholder error listener once the caller has attached its own. */
   readonly releaseErrorGuard: () => void;
+  /** Bytes of `sendOnConnect` the backend was sent (a session must not send them again). */
+  readonly sentBytes: number;
 }
 
 export interface AttemptFailure {
@@ -86,13 +94,24 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
     : connect({ host: options.host, port: options.port, allowHalfOpen: true, noDelay: true });
   if (reuseReads) markReusedReads(socket);
   let timer: NodeJS.Timeout | undefined = setTimeout(onConnectTimeout, options.connectTimeoutMs);
-  let silenceTimer: NodeJS.Timeout | undefined;
+  /** `sendOnConnect` waits for a silence (sendAfterSilenceMs) and has not gone out yet. */
+  let sendPending = false;
+  let sentBytes = 0;
 
   const received = (): Buffer => (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, receivedBytes));
 
-  function sendDeferred(): void {
-    silenceTimer = undefined;
-    if (!finished && options.sendOnConnect && !socket.destroyed) socket.write(options.sendOnConnect);
+  function send(): void {
+    const bytes = typeof options.sendOnConnect === 'function' ? options.sendOnConnect() : options.sendOnConnect;
+    if (bytes === undefined || bytes.length === 0 || socket.destroyed) return;
+    socket.write(bytes);
+    sentBytes = bytes.length;
+  }
+
+  /** The silence is over: speak, then wait out the rest of the banner timeout on the same timer. */
+  function onSilence(): void {
+    sendPending = false;
+    send();
+    timer = setTimeout(onBannerTimeout, Math.max(0, options.bannerTimeoutMs - (options.sendAfterSilenceMs ?? 0)));
   }
 
   function finish(outcome: AttemptOutcome | undefined): void {
@@ -100,11 +119,10 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
     finished = true;
     if (timer) clearTimeout(timer);
     timer = undefined;
-    if (silenceTimer) {
-      clearTimeout(silenceTimer);
-      silenceTimer = undefined;
+    if (sendPending) {
+      sendPending = false;
       // Identified before our line went out: a client must still send it.
-      if (outcome?.ok === true && options.sendOnConnect) socket.write(options.sendOnConnect);
+      if (outcome?.ok === true && options.sendOnSuccess !== false) send();
     }
     socket.off('connect', onConnect);
     if (reuseReads) setReadTarget(socket, undefined);
@@ -146,11 +164,15 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   function onConnect(): void {
     connectedAt = performance.now();
     if (timer) clearTimeout(timer);
-    timer = setTimeout(onBannerTimeout, options.bannerTimeoutMs);
     const { sendOnConnect, sendAfterSilenceMs } = options;
-    if (sendOnConnect && sendAfterSilenceMs !== undefined && sendAfterSilenceMs > 0) {
-      silenceTimer = setTimeout(sendDeferred, sendAfterSilenceMs);
-    } else if (sendOnConnect) socket.write(sendOnConnect);
+    // One timer: the silence first (when asked for and shorter), then the rest of the banner timeout.
+    if (sendOnConnect && sendAfterSilenceMs !== undefined && sendAfterSilenceMs > 0 && sendAfterSilenceMs < options.bannerTimeoutMs) {
+      sendPending = true;
+      timer = setTimeout(onSilence, sendAfterSilenceMs);
+    } else {
+      timer = setTimeout(onBannerTimeout, options.bannerTimeoutMs);
+      if (sendOnConnect) send();
+    }
     options.onConnected?.();
   }
 
@@ -175,6 +197,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
       connectMs,
       bannerMs: now - (connectedAt ?? now),
       releaseErrorGuard: () => socket.off('error', ignoreError),
+      sentBytes,
     });
   }
 

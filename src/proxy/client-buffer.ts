@@ -31,6 +31,14 @@ export class ClientBuffer {
     return this.peak;
   }
 
+  /** The raw identification line with its line end, as the client sent it (undefined until seen). */
+  identificationBytes(): Buffer | undefined {
+    if (this.ident === undefined) return undefined;
+    const head = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+    const end = head.indexOf(0x0a);
+    return end === -1 ? undefined : head.subarray(0, end + 1);
+  }
+
   /** The client's own identification line, once seen (for logs and client-aware policies). */
   get identification(): string | undefined {
     return this.ident;

@@ -39,6 +39,25 @@ export interface SessionContext {
 
 let nextSessionId = 1;
 
+/** How long a session's backend may stay silent before it is sent the client's identification. */
+const IDENTIFY_AFTER_SILENCE_MS = 250;
+
+/** `chunks` less their first `bytes` bytes (already sent to the backend). */
+function withoutPrefix(chunks: readonly Buffer[], bytes: number): Buffer[] {
+  if (bytes === 0) return [...chunks];
+  const rest: Buffer[] = [];
+  let skip = bytes;
+  for (const chunk of chunks) {
+    if (skip >= chunk.length) {
+      skip -= chunk.length;
+      continue;
+    }
+    rest.push(skip > 0 ? chunk.subarray(skip) : chunk);
+    skip = 0;
+  }
+  return rest;
+}
+
 /**
  * One client connection as an explicit state machine (src/proxy/session-state.ts):
  * `accepted → admitted → queued → connecting → awaiting-banner → spliced → closed`,
@@ -260,6 +279,13 @@ export class Session {
         bannerTimeoutMs: timeouts.banner,
         // Server→client reads land in a reused buffer (src/proxy/reused-reads.ts).
         reuseReads: true,
+        // A backend silent for a moment gets the client's identification line early (RFC 4253
+        // lets both sides send at once): an HTTP or TLS server answers it and is recognised
+        // as NOT_SSH at once, instead of after the whole banner timeout. The splice then
+        // does not send those bytes again (success.sentBytes).
+        sendOnConnect: () => this.buffer.identificationBytes(),
+        sendAfterSilenceMs: IDENTIFY_AFTER_SILENCE_MS,
+        sendOnSuccess: false,
         onConnected: () => {
           if (this.state.phase === 'connecting') this.transition({ phase: 'awaiting-banner', lease, attempt: current });
         },
@@ -319,7 +345,7 @@ export class Session {
     this.backend = backend;
     // What the client must see, byte-exact: pre-lines, identification, anything after.
     this.client.write(success.received);
-    for (const chunk of clientChunks) backend.write(chunk);
+    for (const chunk of withoutPrefix(clientChunks, success.sentBytes)) backend.write(chunk);
     splice.start();
     success.releaseErrorGuard();
     tracker.start(this.client, backend, success.received.subarray(success.identEndOffset), clientChunks);

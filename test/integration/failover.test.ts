@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runSsh } from '../fixtures/clients.js';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
+import { rawExchange } from '../fixtures/raw-client.js';
 import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy.js';
 import { sshdAvailable, sshdVersions, startSshd, type SshdHandle } from '../fixtures/sshd.js';
 
@@ -83,4 +84,33 @@ for (const version of sshdVersions()) describe(`failover across misbehaving back
       await limited.stop();
     }
   });
+});
+
+describe('wrong-protocol backends that wait to be spoken to', () => {
+  for (const kind of ['http-server', 'tls-server'] as const) {
+    it(`a ${kind} is recognised as NOT_SSH after a short silence, not after the banner timeout, and the client's bytes reach the next backend once`, async (t) => {
+      const wrong = await startFixtureBackend(kind);
+      t.after(() => wrong.close());
+      const echo = await startFixtureBackend('ssh-echo');
+      t.after(() => echo.close());
+      const proxy = await startProxy({
+        servers: [
+          { name: 'wrong', host: wrong.host, port: wrong.port, weight: 100 },
+          { name: 'echo', host: echo.host, port: echo.port, weight: 1 },
+        ],
+        pool: { balance: 'roundrobin', handshake: { endsAt: 'splice' } },
+        config: { timeouts: { banner: '30s' } },
+      });
+      t.after(() => proxy.stop());
+      const ident = 'SSH-2.0-OrderTest_1.0\r\n';
+      const result = await rawExchange({ port: proxy.port, send: `${ident}kexinit`, until: (data) => data.includes('kexinit'), timeoutMs: 20_000 });
+      assert.equal(result.outcome, 'matched');
+      const [summary] = await proxy.waitForSessions(1, 10_000);
+      // Before, a session waited out the whole banner timeout (30 s here) on such a server.
+      assert.deepEqual(attemptsOf(summary).map((attempt) => `${attempt.server}:${attempt.result}`), ['wrong:NOT_SSH', 'echo:ok']);
+      // What reached the echo backend: the identification once, then the rest, in order.
+      assert.equal(echo.received()[0]?.toString('latin1'), `${ident}kexinit`);
+      assert.ok(wrong.received()[0]?.toString('latin1').startsWith(ident), 'the wrong server was sent the client identification, and answered');
+    });
+  }
 });

@@ -23,6 +23,7 @@ function success(bannerMs: number): AttemptSuccess {
     connectMs: 1,
     bannerMs,
     releaseErrorGuard: () => undefined,
+  sentBytes: 0,
   };
 }
 
