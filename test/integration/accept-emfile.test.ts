@@ -57,6 +57,9 @@ describe('a descriptor limit below limits.maxConnections', { skip: existsSync(PR
     assert.equal(backend.connections, effective);
     for (const client of clients) client.destroy();
     await backend.waitForClosed(effective, 10_000);
+    // The backend can see its side close before the proxy has ended the session and given
+    // its place back: wait for the proxy's own word (one summary per session).
+    await proxy.waitForLog(() => proxy.logs.filter((line) => line.event === 'session').length >= effective, 10_000, 'every session summary');
 
     const later = await rawExchange({ host: '127.0.0.1', port, until: untilLine, timeoutMs: 5000 });
     assert.equal(later.outcome, 'matched', `after the limit: ${later.outcome} ${later.error?.message ?? ''}`);
@@ -107,6 +110,8 @@ describe('a descriptor limit below limits.maxConnections', { skip: existsSync(PR
     assert.ok(total <= effective, `${total} backend connections for a cap of ${effective}`);
     for (const client of clients) client.destroy();
     assert.equal(proxy.logs.filter((line) => line.event === 'server-state' && line.to === 'DOWN').length, 0, 'no backend was marked DOWN');
+    // Every session ended and gave its place back (the proxy says so once per session).
+    await proxy.waitForLog(() => proxy.logs.filter((line) => line.event === 'session').length >= total, 10_000, 'every session summary');
     const later = await rawExchange({ host: '127.0.0.1', port, until: untilLine, timeoutMs: 5000 });
     assert.equal(later.outcome, 'matched');
   });
