@@ -43,8 +43,8 @@ let nextSessionId = 1;
 const IDENTIFY_AFTER_SILENCE_MS = 250;
 
 /** `chunks` less their first `bytes` bytes (already sent to the backend). */
-function withoutPrefix(chunks: readonly Buffer[], bytes: number): Buffer[] {
-  if (bytes === 0) return [...chunks];
+function withoutPrefix(chunks: readonly Buffer[], bytes: number): readonly Buffer[] {
+  if (bytes === 0) return chunks;
   const rest: Buffer[] = [];
   let skip = bytes;
   for (const chunk of chunks) {
