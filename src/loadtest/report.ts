@@ -10,6 +10,35 @@ import { formatMs, histogram, renderHistogram, summarise, type HistogramBucket, 
 export const LATENCY_PHASES = ['connect', 'banner', 'handshake', 'auth', 'total'] as const;
 export type LatencyPhase = (typeof LATENCY_PHASES)[number];
 
+/** Where an attempt failed: the phases a client goes through, in order. */
+export const FAILURE_PHASES = ['connect', 'banner', 'key exchange', 'authentication', 'session'] as const;
+export type FailurePhase = (typeof FAILURE_PHASES)[number];
+
+/**
+ * The phase of a failure reason. Within `banner` the reasons stay apart, so a penalising
+ * or throttling server (`throttled`: it wrote "Not allowed at this time") is told from one
+ * that resets or closes (`reset-before-banner`, `closed-before-banner`).
+ */
+export function failurePhase(reason: string): FailurePhase {
+  switch (reason) {
+    case 'refused':
+    case 'connect-timeout':
+    case 'connect-error':
+    case 'dns-error':
+      return 'connect';
+    case 'kex-failed':
+    case 'handshake-timeout':
+    case 'ssh-closed':
+      return 'key exchange';
+    case 'auth-failed':
+      return 'authentication';
+    case 'command-failed':
+      return 'session';
+    default:
+      return 'banner';
+  }
+}
+
 export interface TargetSummary {
   readonly target: string;
   readonly mode: LoadMode;
@@ -18,6 +47,8 @@ export interface TargetSummary {
   readonly failures: number;
   /** Reason → count, most frequent first. */
   readonly failuresByReason: Readonly<Record<string, number>>;
+  /** Phase → failures in it (every phase present, 0 when none). */
+  readonly failuresByPhase: Readonly<Record<FailurePhase, number>>;
   /** Completed attempts per second over the run. */
   readonly achievedRate: number;
   /** Successful attempts only. */
@@ -63,6 +94,7 @@ export function summariseTarget(target: string, mode: LoadMode, records: readonl
     successes: successes.length,
     failures: mine.length - successes.length,
     failuresByReason: Object.fromEntries([...reasons.entries()].sort((a, b) => b[1] - a[1])),
+    failuresByPhase: byPhase(reasons),
     achievedRate: elapsedMs > 0 ? Math.round((mine.length / (elapsedMs / 1000)) * 10) / 10 : 0,
     latency,
     histogram: histogram(successes.map((record) => record.totalMs)),
@@ -102,7 +134,13 @@ export function formatReport(report: LoadTestReport): string {
   lines.push(row('ok', columns.map((column) => `${column.successes} (${percent(column.successes, column.attempts)})`)));
   lines.push(row('failed', columns.map((column) => `${column.failures} (${percent(column.failures, column.attempts)})`)));
   const reasons = [...new Set(columns.flatMap((column) => Object.keys(column.failuresByReason)))];
-  for (const reason of reasons) lines.push(row(`  ${reason}`, columns.map((column) => String(column.failuresByReason[reason] ?? 0))));
+  // By phase, each phase's reasons under it: a glance tells a penalising server (banner: throttled) from a flaky network (connect).
+  for (const phase of FAILURE_PHASES) {
+    const inPhase = reasons.filter((reason) => failurePhase(reason) === phase);
+    if (inPhase.length === 0) continue;
+    lines.push(row(`  at ${phase}`, columns.map((column) => String(column.failuresByPhase[phase]))));
+    for (const reason of inPhase) lines.push(row(`    ${reason}`, columns.map((column) => String(column.failuresByReason[reason] ?? 0))));
+  }
   lines.push(row('rate', columns.map((column) => `${column.achievedRate}/s`)));
   for (const phase of LATENCY_PHASES) {
     if (!columns.some((column) => column.latency[phase] !== undefined)) continue;
@@ -114,6 +152,12 @@ export function formatReport(report: LoadTestReport): string {
     lines.push(...(column.histogram.length === 0 ? ['  (no successful attempts)'] : renderHistogram(column.histogram)));
   }
   return `${lines.join('\n')}\n`;
+}
+
+function byPhase(reasons: ReadonlyMap<string, number>): Record<FailurePhase, number> {
+  const counts = Object.fromEntries(FAILURE_PHASES.map((phase) => [phase, 0])) as Record<FailurePhase, number>;
+  for (const [reason, count] of reasons) counts[failurePhase(reason)] += count;
+  return counts;
 }
 
 function pair(summary: LatencySummary | undefined, a: 'p50' | 'p90' | 'p99' | 'max', b: 'p50' | 'p90' | 'p99' | 'max'): string {

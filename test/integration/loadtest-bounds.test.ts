@@ -59,3 +59,23 @@ test('the progress line shows done/planned, rate, failures and a bar', () => {
   const line = renderProgress({ done: 50, planned: 100, failures: 3, inFlight: 4, elapsedMs: 2000, durationMs: 60_000 });
   assert.match(line, /^\[#{15}\.{15}\] 50\/100 25\.0\/s {2}failed 3 {2}in flight 4 {2}2\.0s$/);
 });
+
+test('the report counts failures by phase and keeps throttle lines, resets and closes apart', async (t) => {
+  const { buildReport, formatReport } = await import('../../src/loadtest/report.js');
+  const { freePort } = await import('../fixtures/wait.js');
+  const throttle = await startFixtureBackend('throttle');
+  t.after(() => throttle.close());
+  const reset = await startFixtureBackend('reset');
+  t.after(() => reset.close());
+  const targets = [...targetFor(throttle.port), ...targetFor(reset.port), ...targetFor(await freePort())];
+  const run = await runLoadTest({ ...BASE, targets, clients: 1, total: 3, durationMs: 10_000 });
+  const report = buildReport(run, targets, { mode: 'banner', clients: 1 });
+  const [throttled, resetting, refused] = report.targets;
+  assert.deepEqual(throttled?.failuresByPhase, { connect: 0, banner: 3, 'key exchange': 0, authentication: 0, session: 0 });
+  assert.deepEqual(throttled?.failuresByReason, { throttled: 3 });
+  assert.deepEqual(resetting?.failuresByReason, { 'reset-before-banner': 3 });
+  assert.equal(refused?.failuresByPhase.connect, 3);
+  const text = formatReport(report);
+  assert.match(text, /at connect/);
+  assert.match(text, /at banner[\s\S]*throttled[\s\S]*reset-before-banner/);
+});
