@@ -40,10 +40,14 @@ export async function measured(
   const fdsBefore = openDescriptors();
   const rssBeforeMiB = rssMiB();
   const outcome = await body();
-  // Let closes that were already under way land before counting descriptors again.
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // Closes already under way land asynchronously and no event says "all closed": look
+  // again (bounded, 5 s) until the count is back, and report what it is then.
+  let fdsAfter = openDescriptors();
+  for (let look = 0; look < 50 && fdsAfter > fdsBefore; look += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    fdsAfter = openDescriptors();
+  }
   gc?.();
-  const fdsAfter = openDescriptors();
   const ok = outcome.sessionsLost === 0 && outcome.streamsCorrupt === 0 && outcome.accountingOk && fdsAfter <= fdsBefore;
   return { name, scenario, ...outcome, fdsBefore, fdsAfter, rssBeforeMiB, rssAfterMiB: rssMiB(), ok };
 }

@@ -9,6 +9,26 @@ import { startServeProcess } from '../fixtures/serve-process.js';
 
 const PRLIMIT = '/usr/bin/prlimit';
 const FD_LIMIT = 160;
+const PRLIMITED = [PRLIMIT, `--nofile=${FD_LIMIT}:${FD_LIMIT}`];
+
+/** maxConnections far above what FD_LIMIT allows, over echo backends on `ports`. */
+function cappedConfig(ports: readonly number[], pool: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): { listeners: { name: string; [key: string]: unknown }[]; [key: string]: unknown } {
+  return {
+    listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
+    pools: [
+      {
+        name: 'main',
+        healthCheck: { enabled: false },
+        // Release slots at the splice: these raw clients never finish an SSH handshake.
+        handshake: { endsAt: 'splice' },
+        ...pool,
+        servers: ports.map((port, index) => ({ name: index === 0 ? 'echo' : `echo${index}`, address: `127.0.0.1:${port}` })),
+      },
+    ],
+    limits: { maxConnections: 10000 },
+    ...extra,
+  };
+}
 
 describe('a descriptor limit below limits.maxConnections', { skip: existsSync(PRLIMIT) ? false : 'prlimit (util-linux) is not installed' }, () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -19,22 +39,7 @@ describe('a descriptor limit below limits.maxConnections', { skip: existsSync(PR
   it('caps connections below the limit, refuses the excess visibly, keeps running and serves again', async () => {
     const backend = await startFixtureBackend('ssh-echo');
     cleanups.push(() => backend.close());
-    const proxy = await startServeProcess(
-      {
-        listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
-        pools: [
-          {
-            name: 'main',
-            healthCheck: { enabled: false },
-            // Release slots at the splice: these raw clients never finish an SSH handshake.
-            handshake: { endsAt: 'splice' },
-            servers: [{ name: 'echo', address: `127.0.0.1:${backend.port}` }],
-          },
-        ],
-        limits: { maxConnections: 10000 },
-      },
-      { wrap: [PRLIMIT, `--nofile=${FD_LIMIT}:${FD_LIMIT}`] },
-    );
+    const proxy = await startServeProcess(cappedConfig([backend.port]), { wrap: PRLIMITED });
     cleanups.push(() => proxy.kill());
     const warning = await proxy.waitForLog((line) => line.event === 'fd-limit', 5000, 'the fd-limit warning');
     const effective = Number(warning.effectiveMaxConnections);
@@ -71,21 +76,12 @@ describe('a descriptor limit below limits.maxConnections', { skip: existsSync(PR
     const backends = [await startFixtureBackend('ssh-echo'), await startFixtureBackend('ssh-echo')];
     for (const backend of backends) cleanups.push(() => backend.close());
     const proxy = await startServeProcess(
-      {
-        listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
-        pools: [
-          {
-            name: 'main',
-            healthCheck: { enabled: false },
-            handshake: { endsAt: 'splice' },
-            passiveHealth: { consecutiveFailures: 1 },
-            servers: backends.map((backend, index) => ({ name: `echo${index}`, address: `127.0.0.1:${backend.port}` })),
-          },
-        ],
-        limits: { maxConnections: 10000 },
-        admin: { bind: '127.0.0.1:0' },
-      },
-      { wrap: [PRLIMIT, `--nofile=${FD_LIMIT}:${FD_LIMIT}`] },
+      cappedConfig(
+        backends.map((backend) => backend.port),
+        { passiveHealth: { consecutiveFailures: 1 } },
+        { admin: { bind: '127.0.0.1:0' } },
+      ),
+      { wrap: PRLIMITED },
     );
     cleanups.push(() => proxy.kill());
     const warning = await proxy.waitForLog((line) => line.event === 'fd-limit', 5000, 'the fd-limit warning');
