@@ -14,7 +14,6 @@ type MetricJson = Awaited<ReturnType<AggregatorRegistry<'text/plain; version=0.0
 export class RetiredCounters {
   private readonly latest = new Map<number, readonly MetricJson[]>();
   private retired: MetricJson[] = [];
-  private retiredWorkers = 0;
 
   remember(worker: number, metrics: readonly object[]): void {
     this.latest.set(worker, metrics as readonly MetricJson[]);
@@ -25,14 +24,9 @@ export class RetiredCounters {
     const last = this.latest.get(worker);
     this.latest.delete(worker);
     if (!last) return;
-    this.retiredWorkers += 1;
     for (const metric of last) {
       if (metric.name.startsWith('sshproxy_') && ['counter', 'histogram'].includes(String(metric.type))) this.retired.push(metric);
     }
-  }
-
-  get workersRetired(): number {
-    return this.retiredWorkers;
   }
 
   /** The retired counters as one snapshot to aggregate with the live ones (merged as it goes, so it stays one worker's size). */

@@ -29,10 +29,6 @@ export class SilenceWatch {
     this.now = now;
   }
 
-  get size(): number {
-    return this.watched.size;
-  }
-
   /** Starts watching; returns the function that stops it (idempotent). `limitMs` 0: never silent, only `spoke`. */
   watch(socket: Socket, limitMs: number, outcome: { readonly spoke: () => void; readonly silent: () => void }): () => void {
     this.watched.set(socket, { bytesReadAtStart: socket.bytesRead, deadline: limitMs > 0 ? this.now() + limitMs : Infinity, ...outcome });
