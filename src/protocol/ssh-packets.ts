@@ -54,6 +54,8 @@ export class NewKeysWatcher {
   private skippingLine: boolean;
   private lineBytes = 0;
   private result: 'watching' | 'newkeys' | 'unreadable' = 'watching';
+  /** The peer's KEXINIT payload (a copy), once it went by: which algorithms it offered. */
+  kexinit: Buffer | undefined;
 
   constructor(options: { skipIdentLine: boolean }) {
     this.skippingLine = options.skipIdentLine;
@@ -82,7 +84,10 @@ export class NewKeysWatcher {
       this.result = 'unreadable';
       return this.result;
     }
-    if (read.payloads.some((payload) => payload[0] === SSH_MSG_NEWKEYS)) this.result = 'newkeys';
+    for (const payload of read.payloads) {
+      if (payload[0] === SSH_MSG_KEXINIT && this.kexinit === undefined) this.kexinit = Buffer.from(payload);
+      if (payload[0] === SSH_MSG_NEWKEYS) this.result = 'newkeys';
+    }
     return this.result;
   }
 }

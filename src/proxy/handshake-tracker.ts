@@ -1,5 +1,7 @@
 import type { Socket } from 'node:net';
+import { parseKexInit } from '../protocol/kexinit.js';
 import { NewKeysWatcher } from '../protocol/ssh-packets.js';
+import { negotiateServerToClient, smallestPacketBytes } from '../protocol/smallest-packet.js';
 import { addReadTap, usesReusedReads } from './reused-reads.js';
 
 /**
@@ -17,7 +19,7 @@ export type HandshakeEnd = 'auth' | 'newkeys' | 'newkeys+grace' | 'splice';
 /**
  * How a session's handshake slot was released, for the summary and a metric, so an
  * operator can see whether the end-of-handshake rule works for their clients:
- * `auth` (the authFlights-th reply), `newkeys`, `grace` (the grace period after NEWKEYS ran
+ * `auth` (USERAUTH_SUCCESS seen, or the authFlights-th reply), `newkeys`, `grace` (the grace period after NEWKEYS ran
  * out first), `maxHold` (no NEWKEYS seen in time), `unreadable` (not cleartext SSH framing:
  * released after the grace period), `splice` (endsAt: splice), `client-gone` / `server-gone`
  * (the session ended before the handshake did).
@@ -28,29 +30,48 @@ export interface HandshakeTrackerOptions {
   readonly endsAt: HandshakeEnd;
   readonly graceMs: number;
   readonly maxHoldMs: number;
-  /** `auth`: server replies after NEWKEYS that end the handshake. */
+  /** `auth` with algorithms whose packet sizes are not known here: server replies after NEWKEYS that end the handshake. */
   readonly authFlights: number;
 }
+
+/**
+ * How a session's authentication ended, as sshd's PerSourcePenalties would charge it:
+ * `ok` (USERAUTH_SUCCESS seen), `authfail` (the server answered authentication requests,
+ * none succeeded), `noauth` (left before trying), `grace-exceeded` (no success within
+ * maxHold), `unknown` (not readable as SSH, or algorithms whose sizes are not known here:
+ * never charged).
+ */
+export type AuthOutcome = 'ok' | 'authfail' | 'noauth' | 'grace-exceeded' | 'unknown';
 
 type Direction = 'client' | 'server';
 
 /**
- * Decides when a spliced session's SSH handshake is over, from what a proxy can see:
- * the transport is cleartext until both sides send SSH_MSG_NEWKEYS. sshd counts a
- * connection against MaxStartups until user authentication succeeds, which takes a few
- * encrypted round trips more. `auth` counts them: each server reply (a flight of server
- * bytes after client bytes) after NEWKEYS is one step (SERVICE_ACCEPT, then one per
- * authentication message; publickey with OpenSSH is none → FAILURE, query → PK_OK,
- * signature → SUCCESS: 4), bounded by `graceMs` after NEWKEYS for logins that take
- * longer (a person typing a password). `newkeys+grace` waits the grace period always.
- * `maxHoldMs` bounds it all for streams the watcher cannot read.
+ * Decides when a spliced session's SSH handshake is over, and how its authentication
+ * ended, from what a proxy can see: the transport is cleartext until both sides send
+ * SSH_MSG_NEWKEYS, and both KEXINITs say which cipher and MAC follow. sshd counts a
+ * connection against MaxStartups until user authentication succeeds. Authentication
+ * is lock-step (the client asks, the server answers), and the server's one-byte
+ * USERAUTH_SUCCESS is the smallest packet the negotiated algorithms can make: a server
+ * flight of exactly that size is the end (src/protocol/smallest-packet.ts). It holds
+ * for any number of keys or methods tried first. With algorithms not known here,
+ * `authFlights` server replies stand in. `graceMs` after NEWKEYS bounds the slot for
+ * logins that take long (a person typing); `newkeys+grace` always waits it.
+ * `maxHoldMs` bounds it all; past it without success, the outcome is `grace-exceeded`.
  */
 export class HandshakeTracker {
   private readonly options: HandshakeTrackerOptions;
   private readonly onEnd: () => void;
-  private timer: NodeJS.Timeout | undefined;
-  private ended = false;
+  private holdTimer: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private readonly detach: (() => void)[] = [];
+  private newKeys = false;
+  private unreadable = false;
+  private authSucceeded = false;
+  private holdExpired = false;
+  private smallest: number | undefined;
+  private serverReplies = 0;
+  private clientFlights = 0;
 
   /** How the slot was released; undefined while the handshake runs. */
   released: SlotRelease | undefined;
@@ -60,34 +81,41 @@ export class HandshakeTracker {
     this.onEnd = onEnd;
   }
 
+  /** How authentication ended, so far (final once the session has ended). */
+  get outcome(): AuthOutcome {
+    if (this.authSucceeded) return 'ok';
+    if (this.holdExpired) return 'grace-exceeded';
+    if (this.unreadable) return 'unknown';
+    if (!this.newKeys) return 'noauth';
+    if (this.smallest === undefined) return 'unknown';
+    return this.clientFlights >= 2 && this.serverReplies >= 2 ? 'authfail' : 'noauth';
+  }
+
   /** Starts watching both directions; `serverRest` / `clientBuffered` are bytes already seen past the identification. */
   start(client: Socket, backend: Socket, serverRest: Buffer, clientBuffered: readonly Buffer[]): void {
-    if (this.options.endsAt === 'splice') {
-      this.finish('splice');
-      return;
-    }
-    this.timer = setTimeout(() => this.finish('maxHold'), this.options.maxHoldMs);
+    if (this.options.endsAt === 'splice') this.releaseSlot('splice');
+    this.holdTimer = setTimeout(() => this.expireHold(), this.options.maxHoldMs);
     const server = new NewKeysWatcher({ skipIdentLine: false });
     const fromClient = new NewKeysWatcher({ skipIdentLine: true });
     const check = (completedBy: Direction): void => {
       const states = [server.state, fromClient.state];
       // Not cleartext SSH framing: the end cannot be seen, so assume it comes after the grace period.
-      if (states.includes('unreadable')) this.afterNewKeys(undefined);
-      else if (states.every((state) => state === 'newkeys')) this.afterNewKeys({ client, backend, completedBy });
+      if (states.includes('unreadable')) this.afterUnreadable();
+      else if (states.every((state) => state === 'newkeys')) this.afterNewKeys(client, backend, completedBy, smallestFor(fromClient.kexinit, server.kexinit));
     };
     if (serverRest.length > 0) server.push(detached(serverRest));
     for (const chunk of clientBuffered) fromClient.push(detached(chunk));
     check('client');
-    if (this.ended) return;
+    if (this.newKeys || this.unreadable) return;
     if (server.state === 'watching') this.watch(backend, server, () => check('server'));
     if (fromClient.state === 'watching') this.watch(client, fromClient, () => check('client'));
   }
 
-  /** The session ended; `by`: which side closed, if the handshake had not ended yet. */
+  /** The session ended; `by`: which side closed, if the slot was still held. */
   stop(by: 'client-gone' | 'server-gone' = 'client-gone'): void {
-    if (!this.ended) this.released = by;
-    this.ended = true;
-    this.clear();
+    if (this.released === undefined) this.released = by;
+    this.stopped = true;
+    this.stopWatching();
   }
 
   private watch(socket: Socket, watcher: NewKeysWatcher, check: () => void): void {
@@ -109,51 +137,92 @@ export class HandshakeTracker {
     this.detach.push(stop);
   }
 
-  /** `sockets`: present when both NEWKEYS were seen (absent for an unreadable stream). */
-  private afterNewKeys(sockets: { client: Socket; backend: Socket; completedBy: Direction } | undefined): void {
-    if (this.options.endsAt === 'newkeys' && sockets) {
-      this.finish('newkeys');
-      return;
-    }
-    this.clear();
-    this.timer = setTimeout(() => this.finish(sockets ? 'grace' : 'unreadable'), this.options.graceMs);
-    if (this.options.endsAt === 'auth' && sockets) this.countAuthFlights(sockets.client, sockets.backend, sockets.completedBy);
+  private afterUnreadable(): void {
+    if (this.unreadable || this.stopped) return;
+    this.unreadable = true;
+    // Nothing more can be learnt from this stream.
+    this.stopWatching();
+    this.releaseSlotAfterGrace('unreadable');
   }
 
-  /** Counts server replies; only chunk arrival matters, so nothing is copied or parsed. */
-  private countAuthFlights(client: Socket, backend: Socket, completedBy: Direction): void {
+  private afterNewKeys(client: Socket, backend: Socket, completedBy: Direction, smallest: number | undefined): void {
+    if (this.newKeys || this.stopped) return;
+    this.newKeys = true;
+    this.smallest = smallest;
+    for (const detach of this.detach.splice(0)) detach();
+    if (this.options.endsAt === 'newkeys') this.releaseSlot('newkeys');
+    else this.releaseSlotAfterGrace('grace');
+    this.watchFlights(client, backend, completedBy);
+  }
+
+  /** Counts flights after NEWKEYS; only chunk sizes matter, so nothing is copied or parsed. */
+  private watchFlights(client: Socket, backend: Socket, completedBy: Direction): void {
     let last = completedBy;
-    let flights = 0;
-    const fromServer = (): void => {
+    const fromServer = (bytes: number): void => {
       if (last === 'server') return;
       last = 'server';
-      flights += 1;
-      if (flights >= this.options.authFlights) this.finish('auth');
+      this.serverReplies += 1;
+      if (this.smallest === undefined) {
+        if (this.options.endsAt === 'auth' && this.serverReplies >= this.options.authFlights) {
+          this.stopWatching();
+          this.releaseSlot('auth');
+        }
+        return;
+      }
+      if (bytes !== this.smallest) return;
+      this.authSucceeded = true;
+      this.stopWatching();
+      if (this.options.endsAt === 'auth') this.releaseSlot('auth');
     };
     const fromClient = (): void => {
+      if (last === 'client') return;
       last = 'client';
+      this.clientFlights += 1;
     };
     this.detach.push(onChunk(backend, fromServer), onChunk(client, fromClient));
   }
 
-  private finish(how: SlotRelease): void {
-    if (this.ended) return;
-    this.ended = true;
+  private releaseSlotAfterGrace(how: 'grace' | 'unreadable'): void {
+    if (this.released !== undefined) return;
+    this.graceTimer = setTimeout(() => this.releaseSlot(how), this.options.graceMs);
+  }
+
+  private expireHold(): void {
+    this.holdTimer = undefined;
+    // Without known packet sizes a success could not have been seen: no verdict.
+    this.holdExpired = !this.newKeys || this.smallest !== undefined;
+    this.stopWatching();
+    this.releaseSlot('maxHold');
+  }
+
+  private releaseSlot(how: SlotRelease): void {
+    if (this.released !== undefined || this.stopped) return;
     this.released = how;
-    this.clear();
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
     this.onEnd();
   }
 
-  private clear(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+  private stopWatching(): void {
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    if (this.graceTimer && this.stopped) clearTimeout(this.graceTimer);
+    this.holdTimer = undefined;
     for (const detach of this.detach.splice(0)) detach();
   }
 }
 
-/** Calls `seen` for every chunk the socket reads, whichever way it reads; returns the detach. */
-function onChunk(socket: Socket, seen: () => void): () => void {
-  if (usesReusedReads(socket)) return addReadTap(socket, seen);
-  socket.on('data', seen);
-  return () => void socket.off('data', seen);
+function smallestFor(clientKexinit: Buffer | undefined, serverKexinit: Buffer | undefined): number | undefined {
+  if (!clientKexinit || !serverKexinit) return undefined;
+  const client = parseKexInit(clientKexinit);
+  const server = parseKexInit(serverKexinit);
+  if (!client.ok || !server.ok) return undefined;
+  return smallestPacketBytes(negotiateServerToClient(client.kexinit, server.kexinit));
+}
+
+/** Calls `seen` with the size of every chunk the socket reads, whichever way it reads; returns the detach. */
+function onChunk(socket: Socket, seen: (bytes: number) => void): () => void {
+  if (usesReusedReads(socket)) return addReadTap(socket, (view) => seen(view.length));
+  const onData = (chunk: Buffer): void => seen(chunk.length);
+  socket.on('data', onData);
+  return () => void socket.off('data', onData);
 }

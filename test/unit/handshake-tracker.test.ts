@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { HandshakeTracker, type HandshakeTrackerOptions } from '../../src/proxy/handshake-tracker.js';
+import { encodeKexInit } from '../../src/protocol/kexinit.js';
 import { SSH_MSG_KEXINIT, SSH_MSG_NEWKEYS } from '../../src/protocol/ssh-packets.js';
 import { FakeSocket } from '../fixtures/fake-socket.js';
 
@@ -150,5 +151,123 @@ describe('HandshakeTracker', () => {
     assert.equal(ended(), 0);
     assert.equal(client.listenerCount('data'), 1, 'the tracker detached from the client');
     assert.equal(backend.listenerCount('data'), 1, 'the tracker detached from the backend');
+  });
+});
+
+/** A real KEXINIT offering one cipher and MAC each way, so the tracker knows the packet sizes. */
+function kexinitOffering(cipher: string, mac: string): Buffer {
+  return packet(
+    encodeKexInit({
+      kexAlgorithms: ['curve25519-sha256'],
+      serverHostKeyAlgorithms: ['ssh-ed25519'],
+      ciphersClientToServer: [cipher],
+      ciphersServerToClient: [cipher],
+      macsClientToServer: [mac],
+      macsServerToClient: [mac],
+      compressionClientToServer: ['none'],
+      compressionServerToClient: ['none'],
+      languagesClientToServer: [],
+      languagesServerToClient: [],
+      firstKexPacketFollows: false,
+    }),
+  );
+}
+
+/** Server flights of one chunk each, every one answering a client flight, as measured from sshd (docs/penalties.md). */
+async function converse(client: FakeSocket, backend: FakeSocket, serverFlights: readonly number[]): Promise<void> {
+  for (const bytes of serverFlights) {
+    client.receive(ENCRYPTED);
+    await flush();
+    backend.receive(Buffer.alloc(bytes, 0xcd));
+    await flush();
+  }
+}
+
+describe('HandshakeTracker: USERAUTH_SUCCESS by packet size, and the authentication outcome', () => {
+  function trackSized(t: TestContext, options: Partial<HandshakeTrackerOptions> = {}, cipher = 'chacha20-poly1305@openssh.com', mac = 'hmac-sha2-256') {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let ends = 0;
+    const client = new FakeSocket();
+    const backend = new FakeSocket();
+    client.on('data', () => {});
+    backend.on('data', () => {});
+    const offer = kexinitOffering(cipher, mac);
+    const tracker = new HandshakeTracker({ ...OPTIONS, ...options }, () => (ends += 1));
+    tracker.start(client.asSocket(), backend.asSocket(), Buffer.concat([offer, NEWKEYS]), [CLIENT_IDENT, offer, NEWKEYS]);
+    return { ended: () => ends, client, backend, tracker };
+  }
+
+  it('OpenSSH, two wrong keys then the right one (chacha20-poly1305): released at the 28-byte SUCCESS, not at the 4th reply', async (t) => {
+    const { ended, client, backend, tracker } = trackSized(t);
+    // SERVICE_ACCEPT, FAILURE (none), FAILURE, FAILURE, PK_OK: five replies, none the smallest packet.
+    await converse(client, backend, [44, 76, 76, 76, 100]);
+    assert.equal(ended(), 0, 'wrong keys are not the end of authentication');
+    assert.equal(tracker.outcome, 'authfail', 'so far: the server refused requests');
+    await converse(client, backend, [28]);
+    assert.equal(ended(), 1);
+    assert.equal(tracker.released, 'auth');
+    assert.equal(tracker.outcome, 'ok');
+    await converse(client, backend, [28, 76]);
+    tracker.stop();
+    assert.equal(tracker.outcome, 'ok', 'a success stays a success');
+  });
+
+  it('paramiko (aes128-ctr + hmac-sha2-256): SUCCESS is 48 bytes', async (t) => {
+    const { client, backend, tracker } = trackSized(t, {}, 'aes128-ctr', 'hmac-sha2-256');
+    await converse(client, backend, [64, 96]);
+    assert.equal(tracker.released, undefined);
+    await converse(client, backend, [48]);
+    assert.equal(tracker.released, 'auth');
+    assert.equal(tracker.outcome, 'ok');
+  });
+
+  it('the client gives up after failures: authfail; the slot went at the grace period', async (t) => {
+    const { ended, client, backend, tracker } = trackSized(t);
+    await converse(client, backend, [44, 76, 76]);
+    t.mock.timers.tick(1000);
+    assert.equal(ended(), 1);
+    assert.equal(tracker.released, 'grace');
+    tracker.stop('client-gone');
+    assert.equal(tracker.outcome, 'authfail');
+  });
+
+  it('the client leaves after the service request: noauth', async (t) => {
+    const { client, backend, tracker } = trackSized(t);
+    await converse(client, backend, [44]);
+    tracker.stop('client-gone');
+    assert.equal(tracker.outcome, 'noauth');
+    assert.equal(tracker.released, 'client-gone');
+  });
+
+  it('the client leaves before NEWKEYS: noauth', (t) => {
+    const { tracker } = track(t);
+    tracker.stop('client-gone');
+    assert.equal(tracker.outcome, 'noauth');
+  });
+
+  it('no success within maxHold: grace-exceeded, and the slot is released', async (t) => {
+    const { client, backend, tracker } = trackSized(t, { maxHoldMs: 5000 });
+    await converse(client, backend, [44, 76]);
+    t.mock.timers.tick(5000);
+    assert.equal(tracker.outcome, 'grace-exceeded');
+    // Later bytes change nothing: the watch is over.
+    await converse(client, backend, [28]);
+    assert.equal(tracker.outcome, 'grace-exceeded');
+  });
+
+  it('algorithms whose sizes are not known: authFlights releases the slot, the outcome is unknown (never charged)', async (t) => {
+    const { client, backend, tracker } = trackSized(t, { authFlights: 2, maxHoldMs: 5000 }, 'twofish-ctr', 'hmac-sha2-256');
+    await converse(client, backend, [44, 28]);
+    assert.equal(tracker.released, 'auth');
+    t.mock.timers.tick(5000);
+    tracker.stop();
+    assert.equal(tracker.outcome, 'unknown');
+  });
+
+  it('endsAt splice: the slot goes at once, the outcome is still watched', async (t) => {
+    const { client, backend, tracker } = trackSized(t, { endsAt: 'splice' });
+    assert.equal(tracker.released, 'splice');
+    await converse(client, backend, [44, 76, 28]);
+    assert.equal(tracker.outcome, 'ok');
   });
 });
