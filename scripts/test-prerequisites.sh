@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the real components the tests use are installed: OpenSSH server and
 # client, paramiko for the system python, Chromium for the status page test, promtool
-# (Debian's prometheus) for the alert rules, iproute2 for the network-namespace tests.
+# (Debian's prometheus) for the alert rules, iproute2 for the network-namespace tests,
+# asyncssh and Dropbear's dbclient for the authentication matrix (docs/penalties.md).
 # Where they cannot be installed, the tests that need them are skipped with the reason.
 set -euo pipefail
 
@@ -12,8 +13,17 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/promtool ] || missing+=(prometheus)
 [ -x /usr/sbin/ip ] || missing+=(iproute2)
+/usr/bin/python3 -c 'import asyncssh' >/dev/null 2>&1 || missing+=(python3-asyncssh)
+[ -x /usr/bin/dbclient ] || missing+=(dropbear-bin)
 
 "$(dirname "$0")/install-missing-packages.sh" "test prerequisites" warn "${missing[@]}"
+
+# A local account with a password, for password and keyboard-interactive logins in the
+# authentication matrix (test/fixtures/auth-matrix.ts); only as root, never reused elsewhere.
+if [ "$(id -u)" = 0 ] && ! id sbp-auth-test >/dev/null 2>&1; then
+  useradd --create-home --shell /bin/sh sbp-auth-test
+  echo 'sbp-auth-test:sbp-auth-test-pw' | chpasswd
+fi
 
 # OpenSSH 10.0 beside the system's 9.2, never replacing it: Debian 12's bookworm-backports
 # package, unpacked (dpkg -x) where test/fixtures/sshd-versions.ts looks for it. Nothing is

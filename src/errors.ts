@@ -23,6 +23,8 @@ export const SESSION_FAILURE_CODES = [
   'LIMIT_REACHED',
   'PER_SOURCE_LIMIT',
   'PER_SOURCE_RATE',
+  /** The client's source is penalised (too many failed or abandoned logins): refused like sshd's PerSourcePenalties. */
+  'PENALIZED',
   'PROXY_HEADER_INVALID',
   'PROXY_HEADER_TIMEOUT',
   'PROXY_UNTRUSTED',

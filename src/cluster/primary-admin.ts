@@ -4,7 +4,7 @@ import type { BackendPool } from '../backend/pool.js';
 import type { BackendServer } from '../backend/server.js';
 import type { AdminView } from '../observe/admin.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
-import { poolReadiness, serverHealthFields, type ListenerStatus, type PoolStatus, type ProxyStatus, type Readiness, type ServerStatus } from '../observe/status.js';
+import { PENALISED_SHOWN, poolReadiness, serverHealthFields, type ListenerStatus, type PoolStatus, type ProxyStatus, type Readiness, type ServerStatus } from '../observe/status.js';
 import { VERSION } from '../version.js';
 import { isSnapshotResponse, type SnapshotRequest, type SnapshotResponse } from './messages.js';
 import { RetiredCounters } from './retired-counters.js';
@@ -115,6 +115,16 @@ export class ClusterAdminView implements AdminView {
       },
       listeners: mergeListeners(statuses),
       pools: [...this.options.pools.values()].map((pool) => mergePool(pool, statuses)),
+      // Each worker keeps its own table (a shared store is docs/cluster.md's subject): listed together.
+      penalties: {
+        enabled: statuses.some((status) => status.penalties.enabled),
+        sourcesTracked: sum(statuses, (status) => status.penalties.sourcesTracked),
+        penalisedCount: sum(statuses, (status) => status.penalties.penalisedCount),
+        penalised: statuses
+          .flatMap((status) => status.penalties.penalised)
+          .sort((a, b) => a.activeForMs - b.activeForMs)
+          .slice(0, PENALISED_SHOWN),
+      },
       workers: snapshots.map((snapshot) => ({
         worker: snapshot.worker,
         pid: snapshot.status.pid,

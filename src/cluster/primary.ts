@@ -1,3 +1,4 @@
+import { SourcePenalties } from '../proxy/penalties.js';
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { HealthChecker } from '../backend/health-checker.js';
@@ -53,7 +54,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   const startedAt = new Map<Worker, number>();
   let stopping = false;
   const primaryStartedAt = Date.now();
-  const metrics = new ProxyMetrics({ listeners: [], allListeners: () => [], pools, events }, { processLabels: { worker: 'primary' } });
+  const metrics = new ProxyMetrics({ listeners: [], allListeners: () => [], pools, events, penalties: new SourcePenalties('off') }, { processLabels: { worker: 'primary' } });
   const view = new ClusterAdminView({
     pools,
     metrics,

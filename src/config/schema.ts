@@ -150,6 +150,27 @@ const limits = z.strictObject({
   perSourceIpv6Prefix: z.number().int().min(1).max(128).default(64),
 });
 
+/**
+ * Per-source penalties, as sshd's PerSourcePenalties but on the real client address
+ * (sshd behind the proxy sees only the proxy's). Defaults are sshd's; a kind set to 0s
+ * is not charged. docs/penalties.md.
+ */
+const penaltySettings = z.strictObject({
+  authfail: duration.default(5000),
+  noauth: duration.default(1000),
+  graceExceeded: duration.default(10000),
+  /** A source is refused once its accumulated penalty exceeds this. */
+  min: duration.default(15000),
+  /** Accumulated penalty is capped here. */
+  max: duration.default(600_000),
+  exempt: z.array(cidr).default([]),
+  ipv4Prefix: z.number().int().min(1).max(32).default(32),
+  ipv6Prefix: z.number().int().min(1).max(128).default(64),
+  /** Sources tracked at most; past it the least recently charged are forgotten first. */
+  maxSources: positiveInt.max(10_000_000).default(65536),
+});
+const penalties = z.union([z.literal('off'), penaltySettings]);
+
 const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   pretty: z.boolean().default(false),
@@ -169,6 +190,7 @@ export const configSchema = z
     pools: z.array(pool).min(1, 'at least one pool is needed'),
     timeouts: timeouts.default(timeouts.parse({})),
     limits: limits.default(limits.parse({})),
+    penalties: penalties.default(penaltySettings.parse({})),
     log: log.default(log.parse({})),
     admin: admin.optional(),
     workers: z.union([positiveInt.max(64), z.literal('auto')]).default(1),
@@ -235,4 +257,6 @@ export type PoolConfig = Config['pools'][number];
 export type ServerConfig = PoolConfig['servers'][number];
 export type TimeoutsConfig = Config['timeouts'];
 export type LimitsConfig = Config['limits'];
+export type PenaltiesConfig = Config['penalties'];
+export type PenaltySettings = Exclude<PenaltiesConfig, 'off'>;
 export type KeepaliveConfig = NonNullable<ListenerConfig['keepalive']>;

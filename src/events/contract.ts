@@ -62,6 +62,12 @@ export interface SessionSummary {
   readonly deadlinePattern?: string;
   /** Spliced sessions: how the handshake slot was released (src/proxy/handshake-tracker.ts, SlotRelease). */
   readonly slotRelease?: string;
+  /**
+   * How authentication ended, as the proxy saw it (AuthOutcome: ok, authfail, noauth,
+   * grace-exceeded, unknown), and whether it was charged to the client's source.
+   */
+  readonly authOutcome?: string;
+  readonly penaltyCharged?: boolean;
 }
 
 export interface ProxyEventMap {
@@ -69,6 +75,8 @@ export interface ProxyEventMap {
   'session-closed': [SessionSummary];
   attempt: [{ readonly listener: string; readonly pool: string; readonly sessionId: number } & AttemptRecord];
   failover: [{ readonly pool: string; readonly from: string; readonly reason: AttemptFailureCode }];
+  /** A source turned penalised by a session's outcome: refused (PENALIZED) for `remainingMs`. */
+  'source-penalised': [{ readonly listener: string; readonly client: string; readonly key: string; readonly kind: string; readonly remainingMs: number; readonly charges: number }];
   'connection-rejected': [{ readonly listener: string; readonly reason: ReasonCode; readonly client: string; readonly message?: string }];
   'accept-error': [{ readonly listener: string; readonly error: NodeJS.ErrnoException }];
   'listener-open': [{ readonly listener: string; readonly address: string }];

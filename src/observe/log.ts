@@ -72,6 +72,8 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
       keepaliveLines: summary.keepaliveLines === 0 ? undefined : summary.keepaliveLines,
       deadline: summary.deadlinePattern,
       slotRelease: summary.slotRelease,
+      auth: summary.authOutcome,
+      penaltyCharged: summary.penaltyCharged === true ? true : undefined,
     };
     if (summary.spliced) logger.info(line, 'session closed');
     else logger.warn(line, 'session failed before splice');
@@ -86,6 +88,9 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
   on('connection-rejected', (rejection) => {
     if (!logger.isLevelEnabled('info')) return;
     logger.info({ event: 'rejected', ...rejection }, 'connection rejected');
+  });
+  on('source-penalised', (penalty) => {
+    logger.warn({ event: 'source-penalised', ...penalty, remainingMs: round(penalty.remainingMs) }, `source ${penalty.key} penalised: refused (PENALIZED) for ${Math.ceil(penalty.remainingMs / 1000)}s`);
   });
   on('accept-error', ({ listener, error }) => {
     logger.error({ event: 'accept-error', listener, code: error.code, err: error }, 'accept failed');

@@ -73,6 +73,14 @@ export function registerStateGauges(registry: Registry, proxy: MetricsSource): v
       }
     },
   });
+  new Gauge({
+    name: 'sshproxy_sources_penalised',
+    help: 'Client sources refused right now for their penalties (PENALIZED).',
+    registers: [registry],
+    collect() {
+      this.set(proxy.penalties.penalisedCount());
+    },
+  });
   new Counter({
     name: 'sshproxy_observer_errors_total',
     help: 'Exceptions thrown by event observers (logs, metrics) and caught by the event bus; the data path never sees them.',

@@ -6,9 +6,12 @@ import { registerStateGauges } from './metrics-gauges.js';
 
 export { BANNER_BUCKETS_SECONDS, CONNECT_BUCKETS_SECONDS, WAIT_BUCKETS_SECONDS } from './buckets.js';
 import { SPLICED_CLOSE_CODES, type SessionFailureCode } from '../errors.js';
-import type { SlotRelease } from '../proxy/handshake-tracker.js';
+import type { AuthOutcome, SlotRelease } from '../proxy/handshake-tracker.js';
+import type { PenaltyKind } from '../proxy/penalties.js';
 
 const SLOT_RELEASES: readonly SlotRelease[] = ['auth', 'newkeys', 'grace', 'maxHold', 'unreadable', 'splice', 'client-gone', 'server-gone'];
+const AUTH_OUTCOMES: readonly AuthOutcome[] = ['ok', 'authfail', 'noauth', 'grace-exceeded', 'unknown'];
+const PENALTY_KINDS: readonly PenaltyKind[] = ['authfail', 'noauth', 'grace-exceeded'];
 
 /** The ways a session fails before the splice that alerts watch, pre-created at 0. */
 const PRECREATED_FAILURES: readonly SessionFailureCode[] = ['NO_BACKEND', 'BACKENDS_EXHAUSTED', 'QUEUE_TIMEOUT', 'QUEUE_FULL', 'SETUP_TIMEOUT', 'CLIENT_CLOSED', 'CLIENT_RESET'];
@@ -22,7 +25,7 @@ export interface ServerTotals {
 }
 
 /** What the metrics read: a ProxyServer, or (cluster primary) its pools alone. */
-export type MetricsSource = Pick<ProxyServer, 'listeners' | 'allListeners' | 'pools' | 'events'>;
+export type MetricsSource = Pick<ProxyServer, 'listeners' | 'allListeners' | 'pools' | 'events' | 'penalties'>;
 
 export interface ProxyMetricsOptions {
   readonly defaultMetrics?: boolean;
@@ -76,6 +79,24 @@ export class ProxyMetrics {
     name: 'sshproxy_slot_releases_total',
     help: 'How spliced sessions released their handshake slot: auth, newkeys, grace, maxHold, unreadable, splice, client-gone, server-gone.',
     labelNames: ['pool', 'how'] as const,
+    registers: [this.registry],
+  });
+  readonly authOutcomes = new Counter({
+    name: 'sshproxy_auth_outcomes_total',
+    help: 'How sessions ended authentication, as the proxy saw it: ok, authfail, noauth, grace-exceeded, unknown (docs/penalties.md).',
+    labelNames: ['pool', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly penaltiesCharged = new Counter({
+    name: 'sshproxy_penalties_charged_total',
+    help: 'Penalties charged to client sources, by kind (authfail, noauth, grace-exceeded); exempt sources are not charged.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly penaltiesActivated = new Counter({
+    name: 'sshproxy_penalties_activated_total',
+    help: 'Client sources that became penalised (refused with PENALIZED until their penalty decays), by the kind of the charge that tipped them.',
+    labelNames: ['kind'] as const,
     registers: [this.registry],
   });
   readonly attempts = new Counter({
@@ -203,14 +224,20 @@ export class ProxyMetrics {
       this.bytes.inc({ listener: name, direction: 'server_to_client' }, 0);
       this.rejected.inc({ listener: name, reason: 'ACL_DENIED' }, 0);
       this.rejected.inc({ listener: name, reason: 'LIMIT_REACHED' }, 0);
+      this.rejected.inc({ listener: name, reason: 'PENALIZED' }, 0);
       this.acceptErrors.inc({ listener: name }, 0);
       this.keepaliveLines.inc({ listener: name }, 0);
       this.keepaliveSessions.inc({ listener: name, result: 'rescued' }, 0);
     }
     for (const outcome of ['ok', 'invalid', 'failed']) this.configReloads.inc({ outcome }, 0);
+    for (const kind of PENALTY_KINDS) {
+      this.penaltiesCharged.inc({ kind }, 0);
+      this.penaltiesActivated.inc({ kind }, 0);
+    }
     for (const pool of this.proxy.pools.values()) {
       this.failovers.inc({ pool: pool.name }, 0);
       for (const how of SLOT_RELEASES) this.slotReleases.inc({ pool: pool.name, how }, 0);
+      for (const outcome of AUTH_OUTCOMES) this.authOutcomes.inc({ pool: pool.name, outcome }, 0);
       this.queueWait.zero({ pool: pool.name });
       for (const server of pool.servers) {
         const labels = { pool: pool.name, server: server.name };
@@ -233,6 +260,8 @@ export class ProxyMetrics {
       this.totalsFor(pool, server).sessions += 1;
     });
     on('session-closed', (summary) => {
+      if (summary.authOutcome !== undefined) this.authOutcomes.inc({ pool: summary.pool, outcome: summary.authOutcome });
+      if (summary.penaltyCharged === true && summary.authOutcome !== undefined) this.penaltiesCharged.inc({ kind: summary.authOutcome });
       if (!summary.spliced) {
         this.sessions.inc({ listener: summary.listener, result: summary.reason });
         return;
@@ -267,6 +296,7 @@ export class ProxyMetrics {
     });
     if (healthEvents) on('server-state', ({ pool, server }) => this.stateChanges.inc({ pool, server }));
     on('connection-rejected', ({ listener, reason }) => this.rejected.inc({ listener, reason }));
+    on('source-penalised', ({ kind }) => this.penaltiesActivated.inc({ kind }));
     on('accept-error', ({ listener }) => this.acceptErrors.inc({ listener }));
     on('config-reload', ({ outcome }) => this.configReloads.inc({ outcome }));
     on('keepalive-line', ({ listener }) => this.keepaliveLines.inc({ listener }));

@@ -1,4 +1,4 @@
-import type { ListenerStatus, PoolStatus, ProxyStatus, ServerStatus } from './status.js';
+import type { ListenerStatus, PenaltiesStatus, PoolStatus, ProxyStatus, ServerStatus } from './status.js';
 
 /**
  * The HTML status page: one self-contained document (inline CSS, no scripts, no
@@ -39,6 +39,7 @@ ${status.listeners.map(listenerRow).join('\n')}
 </table>
 </section>
 ${status.pools.map(poolSection).join('\n')}
+${penaltiesSection(status.penalties)}
 </main>
 <footer class="muted">Generated ${new Date().toISOString()} &middot; JSON at <a href="/api/status">/api/status</a> &middot; <a href="/metrics">/metrics</a></footer>
 </body>
@@ -49,6 +50,24 @@ ${status.pools.map(poolSection).join('\n')}
 function listenerRow(listener: ListenerStatus): string {
   const state = listener.listening ? '<span class="pill up">OPEN</span>' : '<span class="pill down">CLOSED</span>';
   return `<tr><td>${escapeHtml(listener.name)}</td><td class="mono">${escapeHtml(listener.address ?? '-')}</td><td>${escapeHtml(listener.pool)}</td><td>${state}</td><td class="num">${listener.activeSessions}</td></tr>`;
+}
+
+function penaltiesSection(penalties: PenaltiesStatus): string {
+  if (!penalties.enabled) return '<section class="penalties"><h2>Penalised sources</h2><p class="muted">Penalties are off.</p></section>';
+  const rows = penalties.penalised.map(
+    (entry) =>
+      `<tr><td class="mono">${escapeHtml(entry.source)}</td><td>${escapeHtml(entry.kind)}</td><td class="num">${Math.ceil(entry.remainingMs / 1000)} s</td><td class="num">${entry.charges}</td><td class="num">${formatDuration(Math.round(entry.activeForMs / 1000))}</td></tr>`,
+  );
+  const shown = penalties.penalisedCount > penalties.penalised.length ? ` (newest ${penalties.penalised.length} shown)` : '';
+  return `<section class="penalties">
+<h2>Penalised sources <small><b class="${penalties.penalisedCount > 0 ? 'bad' : ''}">${penalties.penalisedCount}</b> refused now${shown} &middot; ${penalties.sourcesTracked} with a penalty running</small></h2>
+${rows.length === 0 ? '<p class="muted">None.</p>' : `<table class="penalised">
+<thead><tr><th>Source</th><th>Last charge</th><th class="num">Refused for</th><th class="num">Charges</th><th class="num">Since</th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table>`}
+</section>`;
 }
 
 function poolSection(pool: PoolStatus): string {

@@ -1,3 +1,4 @@
+import type { PenalisedSource } from '../proxy/penalties.js';
 import type { BackendPool } from '../backend/pool.js';
 import type { BackendServer, ServerState } from '../backend/server.js';
 import type { ProxyServer } from '../proxy/proxy-server.js';
@@ -54,7 +55,19 @@ export interface ProxyStatus {
   readonly connections: { readonly active: number; readonly limit: number; readonly configured: number; readonly fdLimit: number | null };
   readonly listeners: readonly ListenerStatus[];
   readonly pools: readonly PoolStatus[];
+  readonly penalties: PenaltiesStatus;
 }
+
+/** Sources refused for their penalties right now, most recently penalised first (at most PENALISED_SHOWN). */
+export interface PenaltiesStatus {
+  readonly enabled: boolean;
+  /** Sources with a penalty running (refused or not yet). */
+  readonly sourcesTracked: number;
+  readonly penalisedCount: number;
+  readonly penalised: readonly PenalisedSource[];
+}
+
+export const PENALISED_SHOWN = 50;
 
 export type Readiness =
   | { readonly ready: true }
@@ -114,6 +127,12 @@ export function buildStatus(source: StatusSource): ProxyStatus {
       activeSessions: listener.sessions.size,
     })),
     pools: [...proxy.pools.values()].map((pool) => poolStatus(pool, source)),
+    penalties: {
+      enabled: proxy.penalties.enabled,
+      sourcesTracked: proxy.penalties.size,
+      penalisedCount: proxy.penalties.penalisedCount(),
+      penalised: proxy.penalties.penalised(PENALISED_SHOWN),
+    },
   };
 }
 

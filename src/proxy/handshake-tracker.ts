@@ -88,7 +88,9 @@ export class HandshakeTracker {
     if (this.unreadable) return 'unknown';
     if (!this.newKeys) return 'noauth';
     if (this.smallest === undefined) return 'unknown';
-    return this.clientFlights >= 2 && this.serverReplies >= 2 ? 'authfail' : 'noauth';
+    // The service request's answer alone is not an attempt: a second server reply is (some
+    // clients send the service request inside their NEWKEYS segment, unseen as a flight).
+    return this.clientFlights >= 1 && this.serverReplies >= 2 ? 'authfail' : 'noauth';
   }
 
   /** Starts watching both directions; `serverRest` / `clientBuffered` are bytes already seen past the identification. */
@@ -97,18 +99,18 @@ export class HandshakeTracker {
     this.holdTimer = setTimeout(() => this.expireHold(), this.options.maxHoldMs);
     const server = new NewKeysWatcher({ skipIdentLine: false });
     const fromClient = new NewKeysWatcher({ skipIdentLine: true });
-    const check = (completedBy: Direction): void => {
+    const check = (): void => {
       const states = [server.state, fromClient.state];
       // Not cleartext SSH framing: the end cannot be seen, so assume it comes after the grace period.
       if (states.includes('unreadable')) this.afterUnreadable();
-      else if (states.every((state) => state === 'newkeys')) this.afterNewKeys(client, backend, completedBy, smallestFor(fromClient.kexinit, server.kexinit));
+      else if (states.every((state) => state === 'newkeys')) this.afterNewKeys(client, backend, smallestFor(fromClient.kexinit, server.kexinit));
     };
     if (serverRest.length > 0) server.push(detached(serverRest));
     for (const chunk of clientBuffered) fromClient.push(detached(chunk));
-    check('client');
+    check();
     if (this.newKeys || this.unreadable) return;
-    if (server.state === 'watching') this.watch(backend, server, () => check('server'));
-    if (fromClient.state === 'watching') this.watch(client, fromClient, () => check('client'));
+    if (server.state === 'watching') this.watch(backend, server, check);
+    if (fromClient.state === 'watching') this.watch(client, fromClient, check);
   }
 
   /** The session ended; `by`: which side closed, if the slot was still held. */
@@ -145,19 +147,20 @@ export class HandshakeTracker {
     this.releaseSlotAfterGrace('unreadable');
   }
 
-  private afterNewKeys(client: Socket, backend: Socket, completedBy: Direction, smallest: number | undefined): void {
+  private afterNewKeys(client: Socket, backend: Socket, smallest: number | undefined): void {
     if (this.newKeys || this.stopped) return;
     this.newKeys = true;
     this.smallest = smallest;
     for (const detach of this.detach.splice(0)) detach();
     if (this.options.endsAt === 'newkeys') this.releaseSlot('newkeys');
     else this.releaseSlotAfterGrace('grace');
-    this.watchFlights(client, backend, completedBy);
+    this.watchFlights(client, backend);
   }
 
   /** Counts flights after NEWKEYS; only chunk sizes matter, so nothing is copied or parsed. */
-  private watchFlights(client: Socket, backend: Socket, completedBy: Direction): void {
-    let last = completedBy;
+  private watchFlights(client: Socket, backend: Socket): void {
+    // What came with the NEWKEYS segments is not seen again: the next chunk either way opens a flight.
+    let last: Direction | undefined;
     const fromServer = (bytes: number): void => {
       if (last === 'server') return;
       last = 'server';

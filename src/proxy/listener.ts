@@ -9,6 +9,13 @@ import { readProxyHeader, type ProxyHeaderReading } from './proxy-header-reader.
 import { Session } from './session.js';
 import { ticket, type Ticket } from '../ticket.js';
 import type { SourceLimits } from './source-limits.js';
+import type { SourcePenalties } from './penalties.js';
+import { closePolitely } from '../backend/polite-close.js';
+
+/** What sshd writes when it drops a connection (MaxStartups, penalties): clients print it. */
+const NOT_ALLOWED_LINE = Buffer.from('Not allowed at this time\r\n');
+/** A refused client has this long to read the line and close before it is reset. */
+const REFUSAL_LINGER_MS = 1000;
 
 /** Shared across listeners: the process-wide connection limit, taken as tickets. */
 export class ConnectionBudget {
@@ -37,6 +44,8 @@ export interface ListenerDeps {
   readonly budget: ConnectionBudget;
   /** Per-client limits, shared by all listeners of the process. */
   readonly sourceLimits: SourceLimits;
+  /** Per-source penalties, shared by all listeners of the process. */
+  readonly penalties: SourcePenalties;
 }
 
 /** One listening socket: accept, admit (ACL, limits), and start a session per client. */
@@ -188,6 +197,12 @@ export class Listener {
       this.reject(socket, 'ACL_DENIED', client, verdict.reason);
       return;
     }
+    const penalty = this.deps.penalties.check(client);
+    if (penalty) {
+      place.release();
+      this.refuse(socket, client, `${penalty.key} is penalised for ${Math.ceil(penalty.remainingMs / 1000)}s more (last: ${penalty.kind})`);
+      return;
+    }
     const source = this.deps.sourceLimits.admit(client);
     if (!source.ok) {
       place.release();
@@ -212,7 +227,10 @@ export class Listener {
         place.release();
         source.release();
       }),
-      (closed) => this.sessions.delete(closed),
+      (closed) => {
+        this.sessions.delete(closed);
+        this.charge(client, closed);
+      },
     );
     this.sessions.add(session);
     socket.off('error', ignoreEarlyError);
@@ -222,6 +240,22 @@ export class Listener {
     if (initialBytes !== undefined && initialBytes.length < this.deps.limits.clientBufferBytes) socket.resume();
   }
 
+  /** A finished session's outcome counts against its source (sshd's PerSourcePenalties, on the real address). */
+  private charge(client: string, session: Session): void {
+    const activation = this.deps.penalties.charge(client, session.chargeableOutcome);
+    if (activation) this.deps.events.emit('source-penalised', { listener: this.name, client, ...activation });
+  }
+
+  /**
+   * PENALIZED: the line sshd would write, then FIN; the client's bytes are read and
+   * dropped so it sees the line rather than a reset, and it is reset only if it lingers.
+   */
+  private refuse(socket: Socket, client: string, message: string): void {
+    this.deps.events.emit('connection-rejected', { listener: this.name, reason: 'PENALIZED', client, message });
+    socket.off('error', ignoreEarlyError);
+    closePolitely(socket, { send: NOT_ALLOWED_LINE, waitMs: REFUSAL_LINGER_MS }, noop);
+  }
+
   private reject(socket: Socket, reason: ReasonCode, client: string, message?: string): void {
     this.deps.events.emit('connection-rejected', { listener: this.name, reason, client, ...(message === undefined ? {} : { message }) });
     socket.destroy();
@@ -229,6 +263,8 @@ export class Listener {
 }
 
 function ignoreEarlyError(): void {}
+
+function noop(): void {}
 
 function trustedPeers(config: ListenerConfig): Acl | undefined {
   const proxyProtocol = config.proxyProtocol;

@@ -5,6 +5,7 @@ import { ProxyEvents } from '../events/bus.js';
 import type { ReloadChanges } from '../events/contract.js';
 import { ConnectionBudget, Listener, type ListenerDeps } from './listener.js';
 import type { Session } from './session.js';
+import { SourcePenalties } from './penalties.js';
 import { SourceLimits } from './source-limits.js';
 
 /**
@@ -25,6 +26,8 @@ export class ProxyServer {
   /** limits.maxConnections as configured and as the descriptor limit allows (recomputed at every reload). */
   connectionCap: ConnectionCap;
   readonly sourceLimits: SourceLimits;
+  /** Per-source penalties, shared by all listeners of the process. */
+  readonly penalties: SourcePenalties;
   private draining = false;
   private graceTimer: NodeJS.Timeout | undefined;
   private graceEnds: (() => void) | undefined;
@@ -35,6 +38,7 @@ export class ProxyServer {
     this.connectionCap = connectionCapFor(config);
     this.budget = new ConnectionBudget(this.connectionCap.effective);
     this.sourceLimits = new SourceLimits(config.limits);
+    this.penalties = new SourcePenalties(config.penalties);
     for (const pool of config.pools) this.pools.set(pool.name, new BackendPool(pool, events));
     for (const listener of config.listeners) {
       const pool = this.pools.get(listener.pool);
@@ -44,7 +48,7 @@ export class ProxyServer {
   }
 
   private listenerDeps(config: Config, pool: BackendPool): ListenerDeps {
-    return { pool, timeouts: config.timeouts, limits: config.limits, events: this.events, budget: this.budget, sourceLimits: this.sourceLimits };
+    return { pool, timeouts: config.timeouts, limits: config.limits, events: this.events, budget: this.budget, sourceLimits: this.sourceLimits, penalties: this.penalties };
   }
 
   /**
@@ -102,6 +106,7 @@ export class ProxyServer {
     this.connectionCap = connectionCapFor(config);
     this.budget.max = this.connectionCap.effective;
     this.sourceLimits.update(config.limits);
+    this.penalties.update(config.penalties);
     // 3. Listeners: keep and update, swap in the opened ones, retire the rest.
     const next: Listener[] = [];
     for (const listenerConfig of config.listeners) {

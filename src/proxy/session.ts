@@ -9,7 +9,7 @@ import type { AttemptRecord, ProxyEvents } from '../events/bus.js';
 import type { Ticket } from '../ticket.js';
 import { ClientBuffer } from './client-buffer.js';
 import { SetupDeadline, type DeadlineRule } from './client-deadline.js';
-import { HandshakeTracker } from './handshake-tracker.js';
+import { HandshakeTracker, type AuthOutcome } from './handshake-tracker.js';
 import { ClientKeepalive } from './keepalive.js';
 import { clientSilence } from './client-silence.js';
 import { canTransition, PhaseClock, type SessionPhase, type SessionState } from './session-state.js';
@@ -71,6 +71,8 @@ export class Session {
   private state: SessionState = { phase: 'accepted' };
   private readonly client: Socket;
   private readonly clientAddress: string;
+  /** Set when the session ends: what its client is charged for (penalties), if anything. */
+  chargeableOutcome: AuthOutcome | undefined;
   private readonly context: SessionContext;
   /** The connection budget and per-source counts the listener took for this client. */
   private readonly admission: Ticket;
@@ -399,6 +401,8 @@ export class Session {
     // A handshake still running when the session ends: say which side went.
     if (state.phase === 'spliced') state.tracker.stop(reason.startsWith('SERVER_') ? 'server-gone' : 'client-gone');
     const slotRelease = state.phase === 'spliced' ? state.tracker.released : undefined;
+    const authOutcome = state.phase === 'spliced' ? state.tracker.outcome : phase === 'queued' || phase === 'backoff' ? undefined : 'noauth';
+    this.chargeableOutcome = chargeable(authOutcome, reason, spliced);
     this.transition({ phase: 'closed', reason });
     this.deadline.clear();
     this.admission.release();
@@ -429,9 +433,24 @@ export class Session {
       ...(message === undefined ? {} : { message }),
       keepaliveLines: this.keepalive?.linesSent ?? 0,
       ...(slotRelease === undefined ? {} : { slotRelease }),
+      ...(authOutcome === undefined ? {} : { authOutcome, penaltyCharged: this.chargeableOutcome !== undefined }),
       ...(this.deadline.budget.pattern === undefined ? {} : { deadlinePattern: this.deadline.budget.pattern }),
     });
   }
+}
+
+/**
+ * The outcome a session is charged for, or undefined when it was not the client's
+ * doing: the proxy or a backend ended it (shutdown, no backend, a server that closed
+ * before the key exchange), or the proxy kept it queued. A client that left before the
+ * splice of its own accord (a scanner, a port check) is `noauth`, as at sshd.
+ */
+function chargeable(outcome: AuthOutcome | undefined, reason: ReasonCode, spliced: boolean): AuthOutcome | undefined {
+  if (outcome === undefined || outcome === 'ok' || outcome === 'unknown') return undefined;
+  if (reason === 'SHUTDOWN' || reason === 'DRAIN_TIMEOUT') return undefined;
+  if (!spliced) return reason === 'CLIENT_CLOSED' || reason === 'CLIENT_RESET' ? 'noauth' : undefined;
+  if (outcome === 'noauth' && reason.startsWith('SERVER_')) return undefined;
+  return outcome;
 }
 
 /**

@@ -1,6 +1,5 @@
 import { ticket } from '../ticket.js';
-import { isIP } from 'node:net';
-import { normaliseAddress } from '../net/address.js';
+import { sourceKey } from '../net/source-key.js';
 
 export interface SourceLimitSettings {
   /** Concurrent connections per source (0 = unlimited). */
@@ -63,9 +62,7 @@ export class SourceLimits {
 
   /** The group a client address counts against: IPv4 as is, IPv6 by prefix. */
   keyFor(address: string): string {
-    const normalised = normaliseAddress(address) ?? address;
-    if (isIP(normalised) !== 6) return normalised;
-    return ipv6Prefix(normalised, this.settings.perSourceIpv6Prefix);
+    return sourceKey(address, 32, this.settings.perSourceIpv6Prefix);
   }
 
   /** Admits one connection from `address` or says which limit it hit. Call `release` when it closes. */
@@ -118,31 +115,3 @@ export class SourceLimits {
 }
 
 function noop(): void {}
-
-/** `2001:db8:1:2:3::4`, 64 → `2001:db8:1:2::/64` (zeroes past the prefix, canonical hex groups). */
-export function ipv6Prefix(address: string, prefixLength: number): string {
-  const groups = expandIpv6(address);
-  const out: number[] = [];
-  for (let index = 0; index < 8; index += 1) {
-    const bitsLeft = prefixLength - index * 16;
-    const group = groups[index] ?? 0;
-    if (bitsLeft >= 16) out.push(group);
-    else if (bitsLeft <= 0) out.push(0);
-    else out.push(group & (0xffff << (16 - bitsLeft)) & 0xffff);
-  }
-  return `${out.map((group) => group.toString(16)).join(':')}/${prefixLength}`;
-}
-
-function expandIpv6(address: string): number[] {
-  let text = address.replace(/%.*$/, '');
-  const dotted = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(2, 6).map(Number) as [number, number, number, number];
-    text = `${dotted[1] ?? ''}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = '', tail] = text.split('::');
-  const parse = (part: string): number[] => (part === '' ? [] : part.split(':').map((group) => parseInt(group, 16)));
-  const left = parse(head);
-  const right = tail === undefined ? [] : parse(tail);
-  return [...left, ...new Array<number>(Math.max(0, 8 - left.length - right.length)).fill(0), ...right];
-}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ipv6Prefix, SourceLimits } from '../../src/proxy/source-limits.js';
+import { SourceLimits } from '../../src/proxy/source-limits.js';
+import { ipv6Block, sourceKey } from '../../src/net/source-key.js';
 
 function clock(): { now: () => number; advance: (ms: number) => void } {
   let t = 0;
@@ -34,9 +35,16 @@ test('IPv6 sources are grouped by the configured prefix', () => {
   assert.equal(limits.admit('2001:db8:1:2:ffff:ffff:ffff:ffff').ok, false, 'same /64');
   assert.ok(limits.admit('2001:db8:1:3::1').ok, 'next /64');
   assert.equal(limits.keyFor('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2:0:0:0:0/64');
-  assert.equal(ipv6Prefix('2001:db8:abcd:ef12::1', 56), '2001:db8:abcd:ef00:0:0:0:0/56');
-  assert.equal(ipv6Prefix('2001:db8::1', 128), '2001:db8:0:0:0:0:0:1/128');
-  assert.equal(ipv6Prefix('::ffff:10.1.2.3', 120), '0:0:0:0:0:ffff:a01:200/120');
+  assert.equal(ipv6Block('2001:db8:abcd:ef12::1', 56), '2001:db8:abcd:ef00:0:0:0:0/56');
+  assert.equal(ipv6Block('2001:db8::1', 128), '2001:db8:0:0:0:0:0:1/128');
+  assert.equal(ipv6Block('::ffff:10.1.2.3', 120), '0:0:0:0:0:ffff:a01:200/120');
+});
+
+test('sourceKey: IPv4 by prefix (as is at 32), IPv4-mapped as IPv4, IPv6 by prefix', () => {
+  assert.equal(sourceKey('10.1.2.3', 32, 64), '10.1.2.3');
+  assert.equal(sourceKey('10.1.2.3', 24, 64), '10.1.2.0/24');
+  assert.equal(sourceKey('::ffff:10.1.2.3', 16, 64), '10.1.0.0/16');
+  assert.equal(sourceKey('2001:db8:1:2::9', 32, 48), '2001:db8:1:0:0:0:0:0/48');
 });
 
 test('rate per source: a bucket of perSourceRate tokens refilled per second', () => {
