@@ -67,6 +67,8 @@ export interface AttemptFailure {
   readonly protocol?: string;
   readonly notice?: string;
   readonly errno?: string;
+  /** The proxy's own address on this connection (what sshd sees as the source), once connected. */
+  readonly localAddress?: string;
 }
 
 export type AttemptOutcome = AttemptSuccess | AttemptFailure;
@@ -86,6 +88,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   const chunks: Buffer[] = [];
   let receivedBytes = 0;
   let connectedAt: number | undefined;
+  let localAddress: string | undefined;
   let finished = false;
 
   const reuseReads = options.reuseReads === true;
@@ -148,6 +151,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
       elapsedMs: performance.now() - startedAt,
       received: received(),
       preLines: parser.linesBeforeIdent,
+      ...(localAddress === undefined ? {} : { localAddress }),
       ...extra,
     });
   }
@@ -163,6 +167,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
 
   function onConnect(): void {
     connectedAt = performance.now();
+    localAddress = socket.localAddress;
     if (timer) clearTimeout(timer);
     const { sendOnConnect, sendAfterSilenceMs } = options;
     // One timer: the silence first (when asked for and shorter), then the rest of the banner timeout.

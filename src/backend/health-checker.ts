@@ -151,6 +151,7 @@ export class HealthChecker {
       });
       server.checkFailures = 0;
       server.checkSuccesses += 1;
+      this.pool.reportCheck(server, undefined);
       if (server.health === 'DOWN' && server.checkSuccesses >= rise) this.pool.setHealth(server, 'UP', 'check:ok');
       return;
     }
@@ -164,6 +165,7 @@ export class HealthChecker {
     });
     // Out of descriptors or ports here: the check says nothing about the server.
     if (outcome.code === 'LOCAL_RESOURCE') return;
+    this.pool.reportCheck(server, outcome.code, outcome.localAddress);
     server.checkSuccesses = 0;
     server.checkFailures += 1;
     if (server.health === 'UP' && server.checkFailures >= fall) this.pool.setHealth(server, 'DOWN', `check:${outcome.code}`);

@@ -6,6 +6,7 @@ import { createBalancer, type Balancer } from './balancer.js';
 import { createLease, type Lease, type PrefetchSource } from './lease.js';
 import { AcquireQueue, type AcquireResult } from './acquire-queue.js';
 import { PassiveEjections, recordAttemptOutcome } from './passive-health.js';
+import { OwnPenaltyWatch } from './own-penalty.js';
 import { reconcileServers, type ServerChanges } from './pool-reconfigure.js';
 import { ConnectRateLimiter } from './retry-policy.js';
 import { BackendServer, type ServerHealth, type ServerStateChange } from './server.js';
@@ -41,6 +42,13 @@ export class BackendPool {
   private readonly retired = new Set<BackendServer>();
   private rateTimer: NodeJS.Timeout | undefined;
   private readonly ejections = new PassiveEjections();
+  /** Backends that penalise the proxy's own address, held out (src/backend/own-penalty.ts). */
+  private readonly ownPenalty = new OwnPenaltyWatch({
+    started: (episode) => this.announcePenalty('started', episode.server, episode),
+    extended: (episode) => this.announcePenalty('extended', episode.server, episode),
+    ended: (server, refusals) => this.announcePenalty('ended', server, { refusals }),
+    holdEnded: () => this.serveQueue(),
+  });
   private serving = false;
   private serveAgain = false;
   /** A server's state changed: the next pass also fails waiters left with no candidate. */
@@ -97,7 +105,12 @@ export class BackendPool {
 
   /** Servers this request may use now: healthy primaries, else healthy backups, else (whenAllDown: try) any not draining. */
   candidates(request: LeaseRequest): BackendServer[] {
-    return candidateServers(this.servers, request, this.config.whenAllDown);
+    return candidateServers(this.servers, request, this.config.whenAllDown, (server) => this.ownPenalty.isHeldOut(server));
+  }
+
+  /** Whether `server` is held out now because it refuses the proxy's own address. */
+  isHeldOut(server: BackendServer): boolean {
+    return this.ownPenalty.isHeldOut(server);
   }
 
   /** Serves queued sessions, oldest first, after a slot was freed, a server came back or a rate token is due. */
@@ -146,8 +159,15 @@ export class BackendPool {
     return this.prefetch?.available(server) ?? 0;
   }
 
-  /** Records a session attempt's outcome (undefined = success) for passive health. */
-  reportAttempt(server: BackendServer, failure: AttemptFailureCode | undefined): void {
+  /** A health check's outcome, for the watch on penalties against the proxy's own address. */
+  reportCheck(server: BackendServer, failure: AttemptFailureCode | undefined, proxyAddress?: string): void {
+    if (failure === undefined) this.ownPenalty.succeeded(server);
+    else this.ownPenalty.failed(server, failure, proxyAddress);
+  }
+
+  /** Records a session attempt's outcome (undefined = success) for passive health and the penalty watch. */
+  reportAttempt(server: BackendServer, failure: AttemptFailureCode | undefined, proxyAddress?: string): void {
+    this.reportCheck(server, failure, proxyAddress);
     if (!recordAttemptOutcome(server, failure, this.config.passiveHealth.consecutiveFailures)) return;
     this.setHealth(server, 'DOWN', `passive:${failure ?? 'unknown'}`);
     // Without active checks nothing would bring it back: eject for one check interval.
@@ -198,6 +218,7 @@ export class BackendPool {
     clearTimeout(this.rateTimer);
     this.rateTimer = undefined;
     this.ejections.clear();
+    this.ownPenalty.clear();
     this.rejectQueued(message);
   }
 
@@ -218,6 +239,22 @@ export class BackendPool {
     if (!node) return;
     const message = `pool "${this.name}": dropped from a full queue (queue.maxLength ${this.config.queue.maxLength}) as its oldest client that had sent nothing`;
     this.waiters.settle(node, { ok: false, code: 'QUEUE_FULL', message });
+  }
+
+  private announcePenalty(phase: 'started' | 'extended' | 'ended', server: BackendServer, detail: { readonly holdMs?: number; readonly refusals: number; readonly proxyAddress?: string | undefined }): void {
+    const { holdMs, refusals, proxyAddress } = detail;
+    this.events.emit('backend-penalty', {
+      pool: this.name,
+      server: server.name,
+      address: server.address,
+      phase,
+      refusals,
+      ...(holdMs === undefined ? {} : { holdMs }),
+      ...(proxyAddress === undefined ? {} : { proxyAddress }),
+    });
+    // Held out: waiters left with no other server fail now rather than wait on it.
+    this.sweepPending = true;
+    this.serveQueue();
   }
 
   private announce(server: BackendServer, change: ServerStateChange | undefined): void {

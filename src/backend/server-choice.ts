@@ -16,9 +16,15 @@ export function silentSlots(server: BackendServer, silentShare: number): number 
   return Math.max(1, Math.floor(server.maxStartups * silentShare));
 }
 
-/** Servers a request may use now: healthy primaries, else healthy backups, else (whenAllDown: try) any not draining. */
-export function candidateServers(servers: readonly BackendServer[], request: LeaseRequest, whenAllDown: PoolConfig['whenAllDown']): BackendServer[] {
-  const open = servers.filter((server) => !request.exclude.has(server) && !server.draining && server.weight > 0);
+/** Servers a request may use now: healthy primaries, else healthy backups, else (whenAllDown: try) any not draining; never one held out. */
+export function candidateServers(
+  servers: readonly BackendServer[],
+  request: LeaseRequest,
+  whenAllDown: PoolConfig['whenAllDown'],
+  heldOut: (server: BackendServer) => boolean = () => false,
+): BackendServer[] {
+  // Held out (it penalises the proxy's address): not even whenAllDown: try sends clients there.
+  const open = servers.filter((server) => !request.exclude.has(server) && !server.draining && server.weight > 0 && !heldOut(server));
   const primaries = open.filter((server) => !server.backup && server.health === 'UP');
   if (primaries.length > 0) return primaries;
   const backups = open.filter((server) => server.backup && server.health === 'UP');

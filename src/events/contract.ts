@@ -77,6 +77,21 @@ export interface ProxyEventMap {
   failover: [{ readonly pool: string; readonly from: string; readonly reason: AttemptFailureCode }];
   /** A source turned penalised by a session's outcome: refused (PENALIZED) for `remainingMs`. */
   'source-penalised': [{ readonly listener: string; readonly client: string; readonly key: string; readonly kind: string; readonly remainingMs: number; readonly charges: number }];
+  /**
+   * A backend refuses the proxy's own address (sshd PerSourcePenalties): `started` (held out
+   * for `holdMs`), `extended` (refused again after a hold-out), `ended` (a banner again).
+   */
+  'backend-penalty': [
+    {
+      readonly pool: string;
+      readonly server: string;
+      readonly address: string;
+      readonly phase: 'started' | 'extended' | 'ended';
+      readonly refusals: number;
+      readonly holdMs?: number;
+      readonly proxyAddress?: string;
+    },
+  ];
   'connection-rejected': [{ readonly listener: string; readonly reason: ReasonCode; readonly client: string; readonly message?: string }];
   'accept-error': [{ readonly listener: string; readonly error: NodeJS.ErrnoException }];
   'listener-open': [{ readonly listener: string; readonly address: string }];

@@ -89,6 +89,20 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
     if (!logger.isLevelEnabled('info')) return;
     logger.info({ event: 'rejected', ...rejection }, 'connection rejected');
   });
+  on('backend-penalty', (penalty) => {
+    const where = `${penalty.pool}/${penalty.server} (${penalty.address})`;
+    const proxy = penalty.proxyAddress ?? "the proxy's source address";
+    if (penalty.phase === 'started') {
+      logger.warn(
+        { event: 'backend-penalty', ...penalty, hint: `PerSourcePenaltyExemptList ${proxy}` },
+        `${where} refuses the proxy's own address ${proxy}: likely sshd PerSourcePenalties (every client behind the proxy shares that address). Held out for ${Math.round((penalty.holdMs ?? 0) / 1000)}s. Fix: add "PerSourcePenaltyExemptList ${proxy}" to its sshd_config (the proxy applies penalties per client itself)`,
+      );
+    } else if (penalty.phase === 'ended') {
+      logger.info({ event: 'backend-penalty', ...penalty }, `${where} answers the proxy again after ${penalty.refusals} refusals`);
+    } else {
+      logger.debug({ event: 'backend-penalty', ...penalty }, `${where} still refuses the proxy: held out for ${Math.round((penalty.holdMs ?? 0) / 1000)}s`);
+    }
+  });
   on('source-penalised', (penalty) => {
     logger.warn({ event: 'source-penalised', ...penalty, remainingMs: round(penalty.remainingMs) }, `source ${penalty.key} penalised: refused (PENALIZED) for ${Math.ceil(penalty.remainingMs / 1000)}s`);
   });

@@ -59,6 +59,19 @@ export function registerStateGauges(registry: Registry, proxy: MetricsSource): v
   perServer('sshproxy_server_handshakes_active', 'Sessions holding a handshake slot on this server (in their SSH handshake).', (s) => s.handshakesActive);
   // Health alone: a server drained by a reload is not down, and must not page.
   perServer('sshproxy_server_up', '1 while the server is healthy (UP, or DRAINING but healthy), 0 when DOWN.', (s) => (s.health === 'UP' ? 1 : 0), 'min');
+  new Gauge({
+    name: 'sshproxy_server_penalising_proxy',
+    help: "1 while the server is held out because it refuses the proxy's own address (sshd PerSourcePenalties), else 0.",
+    labelNames: ['pool', 'server'] as const,
+    registers: [registry],
+    aggregator: 'max',
+    collect() {
+      this.reset();
+      for (const pool of proxy.pools.values()) {
+        for (const server of pool.servers) this.set({ pool: pool.name, server: server.name }, pool.isHeldOut(server) ? 1 : 0);
+      }
+    },
+  });
   perServer('sshproxy_server_draining', '1 while the server takes no new sessions (removed by a reload, draining), else 0.', (s) => (s.state === 'DRAINING' ? 1 : 0), 'max');
   new Gauge({
     name: 'sshproxy_prefetch_ready',

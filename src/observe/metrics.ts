@@ -99,6 +99,12 @@ export class ProxyMetrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  readonly backendPenaltyEpisodes = new Counter({
+    name: 'sshproxy_backend_penalty_episodes_total',
+    help: "Episodes in which a backend refused the proxy's own address (likely sshd PerSourcePenalties; exempt the proxy with PerSourcePenaltyExemptList).",
+    labelNames: ['pool', 'server'] as const,
+    registers: [this.registry],
+  });
   readonly attempts = new Counter({
     name: 'sshproxy_attempts_total',
     help: 'Backend attempts made for sessions: result="ok" or the attempt failure code.',
@@ -246,6 +252,7 @@ export class ProxyMetrics {
         this.backendConnect.zero(labels);
         this.attempts.inc({ ...labels, result: 'ok' }, 0);
         this.stateChanges.inc(labels, 0);
+        this.backendPenaltyEpisodes.inc(labels, 0);
       }
     }
   }
@@ -297,6 +304,9 @@ export class ProxyMetrics {
     if (healthEvents) on('server-state', ({ pool, server }) => this.stateChanges.inc({ pool, server }));
     on('connection-rejected', ({ listener, reason }) => this.rejected.inc({ listener, reason }));
     on('source-penalised', ({ kind }) => this.penaltiesActivated.inc({ kind }));
+    on('backend-penalty', ({ pool, server, phase }) => {
+      if (phase === 'started') this.backendPenaltyEpisodes.inc({ pool, server });
+    });
     on('accept-error', ({ listener }) => this.acceptErrors.inc({ listener }));
     on('config-reload', ({ outcome }) => this.configReloads.inc({ outcome }));
     on('keepalive-line', ({ listener }) => this.keepaliveLines.inc({ listener }));

@@ -304,7 +304,7 @@ export class Session {
     else this.hardFailed.add(lease.server);
     // The lease goes first: the next attempt may want this very slot.
     lease.close();
-    this.context.pool.reportAttempt(lease.server, failure.code);
+    this.context.pool.reportAttempt(lease.server, failure.code, failure.localAddress);
     this.record(lease.server, failure, false);
     this.queueForBackend({ server: lease.server.name, reason: failure.code });
   }

@@ -243,7 +243,8 @@ describe('session phases', () => {
   });
 
   it('gives up with BACKENDS_EXHAUSTED after retry.maxAttempts, holding nothing', async (t) => {
-    const h = harness(t);
+    // Two servers, so neither refuses three times in a row (which would hold it out: own-penalty.ts).
+    const h = harness(t, { servers: [{ name: 'a', maxStartups: 1 }, { name: 'b', maxStartups: 1 }] });
     reach(h, 'connecting');
     for (let attempt = 1; attempt <= 4; attempt += 1) {
       h.backends.latest.fail('BACKEND_RESET');
@@ -252,8 +253,27 @@ describe('session phases', () => {
     await settle();
     assert.equal(h.summaries[0]?.reason, 'BACKENDS_EXHAUSTED');
     assert.equal(h.backends.attempts.length, 4);
-    assert.ok((h.summaries[0]?.phaseMs.backoff ?? 0) >= 300, 'the time backing off is its own phase');
+    const servers = h.summaries[0]?.attempts.map((attempt) => attempt.server) ?? [];
+    assert.deepEqual([...servers].sort(), ['a', 'a', 'b', 'b'], 'tried both, twice each');
     assertNothingHeld(h);
+  });
+
+  it('three refusals in a row with no slot in use: the server is held out (sshd penalising the proxy) and the session ends after 3 attempts, not maxAttempts', async (t) => {
+    const h = harness(t);
+    const penalties: string[] = [];
+    h.events.on('backend-penalty', ({ phase }) => penalties.push(phase));
+    reach(h, 'connecting');
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      h.backends.latest.fail('THROTTLED');
+      h.advance(100);
+    }
+    await settle();
+    assert.deepEqual(penalties, ['started']);
+    assert.equal(h.backends.attempts.length, 3, 'no fourth attempt on a server that penalises the proxy');
+    assert.equal(h.summaries[0]?.reason, 'BACKENDS_EXHAUSTED');
+    assert.equal(h.pool.servers.some((server) => h.pool.isHeldOut(server)), true);
+    assertNothingHeld(h);
+    h.pool.close();
   });
 
   it('expires the setup budget while queued (SETUP_TIMEOUT) and leaves the queue', async (t) => {

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { OwnPenaltyWatch, type OwnPenaltyEpisode } from '../../src/backend/own-penalty.js';
+import { BackendServer } from '../../src/backend/server.js';
+
+function setup(t: TestContext, maxStartups = 10) {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const server = new BackendServer('main', { name: 'sshd', address: { host: '127.0.0.1', port: 22 }, weight: 1, backup: false }, maxStartups);
+  const log: string[] = [];
+  const episodes: OwnPenaltyEpisode[] = [];
+  const watch = new OwnPenaltyWatch({
+    started: (episode) => {
+      log.push(`started ${episode.holdMs}`);
+      episodes.push(episode);
+    },
+    extended: (episode) => log.push(`extended ${episode.holdMs}`),
+    ended: (_server, refusals) => log.push(`ended after ${refusals}`),
+    holdEnded: () => log.push('hold ended'),
+  });
+  t.after(() => watch.clear());
+  return { server, watch, log, episodes };
+}
+
+describe('OwnPenaltyWatch: a backend that penalises the proxy is held out, not hammered', () => {
+  it('three refusals in a row with few slots in use open an episode: held out 15 s, doubling toward 600 s', (t) => {
+    const { server, watch, log, episodes } = setup(t);
+    watch.failed(server, 'THROTTLED', '10.0.0.9');
+    watch.failed(server, 'BACKEND_RESET', undefined);
+    assert.equal(watch.isHeldOut(server), false, 'two refusals are not yet an episode');
+    watch.failed(server, 'BACKEND_CLOSED', undefined);
+    assert.equal(watch.isHeldOut(server), true);
+    assert.equal(episodes[0]?.proxyAddress, '10.0.0.9', 'the address to exempt');
+    watch.failed(server, 'THROTTLED', undefined);
+    assert.deepEqual(log, ['started 15000'], 'refusals of attempts already under way change nothing');
+    t.mock.timers.tick(15_000);
+    assert.equal(watch.isHeldOut(server), false);
+    let expected = 15_000;
+    for (let round = 0; round < 7; round += 1) {
+      watch.failed(server, 'THROTTLED', undefined);
+      expected = Math.min(expected * 2, 600_000);
+      assert.equal(log.at(-1), `extended ${expected}`);
+      t.mock.timers.tick(expected);
+    }
+    assert.equal(expected, 600_000, 'capped at sshd max');
+    watch.succeeded(server);
+    assert.equal(log.at(-1), 'ended after 11');
+    assert.equal(watch.isHeldOut(server), false);
+  });
+
+  it('refusals while the proxy holds half its slots there or more may be its own MaxStartups excess: no episode', (t) => {
+    const { server, watch } = setup(t, 4);
+    server.handshakesActive = 2;
+    for (let refusal = 0; refusal < 10; refusal += 1) watch.failed(server, 'THROTTLED', undefined);
+    assert.equal(watch.isHeldOut(server), false);
+  });
+
+  it('a success or another kind of failure between refusals breaks the streak', (t) => {
+    const { server, watch } = setup(t);
+    for (const code of ['THROTTLED', 'THROTTLED', 'BANNER_TIMEOUT', 'THROTTLED', 'THROTTLED'] as const) watch.failed(server, code, undefined);
+    assert.equal(watch.isHeldOut(server), false);
+    watch.succeeded(server);
+    watch.failed(server, 'THROTTLED', undefined);
+    assert.equal(watch.isHeldOut(server), false);
+  });
+});
