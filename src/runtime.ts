@@ -1,3 +1,4 @@
+import { noauthOverBudget } from './config/noauth-budget.js';
 import type { Logger } from 'pino';
 import { HealthChecker } from './backend/health-checker.js';
 import type { BackendPool } from './backend/pool.js';
@@ -76,6 +77,13 @@ export class ProxyRuntime {
       this.logger[level](
         { event: 'fd-limit', maxConnections: cap.configured, fdLimit: cap.fdLimit, effectiveMaxConnections: cap.effective, fdsNeeded: needed },
         `limits.maxConnections ${cap.configured} would need ${needed} file descriptors (two per connection, plus a reserve); the limit is ${cap.fdLimit}, so at most ${cap.effective} connections are accepted (raise ulimit -n to ${needed} for all ${cap.configured})`,
+      );
+    }
+    for (const load of noauthOverBudget(this.config)) {
+      this.logger.warn(
+        { event: 'noauth-budget', ...load },
+        `pool ${load.pool}: health checks (${load.checksPerSecond.toFixed(2)}/s) and unused prefetched connections (${load.prefetchPerSecond.toFixed(2)}/s) leave each backend ${load.perSecond.toFixed(2)} unauthenticated connections per second from this proxy alone; ` +
+          'OpenSSH 9.8+ charges each one to the proxy\'s address (PerSourcePenalties noauth) and refuses it past about 1/s sustained. Exempt the proxy (PerSourcePenaltyExemptList) or check less often (docs/penalties.md)',
       );
     }
     if (this.config.admin) {

@@ -4,8 +4,13 @@ import type { BackendServer } from './server.js';
 /** sshd's PerSourcePenalties `min` and `max`: the first hold-out and the ceiling it doubles toward. */
 const FIRST_HOLD_MS = 15_000;
 const MAX_HOLD_MS = 600_000;
-/** Refusals in a row, with few of the proxy's slots in use, before it is taken for a penalty. */
+/** Refusals in a row, with few of the proxy's slots in use, before it is taken for a penalty... */
 const REFUSALS_TO_SUSPECT = 3;
+/**
+ * ...spread over at least this long: a penalty refuses everything for 15 s and more, while
+ * sshd's listener lagging behind connections that just closed refuses for milliseconds.
+ */
+const SUSPECT_SPAN_MS = 1000;
 /** How sshd drops a connection in its listener: the line, a reset (the line lost), or a bare close. */
 const REFUSALS: ReadonlySet<AttemptFailureCode> = new Set(['THROTTLED', 'BACKEND_RESET', 'BACKEND_CLOSED']);
 
@@ -36,18 +41,20 @@ interface Episode {
  * PerSourcePenalties: every client behind the proxy shares it) and stops hammering it.
  * Refusals at sshd's listener (the "Not allowed at this time" line, a reset or a bare
  * close) while the proxy holds under half of its slots there are not MaxStartups of its
- * own making; three in a row open an episode. The server is then held out for 15 s,
+ * own making; three in a row, over a second or more, open an episode. The server is then held out for 15 s,
  * doubling toward sshd's 600 s on each refusal after a hold-out, and no client is sent
  * to it meanwhile. A successful attempt or check ends the episode.
  */
 export class OwnPenaltyWatch {
   private readonly episodes = new Map<BackendServer, Episode>();
-  private readonly streaks = new Map<BackendServer, { count: number; proxyAddress: string | undefined }>();
+  private readonly streaks = new Map<BackendServer, { count: number; since: number; proxyAddress: string | undefined }>();
   private readonly timers = new Map<BackendServer, NodeJS.Timeout>();
   private readonly listener: OwnPenaltyListener;
+  private readonly now: () => number;
 
-  constructor(listener: OwnPenaltyListener) {
+  constructor(listener: OwnPenaltyListener, now: () => number = () => performance.now()) {
     this.listener = listener;
+    this.now = now;
   }
 
   /** Whether the server is held out now. */
@@ -74,11 +81,12 @@ export class OwnPenaltyWatch {
     }
     // With half its own slots in use, a refusal may be the proxy's own MaxStartups excess.
     if (server.handshakesActive >= Math.max(1, Math.floor(server.maxStartups / 2))) return;
-    const streak = this.streaks.get(server) ?? { count: 0, proxyAddress: undefined };
+    const now = this.now();
+    const streak = this.streaks.get(server) ?? { count: 0, since: now, proxyAddress: undefined };
     streak.count += 1;
     streak.proxyAddress = proxyAddress ?? streak.proxyAddress;
     this.streaks.set(server, streak);
-    if (streak.count < REFUSALS_TO_SUSPECT) return;
+    if (streak.count < REFUSALS_TO_SUSPECT || now - streak.since < SUSPECT_SPAN_MS) return;
     this.streaks.delete(server);
     const started: Episode = { holdMs: FIRST_HOLD_MS, refusals: streak.count, proxyAddress: streak.proxyAddress };
     this.episodes.set(server, started);

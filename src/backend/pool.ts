@@ -43,12 +43,7 @@ export class BackendPool {
   private rateTimer: NodeJS.Timeout | undefined;
   private readonly ejections = new PassiveEjections();
   /** Backends that penalise the proxy's own address, held out (src/backend/own-penalty.ts). */
-  private readonly ownPenalty = new OwnPenaltyWatch({
-    started: (episode) => this.announcePenalty('started', episode.server, episode),
-    extended: (episode) => this.announcePenalty('extended', episode.server, episode),
-    ended: (server, refusals) => this.announcePenalty('ended', server, { refusals }),
-    holdEnded: () => this.serveQueue(),
-  });
+  private readonly ownPenalty: OwnPenaltyWatch;
   private serving = false;
   private serveAgain = false;
   /** A server's state changed: the next pass also fails waiters left with no candidate. */
@@ -57,7 +52,17 @@ export class BackendPool {
   private prefetch: PrefetchSource | undefined;
   private closed = false;
 
-  constructor(config: PoolConfig, events: ProxyEvents) {
+  /** `now`: the monotonic clock (tests pass their own). */
+  constructor(config: PoolConfig, events: ProxyEvents, now: () => number = () => performance.now()) {
+    this.ownPenalty = new OwnPenaltyWatch(
+      {
+        started: (episode) => this.announcePenalty('started', episode.server, episode),
+        extended: (episode) => this.announcePenalty('extended', episode.server, episode),
+        ended: (server, refusals) => this.announcePenalty('ended', server, { refusals }),
+        holdEnded: () => this.serveQueue(),
+      },
+      now,
+    );
     this.name = config.name;
     this.config = config;
     this.events = events;

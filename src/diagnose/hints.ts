@@ -54,8 +54,16 @@ export function hintFor(verdict: ProbeVerdict, context: HintContext): string {
       );
     case 'throttled':
       return (
-        `The server refused the connection with "${context.notice ?? 'Exceeded MaxStartups'}": too many unauthenticated connections. ` +
-        `Check ${MAXSTARTUPS}; ${PENALTIES}. Run with --count 20 --concurrency 10 to see how often it happens.`
+        `The server refused the connection with "${context.notice ?? 'Exceeded MaxStartups'}": too many unauthenticated connections, or a penalised source ` +
+        `(sshd 9.8+ writes the same line for both). Check ${MAXSTARTUPS}; ${PENALTIES}. ` +
+        'Run with --count 5 --concurrency 1: refused every time, one at a time, means a penalty; refused only with --concurrency 10, MaxStartups.'
+      );
+    case 'penalised':
+      return (
+        `Every connection was refused though only one was open at a time: not MaxStartups but ${PENALTIES}. ` +
+        'This address (or its PerSourceNetBlockSize block) failed logins, left without logging in, or crashed sessions; the penalty decays after up to PerSourcePenalties max (600 s by default). ' +
+        'A proxy, bastion or NAT address must be exempted: "PerSourcePenaltyExemptList <its address>" in sshd_config (ssh-banner-proxy then applies penalties per client itself). ' +
+        'The server\'s log says "drop connection ... penalty: <kind>".'
       );
     case 'banner-timeout':
       return (

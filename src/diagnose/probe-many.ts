@@ -4,6 +4,7 @@
  */
 import { summarise, type LatencySummary } from '../loadtest/stats.js';
 import { probe, type ProbeOptions, type ProbeResult } from './probe.js';
+import { hintFor } from './hints.js';
 import type { ProbeVerdict } from './verdicts.js';
 
 export interface ProbeDistribution {
@@ -33,7 +34,25 @@ export async function probeMany(options: ProbeOptions, count: number, concurrenc
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, worker));
-  return distributionOf(results, options, count, concurrency);
+  return distributionOf(concurrency === 1 ? asPenaltyPattern(results) : results, options, count, concurrency);
+}
+
+/** How sshd refuses in its listener: the line, a reset that lost it, or a bare close. */
+const REFUSALS: ReadonlySet<ProbeVerdict> = new Set(['throttled', 'reset-before-banner', 'closed-before-banner']);
+
+/**
+ * One connection at a time cannot exceed MaxStartups: refused every time, it is a
+ * penalised source (sshd 9.8+ PerSourcePenalties). Each refusal becomes `penalised`,
+ * keeping what the server did as evidence in the message.
+ */
+function asPenaltyPattern(results: readonly ProbeResult[]): readonly ProbeResult[] {
+  if (results.length < 2 || !results.every((result) => REFUSALS.has(result.verdict))) return results;
+  return results.map((result) => ({
+    ...result,
+    verdict: 'penalised',
+    message: `${result.message} (${results.length} of ${results.length} refused, one connection at a time)`,
+    hint: hintFor('penalised', { host: '', port: 0, slowMs: 0, timeoutMs: 0 }),
+  }));
 }
 
 function distributionOf(results: readonly ProbeResult[], options: ProbeOptions, count: number, concurrency: number): ProbeDistribution {

@@ -14,6 +14,8 @@ export const PROBE_VERDICTS = [
   'reset-before-banner',
   'closed-before-banner',
   'throttled',
+  /** Refused again and again with one connection at a time (probe --count, --concurrency 1): the source is penalised. */
+  'penalised',
   'banner-timeout',
   'not-ssh',
   'ssh1-only',

@@ -12,6 +12,14 @@ import { addReadTap, usesReusedReads } from './reused-reads.js';
  */
 const COPY_BELOW_BYTES = 16 * 1024;
 
+/**
+ * sshd tells its listener that a login succeeded (the MaxStartups count drops) only after
+ * its pre-authentication process has sent USERAUTH_SUCCESS and handed over: the slot is
+ * released at the server's next flight (which the post-authentication process sends), or
+ * this long after SUCCESS for a client that asks for nothing more.
+ */
+const AFTER_SUCCESS_MS = 250;
+
 const detached = (chunk: Buffer): Buffer => (chunk.length < COPY_BELOW_BYTES ? Buffer.from(chunk) : chunk);
 
 export type HandshakeEnd = 'auth' | 'newkeys' | 'newkeys+grace' | 'splice';
@@ -63,6 +71,7 @@ export class HandshakeTracker {
   private readonly onEnd: () => void;
   private holdTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
+  private settleTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly detach: (() => void)[] = [];
   private newKeys = false;
@@ -172,10 +181,18 @@ export class HandshakeTracker {
         }
         return;
       }
+      if (this.authSucceeded) {
+        // The post-authentication process answers: sshd's listener has counted the login.
+        this.stopWatching();
+        if (this.options.endsAt === 'auth') this.releaseSlot('auth');
+        return;
+      }
       if (bytes !== this.smallest) return;
       this.authSucceeded = true;
-      this.stopWatching();
-      if (this.options.endsAt === 'auth') this.releaseSlot('auth');
+      if (this.holdTimer) clearTimeout(this.holdTimer);
+      this.holdTimer = undefined;
+      if (this.options.endsAt === 'auth' && this.released === undefined) this.settleTimer = setTimeout(() => this.releaseSlot('auth'), AFTER_SUCCESS_MS);
+      else this.stopWatching();
     };
     const fromClient = (): void => {
       if (last === 'client') return;
@@ -201,15 +218,21 @@ export class HandshakeTracker {
   private releaseSlot(how: SlotRelease): void {
     if (this.released !== undefined || this.stopped) return;
     this.released = how;
-    if (this.graceTimer) clearTimeout(this.graceTimer);
+    clearTimeout(this.graceTimer);
+    clearTimeout(this.settleTimer);
     this.graceTimer = undefined;
+    this.settleTimer = undefined;
     this.onEnd();
+    if (this.authSucceeded) this.stopWatching();
   }
 
   private stopWatching(): void {
-    if (this.holdTimer) clearTimeout(this.holdTimer);
-    if (this.graceTimer && this.stopped) clearTimeout(this.graceTimer);
+    clearTimeout(this.holdTimer);
     this.holdTimer = undefined;
+    if (this.stopped) {
+      clearTimeout(this.graceTimer);
+      clearTimeout(this.settleTimer);
+    }
     for (const detach of this.detach.splice(0)) detach();
   }
 }

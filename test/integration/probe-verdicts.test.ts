@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
 import { probe, type ProbeOptions } from '../../src/diagnose/probe.js';
+import { probeMany } from '../../src/diagnose/probe-many.js';
 import type { ProbeVerdict } from '../../src/diagnose/verdicts.js';
 import { startFixtureBackend, type FixtureBackendKind } from '../fixtures/hostile-backends.js';
 import { freePort } from '../fixtures/wait.js';
@@ -105,4 +106,16 @@ test('a listener that accepts but is plain TCP echo is banner-timeout, not ok', 
   const result = await probe({ ...BASE, port });
   assert.equal(result.verdict, 'banner-timeout');
   assert.equal(result.receivedBytes, 0);
+});
+
+test('probe --count 3 --concurrency 1 refused every time: penalised (sshd PerSourcePenalties), not throttled', async (t) => {
+  const backend = await startFixtureBackend('not-allowed', {});
+  t.after(() => backend.close());
+  const distribution = await probeMany({ ...BASE, port: backend.port }, 3, 1);
+  assert.deepEqual(distribution.verdicts, { penalised: 3 });
+  assert.match(distribution.examples[0]?.hint ?? '', /PerSourcePenaltyExemptList/);
+  assert.match(distribution.examples[0]?.message ?? '', /3 of 3 refused, one connection at a time/);
+  // Concurrency could be MaxStartups: the verdict stays throttled.
+  const concurrent = await probeMany({ ...BASE, port: backend.port }, 3, 3);
+  assert.deepEqual(concurrent.verdicts, { throttled: 3 });
 });

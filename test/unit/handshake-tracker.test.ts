@@ -197,13 +197,17 @@ describe('HandshakeTracker: USERAUTH_SUCCESS by packet size, and the authenticat
     return { ended: () => ends, client, backend, tracker };
   }
 
-  it('OpenSSH, two wrong keys then the right one (chacha20-poly1305): released at the 28-byte SUCCESS, not at the 4th reply', async (t) => {
+  it('OpenSSH, two wrong keys then the right one (chacha20-poly1305): released after the 28-byte SUCCESS, not at the 4th reply', async (t) => {
     const { ended, client, backend, tracker } = trackSized(t);
     // SERVICE_ACCEPT, FAILURE (none), FAILURE, FAILURE, PK_OK: five replies, none the smallest packet.
     await converse(client, backend, [44, 76, 76, 76, 100]);
     assert.equal(ended(), 0, 'wrong keys are not the end of authentication');
     assert.equal(tracker.outcome, 'authfail', 'so far: the server refused requests');
     await converse(client, backend, [28]);
+    assert.equal(tracker.outcome, 'ok');
+    assert.equal(ended(), 0, "sshd's listener learns of the login only after SUCCESS went out");
+    // The post-authentication process answers the client's next request (CHANNEL_OPEN).
+    await converse(client, backend, [248]);
     assert.equal(ended(), 1);
     assert.equal(tracker.released, 'auth');
     assert.equal(tracker.outcome, 'ok');
@@ -217,6 +221,9 @@ describe('HandshakeTracker: USERAUTH_SUCCESS by packet size, and the authenticat
     await converse(client, backend, [64, 96]);
     assert.equal(tracker.released, undefined);
     await converse(client, backend, [48]);
+    assert.equal(tracker.released, undefined);
+    // A client that asks for nothing more: released shortly after SUCCESS all the same.
+    t.mock.timers.tick(250);
     assert.equal(tracker.released, 'auth');
     assert.equal(tracker.outcome, 'ok');
   });

@@ -10,7 +10,7 @@ export interface PoolServerSpec {
   readonly maxStartups?: number;
 }
 
-export function makePool(servers: readonly PoolServerSpec[], pool: Record<string, unknown> = {}): { pool: BackendPool; events: ProxyEvents } {
+export function makePool(servers: readonly PoolServerSpec[], pool: Record<string, unknown> = {}, now?: () => number): { pool: BackendPool; events: ProxyEvents } {
   const config = validateConfig(
     {
       listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
@@ -26,5 +26,5 @@ export function makePool(servers: readonly PoolServerSpec[], pool: Record<string
     'test',
   );
   const events = new ProxyEvents();
-  return { pool: new BackendPool(config.pools[0] as NonNullable<(typeof config.pools)[0]>, events), events };
+  return { pool: new BackendPool(config.pools[0] as NonNullable<(typeof config.pools)[0]>, events, now), events };
 }

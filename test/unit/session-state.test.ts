@@ -33,16 +33,20 @@ function harness(
   options: { servers?: readonly PoolServerSpec[]; pool?: Record<string, unknown>; timeouts?: Record<string, unknown> } = {},
 ): Harness {
   t.mock.timers.enable({ apis: ['setTimeout'] });
-  const { pool, events } = makePool(options.servers ?? [{ name: 'a', maxStartups: 1 }], {
-    handshake: { endsAt: 'splice' },
-    retry: { maxAttempts: 4, backoff: 100, maxBackoff: 100 },
-    ...options.pool,
-  });
+  let clock = 1000;
+  const { pool, events } = makePool(
+    options.servers ?? [{ name: 'a', maxStartups: 1 }],
+    {
+      handshake: { endsAt: 'splice' },
+      retry: { maxAttempts: 4, backoff: 100, maxBackoff: 100 },
+      ...options.pool,
+    },
+    () => clock,
+  );
   const config = validateConfig(
     { listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }], pools: [{ name: 'main', servers: [{ name: 'x', address: '127.0.0.1:1' }] }], timeouts: options.timeouts ?? {} },
     'test',
   );
-  let clock = 1000;
   const summaries: SessionSummary[] = [];
   const order: string[] = [];
   events.on('session-closed', (summary) => {
@@ -258,14 +262,15 @@ describe('session phases', () => {
     assertNothingHeld(h);
   });
 
-  it('three refusals in a row with no slot in use: the server is held out (sshd penalising the proxy) and the session ends after 3 attempts, not maxAttempts', async (t) => {
+  it('three refusals in a row over a second, with no slot in use: the server is held out (sshd penalising the proxy) and the session ends after 3 attempts, not maxAttempts', async (t) => {
     const h = harness(t);
     const penalties: string[] = [];
     h.events.on('backend-penalty', ({ phase }) => penalties.push(phase));
     reach(h, 'connecting');
+    // A second apart: a penalty refuses for long, not for the moment a just-closed connection takes to count.
     for (let attempt = 1; attempt <= 3; attempt += 1) {
       h.backends.latest.fail('THROTTLED');
-      h.advance(100);
+      h.advance(attempt === 3 ? 100 : 600);
     }
     await settle();
     assert.deepEqual(penalties, ['started']);
