@@ -63,6 +63,7 @@ describe('per-source penalties in front of OpenSSH 10.0', { skip: sshdAvailable(
         const result = await login(sshd, proxy, GOOD, sshd.identityFile);
         assert.equal(result.code, 0, result.stderr);
       }
+      await proxy.waitForSessions(9, 10_000);
       const metrics = await scrape(proxy.runtime.adminPort);
       assert.equal(metrics.value('sshproxy_connections_rejected_total', { listener: 'ssh', reason: 'PENALIZED' }), 1);
       assert.equal(metrics.value('sshproxy_sources_penalised'), 1);

@@ -40,6 +40,8 @@ async function startHarness(t: TestContext, backendPort: number, pool: Record<st
       pools: [{ name: 'main', healthCheck: { enabled: false }, ...pool, servers: [{ name: 'slow', address: `127.0.0.1:${backendPort}` }] }],
       timeouts,
       log: { level: 'silent' },
+      // Waves of banner-only connections from loopback: penalties would refuse them (docs/penalties.md).
+      penalties: 'off',
     },
     'test',
   );

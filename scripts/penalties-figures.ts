@@ -1,0 +1,186 @@
+/**
+ * `npm run penalties`: the figures of docs/penalties.md, measured in one run against real
+ * OpenSSH 10.0 (PerSourcePenalties on by default) and real clients, all on loopback.
+ *   1. A client from 127.0.0.5 tries 10 logins with a wrong key while 20 clients from
+ *      127.0.0.6 log in, through the proxy, with both sshd exempting the proxy: how many
+ *      good clients succeed, and after how many failures the bad one is refused
+ *      (beside: after how many sshd itself refuses it, directly).
+ *   2. The same with sshd not exempting the proxy: the lock-out, counted.
+ *   3. The MaxStartups burst of docs/pool.md on 10.0: 40 paramiko clients, 2 sshd at 4:50:8.
+ *   4. 200 sequential `ssh … true` logins with a good key: penalties charged.
+ * Writes bench/results/penalties.json.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runSsh } from '../test/fixtures/clients.js';
+import { formatBurstResult, runBurstScenario } from '../test/fixtures/burst-scenario.js';
+import { scrape } from '../test/fixtures/prometheus.js';
+import { startProxy, type TestProxy } from '../test/fixtures/proxy.js';
+import { generateEd25519 } from '../test/fixtures/ssh-keys.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../test/fixtures/sshd.js';
+
+const BAD = '127.0.0.5';
+const GOOD = '127.0.0.6';
+
+const { values } = parseArgs({ options: { logins: { type: 'string', default: '200' }, 'skip-burst': { type: 'boolean', default: false } } });
+
+if (!sshdAvailable(10)) {
+  console.error('OpenSSH 10.0 is not unpacked: run scripts/unpack-openssh10.sh (as root) first');
+  process.exit(1);
+}
+
+interface LoginOutcome {
+  readonly ok: boolean;
+  /** reached sshd and was refused there (Permission denied), or refused before (by the proxy or sshd's listener) */
+  readonly result: 'ok' | 'auth-refused' | 'connection-refused' | 'other';
+}
+
+function classify(code: number | null, stderr: string): LoginOutcome {
+  if (code === 0) return { ok: true, result: 'ok' };
+  if (/Permission denied/.test(stderr)) return { ok: false, result: 'auth-refused' };
+  if (/kex_exchange_identification|Connection closed|Connection reset/.test(stderr)) return { ok: false, result: 'connection-refused' };
+  return { ok: false, result: 'other' };
+}
+
+async function login(target: { host: string; port: number }, sshd: SshdHandle, from: string, identityFile: string): Promise<LoginOutcome> {
+  const run = await runSsh({ ...sshd, host: target.host, port: target.port, identityFile, command: 'true', timeoutMs: 30_000, extraOptions: [`BindAddress=${from}`] });
+  return classify(run.code, run.stderr);
+}
+
+const dir = await mkdtemp(path.join(os.tmpdir(), 'sbp-penalty-figures-'));
+const wrongKey = (await generateEd25519(path.join(dir, 'wrong'), 'not authorized')).privateKeyPath;
+
+async function twoSshd(exemptLoopback: boolean): Promise<SshdHandle[]> {
+  return [await startSshd({ version: 10, exemptLoopback }), await startSshd({ version: 10, exemptLoopback })];
+}
+
+async function proxyFor(servers: readonly SshdHandle[]): Promise<TestProxy> {
+  return startProxy({
+    servers: servers.map((server, index) => ({ name: `sshd${index + 1}`, host: server.host, port: server.port })),
+    pool: { healthCheck: { enabled: true, interval: '5s', timeout: '3s' } },
+    config: { penalties: {}, admin: { bind: '127.0.0.1:0' } },
+    logLevel: 'info',
+  });
+}
+
+/** One bad client's 10 tries, and 20 good clients launched after its first failure, all at once. */
+async function mixedLogins(proxy: TestProxy, sshd: SshdHandle) {
+  const target = { host: proxy.host, port: proxy.port };
+  const bad: LoginOutcome[] = [];
+  let firstFailure: () => void = () => {};
+  const failedOnce = new Promise<void>((resolve) => (firstFailure = resolve));
+  const badLoop = (async () => {
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      bad.push(await login(target, sshd, BAD, wrongKey));
+      firstFailure();
+    }
+  })();
+  await failedOnce;
+  const good = await Promise.all(Array.from({ length: 20 }, () => login(target, sshd, GOOD, sshd.identityFile)));
+  await badLoop;
+  return { bad, good };
+}
+
+async function rejected(proxy: TestProxy): Promise<{ penalized: number; charged: number; episodes: number }> {
+  const metrics = await scrape(proxy.runtime.adminPort);
+  return {
+    penalized: metrics.sum('sshproxy_connections_rejected_total', { reason: 'PENALIZED' }),
+    charged: metrics.sum('sshproxy_penalties_charged_total'),
+    episodes: metrics.sum('sshproxy_backend_penalty_episodes_total'),
+  };
+}
+
+const figures: Record<string, unknown> = { machine: { cpus: os.availableParallelism(), node: process.version }, at: new Date().toISOString() };
+
+// 1. Exempted: the proxy carries the penalties.
+{
+  const servers = await twoSshd(true);
+  const proxy = await proxyFor(servers);
+  const sshd = servers[0] as SshdHandle;
+  const { bad, good } = await mixedLogins(proxy, sshd);
+  const counts = await rejected(proxy);
+  const sessions = proxy.sessions();
+  figures.exempted = {
+    goodSucceeded: good.filter((outcome) => outcome.ok).length,
+    goodClients: good.length,
+    badResults: bad.map((outcome) => outcome.result),
+    badFailuresBeforeRefusal: bad.findIndex((outcome) => outcome.result === 'connection-refused'),
+    proxyPenalized: counts.penalized,
+    penaltiesCharged: counts.charged,
+    sshdPenaltyLines: (await Promise.all(servers.map((server) => server.readLog()))).join('').match(/penalty/g)?.length ?? 0,
+    backendAttempts: sessions.reduce((total, line) => total + (Array.isArray(line.attempts) ? line.attempts.length : 0), 0),
+  };
+  await proxy.stop();
+  await Promise.all(servers.map((server) => server.stop()));
+}
+
+// Beside it: the same bad client straight at sshd 10.0, which penalises it itself.
+{
+  const sshd = await startSshd({ version: 10, exemptLoopback: false });
+  const results: LoginOutcome[] = [];
+  for (let attempt = 0; attempt < 10; attempt += 1) results.push(await login(sshd, sshd, BAD, wrongKey));
+  figures.sshdDirect = { badResults: results.map((outcome) => outcome.result), failuresBeforeRefusal: results.findIndex((outcome) => outcome.result === 'connection-refused') };
+  await sshd.stop();
+}
+
+// 2. Not exempted: sshd penalises the proxy's address, so every client behind it.
+{
+  const servers = await twoSshd(false);
+  const proxy = await proxyFor(servers);
+  const sshd = servers[0] as SshdHandle;
+  const { bad, good } = await mixedLogins(proxy, sshd);
+  const counts = await rejected(proxy);
+  const sessions = proxy.sessions();
+  const goodSessions = sessions.filter((line) => line.client === GOOD);
+  figures.notExempted = {
+    goodSucceeded: good.filter((outcome) => outcome.ok).length,
+    goodClients: good.length,
+    badResults: bad.map((outcome) => outcome.result),
+    proxyPenalized: counts.penalized,
+    backendPenaltyEpisodes: counts.episodes,
+    backendAttemptsForGoodClients: goodSessions.reduce((total, line) => total + (Array.isArray(line.attempts) ? line.attempts.length : 0), 0),
+    goodSessionReasons: Object.fromEntries(
+      [...new Set(goodSessions.map((line) => String(line.reason)))].map((reason) => [reason, goodSessions.filter((line) => line.reason === reason).length]),
+    ),
+    hintLogged: proxy.logs.some((line) => line.event === 'backend-penalty' && line.phase === 'started'),
+  };
+  await proxy.stop();
+  await Promise.all(servers.map((server) => server.stop()));
+}
+
+// 3. The burst of docs/pool.md on OpenSSH 10.0 (penalties on in the proxy).
+if (!values['skip-burst']) {
+  const burst = await runBurstScenario({ sshdMaxStartups: '4:50:8', clients: 40, holdSec: 5, directBoth: true, sshdVersion: 10, timeoutMs: 180_000 });
+  console.log(formatBurstResult(burst));
+  figures.burst = burst.phases.map((phase) => ({ label: phase.label, failed: phase.summary.failed, clients: phase.summary.clients, sshdDrops: phase.sshdDrops }));
+}
+
+// 4. Sequential good logins: none may be charged.
+{
+  const servers = [await startSshd({ version: 10 })];
+  const proxy = await proxyFor(servers);
+  const sshd = servers[0] as SshdHandle;
+  const logins = Number(values.logins);
+  let failed = 0;
+  for (let index = 0; index < logins; index += 1) if (!(await login({ host: proxy.host, port: proxy.port }, sshd, '127.0.0.1', sshd.identityFile)).ok) failed += 1;
+  const counts = await rejected(proxy);
+  const metrics = await scrape(proxy.runtime.adminPort);
+  figures.sequential = {
+    logins,
+    failed,
+    penaltiesCharged: counts.charged,
+    proxyPenalized: counts.penalized,
+    authOk: metrics.sum('sshproxy_auth_outcomes_total', { outcome: 'ok' }),
+    slotReleasedAtAuth: metrics.sum('sshproxy_slot_releases_total', { how: 'auth' }),
+  };
+  await proxy.stop();
+  await Promise.all(servers.map((server) => server.stop()));
+}
+
+await rm(dir, { recursive: true, force: true });
+const out = new URL('../bench/results/penalties.json', import.meta.url);
+await mkdir(new URL('.', out), { recursive: true });
+await writeFile(out, `${JSON.stringify(figures, null, 2)}\n`);
+console.log(JSON.stringify(figures, null, 2));
