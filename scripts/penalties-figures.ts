@@ -5,12 +5,13 @@
  *      127.0.0.6 log in, through the proxy, with both sshd exempting the proxy: how many
  *      good clients succeed, and after how many failures the bad one is refused
  *      (beside: after how many sshd itself refuses it, directly).
- *   2. The same with sshd not exempting the proxy: the lock-out, counted.
+ *   2. The same with sshd not exempting the proxy: the lock-out, counted (without the
+ *      proxy's own penalties, then with them).
  *   3. The MaxStartups burst of docs/pool.md on 10.0: 40 paramiko clients, 2 sshd at 4:50:8.
  *   4. 200 sequential `ssh … true` logins with a good key: penalties charged.
  * Writes bench/results/penalties.json.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -52,32 +53,38 @@ async function login(target: { host: string; port: number }, sshd: SshdHandle, f
 const dir = await mkdtemp(path.join(os.tmpdir(), 'sbp-penalty-figures-'));
 const wrongKey = (await generateEd25519(path.join(dir, 'wrong'), 'not authorized')).privateKeyPath;
 
+/** Two sshd 10.0 that accept the same client key. */
 async function twoSshd(exemptLoopback: boolean): Promise<SshdHandle[]> {
-  return [await startSshd({ version: 10, exemptLoopback }), await startSshd({ version: 10, exemptLoopback })];
+  const [a, b] = [await startSshd({ version: 10, exemptLoopback }), await startSshd({ version: 10, exemptLoopback })];
+  await appendFile(`${b.dir}/authorized_keys`, await readFile(`${a.identityFile}.pub`, 'utf8'));
+  return [a, b];
 }
 
-async function proxyFor(servers: readonly SshdHandle[]): Promise<TestProxy> {
+async function proxyFor(servers: readonly SshdHandle[], penalties: boolean): Promise<TestProxy> {
   return startProxy({
     servers: servers.map((server, index) => ({ name: `sshd${index + 1}`, host: server.host, port: server.port })),
     pool: { healthCheck: { enabled: true, interval: '5s', timeout: '3s' } },
-    config: { penalties: {}, admin: { bind: '127.0.0.1:0' } },
+    config: { penalties: penalties ? {} : 'off', admin: { bind: '127.0.0.1:0' } },
     logLevel: 'info',
   });
 }
 
-/** One bad client's 10 tries, and 20 good clients launched after its first failure, all at once. */
+/**
+ * One bad client's 10 tries; after its 8th, 20 good clients at once while it keeps trying.
+ * Eight: two backends under round-robin each see four, enough for each sshd to penalise.
+ */
 async function mixedLogins(proxy: TestProxy, sshd: SshdHandle) {
   const target = { host: proxy.host, port: proxy.port };
   const bad: LoginOutcome[] = [];
-  let firstFailure: () => void = () => {};
-  const failedOnce = new Promise<void>((resolve) => (firstFailure = resolve));
+  let eighthTry: () => void = () => {};
+  const triedEightTimes = new Promise<void>((resolve) => (eighthTry = resolve));
   const badLoop = (async () => {
     for (let attempt = 0; attempt < 10; attempt += 1) {
       bad.push(await login(target, sshd, BAD, wrongKey));
-      firstFailure();
+      if (bad.length === 8) eighthTry();
     }
   })();
-  await failedOnce;
+  await triedEightTimes;
   const good = await Promise.all(Array.from({ length: 20 }, () => login(target, sshd, GOOD, sshd.identityFile)));
   await badLoop;
   return { bad, good };
@@ -97,7 +104,7 @@ const figures: Record<string, unknown> = { machine: { cpus: os.availableParallel
 // 1. Exempted: the proxy carries the penalties.
 {
   const servers = await twoSshd(true);
-  const proxy = await proxyFor(servers);
+  const proxy = await proxyFor(servers, true);
   const sshd = servers[0] as SshdHandle;
   const { bad, good } = await mixedLogins(proxy, sshd);
   const counts = await rejected(proxy);
@@ -109,6 +116,7 @@ const figures: Record<string, unknown> = { machine: { cpus: os.availableParallel
     badFailuresBeforeRefusal: bad.findIndex((outcome) => outcome.result === 'connection-refused'),
     proxyPenalized: counts.penalized,
     penaltiesCharged: counts.charged,
+    charges: sessions.filter((line) => line.penaltyCharged === true).map((line) => `${String(line.client)} ${String(line.auth)} ${String(line.reason)}`),
     sshdPenaltyLines: (await Promise.all(servers.map((server) => server.readLog()))).join('').match(/penalty/g)?.length ?? 0,
     backendAttempts: sessions.reduce((total, line) => total + (Array.isArray(line.attempts) ? line.attempts.length : 0), 0),
   };
@@ -125,20 +133,22 @@ const figures: Record<string, unknown> = { machine: { cpus: os.availableParallel
   await sshd.stop();
 }
 
-// 2. Not exempted: sshd penalises the proxy's address, so every client behind it.
-{
+// 2. Not exempted: sshd penalises the proxy's address, so every client behind it. Without
+// the proxy's own penalties (the lock-out, as before them), then with them.
+for (const penalties of [false, true]) {
   const servers = await twoSshd(false);
-  const proxy = await proxyFor(servers);
+  const proxy = await proxyFor(servers, penalties);
   const sshd = servers[0] as SshdHandle;
   const { bad, good } = await mixedLogins(proxy, sshd);
   const counts = await rejected(proxy);
   const sessions = proxy.sessions();
   const goodSessions = sessions.filter((line) => line.client === GOOD);
-  figures.notExempted = {
+  figures[penalties ? 'notExemptedWithProxyPenalties' : 'notExemptedNoProxyPenalties'] = {
     goodSucceeded: good.filter((outcome) => outcome.ok).length,
     goodClients: good.length,
     badResults: bad.map((outcome) => outcome.result),
     proxyPenalized: counts.penalized,
+    sshdPenaltyActivations: (await Promise.all(servers.map((server) => server.readLog()))).join('').match(/activating .* penalty|new .* active penalty/g)?.length ?? 0,
     backendPenaltyEpisodes: counts.episodes,
     backendAttemptsForGoodClients: goodSessions.reduce((total, line) => total + (Array.isArray(line.attempts) ? line.attempts.length : 0), 0),
     goodSessionReasons: Object.fromEntries(
@@ -160,7 +170,7 @@ if (!values['skip-burst']) {
 // 4. Sequential good logins: none may be charged.
 {
   const servers = [await startSshd({ version: 10 })];
-  const proxy = await proxyFor(servers);
+  const proxy = await proxyFor(servers, true);
   const sshd = servers[0] as SshdHandle;
   const logins = Number(values.logins);
   let failed = 0;

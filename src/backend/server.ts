@@ -1,3 +1,4 @@
+import { SuccessShapes } from '../protocol/success-shapes.js';
 import type { ServerConfig } from '../config/schema.js';
 import { formatHostPort } from '../net/address.js';
 import { ticket, type Ticket } from '../ticket.js';
@@ -58,6 +59,8 @@ export class BackendServer {
   lastIdentification: string | undefined;
   lastBannerMs: number | undefined;
   lastCheck: HealthCheckRecord | undefined;
+  /** How this server's USERAUTH_SUCCESS looks when read together with the next packet (learnt). */
+  readonly successShapes = new SuccessShapes();
 
   constructor(pool: string, config: ServerConfig, defaultMaxStartups: number) {
     this.pool = pool;

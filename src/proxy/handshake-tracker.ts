@@ -3,6 +3,7 @@ import { parseKexInit } from '../protocol/kexinit.js';
 import { NewKeysWatcher } from '../protocol/ssh-packets.js';
 import { negotiateServerToClient, smallestPacketBytes } from '../protocol/smallest-packet.js';
 import { addReadTap, usesReusedReads } from './reused-reads.js';
+import type { SuccessShapes } from '../protocol/success-shapes.js';
 
 /**
  * Chunks up to this size are copied before a watcher may keep them (a partial packet).
@@ -40,6 +41,8 @@ export interface HandshakeTrackerOptions {
   readonly maxHoldMs: number;
   /** `auth` with algorithms whose packet sizes are not known here: server replies after NEWKEYS that end the handshake. */
   readonly authFlights: number;
+  /** This backend's SUCCESS-plus-next-packet sizes, learnt across its sessions. */
+  readonly successShapes?: SuccessShapes;
 }
 
 /**
@@ -81,6 +84,8 @@ export class HandshakeTracker {
   private smallest: number | undefined;
   private serverReplies = 0;
   private clientFlights = 0;
+  /** Who spoke last after NEWKEYS: a failed login ends with the server's answer. */
+  private lastSpeaker: Direction | undefined;
 
   /** How the slot was released; undefined while the handshake runs. */
   released: SlotRelease | undefined;
@@ -99,7 +104,10 @@ export class HandshakeTracker {
     if (this.smallest === undefined) return 'unknown';
     // The service request's answer alone is not an attempt: a second server reply is (some
     // clients send the service request inside their NEWKEYS segment, unseen as a flight).
-    return this.clientFlights >= 1 && this.serverReplies >= 2 ? 'authfail' : 'noauth';
+    if (this.clientFlights < 1 || this.serverReplies < 2) return 'noauth';
+    // A failed login ends with the server's last answer; a session whose client spoke last
+    // may be a success the proxy did not see (docs/penalties.md, limits): the lesser charge.
+    return this.lastSpeaker === 'server' ? 'authfail' : 'noauth';
   }
 
   /** Starts watching both directions; `serverRest` / `clientBuffered` are bytes already seen past the identification. */
@@ -173,6 +181,7 @@ export class HandshakeTracker {
     const fromServer = (bytes: number): void => {
       if (last === 'server') return;
       last = 'server';
+      this.lastSpeaker = 'server';
       this.serverReplies += 1;
       if (this.smallest === undefined) {
         if (this.options.endsAt === 'auth' && this.serverReplies >= this.options.authFlights) {
@@ -181,13 +190,22 @@ export class HandshakeTracker {
         }
         return;
       }
+      const smallest = this.smallest;
       if (this.authSucceeded) {
-        // The post-authentication process answers: sshd's listener has counted the login.
+        // The post-authentication process speaks: sshd's listener has counted the login.
+        this.options.successShapes?.learn(smallest, bytes);
         this.stopWatching();
         if (this.options.endsAt === 'auth') this.releaseSlot('auth');
         return;
       }
-      if (bytes !== this.smallest) return;
+      if (this.options.successShapes?.isCoalescedSuccess(smallest, bytes) === true) {
+        // SUCCESS and the post-authentication process's first packet, read together.
+        this.authSucceeded = true;
+        this.stopWatching();
+        if (this.options.endsAt === 'auth') this.releaseSlot('auth');
+        return;
+      }
+      if (bytes !== smallest) return;
       this.authSucceeded = true;
       if (this.holdTimer) clearTimeout(this.holdTimer);
       this.holdTimer = undefined;
@@ -197,6 +215,7 @@ export class HandshakeTracker {
     const fromClient = (): void => {
       if (last === 'client') return;
       last = 'client';
+      this.lastSpeaker = 'client';
       this.clientFlights += 1;
     };
     this.detach.push(onChunk(backend, fromServer), onChunk(client, fromClient));

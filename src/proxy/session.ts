@@ -323,7 +323,7 @@ export class Session {
     );
     const handshake = this.context.pool.settings.handshake;
     const tracker = new HandshakeTracker(
-      { endsAt: handshake.endsAt, graceMs: handshake.grace, maxHoldMs: handshake.maxHold, authFlights: handshake.authFlights },
+      { endsAt: handshake.endsAt, graceMs: handshake.grace, maxHoldMs: handshake.maxHold, authFlights: handshake.authFlights, successShapes: lease.server.successShapes },
       () => {
         lease.releaseSlot();
         // Keepalive is for sessions that last: set once the handshake is over, so the

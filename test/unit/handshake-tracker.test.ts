@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { HandshakeTracker, type HandshakeTrackerOptions } from '../../src/proxy/handshake-tracker.js';
 import { encodeKexInit } from '../../src/protocol/kexinit.js';
+import { SuccessShapes } from '../../src/protocol/success-shapes.js';
 import { SSH_MSG_KEXINIT, SSH_MSG_NEWKEYS } from '../../src/protocol/ssh-packets.js';
 import { FakeSocket } from '../fixtures/fake-socket.js';
 
@@ -269,6 +270,28 @@ describe('HandshakeTracker: USERAUTH_SUCCESS by packet size, and the authenticat
     t.mock.timers.tick(5000);
     tracker.stop();
     assert.equal(tracker.outcome, 'unknown');
+  });
+
+  it('SUCCESS read together with the host-key announcement that follows: recognised once learnt from a session where they came apart', async (t) => {
+    const shapes = new SuccessShapes();
+    const first = trackSized(t, { successShapes: shapes });
+    await converse(first.client, first.backend, [44, 76, 100, 28, 412]);
+    assert.equal(first.tracker.released, 'auth');
+    // Another session on the same server, under load: SUCCESS (28) + host keys (412) in one read.
+    t.mock.timers.reset();
+    const second = trackSized(t, { successShapes: shapes });
+    await converse(second.client, second.backend, [44, 76, 100, 440]);
+    assert.equal(second.tracker.outcome, 'ok');
+    assert.equal(second.tracker.released, 'auth', 'the post-authentication process already spoke');
+  });
+
+  it('a session whose client spoke last may be a success not seen: charged noauth at most, never authfail', async (t) => {
+    const { client, backend, tracker } = trackSized(t);
+    await converse(client, backend, [44, 76, 440, 44, 72]);
+    client.receive(ENCRYPTED);
+    await flush();
+    tracker.stop('client-gone');
+    assert.equal(tracker.outcome, 'noauth');
   });
 
   it('endsAt splice: the slot goes at once, the outcome is still watched', async (t) => {
