@@ -19,7 +19,9 @@ import { runSsh } from '../test/fixtures/clients.js';
 import { formatBurstResult, runBurstScenario } from '../test/fixtures/burst-scenario.js';
 import { scrape } from '../test/fixtures/prometheus.js';
 import { startProxy, type TestProxy } from '../test/fixtures/proxy.js';
+import { runProcess } from '../test/fixtures/run-process.js';
 import { generateEd25519 } from '../test/fixtures/ssh-keys.js';
+import { SSHD_DROP_LINE } from '../test/fixtures/sshd-versions.js';
 import { sshdAvailable, startSshd, type SshdHandle } from '../test/fixtures/sshd.js';
 
 const BAD = '127.0.0.5';
@@ -54,8 +56,9 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'sbp-penalty-figures-'));
 const wrongKey = (await generateEd25519(path.join(dir, 'wrong'), 'not authorized')).privateKeyPath;
 
 /** Two sshd 10.0 that accept the same client key. */
-async function twoSshd(exemptLoopback: boolean): Promise<SshdHandle[]> {
-  const [a, b] = [await startSshd({ version: 10, exemptLoopback }), await startSshd({ version: 10, exemptLoopback })];
+async function twoSshd(exemptLoopback: boolean, maxStartups?: string): Promise<SshdHandle[]> {
+  const options = { version: 10, exemptLoopback, ...(maxStartups === undefined ? {} : { maxStartups }) } as const;
+  const [a, b] = [await startSshd(options), await startSshd(options)];
   await appendFile(`${b.dir}/authorized_keys`, await readFile(`${a.identityFile}.pub`, 'utf8'));
   return [a, b];
 }
@@ -165,6 +168,46 @@ if (!values['skip-burst']) {
   const burst = await runBurstScenario({ sshdMaxStartups: '4:50:8', clients: 40, holdSec: 5, directBoth: true, sshdVersion: 10, timeoutMs: 180_000 });
   console.log(formatBurstResult(burst));
   figures.burst = burst.phases.map((phase) => ({ label: phase.label, failed: phase.summary.failed, clients: phase.summary.clients, sshdDrops: phase.sshdDrops }));
+}
+
+// 5. The end of the handshake with several keys offered: 60 OpenSSH clients at once, 2 sshd
+// 10.0 at MaxStartups 4:50:8, each client offering two wrong keys before the right one (and,
+// beside it, one key). sshd must never have to drop a connection the proxy let through.
+for (const keys of [1, 3]) {
+  const servers = await twoSshd(true, '4:50:8');
+  const proxy = await startProxy({
+    servers: servers.map((server, index) => ({ name: `sshd${index + 1}`, host: server.host, port: server.port })),
+    pool: { balance: 'leastconn', handshake: { maxStartups: 4 }, healthCheck: { enabled: true, interval: '2s', timeout: '2s' }, queue: { timeout: '20s', maxLength: 1000 } },
+    config: { penalties: {}, admin: { bind: '127.0.0.1:0' } },
+    logLevel: 'info',
+  });
+  const sshd = servers[0] as SshdHandle;
+  const wrong2 = (await generateEd25519(path.join(dir, `wrong-b-${keys}`), 'not authorized either')).privateKeyPath;
+  const identities = keys === 1 ? [sshd.identityFile] : [wrongKey, wrong2, sshd.identityFile];
+  const dropsBefore = (await Promise.all(servers.map((server) => server.readLog()))).join('').match(SSHD_DROP_LINE)?.length ?? 0;
+  const runs = await Promise.all(
+    Array.from({ length: 60 }, () =>
+      runProcess('/usr/bin/ssh', [
+        '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'IdentitiesOnly=yes',
+        ...identities.flatMap((key) => ['-i', key]),
+        '-p', String(proxy.port), `${sshd.user}@${proxy.host}`, 'sleep 2',
+      ], { timeoutMs: 60_000 }),
+    ),
+  );
+  const sessions = await proxy.waitForSessions(60, 30_000);
+  const drops = ((await Promise.all(servers.map((server) => server.readLog()))).join('').match(SSHD_DROP_LINE)?.length ?? 0) - dropsBefore;
+  const releases: Record<string, number> = {};
+  for (const line of sessions) releases[String(line.slotRelease)] = (releases[String(line.slotRelease)] ?? 0) + 1;
+  figures[`sshBurst${keys}Keys`] = {
+    clients: 60,
+    keysOffered: keys,
+    failed: runs.filter((run) => run.code !== 0).length,
+    sshdDrops: drops,
+    sessionsRetried: sessions.filter((line) => Array.isArray(line.attempts) && line.attempts.length > 1).length,
+    slotReleases: releases,
+  };
+  await proxy.stop();
+  await Promise.all(servers.map((server) => server.stop()));
 }
 
 // 4. Sequential good logins: none may be charged.
