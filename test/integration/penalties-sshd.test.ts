@@ -72,6 +72,8 @@ describe('per-source penalties in front of OpenSSH 10.0', { skip: sshdAvailable(
       assert.equal(metrics.value('sshproxy_auth_outcomes_total', { pool: 'main', outcome: 'ok' }), 5);
       const status = JSON.parse((await httpRequest(proxy.runtime.adminPort as number, '/api/status')).body) as { penalties: { penalised: { source: string; kind: string; charges: number }[] } };
       assert.deepEqual(status.penalties.penalised.map(({ source, kind, charges }) => ({ source, kind, charges })), [{ source: BAD, kind: 'authfail', charges: 4 }]);
+      const page = await httpRequest(proxy.runtime.adminPort as number, '/');
+      assert.match(page.body, new RegExp(`<td class="mono">${BAD.replace(/\./g, '\\.')}</td><td>authfail</td>`), 'the status page lists the penalised source');
       assert.doesNotMatch(await sshd.readLog(), /penalty/, 'sshd never penalised anyone');
     });
   });
