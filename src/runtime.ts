@@ -124,6 +124,7 @@ export class ProxyRuntime {
     const needRestart = [
       JSON.stringify(config.admin) !== JSON.stringify(this.config.admin) ? 'admin' : undefined,
       config.workers !== this.config.workers ? 'workers' : undefined,
+      config.reusePort !== this.config.reusePort ? 'reusePort' : undefined,
       config.log.pretty !== this.config.log.pretty ? 'log.pretty' : undefined,
     ].filter((field): field is string => field !== undefined);
     let changes: ReloadChanges;

@@ -16,6 +16,9 @@ export interface Row {
   readonly haproxy: number | undefined;
   /** The bare pipe() proxy, when measured (`--pipe`). */
   readonly pipe: number | undefined;
+  /** The same proxy and pipe() proxy on another Node (`--alt-node`). */
+  readonly proxyAlt: number | undefined;
+  readonly pipeAlt: number | undefined;
   /** proxy / haproxy (for added latency: proxy's added / haproxy's added). */
   readonly ratio: number | undefined;
   readonly runs: number;
@@ -55,7 +58,10 @@ const METRICS: readonly MetricSpec[] = [
   { workload: 'latency', metric: 'p50Us', label: 'added latency p50', unit: 'µs', better: 'lower', minusDirect: true },
   { workload: 'latency', metric: 'p99Us', label: 'added latency p99', unit: 'µs', better: 'lower', minusDirect: true },
   { workload: 'memory', metric: 'coldKbPerSession', label: 'RSS per idle session (cold)', unit: 'KB', better: 'lower' },
-  { workload: 'memory', metric: 'kbPerSession', label: 'RSS per idle session (warm)', unit: 'KB', better: 'lower' },
+  { workload: 'memory', metric: 'kbPerSession', label: 'RSS per idle session (warm, median of steps)', unit: 'KB', better: 'lower' },
+  { workload: 'memory', metric: 'kbPerSessionMin', label: 'RSS per idle session (warm, lowest step)', unit: 'KB', better: 'lower' },
+  { workload: 'memory', metric: 'kbPerSessionMax', label: 'RSS per idle session (warm, highest step)', unit: 'KB', better: 'lower' },
+  { workload: 'memory', metric: 'heapKbPerSession', label: 'of which V8 heap (warm)', unit: 'KB', better: 'lower' },
   { workload: 'scale', metric: 'passing', label: 'sessions held, passing bytes', unit: 'sessions', better: 'higher' },
   { workload: 'sshd', metric: 'bannerP50Us', label: 'sshd time-to-banner p50', unit: 'µs', better: 'lower' },
   { workload: 'sshd', metric: 'sshTrueMs', label: 'sshd `ssh … true`', unit: 'ms', better: 'lower' },
@@ -72,15 +78,20 @@ export function summarise(samples: Samples): Row[] {
     let proxy = med('proxy');
     let haproxy = med('haproxy');
     let pipe = med('pipe');
+    let proxyAlt = med('proxy-alt');
+    let pipeAlt = med('pipe-alt');
     if (spec.minusDirect && direct !== undefined) {
-      proxy = proxy === undefined ? undefined : proxy - direct;
-      haproxy = haproxy === undefined ? undefined : haproxy - direct;
-      pipe = pipe === undefined ? undefined : pipe - direct;
+      const minus = (value: number | undefined): number | undefined => (value === undefined ? undefined : value - (direct as number));
+      proxy = minus(proxy);
+      haproxy = minus(haproxy);
+      pipe = minus(pipe);
+      proxyAlt = minus(proxyAlt);
+      pipeAlt = minus(pipeAlt);
       direct = 0;
     }
     const ratio = proxy !== undefined && haproxy !== undefined && haproxy !== 0 ? proxy / haproxy : undefined;
     const runs = Math.max(...[...byTarget.values()].map((list) => list.length));
-    rows.push({ workload: spec.workload, metric: spec.label, unit: spec.unit, better: spec.better, direct, proxy, haproxy, pipe, ratio, runs });
+    rows.push({ workload: spec.workload, metric: spec.label, unit: spec.unit, better: spec.better, direct, proxy, haproxy, pipe, proxyAlt, pipeAlt, ratio, runs });
   }
   return rows;
 }
@@ -92,16 +103,22 @@ function format(value: number | undefined): string {
 }
 
 /** A Markdown table (pastes straight into docs/benchmarks.md). */
-export function table(rows: readonly Row[]): string {
+export function table(rows: readonly Row[], altNode?: string): string {
   const withPipe = rows.some((row) => row.pipe !== undefined);
+  const withAlt = rows.some((row) => row.proxyAlt !== undefined);
+  const withPipeAlt = rows.some((row) => row.pipeAlt !== undefined);
+  const alt = altNode ?? 'alt Node';
   const lines = [
-    `| workload | unit | direct | ssh-banner-proxy | HAProxy | proxy / HAProxy |${withPipe ? ' bare pipe() proxy |' : ''}`,
-    `|---|---|---:|---:|---:|---:|${withPipe ? '---:|' : ''}`,
+    `| workload | unit | direct | ssh-banner-proxy | HAProxy | proxy / HAProxy |${withPipe ? ' bare pipe() proxy |' : ''}${withAlt ? ` proxy on ${alt} | ÷ HAProxy |` : ''}${withPipeAlt ? ` pipe() on ${alt} |` : ''}`,
+    `|---|---|---:|---:|---:|---:|${withPipe ? '---:|' : ''}${withAlt ? '---:|---:|' : ''}${withPipeAlt ? '---:|' : ''}`,
   ];
+  const times = (value: number | undefined, of: number | undefined): string => (value === undefined || of === undefined || of === 0 ? '—' : `${(value / of).toFixed(2)}×`);
   for (const row of rows) {
     const ratio = row.ratio === undefined ? '—' : `${row.ratio.toFixed(2)}× (${row.better} is better)`;
     const pipe = withPipe ? ` ${format(row.pipe)} |` : '';
-    lines.push(`| ${row.metric} | ${row.unit} | ${format(row.direct)} | ${format(row.proxy)} | ${format(row.haproxy)} | ${ratio} |${pipe}`);
+    const proxyAlt = withAlt ? ` ${format(row.proxyAlt)} | ${times(row.proxyAlt, row.haproxy)} |` : '';
+    const pipeAlt = withPipeAlt ? ` ${format(row.pipeAlt)} |` : '';
+    lines.push(`| ${row.metric} | ${row.unit} | ${format(row.direct)} | ${format(row.proxy)} | ${format(row.haproxy)} | ${ratio} |${pipe}${proxyAlt}${pipeAlt}`);
   }
   return lines.join('\n');
 }

@@ -16,7 +16,8 @@ export const HAPROXY = '/usr/sbin/haproxy';
 
 export type BackendMode = 'sink' | 'source' | 'echo' | 'sshd';
 /** `pipe` is a bare Node pipe() proxy (bench/reference/pipe-proxy.mjs), measured with `--pipe`. */
-export type TargetName = 'direct' | 'proxy' | 'haproxy' | 'pipe';
+/** `proxy-alt`: the same proxy on another Node (`--alt-node`), side by side; `pipe-alt` likewise. */
+export type TargetName = 'direct' | 'proxy' | 'haproxy' | 'pipe' | 'proxy-alt' | 'pipe-alt';
 export const TARGETS: readonly TargetName[] = ['direct', 'proxy', 'haproxy'];
 
 /** Compiles the C helpers into bench/build/ (gitignored). */
@@ -89,6 +90,8 @@ export async function startBackend(binary: string, mode: Exclude<BackendMode, 's
 
 export interface ServedTarget {
   readonly pid: number;
+  /** The proxy's admin port (metrics), when it has one. */
+  readonly adminPort?: number;
   /** Frontend port per backend mode. */
   readonly ports: ReadonlyMap<BackendMode, number>;
   stop(): Promise<void>;
@@ -99,12 +102,19 @@ export interface ProxyOptions {
   /** Extra node flags, e.g. --cpu-prof. */
   readonly nodeFlags: readonly string[];
   readonly resultsDir: string;
+  /** The node binary (default: this one). */
+  readonly node?: string;
+  /** `reusePort` of the config (workers: a socket each, or one shared). */
+  readonly reusePort?: 'auto' | 'off';
+  /** Distinguishes the config files of two proxies started side by side. */
+  readonly label?: string;
 }
 
 /** Starts `node dist/cli.js serve` with one listener + pool per backend. */
 export async function startProxy(cli: string, backends: readonly Backend[], options: ProxyOptions): Promise<ServedTarget> {
   const ports = new Map<BackendMode, number>();
   for (const backend of backends) ports.set(backend.mode, await freePort());
+  const adminPort = await freePort();
   const config = {
     listeners: backends.map((backend) => ({
       name: backend.mode,
@@ -126,15 +136,27 @@ export async function startProxy(cli: string, backends: readonly Backend[], opti
     // Per-session log lines are off for both proxies (HAProxy has no `log` either).
     log: { level: 'warn' },
     workers: options.workers,
+    reusePort: options.reusePort ?? 'auto',
+    // Metrics only (the heap part of the memory figure); nothing scrapes it during the other workloads.
+    admin: { bind: `127.0.0.1:${adminPort}` },
   };
-  const configPath = path.join(options.resultsDir, 'proxy-config.yaml');
+  const configPath = path.join(options.resultsDir, `proxy-config${options.label === undefined ? '' : `-${options.label}`}.yaml`);
   writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const child = spawn(process.execPath, [...options.nodeFlags, cli, 'serve', '--config', configPath, '--admin', 'off'], {
+  const child = spawn(options.node ?? process.execPath, [...options.nodeFlags, cli, 'serve', '--config', configPath], {
     cwd: options.resultsDir,
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   await waitUntilServing(child, [...ports.values()]);
-  return { pid: child.pid as number, ports, stop: () => stopChild(child, 'SIGTERM') };
+  return { pid: child.pid as number, adminPort, ports, stop: () => stopChild(child, 'SIGTERM') };
+}
+
+/** V8 heap in use across the proxy's processes (sum of nodejs_heap_size_used_bytes), from its admin endpoint. */
+export async function heapUsedBytes(adminPort: number): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
+  const text = await response.text();
+  let total = 0;
+  for (const match of text.matchAll(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/gm)) total += Number(match[1]);
+  return total;
 }
 
 /** Starts HAProxy (default threads = cores) with a banner health check per backend. */
@@ -172,11 +194,11 @@ export async function startHaproxy(backends: readonly Backend[], resultsDir: str
 }
 
 /** Starts the bare pipe() proxy in front of the same backends (no banner check). */
-export async function startPipeProxy(backends: readonly Backend[]): Promise<ServedTarget> {
+export async function startPipeProxy(backends: readonly Backend[], node: string = process.execPath): Promise<ServedTarget> {
   const ports = new Map<BackendMode, number>();
   for (const backend of backends) ports.set(backend.mode, await freePort());
   const pairs = backends.map((backend) => `${ports.get(backend.mode)}:${backend.port}`);
-  const child = spawn(process.execPath, [path.join(BENCH_DIR, 'reference', 'pipe-proxy.mjs'), ...pairs], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(node, [path.join(BENCH_DIR, 'reference', 'pipe-proxy.mjs'), ...pairs], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitUntilServing(child, [...ports.values()]);
   return { pid: child.pid as number, ports, stop: () => stopChild(child, 'SIGTERM') };
 }

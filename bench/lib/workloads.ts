@@ -19,7 +19,8 @@ export const FULL: Counts = {
   rateConcurrency: 100,
   rateTotal: 20_000,
   latencyTotal: 5_000,
-  memorySessions: 5_000,
+  /** Sessions added per memory step (four steps: one cold, three warm). */
+  memorySessions: 2_000,
   scaleSessions: 0, // filled from the fd limit
   sshBannerTotal: 200,
   sshRuns: 10,
@@ -30,7 +31,7 @@ export const QUICK: Counts = {
   rateConcurrency: 100,
   rateTotal: 4_000,
   latencyTotal: 1_000,
-  memorySessions: 2_000,
+  memorySessions: 1_000,
   scaleSessions: 0,
   sshBannerTotal: 50,
   sshRuns: 4,
@@ -64,23 +65,85 @@ export async function rate(client: string, port: number, concurrency: number, to
 
 /**
  * Holds `sessions` spliced sessions through the echo backend, checks each passes a byte
- * both ways, and reports how many did and the RSS growth of `pid`'s process tree.
+ * both ways, and reports how many did (the `scale` workload: a count, not a memory figure).
  */
-export async function hold(client: string, port: number, sessions: number, pid: number | undefined): Promise<Figures> {
-  const rssBefore = pid === undefined ? 0 : treeRssBytes(pid);
+export async function hold(client: string, port: number, sessions: number): Promise<Figures> {
   const holder = spawnLines(client, ['hold', String(port), String(sessions), '300']);
   try {
     const held = JSON.parse(await holder.nextLine(120_000)) as { held: number; failed: number };
     holder.child.stdin?.write('check\n');
     const passing = JSON.parse(await holder.nextLine(60_000)) as { passing: number };
-    // Let lazily-freed setup state settle before reading RSS.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const rssAfter = pid === undefined ? 0 : treeRssBytes(pid);
-    const figures: Figures = { held: held.held, passing: passing.passing };
-    if (pid !== undefined) figures.kbPerSession = (rssAfter - rssBefore) / 1024 / Math.max(1, held.held);
-    return figures;
+    return { held: held.held, passing: passing.passing };
   } finally {
     await holder.stop(30_000);
+  }
+}
+
+const SETTLE_MS = 1000;
+const SAMPLES = 5;
+const SAMPLE_GAP_MS = 200;
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** RSS of the process tree once it has settled: the median of several samples. */
+async function settledRss(pid: number): Promise<number> {
+  await pause(SETTLE_MS);
+  const samples: number[] = [];
+  for (let sample = 0; sample < SAMPLES; sample += 1) {
+    samples.push(treeRssBytes(pid));
+    await pause(SAMPLE_GAP_MS);
+  }
+  return median(samples);
+}
+
+/**
+ * Memory per idle spliced session, measured in steps: hold `perStep` more sessions, let the
+ * process settle, take the median of several RSS samples of the whole process tree; repeat.
+ * Each step's growth divided by `perStep` is one figure. The first step carries the
+ * process's one-time growth (heap, allocator arenas, pools): "cold". The later steps are
+ * the marginal cost of one more session: "warm", reported as their median and spread
+ * (min, max). `heapBytes`, where the target can tell it (the proxy's V8 heap in use), gives
+ * the heap part of the warm figure the same way. Nothing is compared across processes'
+ * baselines, which made the old single before/after figure swing (and go negative).
+ */
+export async function holdSteps(client: string, port: number, perStep: number, steps: number, pid: number, heapBytes?: () => Promise<number>): Promise<Figures> {
+  const holders: ReturnType<typeof spawnLines>[] = [];
+  try {
+    const rss = [await settledRss(pid)];
+    const heap = heapBytes ? [await heapBytes()] : [];
+    let held = 0;
+    let passing = 0;
+    for (let step = 0; step < steps; step += 1) {
+      const holder = spawnLines(client, ['hold', String(port), String(perStep), '600']);
+      holders.push(holder);
+      const result = JSON.parse(await holder.nextLine(120_000)) as { held: number };
+      holder.child.stdin?.write('check\n');
+      passing += (JSON.parse(await holder.nextLine(60_000)) as { passing: number }).passing;
+      held += result.held;
+      rss.push(await settledRss(pid));
+      if (heapBytes) heap.push(await heapBytes());
+    }
+    const perSession = (series: readonly number[]): number[] => series.slice(1).map((value, index) => (value - (series[index] as number)) / 1024 / perStep);
+    const rssSteps = perSession(rss);
+    const warm = rssSteps.slice(1);
+    const figures: Figures = {
+      held,
+      passing,
+      coldKbPerSession: rssSteps[0] ?? 0,
+      kbPerSession: median(warm),
+      kbPerSessionMin: Math.min(...warm),
+      kbPerSessionMax: Math.max(...warm),
+    };
+    if (heap.length > 0) figures.heapKbPerSession = median(perSession(heap).slice(1));
+    return figures;
+  } finally {
+    for (const holder of holders) await holder.stop(30_000);
   }
 }
 

@@ -194,6 +194,11 @@ export const configSchema = z
     log: log.default(log.parse({})),
     admin: admin.optional(),
     workers: z.union([positiveInt.max(64), z.literal('auto')]).default(1),
+    /**
+     * With workers: each binds its own listening socket with SO_REUSEPORT (Node ≥ 22.12 on
+     * Linux, fixed ports only) and the kernel spreads connections; `off` keeps one shared socket.
+     */
+    reusePort: z.enum(['auto', 'off']).default('auto'),
   })
   .superRefine((config, ctx) => {
     const poolNames = new Set<string>();

@@ -46,6 +46,8 @@ export interface ListenerDeps {
   readonly sourceLimits: SourceLimits;
   /** Per-source penalties, shared by all listeners of the process. */
   readonly penalties: SourcePenalties;
+  /** Bind with SO_REUSEPORT (a cluster worker with its own accept queue; src/net/reuse-port.ts). */
+  readonly reusePort?: boolean;
 }
 
 /** One listening socket: accept, admit (ACL, limits), and start a session per client. */
@@ -108,7 +110,9 @@ export class Listener {
         reject(new Error(`listener "${this.name}": cannot listen on ${formatHostPort(this.config.bind)}: ${error.message}`, { cause: error }));
       };
       this.server.once('error', onError);
-      this.server.listen({ host, port, backlog: 4096 }, () => {
+      // Port 0 must stay one shared socket: each worker would get a port of its own.
+      const ownSocket = this.deps.reusePort === true && port !== 0 ? { exclusive: true, reusePort: true } : {};
+      this.server.listen({ host, port, backlog: 4096, ...ownSocket }, () => {
         this.server.off('error', onError);
         this.boundAddress = formatHostPort({ host, port: this.port ?? port });
         this.deps.events.emit('listener-open', { listener: this.name, address: this.boundAddress });

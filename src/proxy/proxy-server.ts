@@ -1,3 +1,4 @@
+import { useReusePort } from '../net/reuse-port.js';
 import { BackendPool } from '../backend/pool.js';
 import type { Config } from '../config/schema.js';
 import { capConnections, FD_RESERVE, readFdLimit, type ConnectionCap } from '../net/fd-limit.js';
@@ -48,7 +49,7 @@ export class ProxyServer {
   }
 
   private listenerDeps(config: Config, pool: BackendPool): ListenerDeps {
-    return { pool, timeouts: config.timeouts, limits: config.limits, events: this.events, budget: this.budget, sourceLimits: this.sourceLimits, penalties: this.penalties };
+    return { pool, timeouts: config.timeouts, limits: config.limits, events: this.events, budget: this.budget, sourceLimits: this.sourceLimits, penalties: this.penalties, reusePort: useReusePort(config.reusePort) };
   }
 
   /**
