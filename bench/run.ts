@@ -149,6 +149,28 @@ async function main(): Promise<void> {
     };
     const pidFor = (target: TargetName): number | undefined => (target === 'direct' ? undefined : served[target]?.pid);
 
+    /**
+     * Each memory run gets a process of its own, started for it: what a process freed from
+     * an earlier run's sessions would otherwise come back as negative growth. Within the run,
+     * sessions are held in steps (workloads.ts holdSteps): the first step is "cold", the
+     * median of the others "warm"; the runs give the spread.
+     */
+    const memoryOnFreshProcess = async (target: TargetName): Promise<Figures> => {
+      const echo = frontends.filter((backend) => backend.mode === 'echo');
+      const fresh =
+        target === 'haproxy'
+          ? await startHaproxy(echo, resultsDir)
+          : target === 'pipe' || target === 'pipe-alt'
+            ? await startPipeProxy(echo, target === 'pipe-alt' ? args.altNode : undefined)
+            : await startProxy(cli, echo, { workers: args.workers, nodeFlags: [], resultsDir, reusePort: args.reusePort, label: 'memory', ...(target === 'proxy-alt' && args.altNode !== undefined ? { node: args.altNode } : {}) });
+      try {
+        const { adminPort } = fresh;
+        return await holdSteps(native.client, fresh.ports.get('echo') as number, counts.memorySessions, MEMORY_STEPS, fresh.pid, adminPort === undefined ? undefined : () => heapUsedBytes(adminPort));
+      } finally {
+        await fresh.stop();
+      }
+    };
+
     const measure = (workload: Workload, target: TargetName): Promise<Figures> => {
       switch (workload) {
         case 'bulk-up':
@@ -159,14 +181,8 @@ async function main(): Promise<void> {
           return rate(native.client, portFor(target, 'sink'), counts.rateConcurrency, counts.rateTotal);
         case 'latency':
           return rate(native.client, portFor(target, 'sink'), 1, counts.latencyTotal);
-        case 'memory': {
-          // Steps of sessions held on top of each other (workloads.ts holdSteps): the first is
-          // "cold", the median of the rest "warm"; every run repeats it, for the spread across runs.
-          const pid = pidFor(target);
-          if (pid === undefined) return Promise.resolve({});
-          const adminPort = served[target as Exclude<TargetName, 'direct'>]?.adminPort;
-          return holdSteps(native.client, portFor(target, 'echo'), counts.memorySessions, MEMORY_STEPS, pid, adminPort === undefined ? undefined : () => heapUsedBytes(adminPort));
-        }
+        case 'memory':
+          return memoryOnFreshProcess(target);
         case 'scale':
           return hold(native.client, portFor(target, 'echo'), counts.scaleSessions);
         case 'sshd':
@@ -180,15 +196,14 @@ async function main(): Promise<void> {
       const order = targets.map((_, index) => targets[(index + run) % targets.length] as TargetName);
       for (const workload of args.only) {
         if (workload === 'sshd' && !sshdHandle) continue;
-        // One pass: scale is a count, sshd takes its own samples. Memory runs every time
-        // (its spread across runs is part of the figure), but only the first is cold.
+        // One pass: scale is a count, sshd takes its own samples. Memory runs every time, each
+        // on a fresh process (its spread across runs is part of the figure).
         if ((workload === 'scale' || workload === 'sshd') && run > 0) continue;
         for (const target of order) {
           if ((target === 'pipe' || target === 'pipe-alt') && workload === 'sshd') continue;
           if (workload === 'memory' && target === 'direct') continue;
           const startedAt = performance.now();
           const figures = await measure(workload, target);
-          if (workload === 'memory' && run > 0) delete figures.coldKbPerSession;
           record(samples, workload, target, figures);
           process.stderr.write(`run ${run + 1}/${args.runs} ${workload.padEnd(9)} ${target.padEnd(7)} ${JSON.stringify(figures)} (${((performance.now() - startedAt) / 1000).toFixed(1)}s)\n`);
         }

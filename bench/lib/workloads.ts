@@ -31,7 +31,7 @@ export const QUICK: Counts = {
   rateConcurrency: 100,
   rateTotal: 4_000,
   latencyTotal: 1_000,
-  memorySessions: 1_000,
+  memorySessions: 2_000,
   scaleSessions: 0,
   sshBannerTotal: 50,
   sshRuns: 4,
