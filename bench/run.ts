@@ -147,7 +147,6 @@ async function main(): Promise<void> {
       if (target === 'direct') return mode === 'sshd' ? (sshdHandle as SshdHandle).port : (backends.find((b) => b.mode === mode) as Backend).port;
       return (served[target] as ServedTarget).ports.get(mode) as number;
     };
-    const pidFor = (target: TargetName): number | undefined => (target === 'direct' ? undefined : served[target]?.pid);
 
     /**
      * Each memory run gets a process of its own, started for it: what a process freed from
