@@ -1,5 +1,8 @@
 /**
- * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--alt-node PATH] [--reuse-port auto|off]`
+ * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--scale N]`
+ *
+ * `--node`: the proxy and the pipe() proxy run on that Node binary instead of this one
+ * (HAProxy and the C programs are unchanged): the whole table on another Node line.
  *
  * `--alt-node`: the same proxy (and pipe() proxy) also on another Node binary, side by
  * side in the same run, e.g. the image's Node 24 (`npm install --prefix /tmp/node24
@@ -50,11 +53,15 @@ interface Args {
   /** Also measure a bare Node pipe() proxy (reference for what Node itself costs). */
   pipe: boolean;
   altNode: string | undefined;
+  /** The node binary for the proxy and the pipe() proxy (default: this one). */
+  node: string | undefined;
   reusePort: 'auto' | 'off';
+  /** Sessions the scale workload holds (default: what one process's fd limit allows). */
+  scale: number | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, reusePort: 'auto' };
+  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', scale: undefined };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = (): string => {
@@ -71,6 +78,8 @@ function parseArgs(argv: readonly string[]): Args {
       args.workers = text === 'auto' ? 'auto' : Number(text);
     } else if (arg === '--profile') args.profile = value() === 'heap' ? 'heap' : 'cpu';
     else if (arg === '--alt-node') args.altNode = value();
+    else if (arg === '--node') args.node = value();
+    else if (arg === '--scale') args.scale = Number(value());
     else if (arg === '--reuse-port') args.reusePort = value() === 'off' ? 'off' : 'auto';
     else throw new Error(`unknown argument ${arg}`);
   }
@@ -83,7 +92,7 @@ function fdLimit(): number {
   return Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
 }
 
-function machine(altNode: string | undefined): Record<string, unknown> {
+function machine(altNode: string | undefined, node: string | undefined): Record<string, unknown> {
   const cpus = os.cpus();
   const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_DIR }).toString().trim();
   return {
@@ -93,7 +102,8 @@ function machine(altNode: string | undefined): Record<string, unknown> {
     cpu: cpus[0]?.model,
     memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
     kernel: os.release(),
-    node: process.version,
+    node: node === undefined ? process.version : execFileSync(node, ['--version']).toString().trim(),
+    ...(node === undefined ? {} : { nodePath: node, benchNode: process.version }),
     ...(altNode === undefined ? {} : { altNode: execFileSync(altNode, ['--version']).toString().trim(), altNodePath: altNode }),
     haproxy: execFileSync(HAPROXY, ['-v']).toString().split('\n')[0],
     fdLimit: fdLimit(),
@@ -103,10 +113,10 @@ function machine(altNode: string | undefined): Record<string, unknown> {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const counts: Counts = { ...(args.quick ? QUICK : FULL), scaleSessions: Math.floor((fdLimit() - 200) / 2) };
+  const counts: Counts = { ...(args.quick ? QUICK : FULL), scaleSessions: args.scale ?? Math.floor((fdLimit() - 200) / 2) };
   const resultsDir = path.join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const info = machine(args.altNode);
+  const info = machine(args.altNode, args.node);
   process.stderr.write(`machine: ${JSON.stringify(info)}\n`);
 
   const native = compileNative();
@@ -126,10 +136,11 @@ async function main(): Promise<void> {
       ? [...backends, { mode: 'sshd', port: sshdHandle.port, stop: () => Promise.resolve() }]
       : backends;
     const nodeFlags = args.profile === 'cpu' ? ['--cpu-prof', `--cpu-prof-dir=${resultsDir}/prof`] : args.profile === 'heap' ? ['--heap-prof', `--heap-prof-dir=${resultsDir}/prof`] : [];
-    proxy = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.reusePort });
+    const node = args.node === undefined ? {} : { node: args.node };
+    proxy = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.reusePort, ...node });
     haproxy = await startHaproxy(frontends, resultsDir);
     const plain = frontends.filter((backend) => backend.mode !== 'sshd');
-    if (args.pipe) pipe = await startPipeProxy(plain);
+    if (args.pipe) pipe = await startPipeProxy(plain, args.node);
     if (args.altNode !== undefined) {
       proxyAlt = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.reusePort, node: args.altNode, label: 'alt' });
       if (args.pipe) pipeAlt = await startPipeProxy(plain, args.altNode);
@@ -160,8 +171,8 @@ async function main(): Promise<void> {
         target === 'haproxy'
           ? await startHaproxy(echo, resultsDir)
           : target === 'pipe' || target === 'pipe-alt'
-            ? await startPipeProxy(echo, target === 'pipe-alt' ? args.altNode : undefined)
-            : await startProxy(cli, echo, { workers: args.workers, nodeFlags: [], resultsDir, reusePort: args.reusePort, label: 'memory', ...(target === 'proxy-alt' && args.altNode !== undefined ? { node: args.altNode } : {}) });
+            ? await startPipeProxy(echo, target === 'pipe-alt' ? args.altNode : args.node)
+            : await startProxy(cli, echo, { workers: args.workers, nodeFlags: [], resultsDir, reusePort: args.reusePort, label: 'memory', ...(target === 'proxy-alt' && args.altNode !== undefined ? { node: args.altNode } : node) });
       try {
         const { adminPort } = fresh;
         return await holdSteps(native.client, fresh.ports.get('echo') as number, counts.memorySessions, MEMORY_STEPS, fresh.pid, adminPort === undefined ? undefined : () => heapUsedBytes(adminPort));
