@@ -21,10 +21,10 @@ import { WORKER_CONFIG_ENV, WORKER_COUNT_ENV } from './worker.js';
  * plane on shared listening sockets, and runs the control plane once: active health
  * checks, whose verdicts it broadcasts to every worker (see worker.ts).
  *
- * Scheduling is SCHED_NONE: the workers accept on the shared socket themselves and
- * the kernel spreads connections. The default round-robin would have the primary
- * accept every connection and pass it over IPC, a per-connection cost that caps the
- * connection rate at what one process can accept.
+ * Scheduling is SCHED_NONE: the workers accept themselves, each on its own SO_REUSEPORT
+ * socket where Node can (src/net/reuse-port.ts), else on the shared socket. The default
+ * round-robin would have the primary accept every connection and pass it over IPC, a
+ * per-connection cost that caps the connection rate at what one process can accept.
  *
  * The admin endpoint runs here too, once: /metrics, /readyz and /api/status are built
  * from every worker's snapshot (primary-admin.ts).
