@@ -27,6 +27,10 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
+# glibc keeps freed 64 KiB socket read buffers mapped instead of trimming them back to the
+# kernel and faulting them in again on the next read: client→server bulk +20–30 %, for
+# ~30 MB more resident after a transfer (docs/deploy.md, docs/benchmarks.md).
+ENV MALLOC_TRIM_THRESHOLD_=268435456
 WORKDIR /app
 COPY --from=build --chown=root:root /app/package.json ./package.json
 COPY --from=build --chown=root:root /app/node_modules ./node_modules

@@ -13,6 +13,8 @@ export const BENCH_DIR = path.resolve(import.meta.dirname, '..');
 export const REPO_DIR = path.resolve(BENCH_DIR, '..');
 export const BUILD_DIR = path.join(BENCH_DIR, 'build');
 export const HAPROXY = '/usr/sbin/haproxy';
+/** The Dockerfile's MALLOC_TRIM_THRESHOLD_: the proxy is measured as it is shipped. */
+export const IMAGE_MALLOC_TRIM_THRESHOLD = '268435456';
 
 export type BackendMode = 'sink' | 'source' | 'echo' | 'sshd';
 /** `pipe` is a bare Node pipe() proxy (bench/reference/pipe-proxy.mjs), measured with `--pipe`. */
@@ -145,6 +147,8 @@ export async function startProxy(cli: string, backends: readonly Backend[], opti
   const child = spawn(options.node ?? process.execPath, [...options.nodeFlags, cli, 'serve', '--config', configPath], {
     cwd: options.resultsDir,
     stdio: ['ignore', 'inherit', 'inherit'],
+    // As the image ships it (Dockerfile): glibc keeps freed read buffers mapped (docs/deploy.md).
+    env: { ...process.env, MALLOC_TRIM_THRESHOLD_: IMAGE_MALLOC_TRIM_THRESHOLD },
   });
   await waitUntilServing(child, [...ports.values()]);
   return { pid: child.pid as number, adminPort, ports, stop: () => stopChild(child, 'SIGTERM') };
