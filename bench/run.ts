@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--scale N]`
+ * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--alt-reuse-port auto|off] [--scale N]`
  *
  * `--node`: the proxy and the pipe() proxy run on that Node binary instead of this one
  * (HAProxy and the C programs are unchanged): the whole table on another Node line.
@@ -56,12 +56,14 @@ interface Args {
   /** The node binary for the proxy and the pipe() proxy (default: this one). */
   node: string | undefined;
   reusePort: 'auto' | 'off';
+  /** `reusePort` of the alt proxy (default: as `--reuse-port`): the two settings side by side. */
+  altReusePort: 'auto' | 'off' | undefined;
   /** Sessions the scale workload holds (default: what one process's fd limit allows). */
   scale: number | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', scale: undefined };
+  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', altReusePort: undefined, scale: undefined };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = (): string => {
@@ -79,6 +81,7 @@ function parseArgs(argv: readonly string[]): Args {
     } else if (arg === '--profile') args.profile = value() === 'heap' ? 'heap' : 'cpu';
     else if (arg === '--alt-node') args.altNode = value();
     else if (arg === '--node') args.node = value();
+    else if (arg === '--alt-reuse-port') args.altReusePort = value() === 'off' ? 'off' : 'auto';
     else if (arg === '--scale') args.scale = Number(value());
     else if (arg === '--reuse-port') args.reusePort = value() === 'off' ? 'off' : 'auto';
     else throw new Error(`unknown argument ${arg}`);
@@ -142,7 +145,7 @@ async function main(): Promise<void> {
     const plain = frontends.filter((backend) => backend.mode !== 'sshd');
     if (args.pipe) pipe = await startPipeProxy(plain, args.node);
     if (args.altNode !== undefined) {
-      proxyAlt = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.reusePort, node: args.altNode, label: 'alt' });
+      proxyAlt = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.altReusePort ?? args.reusePort, node: args.altNode, label: 'alt' });
       if (args.pipe) pipeAlt = await startPipeProxy(plain, args.altNode);
     }
     const served: Partial<Record<Exclude<TargetName, 'direct'>, ServedTarget>> = {
