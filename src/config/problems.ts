@@ -16,8 +16,10 @@ export function allowedKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): 
 function unwrap(schema: z.ZodType): z.ZodType {
   let node = schema;
   for (;;) {
-    const def = node._zod.def as { type: string; innerType?: z.ZodType; in?: z.ZodType };
+    const def = node._zod.def as { type: string; innerType?: z.ZodType; in?: z.ZodType; out?: z.ZodType };
     if ((def.type === 'default' || def.type === 'optional' || def.type === 'nullable' || def.type === 'readonly' || def.type === 'catch') && def.innerType) node = def.innerType;
+    // A preprocess is a pipe from a transform into the real schema: follow the schema.
+    else if (def.type === 'pipe' && def.in && (def.in._zod.def as { type: string }).type === 'transform' && def.out) node = def.out;
     else if (def.type === 'pipe' && def.in) node = def.in;
     else return node;
   }

@@ -156,6 +156,7 @@ const limits = z.strictObject({
  * is not charged. docs/penalties.md.
  */
 const penaltySettings = z.strictObject({
+  enabled: z.boolean().default(true),
   authfail: duration.default(5000),
   noauth: duration.default(1000),
   graceExceeded: duration.default(10000),
@@ -169,7 +170,8 @@ const penaltySettings = z.strictObject({
   /** Sources tracked at most; past it the least recently charged are forgotten first. */
   maxSources: positiveInt.max(10_000_000).default(65536),
 });
-const penalties = z.union([z.literal('off'), penaltySettings]);
+/** `penalties: off` is short for `{ enabled: false }`; not a union, so a bad field is named in the error. */
+const penalties = z.preprocess((value) => (value === 'off' ? { enabled: false } : value), penaltySettings);
 
 const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -263,5 +265,5 @@ export type ServerConfig = PoolConfig['servers'][number];
 export type TimeoutsConfig = Config['timeouts'];
 export type LimitsConfig = Config['limits'];
 export type PenaltiesConfig = Config['penalties'];
-export type PenaltySettings = Exclude<PenaltiesConfig, 'off'>;
+export type PenaltySettings = PenaltiesConfig;
 export type KeepaliveConfig = NonNullable<ListenerConfig['keepalive']>;

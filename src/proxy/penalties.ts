@@ -50,9 +50,9 @@ export class SourcePenalties {
   private readonly entries = new Map<string, PenaltyEntry>();
   private readonly now: () => number;
 
-  constructor(config: PenaltiesConfig, now: () => number = () => performance.now()) {
+  constructor(config: PenaltiesConfig | 'off', now: () => number = () => performance.now()) {
     this.now = now;
-    this.settings = config === 'off' ? undefined : config;
+    this.settings = enabledSettings(config);
     this.exempt = exemptList(this.settings);
   }
 
@@ -65,8 +65,8 @@ export class SourcePenalties {
     return this.entries.size;
   }
 
-  update(config: PenaltiesConfig): void {
-    const next = config === 'off' ? undefined : config;
+  update(config: PenaltiesConfig | 'off'): void {
+    const next = enabledSettings(config);
     const regroup = next === undefined || next.ipv4Prefix !== this.settings?.ipv4Prefix || next.ipv6Prefix !== this.settings.ipv6Prefix;
     // New grouping: keys would no longer match; forgetting is the safe side.
     if (regroup) this.entries.clear();
@@ -156,6 +156,10 @@ export class SourcePenalties {
 /** Which penalty a session's outcome earns; `ok` and `unknown` earn none. */
 export function penaltyKindOf(outcome: AuthOutcome | undefined): PenaltyKind | undefined {
   return outcome === 'authfail' || outcome === 'noauth' || outcome === 'grace-exceeded' ? outcome : undefined;
+}
+
+function enabledSettings(config: PenaltiesConfig | 'off'): PenaltySettings | undefined {
+  return config === 'off' || !config.enabled ? undefined : config;
 }
 
 function exemptList(settings: PenaltySettings | undefined): Acl {

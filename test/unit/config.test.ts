@@ -152,3 +152,21 @@ describe('config loading', () => {
     await assert.rejects(loadConfigFile(file, { logLevel: 'loud' }), /log\.level/);
   });
 });
+
+describe('penalties', () => {
+  it('defaults to sshd\'s PerSourcePenalties values; "off" switches them off', () => {
+    const config = parseConfigText(VALID, 'test.yaml');
+    assert.deepEqual(
+      { ...config.penalties, exempt: [...config.penalties.exempt] },
+      { enabled: true, authfail: 5000, noauth: 1000, graceExceeded: 10000, min: 15000, max: 600000, exempt: [], ipv4Prefix: 32, ipv6Prefix: 64, maxSources: 65536 },
+    );
+    assert.equal(parseConfigText(`${VALID}penalties: off\n`, 'test.yaml').penalties.enabled, false);
+  });
+
+  it('names the bad field and the line, and suggests the key a typo meant', () => {
+    const problems = problemsOf(`${VALID}penalties:\n  authfail: banana\n  exmept: [10.0.0.0/8]\n  ipv4Prefix: 40\n`);
+    assert.ok(problems.some((problem) => /line \d+: penalties\.authfail: expected a duration/.test(problem)), problems.join('\n'));
+    assert.ok(problems.some((problem) => /penalties: unknown key "exmept" \(did you mean "exempt"\?\)/.test(problem)), problems.join('\n'));
+    assert.ok(problems.some((problem) => /penalties\.ipv4Prefix/.test(problem)), problems.join('\n'));
+  });
+});
