@@ -25,7 +25,12 @@ const CLIENT_IDENT = Buffer.from('SSH-2.0-TrackerTest_1.0\r\n');
 
 const OPTIONS: HandshakeTrackerOptions = { endsAt: 'auth', graceMs: 1000, maxHoldMs: 30_000, authFlights: 4 };
 
-function track(t: TestContext, options: Partial<HandshakeTrackerOptions> = {}): { ended: () => number; client: FakeSocket; backend: FakeSocket; tracker: HandshakeTracker } {
+/** `seen`: the bytes past the identifications the splice already had (default: the server's KEXINIT, the client's identification). */
+function track(
+  t: TestContext,
+  options: Partial<HandshakeTrackerOptions> = {},
+  seen: { serverRest: Buffer; clientBuffered: Buffer[] } = { serverRest: KEXINIT, clientBuffered: [CLIENT_IDENT] },
+): { ended: () => number; client: FakeSocket; backend: FakeSocket; tracker: HandshakeTracker } {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   let ends = 0;
   const client = new FakeSocket();
@@ -34,7 +39,7 @@ function track(t: TestContext, options: Partial<HandshakeTrackerOptions> = {}): 
   client.on('data', () => {});
   backend.on('data', () => {});
   const tracker = new HandshakeTracker({ ...OPTIONS, ...options }, () => (ends += 1));
-  tracker.start(client.asSocket(), backend.asSocket(), KEXINIT, [CLIENT_IDENT]);
+  tracker.start(client.asSocket(), backend.asSocket(), seen.serverRest, seen.clientBuffered);
   return { ended: () => ends, client, backend, tracker };
 }
 
@@ -185,17 +190,10 @@ async function converse(client: FakeSocket, backend: FakeSocket, serverFlights: 
 }
 
 describe('HandshakeTracker: USERAUTH_SUCCESS by packet size, and the authentication outcome', () => {
+  /** Both sides past NEWKEYS, having offered `cipher` and `mac`: the tracker knows the packet sizes. */
   function trackSized(t: TestContext, options: Partial<HandshakeTrackerOptions> = {}, cipher = 'chacha20-poly1305@openssh.com', mac = 'hmac-sha2-256') {
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    let ends = 0;
-    const client = new FakeSocket();
-    const backend = new FakeSocket();
-    client.on('data', () => {});
-    backend.on('data', () => {});
     const offer = kexinitOffering(cipher, mac);
-    const tracker = new HandshakeTracker({ ...OPTIONS, ...options }, () => (ends += 1));
-    tracker.start(client.asSocket(), backend.asSocket(), Buffer.concat([offer, NEWKEYS]), [CLIENT_IDENT, offer, NEWKEYS]);
-    return { ended: () => ends, client, backend, tracker };
+    return track(t, options, { serverRest: Buffer.concat([offer, NEWKEYS]), clientBuffered: [CLIENT_IDENT, offer, NEWKEYS] });
   }
 
   it('OpenSSH, two wrong keys then the right one (chacha20-poly1305): released after the 28-byte SUCCESS, not at the 4th reply', async (t) => {
