@@ -102,6 +102,7 @@ export function demoInstructions(demo: Demo, host: string): string {
     `  ${self} probe 127.0.0.1:${backend('throttle')} --count 20 --concurrency 10   # "N/20 throttled"`,
     `  ${self} probe ${host}:${port}                    # through the proxy: ok`,
     `  ${self} loadtest 127.0.0.1:${backend('throttle')} --compare ${host}:${port} --mode kex --clients 10 --total 100`,
+    '  (loopback is exempt from per-source penalties in the demo: load tests leave without logging in; docs/penalties.md)',
   ];
   if (demo.adminPort === undefined) {
     lines.push('', 'Admin endpoint off (--admin off): no metrics or status page.');
