@@ -203,8 +203,7 @@ export class Listener {
     }
     const penalty = this.deps.penalties.check(client);
     if (penalty) {
-      place.release();
-      this.refuse(socket, client, `${penalty.key} is penalised for ${Math.ceil(penalty.remainingMs / 1000)}s more (last: ${penalty.kind})`);
+      this.refuse(socket, client, `${penalty.key} is penalised for ${Math.ceil(penalty.remainingMs / 1000)}s more (last: ${penalty.kind})`, place);
       return;
     }
     const source = this.deps.sourceLimits.admit(client);
@@ -252,12 +251,15 @@ export class Listener {
 
   /**
    * PENALIZED: the line sshd would write, then FIN; the client's bytes are read and
-   * dropped so it sees the line rather than a reset, and it is reset only if it lingers.
+   * dropped so it sees the line rather than a reset, and it is reset only if it lingers
+   * past a second.
    */
-  private refuse(socket: Socket, client: string, message: string): void {
+  private refuse(socket: Socket, client: string, message: string, place: Ticket): void {
     this.deps.events.emit('connection-rejected', { listener: this.name, reason: 'PENALIZED', client, message });
     socket.off('error', ignoreEarlyError);
-    closePolitely(socket, { send: NOT_ALLOWED_LINE, waitMs: REFUSAL_LINGER_MS }, noop);
+    // The place is held until the socket is gone: a flood from a penalised source lingers
+    // within limits.maxConnections, never past the descriptor limit.
+    closePolitely(socket, { send: NOT_ALLOWED_LINE, waitMs: REFUSAL_LINGER_MS }, () => place.release());
   }
 
   private reject(socket: Socket, reason: ReasonCode, client: string, message?: string): void {
@@ -267,8 +269,6 @@ export class Listener {
 }
 
 function ignoreEarlyError(): void {}
-
-function noop(): void {}
 
 function trustedPeers(config: ListenerConfig): Acl | undefined {
   const proxyProtocol = config.proxyProtocol;

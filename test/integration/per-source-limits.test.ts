@@ -8,7 +8,7 @@ import type { ProxyEventMap } from '../../src/events/bus.js';
 import { startFixtureBackend } from '../fixtures/hostile-backends.js';
 import { startProxy } from '../fixtures/proxy.js';
 import { rawExchange, untilLine } from '../fixtures/raw-client.js';
-import { waitUntilEvent } from '../fixtures/wait.js';
+import { waitFor, waitUntilEvent } from '../fixtures/wait.js';
 
 type Rejection = ProxyEventMap['connection-rejected'][0];
 
@@ -125,4 +125,39 @@ test('behind a load balancer the limit applies per header source, IPv6 by /64', 
   );
   assert.equal(backend.connections, 4);
   for (const socket of sockets) socket.destroy();
+});
+
+test('PENALIZED: a penalised source gets sshd\'s line; its lingering refusals count against limits.maxConnections, never past it', async (t) => {
+  const backend = await startFixtureBackend('ssh-echo');
+  t.after(() => backend.close());
+  // One abandoned connection (noauth) of 20 s is past min: penalised at once.
+  const proxy = await startProxy({ servers: [{ name: 'echo', host: backend.host, port: backend.port }], config: { penalties: { noauth: '20s' }, limits: { maxConnections: 5 } } });
+  t.after(() => proxy.stop());
+  const rejections: Rejection[] = [];
+  proxy.runtime.events.on('connection-rejected', (rejection) => rejections.push(rejection));
+  const scout = net.connect({ host: '127.0.0.1', port: proxy.port });
+  scout.on('error', () => {});
+  await new Promise((resolve) => scout.once('connect', resolve));
+  scout.destroy();
+  const [abandoned] = await proxy.waitForSessions(1, 5000);
+  assert.equal(abandoned?.auth, 'noauth');
+  assert.equal(abandoned?.penaltyCharged, true);
+
+  const refused = await rawExchange({ port: proxy.port, until: untilLine, timeoutMs: 5000 });
+  assert.equal(refused.data.toString(), 'Not allowed at this time\r\n');
+  // A flood that reads nothing and lingers: each refusal holds its place for up to a second.
+  const flood = Array.from({ length: 12 }, () => {
+    const socket = net.connect({ host: '127.0.0.1', port: proxy.port });
+    socket.on('error', () => {});
+    return socket;
+  });
+  t.after(() => flood.forEach((socket) => socket.destroy()));
+  await waitUntilEvent(proxy.runtime.events, 'connection-rejected', () => rejections.length >= 13, 5000, '13 rejections');
+  const reasons = rejections.slice(1).map((rejection) => rejection.reason);
+  assert.ok(reasons.filter((reason) => reason === 'PENALIZED').length <= 5, reasons.join(','));
+  assert.ok(reasons.includes('LIMIT_REACHED'), 'past maxConnections the rest are cut at accept');
+  assert.ok(proxy.runtime.server.activeConnections <= 5);
+  flood.forEach((socket) => socket.destroy());
+  // No event marks a place's release: look again, bounded.
+  await waitFor(() => proxy.runtime.server.activeConnections === 0, { timeoutMs: 5000, description: 'every place released once the sockets are gone' });
 });
