@@ -88,7 +88,6 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   const chunks: Buffer[] = [];
   let receivedBytes = 0;
   let connectedAt: number | undefined;
-  let localAddress: string | undefined;
   let finished = false;
 
   const reuseReads = options.reuseReads === true;
@@ -143,6 +142,8 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   }
 
   function fail(code: AttemptFailureCode, message: string, extra: Partial<AttemptFailure> = {}): void {
+    // Read on failure only (a getsockname call): the address sshd saw, while the handle is open.
+    const localAddress = connectedAt === undefined ? undefined : socket.localAddress;
     finish({
       ok: false,
       code,
@@ -167,7 +168,6 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
 
   function onConnect(): void {
     connectedAt = performance.now();
-    localAddress = socket.localAddress;
     if (timer) clearTimeout(timer);
     const { sendOnConnect, sendAfterSilenceMs } = options;
     // One timer: the silence first (when asked for and shorter), then the rest of the banner timeout.
