@@ -8,8 +8,12 @@ import net from 'node:net';
 import { NewKeysWatcher } from '../src/protocol/ssh-packets.js';
 
 const [listenPort, targetPort] = process.argv.slice(2).map(Number);
+if (!Number.isInteger(listenPort) || !Number.isInteger(targetPort)) {
+  console.error('usage: node --import tsx scripts/flight-tap.ts <listenPort> <targetPort>  (both on 127.0.0.1)');
+  process.exit(2);
+}
 net.createServer((client) => {
-  const server = net.connect(targetPort ?? 22, '127.0.0.1');
+  const server = net.connect(targetPort as number, '127.0.0.1');
   const watchers = { c: new NewKeysWatcher({ skipIdentLine: true }), s: new NewKeysWatcher({ skipIdentLine: true }) };
   const flights: string[] = [];
   let last = '';
