@@ -1,4 +1,5 @@
 import type { AttemptFailureCode } from '../errors.js';
+import { isTransientFailure } from './retry-policy.js';
 import type { BackendServer } from './server.js';
 
 /** sshd's PerSourcePenalties `min` and `max`: the first hold-out and the ceiling it doubles toward. */
@@ -11,8 +12,6 @@ const REFUSALS_TO_SUSPECT = 3;
  * sshd's listener lagging behind connections that just closed refuses for milliseconds.
  */
 const SUSPECT_SPAN_MS = 1000;
-/** How sshd drops a connection in its listener: the line, a reset (the line lost), or a bare close. */
-const REFUSALS: ReadonlySet<AttemptFailureCode> = new Set(['THROTTLED', 'BACKEND_RESET', 'BACKEND_CLOSED']);
 
 export interface OwnPenaltyEpisode {
   readonly server: BackendServer;
@@ -64,7 +63,9 @@ export class OwnPenaltyWatch {
 
   /** A session attempt or health check on `server` failed with `code`. */
   failed(server: BackendServer, code: AttemptFailureCode, proxyAddress: string | undefined): void {
-    if (!REFUSALS.has(code)) {
+    // The transient codes are exactly how sshd's listener drops a connection: the line, a
+    // reset (the line lost) or a bare close.
+    if (!isTransientFailure(code)) {
       this.streaks.delete(server);
       return;
     }
