@@ -1,13 +1,8 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { VERSION } from '../version.js';
+import type { BackendPool } from '../backend/pool.js';
+import type { BackendServer } from '../backend/server.js';
 import type { MetricsSource } from './metrics.js';
-
-interface ServerView {
-  readonly activeSessions: number;
-  readonly handshakesActive: number;
-  readonly state: string;
-  readonly health: string;
-}
 
 /** Gauges read from the live proxy at scrape time (nothing is counted on the data path). */
 export function registerStateGauges(registry: Registry, proxy: MetricsSource): void {
@@ -39,7 +34,7 @@ export function registerStateGauges(registry: Registry, proxy: MetricsSource): v
       for (const pool of proxy.pools.values()) this.set({ pool: pool.name }, pool.queueLength);
     },
   });
-  const perServer = (name: string, help: string, read: (server: ServerView) => number, aggregator: 'sum' | 'min' | 'max' = 'sum'): void => {
+  const perServer = (name: string, help: string, read: (server: BackendServer, pool: BackendPool) => number, aggregator: 'sum' | 'min' | 'max' = 'sum'): void => {
     new Gauge({
       name,
       help,
@@ -50,7 +45,7 @@ export function registerStateGauges(registry: Registry, proxy: MetricsSource): v
       collect() {
         this.reset();
         for (const pool of proxy.pools.values()) {
-          for (const server of pool.servers) this.set({ pool: pool.name, server: server.name }, read(server));
+          for (const server of pool.servers) this.set({ pool: pool.name, server: server.name }, read(server, pool));
         }
       },
     });
@@ -59,19 +54,12 @@ export function registerStateGauges(registry: Registry, proxy: MetricsSource): v
   perServer('sshproxy_server_handshakes_active', 'Sessions holding a handshake slot on this server (in their SSH handshake).', (s) => s.handshakesActive);
   // Health alone: a server drained by a reload is not down, and must not page.
   perServer('sshproxy_server_up', '1 while the server is healthy (UP, or DRAINING but healthy), 0 when DOWN.', (s) => (s.health === 'UP' ? 1 : 0), 'min');
-  new Gauge({
-    name: 'sshproxy_server_penalising_proxy',
-    help: "1 while the server is held out because it refuses the proxy's own address (sshd PerSourcePenalties), else 0.",
-    labelNames: ['pool', 'server'] as const,
-    registers: [registry],
-    aggregator: 'max',
-    collect() {
-      this.reset();
-      for (const pool of proxy.pools.values()) {
-        for (const server of pool.servers) this.set({ pool: pool.name, server: server.name }, pool.isHeldOut(server) ? 1 : 0);
-      }
-    },
-  });
+  perServer(
+    'sshproxy_server_penalising_proxy',
+    "1 while the server is held out because it refuses the proxy's own address (sshd PerSourcePenalties), else 0.",
+    (s, pool) => (pool.isHeldOut(s) ? 1 : 0),
+    'max',
+  );
   perServer('sshproxy_server_draining', '1 while the server takes no new sessions (removed by a reload, draining), else 0.', (s) => (s.state === 'DRAINING' ? 1 : 0), 'max');
   new Gauge({
     name: 'sshproxy_prefetch_ready',
