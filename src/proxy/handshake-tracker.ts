@@ -194,23 +194,21 @@ export class HandshakeTracker {
       if (this.authSucceeded) {
         // The post-authentication process speaks: sshd's listener has counted the login.
         this.options.successShapes?.learn(smallest, bytes);
-        this.stopWatching();
-        if (this.options.endsAt === 'auth') this.releaseSlot('auth');
+        this.endAuthWatch();
         return;
       }
-      if (this.options.successShapes?.isCoalescedSuccess(smallest, bytes) === true) {
-        // SUCCESS and the post-authentication process's first packet, read together.
-        this.authSucceeded = true;
-        this.stopWatching();
-        if (this.options.endsAt === 'auth') this.releaseSlot('auth');
-        return;
-      }
-      if (bytes !== smallest) return;
+      // SUCCESS and the post-authentication process's first packet, read together: same as above.
+      const coalesced = this.options.successShapes?.isCoalescedSuccess(smallest, bytes) === true;
+      if (!coalesced && bytes !== smallest) return;
       this.authSucceeded = true;
-      if (this.holdTimer) clearTimeout(this.holdTimer);
+      if (coalesced || this.options.endsAt !== 'auth' || this.released !== undefined) {
+        this.endAuthWatch();
+        return;
+      }
+      // SUCCESS alone: wait for the next server flight, at most AFTER_SUCCESS_MS.
+      clearTimeout(this.holdTimer);
       this.holdTimer = undefined;
-      if (this.options.endsAt === 'auth' && this.released === undefined) this.settleTimer = setTimeout(() => this.releaseSlot('auth'), AFTER_SUCCESS_MS);
-      else this.stopWatching();
+      this.settleTimer = setTimeout(() => this.endAuthWatch(), AFTER_SUCCESS_MS);
     };
     const fromClient = (): void => {
       if (last === 'client') return;
@@ -219,6 +217,12 @@ export class HandshakeTracker {
       this.clientFlights += 1;
     };
     this.detach.push(onChunk(backend, fromServer), onChunk(client, fromClient));
+  }
+
+  /** Authentication succeeded and sshd has counted it: the watch is over, and so is the handshake. */
+  private endAuthWatch(): void {
+    this.stopWatching();
+    if (this.options.endsAt === 'auth') this.releaseSlot('auth');
   }
 
   private releaseSlotAfterGrace(how: 'grace' | 'unreadable'): void {
@@ -242,7 +246,6 @@ export class HandshakeTracker {
     this.graceTimer = undefined;
     this.settleTimer = undefined;
     this.onEnd();
-    if (this.authSucceeded) this.stopWatching();
   }
 
   private stopWatching(): void {
