@@ -104,15 +104,23 @@ async function rejected(proxy: TestProxy): Promise<{ penalized: number; charged:
 
 const figures: Record<string, unknown> = { machine: { cpus: os.availableParallelism(), node: process.version }, at: new Date().toISOString() };
 
-// 1. Exempted: the proxy carries the penalties.
-{
-  const servers = await twoSshd(true);
-  const proxy = await proxyFor(servers, true);
-  const sshd = servers[0] as SshdHandle;
-  const { bad, good } = await mixedLogins(proxy, sshd);
+// 1–2. The bad client among good ones: with both sshd exempting the proxy (the proxy carries
+// the penalties), then without the exemption, without and with the proxy's own penalties.
+const SETUPS = [
+  { name: 'exempted', exemptLoopback: true, proxyPenalties: true },
+  { name: 'notExemptedNoProxyPenalties', exemptLoopback: false, proxyPenalties: false },
+  { name: 'notExemptedWithProxyPenalties', exemptLoopback: false, proxyPenalties: true },
+] as const;
+for (const setup of SETUPS) {
+  const servers = await twoSshd(setup.exemptLoopback);
+  const proxy = await proxyFor(servers, setup.proxyPenalties);
+  const { bad, good } = await mixedLogins(proxy, servers[0] as SshdHandle);
   const counts = await rejected(proxy);
   const sessions = proxy.sessions();
-  figures.exempted = {
+  const goodSessions = sessions.filter((line) => line.client === GOOD);
+  const attempts = (lines: typeof sessions): number => lines.reduce((total, line) => total + (Array.isArray(line.attempts) ? line.attempts.length : 0), 0);
+  const sshdLogs = (await Promise.all(servers.map((server) => server.readLog()))).join('');
+  figures[setup.name] = {
     goodSucceeded: good.filter((outcome) => outcome.ok).length,
     goodClients: good.length,
     badResults: bad.map((outcome) => outcome.result),
@@ -120,40 +128,9 @@ const figures: Record<string, unknown> = { machine: { cpus: os.availableParallel
     proxyPenalized: counts.penalized,
     penaltiesCharged: counts.charged,
     charges: sessions.filter((line) => line.penaltyCharged === true).map((line) => `${String(line.client)} ${String(line.auth)} ${String(line.reason)}`),
-    sshdPenaltyLines: (await Promise.all(servers.map((server) => server.readLog()))).join('').match(/penalty/g)?.length ?? 0,
-    backendAttempts: sessions.reduce((total, line) => total + (Array.isArray(line.attempts) ? line.attempts.length : 0), 0),
-  };
-  await proxy.stop();
-  await Promise.all(servers.map((server) => server.stop()));
-}
-
-// Beside it: the same bad client straight at sshd 10.0, which penalises it itself.
-{
-  const sshd = await startSshd({ version: 10, exemptLoopback: false });
-  const results: LoginOutcome[] = [];
-  for (let attempt = 0; attempt < 10; attempt += 1) results.push(await login(sshd, sshd, BAD, wrongKey));
-  figures.sshdDirect = { badResults: results.map((outcome) => outcome.result), failuresBeforeRefusal: results.findIndex((outcome) => outcome.result === 'connection-refused') };
-  await sshd.stop();
-}
-
-// 2. Not exempted: sshd penalises the proxy's address, so every client behind it. Without
-// the proxy's own penalties (the lock-out, as before them), then with them.
-for (const penalties of [false, true]) {
-  const servers = await twoSshd(false);
-  const proxy = await proxyFor(servers, penalties);
-  const sshd = servers[0] as SshdHandle;
-  const { bad, good } = await mixedLogins(proxy, sshd);
-  const counts = await rejected(proxy);
-  const sessions = proxy.sessions();
-  const goodSessions = sessions.filter((line) => line.client === GOOD);
-  figures[penalties ? 'notExemptedWithProxyPenalties' : 'notExemptedNoProxyPenalties'] = {
-    goodSucceeded: good.filter((outcome) => outcome.ok).length,
-    goodClients: good.length,
-    badResults: bad.map((outcome) => outcome.result),
-    proxyPenalized: counts.penalized,
-    sshdPenaltyActivations: (await Promise.all(servers.map((server) => server.readLog()))).join('').match(/activating .* penalty|new .* active penalty/g)?.length ?? 0,
+    sshdPenaltyActivations: sshdLogs.match(/activating .* penalty|new .* active penalty/g)?.length ?? 0,
     backendPenaltyEpisodes: counts.episodes,
-    backendAttemptsForGoodClients: goodSessions.reduce((total, line) => total + (Array.isArray(line.attempts) ? line.attempts.length : 0), 0),
+    backendAttemptsForGoodClients: attempts(goodSessions),
     goodSessionReasons: Object.fromEntries(
       [...new Set(goodSessions.map((line) => String(line.reason)))].map((reason) => [reason, goodSessions.filter((line) => line.reason === reason).length]),
     ),
@@ -161,6 +138,15 @@ for (const penalties of [false, true]) {
   };
   await proxy.stop();
   await Promise.all(servers.map((server) => server.stop()));
+}
+
+// Beside them: the same bad client straight at sshd 10.0, which penalises it itself.
+{
+  const sshd = await startSshd({ version: 10, exemptLoopback: false });
+  const results: LoginOutcome[] = [];
+  for (let attempt = 0; attempt < 10; attempt += 1) results.push(await login(sshd, sshd, BAD, wrongKey));
+  figures.sshdDirect = { badResults: results.map((outcome) => outcome.result), failuresBeforeRefusal: results.findIndex((outcome) => outcome.result === 'connection-refused') };
+  await sshd.stop();
 }
 
 // 3. The burst of docs/pool.md on OpenSSH 10.0 (penalties on in the proxy).
