@@ -32,6 +32,8 @@ export const SESSION_FAILURE_CODES = [
   'BACKENDS_EXHAUSTED',
   'QUEUE_TIMEOUT',
   'QUEUE_FULL',
+  /** The shared store is down and cluster.onStoreDown is `refuse`. */
+  'STORE_DOWN',
   'SETUP_TIMEOUT',
   'CLIENT_CLOSED',
   'CLIENT_RESET',

@@ -2,7 +2,7 @@ import type { Lease } from './lease.js';
 import { LinkedQueue, type QueueNode } from './linked-queue.js';
 import type { LeaseRequest } from './server-choice.js';
 
-export type AcquireFailureCode = 'NO_BACKEND' | 'QUEUE_FULL' | 'QUEUE_TIMEOUT' | 'SHUTDOWN';
+export type AcquireFailureCode = 'NO_BACKEND' | 'QUEUE_FULL' | 'QUEUE_TIMEOUT' | 'STORE_DOWN' | 'SHUTDOWN';
 
 export type AcquireResult =
   | { readonly ok: true; readonly lease: Lease; readonly waitMs: number }
@@ -16,6 +16,8 @@ export interface Waiter {
   readonly callback: (result: AcquireResult) => void;
   readonly queuedAt: number;
   timer: NodeJS.Timeout | undefined;
+  /** Holds a local slot while the shared store is asked for it (src/backend/slot-authority.ts). */
+  confirming: boolean;
 }
 
 /**
@@ -32,7 +34,7 @@ export class AcquireQueue {
 
   /** Queues a request; `onTimeout` runs if it is still queued after `timeoutMs`. Returns its place. */
   push(request: LeaseRequest, callback: (result: AcquireResult) => void, timeoutMs: number, onTimeout: (waiter: Waiter, waitMs: number) => void): QueueNode<Waiter> {
-    const waiter: Waiter = { request, callback, queuedAt: performance.now(), timer: undefined };
+    const waiter: Waiter = { request, callback, queuedAt: performance.now(), timer: undefined, confirming: false };
     const node = this.waiters.push(waiter);
     waiter.timer = setTimeout(() => {
       if (this.waiters.remove(node)) onTimeout(waiter, performance.now() - waiter.queuedAt);

@@ -1,3 +1,4 @@
+import type { Ticket } from '../ticket.js';
 import { attemptBackend, type AttemptHandle, type AttemptOutcome } from './attempt.js';
 import type { ProxyEvents } from '../events/bus.js';
 import { closePolitely, type PoliteClose } from './polite-close.js';
@@ -95,11 +96,15 @@ export class HealthChecker {
   }
 
   private check(server: BackendServer, loop: ServerLoop): void {
-    const slot = this.pool.tryCheckSlot(server);
-    if (!slot) {
-      this.schedule(server, loop, this.nextDelayMs());
-      return;
-    }
+    // With a shared store the slot comes once the store agrees; the checker may have stopped by then.
+    this.pool.takeCheckSlot(server, (slot) => {
+      if (slot && (!this.running || this.loops.get(server) !== loop)) slot.release();
+      else if (!slot) this.schedule(server, loop, this.nextDelayMs());
+      else this.run(server, loop, slot);
+    });
+  }
+
+  private run(server: BackendServer, loop: ServerLoop, slot: Ticket): void {
     const check: CheckInFlight = {
       attempt: undefined,
       closing: undefined,

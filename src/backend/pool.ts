@@ -11,6 +11,10 @@ import { reconcileServers, type ServerChanges } from './pool-reconfigure.js';
 import { ConnectRateLimiter } from './retry-policy.js';
 import { BackendServer, type ServerHealth, type ServerStateChange } from './server.js';
 import { anyServerFree, candidateServers, chooseServer, silentSlots, type LeaseRequest } from './server-choice.js';
+import { localSlotCap, type SlotAuthority, type SlotVerdict } from './slot-authority.js';
+import { CountedTicket } from '../ticket.js';
+import type { QueueNode } from './linked-queue.js';
+import type { Waiter } from './acquire-queue.js';
 
 export type { Lease, PrefetchSource } from './lease.js';
 export type { LeaseRequest } from './server-choice.js';
@@ -50,6 +54,8 @@ export class BackendPool {
   private sweepPending = false;
   /** Banner prefetch (src/backend/prefetch.ts), when `prefetch.perServer` > 0. */
   private prefetch: PrefetchSource | undefined;
+  /** The shared store, when cluster.store is set (src/store/shared-slots.ts). */
+  private authority: SlotAuthority | undefined;
   private closed = false;
 
   /** `now`: the monotonic clock (tests pass their own). */
@@ -90,7 +96,12 @@ export class BackendPool {
       callback({ ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(request), waitMs: 0 });
       return NOTHING_TO_CANCEL;
     }
-    if (this.waiters.length === 0) {
+    if (this.authority?.mode === 'refuse') {
+      callback({ ok: false, code: 'STORE_DOWN', message: `pool "${this.name}": the shared store is down (cluster.onStoreDown: refuse)`, waitMs: 0 });
+      return NOTHING_TO_CANCEL;
+    }
+    // With the store up a slot is granted only once the store agrees: always through the queue.
+    if (this.waiters.length === 0 && this.authority?.mode !== 'shared') {
       const server = this.choose(candidates, request);
       if (server && this.rate.tryTake()) {
         callback({ ok: true, lease: this.lease(server, request), waitMs: 0 });
@@ -144,10 +155,51 @@ export class BackendPool {
   /**
    * Takes a handshake slot for a health check or a prefetched connection if one is free
    * (such a connection is unauthenticated too, and counts against sshd's MaxStartups).
+   * With the store up the answer comes once the store has agreed; otherwise at once.
    */
-  tryCheckSlot(server: BackendServer): Ticket | undefined {
-    if (!server.hasFreeSlot) return undefined;
-    return server.takeSlot(() => this.serveQueue());
+  takeCheckSlot(server: BackendServer, done: (slot: Ticket | undefined) => void): void {
+    if (!server.hasFreeSlot) {
+      done(undefined);
+      return;
+    }
+    const slot = this.takeSlot(server);
+    const authority = this.authority;
+    if (authority?.mode !== 'shared' || !(slot instanceof CountedTicket)) {
+      done(slot);
+      return;
+    }
+    authority.take(server, 0, (verdict) => {
+      if (this.settleSharedSlot(server, slot, verdict) === 'use') done(slot);
+      else done(undefined);
+    });
+  }
+
+  /**
+   * Hooks the shared store in (undefined: unhook). With it, every slot is also taken
+   * from the store; while it is down, each server is capped at its local share.
+   */
+  attachSlotAuthority(authority: SlotAuthority | undefined): void {
+    this.authority = authority;
+    this.slotModeChanged();
+  }
+
+  /** The store went up or down: caps follow, and waiters are served (or refused) under the new mode. */
+  slotModeChanged(): void {
+    this.applySlotMode();
+    if (this.authority?.mode === 'refuse') this.waiters.rejectAll('STORE_DOWN', `pool "${this.name}": the shared store is down (cluster.onStoreDown: refuse)`);
+    this.sweepPending = true;
+    this.serveQueue();
+  }
+
+  /** A slot was freed cluster-wide on `address` (undefined: anywhere): servers there may have room again. */
+  slotsFreed(address?: string): void {
+    let any = false;
+    for (const server of this.servers) {
+      if (!server.clusterFull || (address !== undefined && server.address !== address)) continue;
+      server.clusterFull = false;
+      any = true;
+    }
+    if (any) this.serveQueue();
   }
 
   /**
@@ -212,6 +264,7 @@ export class BackendPool {
     }
     // Retired servers stay visible (DRAINING) after the live ones until their sessions end.
     this.servers.splice(0, this.servers.length, ...next, ...this.retired);
+    this.applySlotMode();
     this.serveQueue();
     return changes;
   }
@@ -227,16 +280,96 @@ export class BackendPool {
     this.rejectQueued(message);
   }
 
+  private applySlotMode(): void {
+    const authority = this.authority;
+    const capped = authority !== undefined && authority.mode !== 'shared';
+    for (const server of this.servers) {
+      server.clusterFull = false;
+      server.localCap = capped ? localSlotCap(server, authority.localShare) : undefined;
+      if (!authority) server.clusterSlotsInUse = undefined;
+    }
+  }
+
+  /** A local slot, which with a store also stands for the store's count. */
+  private takeSlot(server: BackendServer): Ticket {
+    const local = server.takeSlot(() => this.serveQueue());
+    const authority = this.authority;
+    return authority ? new CountedTicket(local, () => authority.give(server), authority) : local;
+  }
+
+  /**
+   * What to do with a slot held locally once the store has answered: `use` it (granted,
+   * or no answer and within the local share), or give it back (`wait` for a freed
+   * slot, or `refuse` under onStoreDown: refuse).
+   */
+  private settleSharedSlot(server: BackendServer, slot: CountedTicket, verdict: SlotVerdict): 'use' | 'wait' | 'refuse' {
+    if (verdict === 'granted') {
+      slot.counted = true;
+      return 'use';
+    }
+    if (verdict === 'unavailable') {
+      if (this.authority?.mode === 'refuse') {
+        slot.release();
+        return 'refuse';
+      }
+      // No answer in time: decide as if the store were down, for this slot only.
+      if (server.handshakesActive <= localSlotCap(server, this.authority?.localShare ?? 1)) return 'use';
+    } else {
+      server.clusterFull = true;
+    }
+    slot.release();
+    return 'wait';
+  }
+
+  /**
+   * Grants a waiter a slot the store must agree to: the lease is made now (the local
+   * slot is held meanwhile), handed over if the store grants it, and given back if it
+   * says full, the waiter left, or the store did not answer and the local share is used up.
+   */
+  private confirm(node: QueueNode<Waiter>, lease: Lease, slot: CountedTicket, authority: SlotAuthority): void {
+    const waiter = node.value;
+    waiter.confirming = true;
+    authority.take(lease.server, performance.now() - waiter.queuedAt, (verdict) => {
+      waiter.confirming = false;
+      const decision = this.settleSharedSlot(lease.server, slot, verdict);
+      if (decision !== 'use' || !node.queued) {
+        lease.close();
+        if (decision === 'refuse' && node.queued) this.waiters.settle(node, { ok: false, code: 'STORE_DOWN', message: `pool "${this.name}": the shared store did not answer (cluster.onStoreDown: refuse)` });
+        this.serveQueue();
+        return;
+      }
+      this.grant(node, lease);
+    });
+  }
+
+  private grant(node: QueueNode<Waiter>, lease: Lease): void {
+    // Emitted before the callback: a granted session may splice (and emit) at once.
+    this.events.emit('queue-wait', { pool: this.name, waitMs: performance.now() - node.value.queuedAt, granted: true });
+    this.waiters.settle(node, { ok: true, lease });
+    this.queueLeft();
+  }
+
+  /** Someone left the queue: once it is empty, this replica stops holding places in the store's queues. */
+  private queueLeft(): void {
+    if (this.waiters.length === 0) this.authority?.noWaiters(this.servers);
+  }
+
   private enqueue(request: LeaseRequest, callback: (result: AcquireResult) => void): AcquireHandle {
     const timeoutMs = this.config.queue.timeout;
     const node = this.waiters.push(request, callback, timeoutMs, (waiter, waitMs) => {
       this.events.emit('queue-wait', { pool: this.name, waitMs, granted: false });
       waiter.callback({ ok: false, code: 'QUEUE_TIMEOUT', message: `pool "${this.name}": no handshake slot freed within ${timeoutMs}ms`, waitMs });
+      this.queueLeft();
     });
     // Earlier waiters may be unable to use a free slot this request can use (their
     // exclusions), or the connect rate is what held it back: let the queue decide.
     this.serveQueue();
-    return { cancel: () => this.waiters.cancel(node) };
+    return {
+      cancel: () => {
+        this.waiters.cancel(node);
+        this.queueLeft();
+      },
+    };
   }
 
   private evictOldestSilent(): void {
@@ -282,6 +415,7 @@ export class BackendPool {
     const prefetchReady = (server: BackendServer): number => this.prefetchReady(server);
     for (const node of this.waiters.nodes()) {
       const waiter = node.value;
+      if (waiter.confirming) continue;
       const candidates = this.candidates(waiter.request);
       if (candidates.length === 0) {
         this.waiters.settle(node, { ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(waiter.request) });
@@ -297,10 +431,9 @@ export class BackendPool {
         this.scheduleRateRetry();
         return;
       }
-      const lease = this.lease(server, waiter.request);
-      // Emitted before the callback: a granted session may splice (and emit) at once.
-      this.events.emit('queue-wait', { pool: this.name, waitMs: performance.now() - waiter.queuedAt, granted: true });
-      this.waiters.settle(node, { ok: true, lease });
+      const { lease, slot } = this.leaseWithSlot(server, waiter.request);
+      if (slot instanceof CountedTicket && !slot.counted && this.authority?.mode === 'shared') this.confirm(node, lease, slot, this.authority);
+      else this.grant(node, lease);
     }
   }
 
@@ -319,16 +452,21 @@ export class BackendPool {
   }
 
   private lease(server: BackendServer, request: LeaseRequest): Lease {
-    // A prefetched connection brings the handshake slot it holds with it.
+    return this.leaseWithSlot(server, request).lease;
+  }
+
+  private leaseWithSlot(server: BackendServer, request: LeaseRequest): { lease: Lease; slot: Ticket } {
+    // A prefetched connection brings the handshake slot it holds with it (already counted by the store).
     const prefetched = this.prefetch?.take(server);
-    const slot = prefetched?.slot ?? server.takeSlot(() => this.serveQueue());
+    const slot = prefetched?.slot ?? this.takeSlot(server);
     const session = server.takeSession(() => {});
     const silent = request.identified?.() === false ? server.takeSilent() : undefined;
-    return createLease(server, { slot, session, silent }, prefetched?.success, () => {
+    const lease = createLease(server, { slot, session, silent }, prefetched?.success, () => {
       if (server.activeSessions > 0 || !this.retired.delete(server)) return;
       const index = this.servers.indexOf(server);
       if (index !== -1) this.servers.splice(index, 1);
     });
+    return { lease, slot };
   }
 
   private noBackendMessage(request: LeaseRequest): string {

@@ -56,6 +56,8 @@ export class BannerPrefetcher implements PrefetchSource {
   private readonly random: () => number;
   private readonly ready = new Map<BackendServer, ReadyConnection[]>();
   private readonly opening = new Set<OpeningConnection>();
+  /** Slots asked of the shared store and not answered yet, per server. */
+  private readonly askingSlots = new Map<BackendServer, number>();
   private readonly failures = new Map<BackendServer, { count: number; until: number }>();
   private tickTimer: NodeJS.Timeout | undefined;
   private refillPending: NodeJS.Timeout | undefined;
@@ -182,15 +184,23 @@ export class BannerPrefetcher implements PrefetchSource {
       if (!this.wanted(server, candidates)) continue;
       if ((this.failures.get(server)?.until ?? 0) > now) continue;
       for (let have = this.available(server) + this.openingOn(server); have < perServer; have += 1) {
-        const slot = this.pool.tryCheckSlot(server);
-        if (!slot) break;
-        this.open(server, slot);
+        let granted = true;
+        this.askingSlots.set(server, (this.askingSlots.get(server) ?? 0) + 1);
+        // With a shared store the answer comes later: counted as opening meanwhile.
+        this.pool.takeCheckSlot(server, (slot) => {
+          this.askingSlots.set(server, (this.askingSlots.get(server) ?? 1) - 1);
+          granted = slot !== undefined;
+          if (!slot) return;
+          if (this.running) this.open(server, slot);
+          else slot.release();
+        });
+        if (!granted) break;
       }
     }
   }
 
   private openingOn(server: BackendServer): number {
-    let count = 0;
+    let count = this.askingSlots.get(server) ?? 0;
     for (const opening of this.opening) if (opening.server === server) count += 1;
     return count;
   }

@@ -51,6 +51,12 @@ export class BackendServer {
   /** Of those, sessions whose client has not sent its identification yet (bounded by handshake.silentShare). */
   silentHandshakes = 0;
   maxStartups: number;
+  /** With a shared store: the store said no slot is free cluster-wide (cleared when one is freed). */
+  clusterFull = false;
+  /** With a shared store that is down: the slots this replica may use alone (cluster.localShare). */
+  localCap: number | undefined;
+  /** With a shared store: handshake slots held on this sshd by all replicas, as last seen. */
+  clusterSlotsInUse: number | undefined;
   /** Consecutive failed session attempts (passive health); reset by a successful attempt. */
   consecutiveFailures = 0;
   /** Consecutive successful / failed active checks (rise / fall). */
@@ -78,7 +84,7 @@ export class BackendServer {
   }
 
   get hasFreeSlot(): boolean {
-    return this.handshakesActive < this.maxStartups;
+    return !this.clusterFull && this.handshakesActive < (this.localCap ?? this.maxStartups);
   }
 
   /** One handshake slot (the pool checks `hasFreeSlot` first); `afterRelease` runs once it is free again. */

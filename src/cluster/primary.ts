@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { HealthChecker } from '../backend/health-checker.js';
 import { BackendPool } from '../backend/pool.js';
 import { attachReloader, type ReloaderOptions } from '../cli/config-reloader.js';
-import type { Config } from '../config/schema.js';
+import type { ClusterConfig, Config } from '../config/schema.js';
 import { ProxyEvents } from '../events/bus.js';
 import { AdminServer } from '../observe/admin.js';
 import { logEvents } from '../observe/log.js';
@@ -14,6 +14,7 @@ import { ClusterAdminView } from './primary-admin.js';
 import { ClusterReloader } from './primary-reload.js';
 import { RestartPolicy } from './restart-policy.js';
 import { WORKER_CONFIG_ENV, WORKER_COUNT_ENV } from './worker.js';
+import { ClusterStore } from '../store/cluster-store.js';
 
 
 /**
@@ -43,9 +44,13 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   // One map, reconfigured in place by a reload: checks, metrics and the admin view all read it.
   const pools = new Map(config.pools.map((poolConfig) => [poolConfig.name, new BackendPool(poolConfig, events)]));
   const checkers: HealthChecker[] = [];
+  // Health checks take their slots from the shared store too (each worker has its own connection to it).
+  const store = config.cluster ? new ClusterStore({ settings: primaryStoreSettings(config.cluster), events, env: process.env }) : undefined;
+  store?.start();
   const startChecks = (): void => {
     for (const checker of checkers.splice(0)) checker.stop();
     for (const pool of pools.values()) {
+      store?.slots.attach(pool);
       const checker = new HealthChecker(pool, events);
       checkers.push(checker);
       checker.start();
@@ -54,7 +59,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   const startedAt = new Map<Worker, number>();
   let stopping = false;
   const primaryStartedAt = Date.now();
-  const metrics = new ProxyMetrics({ listeners: [], allListeners: () => [], pools, events, penalties: new SourcePenalties('off') }, { processLabels: { worker: 'primary' } });
+  const metrics = new ProxyMetrics({ listeners: [], allListeners: () => [], pools, events, penalties: new SourcePenalties('off'), store }, { processLabels: { worker: 'primary' } });
   const view = new ClusterAdminView({
     pools,
     metrics,
@@ -71,6 +76,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     metrics.close();
     detachLog();
     for (const pool of pools.values()) pool.close();
+    await store?.close();
     return 1;
   }
 
@@ -148,6 +154,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       if (startedAt.size === 0) {
         for (const checker of checkers) checker.stop();
         for (const pool of pools.values()) pool.close();
+        void store?.close();
         detachReloader();
         reloader.close();
         view.close();
@@ -174,4 +181,9 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     for (let index = 0; index < count; index += 1) fork();
     startChecks();
   });
+}
+
+/** The primary is a replica of its own in the store (its health checks hold slots): a configured id gets `-primary`. */
+function primaryStoreSettings(settings: ClusterConfig): ClusterConfig {
+  return settings.replicaId === undefined ? settings : { ...settings, replicaId: `${settings.replicaId}-primary` };
 }

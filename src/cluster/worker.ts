@@ -114,9 +114,15 @@ export function shareHandshakeSlots(config: Config, workers: number): Config {
   };
 }
 
-/** What a worker runs of a config: no admin endpoint, its share of the handshake slots. */
+/**
+ * What a worker runs of a config: no admin endpoint, its share of the handshake slots;
+ * with a shared store, all of them: each worker takes its slots from the store directly.
+ */
 export function workerConfig(config: Config, workers: number): Config {
-  const { admin: _admin, ...dataPlane } = shareHandshakeSlots(config, workers);
+  const { admin: _admin, ...dataPlane } = config.cluster ? config : shareHandshakeSlots(config, workers);
+  const replicaId = config.cluster?.replicaId;
+  // Each worker is a replica of its own in the store: a configured id gets the worker's number.
+  if (dataPlane.cluster && replicaId !== undefined) return { ...dataPlane, cluster: { ...dataPlane.cluster, replicaId: `${replicaId}-w${cluster.worker?.id ?? 0}` } };
   return dataPlane;
 }
 

@@ -173,6 +173,47 @@ const penaltySettings = z.strictObject({
 /** `penalties: off` is short for `{ enabled: false }`; not a union, so a bad field is named in the error. */
 const penalties = z.preprocess((value) => (value === 'off' ? { enabled: false } : value), penaltySettings);
 
+/** redis:// or rediss:// (TLS), with an optional database number; a password belongs in the environment. */
+const storeUrl = z.string().transform((value, ctx): string => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `expected a URL like redis://127.0.0.1:6379/0, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    ctx.addIssue({ code: 'custom', message: `expected redis:// or rediss://, got ${url.protocol}//` });
+    return z.NEVER;
+  }
+  if (url.pathname !== '' && url.pathname !== '/' && !/^\/\d{1,2}$/.test(url.pathname)) {
+    ctx.addIssue({ code: 'custom', message: `the path must be a database number like /0, got ${url.pathname}` });
+    return z.NEVER;
+  }
+  return value;
+});
+
+/**
+ * Replicas that share one budget (docs/cluster.md): handshake slots, per-source limits and
+ * penalties counted in Valkey/Redis. Without it every process keeps its own.
+ */
+const cluster = z.strictObject({
+  store: storeUrl,
+  prefix: z.string().regex(/^[A-Za-z0-9_.:{}-]{1,64}$/, 'expected up to 64 letters, digits or _ . : { } -').default('sbp:'),
+  /** A replica's holdings stop counting this long after it last renewed them (killed, partitioned, frozen). */
+  leaseTtl: duration.pipe(z.number().min(1000, 'at least 1s').max(300_000, 'at most 5m')).default(10000),
+  /** While the store is down: `local` (each replica keeps to localShare of each limit) or `refuse` new sessions. */
+  onStoreDown: z.enum(['local', 'refuse']).default('local'),
+  /** Share of each limit a replica may use alone while the store is down (about 1 / replicas). */
+  localShare: z.number().gt(0).max(1).default(0.5),
+  /** A store answer later than this counts as none, for that request (decided as if the store were down). */
+  acquireTimeout: duration.pipe(z.number().min(10, 'at least 10ms').max(10_000, 'at most 10s')).default(250),
+  /** The environment variable holding the store's password (never in the config file). */
+  passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').default('SBP_STORE_PASSWORD'),
+  /** This replica's id in the store (default: host name and process id). */
+  replicaId: name.optional(),
+});
+
 const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   pretty: z.boolean().default(false),
@@ -201,6 +242,7 @@ export const configSchema = z
      * Linux, fixed ports only) and the kernel spreads connections; `off` keeps one shared socket.
      */
     reusePort: z.enum(['auto', 'off']).default('auto'),
+    cluster: cluster.optional(),
   })
   .superRefine((config, ctx) => {
     const poolNames = new Set<string>();
@@ -266,4 +308,5 @@ export type TimeoutsConfig = Config['timeouts'];
 export type LimitsConfig = Config['limits'];
 export type PenaltiesConfig = Config['penalties'];
 export type PenaltySettings = PenaltiesConfig;
+export type ClusterConfig = NonNullable<Config['cluster']>;
 export type KeepaliveConfig = NonNullable<ListenerConfig['keepalive']>;

@@ -140,6 +140,14 @@ export interface ProxyEventMap {
       readonly ageMs?: number;
     },
   ];
+  /** The shared store (cluster.store) changed state: `up` (shared limits) or `down` (cluster.onStoreDown decides). */
+  'store-state': [{ readonly replica: string; readonly from: string; readonly to: string; readonly reason: string; readonly error?: Error }];
+  /** One call to the shared store: its round trip, or that it missed the deadline or failed. */
+  'store-call': [{ readonly op: string; readonly ms: number; readonly outcome: 'ok' | 'timeout' | 'error' }];
+  /** A decision the shared store should have made was made locally (store down, past the deadline, error). */
+  'store-fallback': [{ readonly what: 'slot' | 'source' | 'penalty'; readonly reason: 'down' | 'timeout' | 'error' }];
+  /** Holdings of replicas that stopped renewing (killed, partitioned, frozen) were reclaimed by this one. */
+  'store-leases-expired': [{ readonly count: number }];
   /** A keepalive line was written to a waiting client (`line` counts from 1). */
   'keepalive-line': [{ readonly listener: string; readonly pool: string; readonly sessionId: number; readonly line: number }];
 }

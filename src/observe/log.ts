@@ -103,6 +103,14 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
       logger.debug({ event: 'backend-penalty', ...penalty }, `${where} still refuses the proxy: held out for ${Math.round((penalty.holdMs ?? 0) / 1000)}s`);
     }
   });
+  on('store-state', ({ replica, from, to, reason, error }) => {
+    const fields = { event: 'store-state', replica, from, to, reason, ...(error ? { err: error } : {}) };
+    if (to === 'up') logger.info(fields, `shared store up (${reason}): limits are shared across replicas`);
+    else if (from !== 'connecting' || reason !== 'disconnected') logger.warn(fields, `shared store ${to} (${reason}): limits are this replica's own until it is back (cluster.onStoreDown)`);
+  });
+  on('store-leases-expired', ({ count }) => {
+    logger.info({ event: 'store-leases-expired', count }, `reclaimed ${count} slot(s) or source count(s) of replicas that stopped renewing`);
+  });
   on('source-penalised', (penalty) => {
     logger.warn({ event: 'source-penalised', ...penalty, remainingMs: round(penalty.remainingMs) }, `source ${penalty.key} penalised: refused (PENALIZED) for ${Math.ceil(penalty.remainingMs / 1000)}s`);
   });

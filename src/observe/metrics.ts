@@ -3,6 +3,7 @@ import type { ProxyServer } from '../proxy/proxy-server.js';
 import { subscribe, type ProxyEventMap, type ProxyEvents } from '../events/bus.js';
 import { BANNER_BUCKETS_SECONDS, CONNECT_BUCKETS_SECONDS, WAIT_BUCKETS_SECONDS } from './buckets.js';
 import { registerStateGauges } from './metrics-gauges.js';
+import { registerStoreMetrics } from './metrics-store.js';
 
 export { BANNER_BUCKETS_SECONDS, CONNECT_BUCKETS_SECONDS, WAIT_BUCKETS_SECONDS } from './buckets.js';
 import { SPLICED_CLOSE_CODES, type SessionFailureCode } from '../errors.js';
@@ -25,7 +26,7 @@ export interface ServerTotals {
 }
 
 /** What the metrics read: a ProxyServer, or (cluster primary) its pools alone. */
-export type MetricsSource = Pick<ProxyServer, 'listeners' | 'allListeners' | 'pools' | 'events' | 'penalties'>;
+export type MetricsSource = Pick<ProxyServer, 'listeners' | 'allListeners' | 'pools' | 'events' | 'penalties' | 'store'>;
 
 export interface ProxyMetricsOptions {
   readonly defaultMetrics?: boolean;
@@ -194,6 +195,7 @@ export class ProxyMetrics {
       collectDefaultMetrics({ register: this.registry, ...(options.processLabels ? { labels: { ...options.processLabels } } : {}) });
     }
     registerStateGauges(this.registry, proxy);
+    this.subscriptions.push(...registerStoreMetrics(this.registry, proxy));
     this.precreate();
     this.subscribe(proxy.events, options.healthEvents ?? true);
   }

@@ -8,8 +8,10 @@ import { Acl } from './acl.js';
 import { readProxyHeader, type ProxyHeaderReading } from './proxy-header-reader.js';
 import { Session } from './session.js';
 import { ticket, type Ticket } from '../ticket.js';
-import type { SourceLimits } from './source-limits.js';
 import type { SourcePenalties } from './penalties.js';
+import type { SourceAdmission } from '../store/shared-sources.js';
+import type { PenaltyCharger } from '../store/shared-penalties.js';
+import type { SourceVerdict } from './source-limits.js';
 import { closePolitely } from '../backend/polite-close.js';
 
 /** What sshd writes when it drops a connection (MaxStartups, penalties): clients print it. */
@@ -42,10 +44,12 @@ export interface ListenerDeps {
   readonly limits: LimitsConfig;
   readonly events: ProxyEvents;
   readonly budget: ConnectionBudget;
-  /** Per-client limits, shared by all listeners of the process. */
-  readonly sourceLimits: SourceLimits;
-  /** Per-source penalties, shared by all listeners of the process. */
+  /** Per-client limits, shared by all listeners of the process (and across replicas with a store). */
+  readonly sources: SourceAdmission;
+  /** Per-source penalties, shared by all listeners of the process: refused at accept from this table. */
   readonly penalties: SourcePenalties;
+  /** Where a finished session's outcome is charged: this table, or the shared store. */
+  readonly charger: PenaltyCharger;
   /** Bind with SO_REUSEPORT (a cluster worker with its own accept queue; src/net/reuse-port.ts). */
   readonly reusePort?: boolean;
 }
@@ -206,10 +210,23 @@ export class Listener {
       this.refuse(socket, client, `${penalty.key} is penalised for ${Math.ceil(penalty.remainingMs / 1000)}s more (last: ${penalty.kind})`, place);
       return;
     }
-    const source = this.deps.sourceLimits.admit(client);
+    // With a shared store the answer comes after one round trip; the client's bytes wait in the socket.
+    let waited = false;
+    this.deps.sources.admit(client, (source) => this.admitted(socket, client, clientPort, initialBytes, place, acceptedAt, source, waited));
+    waited = true;
+  }
+
+  private admitted(socket: Socket, client: string, clientPort: number | undefined, initialBytes: Buffer | undefined, place: Ticket, acceptedAt: number, source: SourceVerdict, waited: boolean): void {
     if (!source.ok) {
       place.release();
       this.reject(socket, source.code, client, source.message);
+      return;
+    }
+    // The client may have gone, or the listener stopped, while the store was asked.
+    if (waited && (socket.destroyed || !this.server.listening)) {
+      source.release();
+      place.release();
+      this.reject(socket, socket.destroyed ? 'CLIENT_CLOSED' : 'SHUTDOWN', client);
       return;
     }
     const session = new Session(
@@ -245,8 +262,7 @@ export class Listener {
 
   /** A finished session's outcome counts against its source (sshd's PerSourcePenalties, on the real address). */
   private charge(client: string, session: Session): void {
-    const activation = this.deps.penalties.charge(client, session.chargeableOutcome);
-    if (activation) this.deps.events.emit('source-penalised', { listener: this.name, client, ...activation });
+    this.deps.charger.charge(client, session.chargeableOutcome, (activation) => this.deps.events.emit('source-penalised', { listener: this.name, client, ...activation }));
   }
 
   /**

@@ -18,6 +18,15 @@ export interface PenaltyEntry {
   activatedAt: number | undefined;
 }
 
+/** What one session costs its source: `ms` added, refused past `minMs`, capped at `maxMs`. */
+export interface PenaltyCharge {
+  readonly key: string;
+  readonly kind: PenaltyKind;
+  readonly ms: number;
+  readonly minMs: number;
+  readonly maxMs: number;
+}
+
 /** A source turned penalised by this charge. */
 export interface PenaltyActivation {
   readonly key: string;
@@ -89,14 +98,22 @@ export class SourcePenalties {
     return { key, remainingMs: entry.expiresAt - this.now(), kind: entry.kind };
   }
 
-  /** Charges a finished session's outcome to its client; returns the activation if this charge turned the source penalised. */
-  charge(address: string, outcome: AuthOutcome | undefined): PenaltyActivation | undefined {
+  /** What a finished session's outcome costs its client's source, if anything (off, exempt, not chargeable: nothing). */
+  chargeFor(address: string, outcome: AuthOutcome | undefined): PenaltyCharge | undefined {
     const settings = this.settings;
     const kind = penaltyKindOf(outcome);
     if (!settings || kind === undefined) return undefined;
     const seconds = kind === 'authfail' ? settings.authfail : kind === 'noauth' ? settings.noauth : settings.graceExceeded;
     if (seconds <= 0 || this.exempt.check(address).allowed) return undefined;
-    const key = this.keyFor(address);
+    return { key: this.keyFor(address), kind, ms: seconds, minMs: settings.min, maxMs: settings.max };
+  }
+
+  /** Charges a finished session's outcome to its client; returns the activation if this charge turned the source penalised. */
+  charge(address: string, outcome: AuthOutcome | undefined): PenaltyActivation | undefined {
+    const settings = this.settings;
+    const charge = this.chargeFor(address, outcome);
+    if (!settings || !charge) return undefined;
+    const { key, kind, ms: seconds } = charge;
     const now = this.now();
     let entry = this.live(key);
     if (entry) {
@@ -113,6 +130,22 @@ export class SourcePenalties {
     entry.active = true;
     entry.activatedAt = now;
     return { key, kind, remainingMs: entry.expiresAt - now, charges: entry.charges };
+  }
+
+  /**
+   * A penalty decided elsewhere (the shared store, for all replicas): the source is refused
+   * for `remainingMs` from now. Returns whether it was not refused here before.
+   */
+  adopt(key: string, kind: PenaltyKind, remainingMs: number, charges: number): boolean {
+    const settings = this.settings;
+    if (!settings || remainingMs <= 0) return false;
+    const now = this.now();
+    const entry = this.live(key);
+    if (entry) this.entries.delete(key);
+    else while (this.entries.size >= settings.maxSources) this.forgetOldest();
+    const wasActive = entry?.active === true;
+    this.entries.set(key, { key, expiresAt: now + remainingMs, active: true, kind, charges, activatedAt: wasActive ? entry.activatedAt : now });
+    return !wasActive;
   }
 
   /** Sources refused now, most recently activated first, at most `limit`. */

@@ -8,6 +8,9 @@ import { ConnectionBudget, Listener, type ListenerDeps } from './listener.js';
 import type { Session } from './session.js';
 import { SourcePenalties } from './penalties.js';
 import { SourceLimits } from './source-limits.js';
+import { ClusterStore } from '../store/cluster-store.js';
+import { localSourceAdmission, type SourceAdmission } from '../store/shared-sources.js';
+import { localPenaltyCharger, type PenaltyCharger } from '../store/shared-penalties.js';
 
 /**
  * The data plane built from a config: pools and listeners sharing one event bus.
@@ -29,6 +32,10 @@ export class ProxyServer {
   readonly sourceLimits: SourceLimits;
   /** Per-source penalties, shared by all listeners of the process. */
   readonly penalties: SourcePenalties;
+  /** The shared store (cluster.store): slots, per-source limits and penalties across replicas. */
+  readonly store: ClusterStore | undefined;
+  private readonly sources: SourceAdmission;
+  private readonly charger: PenaltyCharger;
   private draining = false;
   private graceTimer: NodeJS.Timeout | undefined;
   private graceEnds: (() => void) | undefined;
@@ -40,7 +47,10 @@ export class ProxyServer {
     this.budget = new ConnectionBudget(this.connectionCap.effective);
     this.sourceLimits = new SourceLimits(config.limits);
     this.penalties = new SourcePenalties(config.penalties);
-    for (const pool of config.pools) this.pools.set(pool.name, new BackendPool(pool, events));
+    this.store = config.cluster ? new ClusterStore({ settings: config.cluster, events, sourceLimits: this.sourceLimits, penalties: this.penalties }) : undefined;
+    this.sources = this.store?.sources ?? localSourceAdmission(this.sourceLimits);
+    this.charger = this.store?.penalties ?? localPenaltyCharger(this.penalties);
+    for (const pool of config.pools) this.pools.set(pool.name, this.newPool(pool));
     for (const listener of config.listeners) {
       const pool = this.pools.get(listener.pool);
       if (!pool) throw new Error(`listener "${listener.name}" names unknown pool "${listener.pool}"`);
@@ -49,7 +59,13 @@ export class ProxyServer {
   }
 
   private listenerDeps(config: Config, pool: BackendPool): ListenerDeps {
-    return { pool, timeouts: config.timeouts, limits: config.limits, events: this.events, budget: this.budget, sourceLimits: this.sourceLimits, penalties: this.penalties, reusePort: useReusePort(config.reusePort) };
+    return { pool, timeouts: config.timeouts, limits: config.limits, events: this.events, budget: this.budget, sources: this.sources, penalties: this.penalties, charger: this.charger, reusePort: useReusePort(config.reusePort) };
+  }
+
+  private newPool(config: Config['pools'][number]): BackendPool {
+    const pool = new BackendPool(config, this.events);
+    this.store?.slots.attach(pool);
+    return pool;
   }
 
   /**
@@ -67,7 +83,7 @@ export class ProxyServer {
       listener.config.bind.host === next.bind.host && listener.config.bind.port === next.bind.port;
     const pools = new Map<string, BackendPool>();
     const poolFor = (name: string): BackendPool => {
-      const pool = pools.get(name) ?? this.pools.get(name) ?? new BackendPool(config.pools.find((p) => p.name === name) as Config['pools'][number], this.events);
+      const pool = pools.get(name) ?? this.pools.get(name) ?? this.newPool(config.pools.find((p) => p.name === name) as Config['pools'][number]);
       pools.set(name, pool);
       return pool;
     };
@@ -144,6 +160,7 @@ export class ProxyServer {
   }
 
   async start(): Promise<void> {
+    this.store?.start();
     try {
       for (const listener of this.listeners) await listener.open();
     } catch (error) {
@@ -174,8 +191,13 @@ export class ProxyServer {
     for (const pool of this.retiredPools) pool.close('proxy is shutting down');
     for (const pool of this.pools.values()) pool.rejectQueued('proxy is shutting down');
     for (const session of this.sessions()) if (!session.isSpliced) session.close('SHUTDOWN', 'proxy is shutting down');
-    if (this.sessionCount() === 0) return;
-    await new Promise<void>((resolve) => {
+    if (this.sessionCount() > 0) await this.drained(drainMs);
+    // Last: sessions that ended above gave their counts back through it.
+    await this.store?.close();
+  }
+
+  private drained(drainMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         for (const session of this.sessions()) session.close('DRAIN_TIMEOUT');
       }, drainMs);
@@ -201,6 +223,7 @@ export class ProxyServer {
     for (const pool of this.retiredPools) pool.close('proxy stopped');
     for (const pool of this.pools.values()) pool.rejectQueued('proxy stopped');
     for (const session of this.sessions()) session.close('SHUTDOWN');
+    void this.store?.close();
   }
 
   /** Listeners in force plus those a reload removed that still carry sessions (or PROXY headers being read). */

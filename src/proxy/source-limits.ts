@@ -1,4 +1,4 @@
-import { ticket } from '../ticket.js';
+import { ticket, type Ticket } from '../ticket.js';
 import { sourceKey } from '../net/source-key.js';
 
 export interface SourceLimitSettings {
@@ -65,18 +65,21 @@ export class SourceLimits {
     return sourceKey(address, 32, this.settings.perSourceIpv6Prefix);
   }
 
-  /** Admits one connection from `address` or says which limit it hit. Call `release` when it closes. */
-  admit(address: string): SourceVerdict {
+  get settingsInForce(): SourceLimitSettings {
+    return this.settings;
+  }
+
+  /**
+   * Admits one connection from `address` or says which limit it hit. Call `release` when
+   * it closes. `share` scales both limits (a replica alone while the shared store is down).
+   */
+  admit(address: string, share = 1): SourceVerdict {
     const key = this.keyFor(address);
-    const { perSourceConnections, perSourceRate } = this.settings;
     if (!this.enabled) return { ok: true, key, release: noop };
+    const perSourceConnections = scaled(this.settings.perSourceConnections, share);
+    const perSourceRate = scaled(this.settings.perSourceRate, share);
     const now = this.now();
-    let entry = this.entries.get(key);
-    if (!entry) {
-      this.maybeSweep(now);
-      entry = { active: 0, tokens: perSourceRate, refilledAt: now };
-      this.entries.set(key, entry);
-    }
+    const entry = this.entryFor(key, now);
     if (perSourceConnections > 0 && entry.active >= perSourceConnections) {
       return { ok: false, key, code: 'PER_SOURCE_LIMIT', message: `${key} already has ${entry.active} connections (limit ${perSourceConnections})` };
     }
@@ -87,13 +90,36 @@ export class SourceLimits {
       }
       entry.tokens -= 1;
     }
-    entry.active += 1;
-    const owned = entry;
-    const held = ticket(() => {
-      owned.active -= 1;
-      if (owned.active === 0 && perSourceRate === 0 && this.entries.get(key) === owned) this.entries.delete(key);
-    });
+    const held = this.count(key, entry);
     return { ok: true, key, release: () => held.release() };
+  }
+
+  /** Counts one connection from the source `key` without checking (the shared store admitted it). */
+  record(key: string): Ticket {
+    return this.count(key, this.entryFor(key, this.now()));
+  }
+
+  /** Sources with open connections here, and how many each (what this replica asserts to the store). */
+  *openCounts(): Generator<[string, number]> {
+    for (const [key, entry] of this.entries) if (entry.active > 0) yield [key, entry.active];
+  }
+
+  private entryFor(key: string, now: number): SourceEntry {
+    let entry = this.entries.get(key);
+    if (!entry) {
+      this.maybeSweep(now);
+      entry = { active: 0, tokens: this.settings.perSourceRate, refilledAt: now };
+      this.entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  private count(key: string, entry: SourceEntry): Ticket {
+    entry.active += 1;
+    return ticket(() => {
+      entry.active -= 1;
+      if (entry.active === 0 && this.settings.perSourceRate === 0 && this.entries.get(key) === entry) this.entries.delete(key);
+    });
   }
 
   private refill(entry: SourceEntry, now: number, rate: number): void {
@@ -115,3 +141,8 @@ export class SourceLimits {
 }
 
 function noop(): void {}
+
+/** A limit scaled to a share of it, at least 1 (0 stays unlimited). */
+function scaled(limit: number, share: number): number {
+  return limit === 0 || share >= 1 ? limit : Math.max(1, Math.floor(limit * share));
+}

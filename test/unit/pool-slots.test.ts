@@ -1,3 +1,4 @@
+import type { Ticket } from '../../src/ticket.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AcquireResult, Lease } from '../../src/backend/pool.js';
@@ -145,10 +146,15 @@ describe('BackendPool handshake slots and queue', () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 2 }]);
     const server = pool.servers[0];
     assert.ok(server);
-    const slot = pool.tryCheckSlot(server);
+    const checkSlot = (): Ticket | undefined => {
+      let taken: Ticket | undefined;
+      pool.takeCheckSlot(server, (slot) => (taken = slot));
+      return taken;
+    };
+    const slot = checkSlot();
     assert.ok(slot);
     const lease = leaseOf(await acquire(pool));
-    assert.equal(pool.tryCheckSlot(server), undefined, 'no slot left for a second check');
+    assert.equal(checkSlot(), undefined, 'no slot left for a second check');
     const queued = acquire(pool);
     slot.release();
     leaseOf(await queued).close();
