@@ -146,6 +146,8 @@ export interface ProxyEventMap {
   'store-call': [{ readonly op: string; readonly ms: number; readonly outcome: 'ok' | 'timeout' | 'error' }];
   /** A decision the shared store should have made was made locally (store down, past the deadline, error). */
   'store-fallback': [{ readonly what: 'slot' | 'source' | 'penalty'; readonly reason: 'down' | 'timeout' | 'error' }];
+  /** A penalty published through the shared store (by any replica's charge) is now refused here too. */
+  'penalty-shared': [{ readonly key: string; readonly kind: string; readonly remainingMs: number; readonly charges: number }];
   /** Holdings of replicas that stopped renewing (killed, partitioned, frozen) were reclaimed by this one. */
   'store-leases-expired': [{ readonly count: number }];
   /** A keepalive line was written to a waiting client (`line` counts from 1). */

@@ -262,7 +262,7 @@ export class Listener {
 
   /** A finished session's outcome counts against its source (sshd's PerSourcePenalties, on the real address). */
   private charge(client: string, session: Session): void {
-    this.deps.charger.charge(client, session.chargeableOutcome, (activation) => this.deps.events.emit('source-penalised', { listener: this.name, client, ...activation }));
+    void this.deps.charger.charge(client, session.chargeableOutcome, (activation) => this.deps.events.emit('source-penalised', { listener: this.name, client, ...activation }));
   }
 
   /**

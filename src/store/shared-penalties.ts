@@ -10,7 +10,7 @@ const LOAD = script(PENALTY_LOAD);
 /** How a finished session is charged to its source: here alone, or in the shared store. */
 export interface PenaltyCharger {
   /** `activated` runs if this charge turned the source penalised. */
-  charge(address: string, outcome: AuthOutcome | undefined, activated: (activation: PenaltyActivation) => void): void;
+  charge(address: string, outcome: AuthOutcome | undefined, activated: (activation: PenaltyActivation) => void): Promise<void> | void;
 }
 
 export function localPenaltyCharger(penalties: SourcePenalties): PenaltyCharger {
@@ -38,7 +38,8 @@ export class SharedPenalties implements PenaltyCharger {
     this.penalties = penalties;
   }
 
-  charge(address: string, outcome: AuthOutcome | undefined, activated: (activation: PenaltyActivation) => void): void {
+  /** Resolves once the charge is recorded (in the store, or here if it did not answer). */
+  async charge(address: string, outcome: AuthOutcome | undefined, activated: (activation: PenaltyActivation) => void): Promise<void> {
     const charge = this.penalties.chargeFor(address, outcome);
     if (!charge) return;
     const local = (reason: 'down' | 'timeout' | 'error'): void => {
@@ -52,23 +53,23 @@ export class SharedPenalties implements PenaltyCharger {
     }
     const { keys } = this.store;
     const args = [charge.ms, charge.minMs, charge.maxMs, charge.kind, keys.channel, charge.key];
-    void this.store.run<[number, number, number, number]>('penalty-charge', CHARGE, [keys.penalty(charge.key), keys.penalised], args).then((result) => {
-      if (!result.ok) {
-        local(result.reason);
-        return;
-      }
-      const [activatedNow, active, remainingMs, charges] = result.value;
-      if (active !== 1) return;
-      this.penalties.adopt(charge.key, charge.kind, remainingMs, charges);
-      if (activatedNow === 1) activated({ key: charge.key, kind: charge.kind, remainingMs, charges });
-    });
+    const result = await this.store.run<[number, number, number, number]>('penalty-charge', CHARGE, [keys.penalty(charge.key), keys.penalised], args);
+    if (!result.ok) {
+      local(result.reason);
+      return;
+    }
+    const [activatedNow, active, remainingMs, charges] = result.value;
+    if (active !== 1) return;
+    this.penalties.adopt(charge.key, charge.kind, remainingMs, charges);
+    if (activatedNow === 1) activated({ key: charge.key, kind: charge.kind, remainingMs, charges });
   }
 
   /** A "penalised" message from the store (any replica's charge). */
   published(fields: readonly string[]): void {
     const [key, remaining, kind, charges] = fields;
     if (key === undefined || !isPenaltyKind(kind)) return;
-    this.penalties.adopt(key, kind, Number(remaining), Number(charges));
+    const remainingMs = Number(remaining);
+    if (this.penalties.adopt(key, kind, remainingMs, Number(charges))) this.store.events.emit('penalty-shared', { key, kind, remainingMs, charges: Number(charges) });
   }
 
   /** Loads the sources refused now (on connecting: penalties decided while this replica was away). */

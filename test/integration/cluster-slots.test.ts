@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
+import { Redis } from 'ioredis';
 import { after, before, describe, it } from 'node:test';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
 import { startProxy, type TestProxy } from '../fixtures/proxy.js';
+import { startServeProcess } from '../fixtures/serve-process.js';
 import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
 
 const SKIP = redisAvailable() ? false : 'neither valkey-server nor redis-server is installed';
@@ -30,6 +32,17 @@ async function holdingClient(port: number, name: string, sockets: net.Socket[]):
     socket.on('close', () => resolve(text));
   });
   return { socket, banner };
+}
+
+/** The store's per-replica slot counts for the sink backend, read with a plain client. */
+async function clusterHoldings(url: string, prefix: string, port: number): Promise<Record<string, string>> {
+  const client = new Redis(url, { lazyConnect: true });
+  try {
+    await client.connect();
+    return await client.hgetall(`${prefix}slots:127.0.0.1:${port}`);
+  } finally {
+    client.disconnect();
+  }
 }
 
 function clusterConfig(store: RedisHandle, prefix: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -101,5 +114,84 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
     await Promise.all(clients.map((client) => client.banner));
     assert.equal(backend.maxConcurrent, 4);
     for (const client of clients) client.socket.destroy();
+  });
+
+  it('a replica SIGKILLed while it holds slots: they are free again within leaseTtl, and the waiter elsewhere gets its banner', async () => {
+    const backend = await startFixtureBackend('ssh-sink');
+    backends.push(backend);
+    const pool = { handshake: { maxStartups: 2 }, queue: { timeout: '20s' } };
+    const doomed = await startServeProcess({
+      listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
+      pools: [{ name: 'main', healthCheck: { enabled: false }, ...pool, servers: [{ name: 'sink', address: `127.0.0.1:${backend.port}` }] }],
+      ...clusterConfig(store, 'kill:', { replicaId: 'doomed' }),
+    });
+    try {
+      await doomed.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000, 'the doomed replica shares');
+      const [survivor] = await replicas(1, 'kill:', pool, backend);
+      assert.ok(survivor);
+      // The doomed replica takes both slots, then a client of the survivor queues.
+      const held = [await holdingClient(doomed.port('ssh'), 'held_0', sockets), await holdingClient(doomed.port('ssh'), 'held_1', sockets)];
+      for (const client of held) assert.equal(await client.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
+      const waiter = await holdingClient(survivor.port, 'waiter', sockets);
+      let waiterServed = false;
+      void waiter.banner.then(() => (waiterServed = true));
+      // It stays queued while the doomed replica renews its holdings.
+      await survivor.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 1000);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(waiterServed, false, 'the slots are still held by a live replica');
+      doomed.child.kill('SIGKILL');
+      assert.equal(await waiter.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
+      // Freed by expiry, with no operator action: the survivor reclaimed the dead replica's two slots.
+      const reclaimed = await survivor.waitForLog((line) => line.event === 'store-leases-expired', 5000);
+      assert.ok(Number(reclaimed.count) >= 2, JSON.stringify(reclaimed));
+      assert.equal(backend.maxConcurrent, 2);
+    } finally {
+      await doomed.kill();
+    }
+  });
+
+  it('the store stops mid-way: sessions go on under local limits (localShare), the fallback is logged; started again, the replicas share again by themselves', async () => {
+    const own = await startRedis();
+    try {
+      const backend = await startFixtureBackend('ssh-sink');
+      backends.push(backend);
+      const started: TestProxy[] = [];
+      for (const replicaId of ['d0', 'd1']) {
+        const proxy = await startProxy({
+          servers: [{ name: 'sink', host: backend.host, port: backend.port }],
+          pool: { handshake: { maxStartups: 4 }, queue: { timeout: '20s' } },
+          config: { cluster: { store: own.url, prefix: 'down:', leaseTtl: '1s', localShare: 0.5, replicaId } },
+          logLevel: 'info',
+        });
+        proxies.push(proxy);
+        started.push(proxy);
+      }
+      const [a, b] = started as [TestProxy, TestProxy];
+      await Promise.all(started.map((proxy) => proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000)));
+      const before = await holdingClient(a.port, 'before', sockets);
+      assert.equal(await before.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
+      await own.stop();
+      await Promise.all(started.map((proxy) => proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'down', 10_000)));
+      // Down: each replica alone may hold localShare × 4 = 2; a third client of one replica waits.
+      const during = [await holdingClient(b.port, 'during_0', sockets), await holdingClient(b.port, 'during_1', sockets)];
+      for (const client of during) assert.equal(await client.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
+      const third = await holdingClient(b.port, 'during_2', sockets);
+      let thirdServed = false;
+      void third.banner.then(() => (thirdServed = true));
+      await backend.waitForConnections(3, 5000);
+      assert.equal(thirdServed, false, 'the local share is 2 on this replica');
+      during[0]?.socket.destroy();
+      assert.equal(await third.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
+      // Started again, empty: both replicas restore their holdings and share again.
+      await own.restart();
+      await Promise.all(started.map((proxy) => proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up' && line.reason === 'restored' && (proxy.logs.filter((entry) => entry.event === 'store-state' && entry.to === 'up').length >= 2), 15_000)));
+      const restored = await clusterHoldings(own.url, 'down:', backend.port);
+      // a holds "before"; b holds during_1 and during_2.
+      assert.deepEqual(restored, { d0: '1', d1: '2' });
+      const sessions = [...a.sessions(), ...b.sessions()];
+      assert.equal(sessions.filter((session) => session.spliced !== true).length, 0, 'no session failed because of the store');
+    } finally {
+      await own.stop();
+    }
   });
 });
