@@ -125,6 +125,7 @@ export class ClusterAdminView implements AdminView {
           .sort((a, b) => a.activeForMs - b.activeForMs)
           .slice(0, PENALISED_SHOWN),
       },
+      store: mergeStore(statuses),
       workers: snapshots.map((snapshot) => ({
         worker: snapshot.worker,
         pid: snapshot.status.pid,
@@ -204,12 +205,31 @@ function mergeServer(server: BackendServer, perWorker: readonly (ServerStatus | 
   return {
     ...serverHealthFields(server),
     activeSessions: sum(perWorker, (entry) => entry?.activeSessions ?? 0),
-    handshakeSlots: {
-      used: sum(perWorker, (entry) => entry?.handshakeSlots.used ?? 0),
-      limit: sum(perWorker, (entry) => entry?.handshakeSlots.limit ?? 0),
-    },
+    handshakeSlots: mergeSlots(perWorker.map((entry) => entry?.handshakeSlots)),
     totalSessions: totalOrNull((entry) => entry.totalSessions),
     failedAttempts: totalOrNull((entry) => entry.failedAttempts),
     lastSessionBannerMs: perWorker.find((entry) => entry?.lastSessionBannerMs !== null && entry?.lastSessionBannerMs !== undefined)?.lastSessionBannerMs ?? null,
   };
+}
+
+/**
+ * Workers' slots on one server: without a store each has its share of the limit, so
+ * limits add up; with one each takes from the whole limit, and the store's count is
+ * the cluster-wide one (the highest any worker saw last).
+ */
+function mergeSlots(perWorker: readonly (ServerStatus['handshakeSlots'] | undefined)[]): ServerStatus['handshakeSlots'] {
+  const present = perWorker.filter((entry) => entry !== undefined);
+  const clusterCounts = present.map((entry) => entry.cluster).filter((count) => count !== null);
+  const shared = present.some((entry) => entry.cluster !== null);
+  return {
+    used: present.reduce((total, entry) => total + entry.used, 0),
+    limit: shared ? Math.max(0, ...present.map((entry) => entry.limit)) : present.reduce((total, entry) => total + entry.limit, 0),
+    cluster: clusterCounts.length > 0 ? Math.max(...clusterCounts) : null,
+  };
+}
+
+/** The store as the workers see it: up only while every worker shares; otherwise the first that does not. */
+function mergeStore(statuses: readonly ProxyStatus[]): ProxyStatus['store'] {
+  const stores = statuses.map((status) => status.store).filter((store) => store !== null);
+  return stores.find((store) => store.state !== 'up') ?? stores[0] ?? null;
 }

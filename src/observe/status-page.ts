@@ -24,6 +24,7 @@ export function renderStatusPage(status: ProxyStatus, refreshSeconds = 5): strin
     &middot; up ${formatDuration(status.uptimeSeconds)}
     &middot; connections <b>${status.connections.active}</b> / ${status.connections.limit}
     ${status.draining ? '&middot; <span class="pill draining">DRAINING</span>' : ''}
+    ${storeLine(status.store)}
     &middot; <span class="muted">refreshes every ${refreshSeconds}s</span></p>
   <p class="legend"><span class="pill up">UP</span> <span class="pill down">DOWN</span> <span class="pill draining">DRAINING</span>
     <span class="muted">banner latency: ok &lt; 1 s, <span class="slow">slow</span> &ge; 1 s, <span class="bad">bad</span> &ge; 5 s</span></p>
@@ -88,6 +89,14 @@ ${pool.servers.map(serverRow).join('\n')}
 </section>`;
 }
 
+/** The shared store's state in the header: shared limits, or this replica alone. */
+function storeLine(store: ProxyStatus['store']): string {
+  if (!store) return '';
+  const pill = store.state === 'up' ? '<span class="pill up">SHARED</span>' : `<span class="pill down">STORE ${escapeHtml(store.state.toUpperCase())}</span>`;
+  const detail = store.state === 'up' ? '' : ` <small>${escapeHtml(store.reason ?? '')}, onStoreDown: ${escapeHtml(store.onStoreDown)}</small>`;
+  return `&middot; <span class="store" title="${escapeHtml(store.url)} as ${escapeHtml(store.replica)}">store ${pill}${detail} <small class="muted">since ${escapeHtml(ago(store.since))}</small></span>`;
+}
+
 function serverRow(server: ServerStatus): string {
   const state = server.state.toLowerCase();
   const slotsFull = server.handshakeSlots.used >= server.handshakeSlots.limit;
@@ -102,7 +111,7 @@ function serverRow(server: ServerStatus): string {
   <td><small>${escapeHtml(ago(server.lastStateChange))}</small></td>
   <td class="num">${server.weight}</td>
   <td class="num"><b>${server.activeSessions}</b> / ${server.totalSessions ?? '-'}</td>
-  <td class="num ${slotsFull ? 'slow' : ''}">${server.handshakeSlots.used} / ${server.handshakeSlots.limit}</td>
+  <td class="num ${slotsFull ? 'slow' : ''}">${server.handshakeSlots.used} / ${server.handshakeSlots.limit}${server.handshakeSlots.cluster === null ? '' : ` <small class="muted" title="held by all replicas">(${server.handshakeSlots.cluster} in cluster)</small>`}</td>
   <td class="num ${server.failedAttempts ? 'bad' : ''}">${server.failedAttempts ?? '-'}</td>
   <td${title}>${check}</td>
   <td class="num">${latency(server.lastBannerMs)} / ${latency(server.lastSessionBannerMs)}</td>

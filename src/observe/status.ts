@@ -1,4 +1,5 @@
 import type { PenalisedSource } from '../proxy/penalties.js';
+import type { StoreStatus } from '../store/cluster-store.js';
 import type { BackendPool } from '../backend/pool.js';
 import type { BackendServer, ServerState } from '../backend/server.js';
 import type { ProxyServer } from '../proxy/proxy-server.js';
@@ -15,7 +16,8 @@ export interface ServerStatus {
   readonly weight: number;
   readonly backup: boolean;
   readonly activeSessions: number;
-  readonly handshakeSlots: { readonly used: number; readonly limit: number };
+  /** `cluster`: held by all replicas, as the shared store last said (null without a store). */
+  readonly handshakeSlots: { readonly used: number; readonly limit: number; readonly cluster: number | null };
   readonly totalSessions: number | null;
   readonly failedAttempts: number | null;
   readonly lastCheck: { readonly ok: boolean; readonly code: string | null; readonly message: string | null; readonly at: string } | null;
@@ -56,6 +58,21 @@ export interface ProxyStatus {
   readonly listeners: readonly ListenerStatus[];
   readonly pools: readonly PoolStatus[];
   readonly penalties: PenaltiesStatus;
+  /** The shared store (cluster.store), or null without one. */
+  readonly store: StoreStatusView | null;
+}
+
+/** What /api/status shows of the shared store. */
+export interface StoreStatusView {
+  readonly replica: string;
+  /** The URL, password masked. */
+  readonly url: string;
+  /** up: limits are shared; connecting/down: this replica decides alone (onStoreDown). */
+  readonly state: string;
+  /** ISO time of the last state change. */
+  readonly since: string;
+  readonly reason: string | null;
+  readonly onStoreDown: string;
 }
 
 /** Sources refused for their penalties right now, most recently penalised first (at most PENALISED_SHOWN). */
@@ -133,7 +150,13 @@ export function buildStatus(source: StatusSource): ProxyStatus {
       penalisedCount: proxy.penalties.penalisedCount(),
       penalised: proxy.penalties.penalised(PENALISED_SHOWN),
     },
+    store: storeStatus(proxy.store?.status()),
   };
+}
+
+export function storeStatus(status: StoreStatus | undefined): StoreStatusView | null {
+  if (!status) return null;
+  return { replica: status.replica, url: status.store, state: status.state, since: new Date(status.since).toISOString(), reason: status.reason ?? null, onStoreDown: status.onStoreDown };
 }
 
 function poolStatus(pool: BackendPool, source: StatusSource): PoolStatus {
@@ -174,7 +197,7 @@ function serverStatus(server: BackendServer, source: StatusSource): ServerStatus
   return {
     ...health,
     activeSessions: server.activeSessions,
-    handshakeSlots: { used: server.handshakesActive, limit: server.maxStartups },
+    handshakeSlots: { used: server.handshakesActive, limit: server.maxStartups, cluster: server.clusterSlotsInUse ?? null },
     totalSessions: totals?.sessions ?? null,
     failedAttempts: totals?.failedAttempts ?? null,
     lastSessionBannerMs: roundMs(totals?.lastSessionBannerMs),

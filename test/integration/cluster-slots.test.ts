@@ -4,7 +4,7 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import { after, before, describe, it } from 'node:test';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
+import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy.js';
 import { startServeProcess } from '../fixtures/serve-process.js';
 import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
 
@@ -43,6 +43,12 @@ async function clusterHoldings(url: string, prefix: string, port: number): Promi
   } finally {
     client.disconnect();
   }
+}
+
+/** The replica's second 'store up' line: it shared again after an outage. */
+function secondUp(proxy: TestProxy): Promise<LogLine> {
+  let ups = 0;
+  return proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up' && ++ups === 2, 15_000);
 }
 
 function clusterConfig(store: RedisHandle, prefix: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -184,12 +190,43 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
       assert.equal(await third.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
       // Started again, empty: both replicas restore their holdings and share again.
       await own.restart();
-      await Promise.all(started.map((proxy) => proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up' && line.reason === 'restored' && (proxy.logs.filter((entry) => entry.event === 'store-state' && entry.to === 'up').length >= 2), 15_000)));
+      await Promise.all(started.map((proxy) => secondUp(proxy)));
       const restored = await clusterHoldings(own.url, 'down:', backend.port);
       // a holds "before"; b holds during_1 and during_2.
       assert.deepEqual(restored, { d0: '1', d1: '2' });
       const sessions = [...a.sessions(), ...b.sessions()];
       assert.equal(sessions.filter((session) => session.spliced !== true).length, 0, 'no session failed because of the store');
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('a frozen store: each take is decided locally past acquireTimeout, three misses mark it down (slow); thawed, it is shared again', async () => {
+    const own = await startRedis();
+    try {
+      const backend = await startFixtureBackend('ssh-sink');
+      backends.push(backend);
+      const proxy = await startProxy({
+        servers: [{ name: 'sink', host: backend.host, port: backend.port }],
+        pool: { handshake: { maxStartups: 4 }, queue: { timeout: '20s' } },
+        config: { cluster: { store: own.url, prefix: 'slow:', leaseTtl: '3s', acquireTimeout: '100ms', replicaId: 'slow' } },
+        logLevel: 'info',
+      });
+      proxies.push(proxy);
+      await proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000);
+      own.pause();
+      // No client waits on the frozen store past the deadline: each is decided locally, within 4 × localShare 0.5 = 2.
+      const clients = [await holdingClient(proxy.port, 'slow_0', sockets), await holdingClient(proxy.port, 'slow_1', sockets)];
+      for (const client of clients) assert.equal(await client.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
+      const down = await proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'down', 10_000);
+      assert.equal(down.reason, 'slow');
+      const fallbacks = await proxy.runtime.metrics.scrape();
+      assert.match(fallbacks, /sshproxy_store_call_failures_total\{op="slot-take",outcome="timeout"\} [1-9]/);
+      own.resume();
+      const up = await secondUp(proxy);
+      assert.equal(up.reason, 'restored');
+      // The slots taken while it was frozen are in the store now (asserted at the restore).
+      assert.deepEqual(await clusterHoldings(own.url, 'slow:', backend.port), { slow: '2' });
     } finally {
       await own.stop();
     }
