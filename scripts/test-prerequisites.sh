@@ -2,7 +2,8 @@
 # Makes sure the real components the tests use are installed: OpenSSH server and
 # client, paramiko for the system python, Chromium for the status page test, promtool
 # (Debian's prometheus) for the alert rules, iproute2 for the network-namespace tests,
-# asyncssh and Dropbear's dbclient for the authentication matrix (docs/penalties.md).
+# asyncssh and Dropbear's dbclient for the authentication matrix (docs/penalties.md),
+# redis-server for the shared store of replicas (docs/cluster.md).
 # Where they cannot be installed, the tests that need them are skipped with the reason.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ missing=()
 [ -x /usr/sbin/ip ] || missing+=(iproute2)
 /usr/bin/python3 -c 'import asyncssh' >/dev/null 2>&1 || missing+=(python3-asyncssh)
 [ -x /usr/bin/dbclient ] || missing+=(dropbear-bin)
+[ -x /usr/bin/redis-server ] || [ -x /usr/bin/valkey-server ] || missing+=(redis-server)
 
 "$(dirname "$0")/install-missing-packages.sh" "test prerequisites" warn "${missing[@]}"
 

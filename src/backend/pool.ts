@@ -294,7 +294,10 @@ export class BackendPool {
   private takeSlot(server: BackendServer): Ticket {
     const local = server.takeSlot(() => this.serveQueue());
     const authority = this.authority;
-    return authority ? new CountedTicket(local, () => authority.give(server), authority) : local;
+    if (!authority) return local;
+    // Decided here alone (within the local share): counted as a fallback.
+    if (authority.mode !== 'shared') this.events.emit('store-fallback', { what: 'slot', reason: 'down' });
+    return new CountedTicket(local, () => authority.give(server), authority);
   }
 
   /**

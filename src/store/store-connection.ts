@@ -38,9 +38,9 @@ export function script(source: string): Script {
 
 /** Consecutive calls past the deadline that make the store count as down ("slow"). */
 const SLOW_AFTER_TIMEOUTS = 3;
-/** Reconnect backoff: 100 ms doubling to 5 s, with jitter so replicas do not reconnect in step. */
+/** Reconnect backoff: 100 ms doubling to 2 s, with jitter so replicas do not reconnect in step. */
 export function reconnectDelayMs(attempt: number, random: () => number = Math.random): number {
-  const base = Math.min(5000, 100 * 2 ** Math.min(attempt - 1, 6));
+  const base = Math.min(2000, 100 * 2 ** Math.min(attempt - 1, 5));
   return Math.round(base * (0.75 + 0.5 * random()));
 }
 
