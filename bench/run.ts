@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--alt-reuse-port auto|off] [--scale N]`
+ * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--alt-reuse-port auto|off] [--scale N] [--alt-store]`
  *
  * `--node`: the proxy and the pipe() proxy run on that Node binary instead of this one
  * (HAProxy and the C programs are unchanged): the whole table on another Node line.
@@ -37,6 +37,7 @@ import {
   type TargetName,
 } from './lib/targets.js';
 import { FULL, QUICK, bulk, hold, holdSteps, rate, sshd, type Counts, type Figures } from './lib/workloads.js';
+import { startRedis, type RedisHandle } from '../test/fixtures/redis-server.js';
 
 /** Memory steps: one cold, then the warm ones whose median and spread are reported. */
 const MEMORY_STEPS = 4;
@@ -60,10 +61,12 @@ interface Args {
   altReusePort: 'auto' | 'off' | undefined;
   /** Sessions the scale workload holds (default: what one process's fd limit allows). */
   scale: number | undefined;
+  /** The alt proxy takes every handshake slot from a shared store (a local redis-server): its cost side by side. */
+  altStore: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', altReusePort: undefined, scale: undefined };
+  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', altReusePort: undefined, scale: undefined, altStore: false };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = (): string => {
@@ -83,6 +86,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === '--node') args.node = value();
     else if (arg === '--alt-reuse-port') args.altReusePort = value() === 'off' ? 'off' : 'auto';
     else if (arg === '--scale') args.scale = Number(value());
+    else if (arg === '--alt-store') args.altStore = true;
     else if (arg === '--reuse-port') args.reusePort = value() === 'off' ? 'off' : 'auto';
     else throw new Error(`unknown argument ${arg}`);
   }
@@ -131,6 +135,7 @@ async function main(): Promise<void> {
   let pipe: ServedTarget | undefined;
   let proxyAlt: ServedTarget | undefined;
   let pipeAlt: ServedTarget | undefined;
+  let store: RedisHandle | undefined;
   try {
     for (const mode of ['sink', 'source', 'echo'] as const) backends.push(await startBackend(native.backend, mode));
     const wantSshd = args.only.includes('sshd') && sshdAvailable();
@@ -144,8 +149,9 @@ async function main(): Promise<void> {
     haproxy = await startHaproxy(frontends, resultsDir);
     const plain = frontends.filter((backend) => backend.mode !== 'sshd');
     if (args.pipe) pipe = await startPipeProxy(plain, args.node);
-    if (args.altNode !== undefined) {
-      proxyAlt = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.altReusePort ?? args.reusePort, node: args.altNode, label: 'alt' });
+    if (args.altStore) store = await startRedis();
+    if (args.altNode !== undefined || store) {
+      proxyAlt = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.altReusePort ?? args.reusePort, label: 'alt', ...(args.altNode === undefined ? node : { node: args.altNode }), ...(store ? { store: store.url } : {}) });
       if (args.pipe) pipeAlt = await startPipeProxy(plain, args.altNode);
     }
     const served: Partial<Record<Exclude<TargetName, 'direct'>, ServedTarget>> = {
@@ -233,7 +239,7 @@ async function main(): Promise<void> {
     const file = path.join(resultsDir, `bench-${String(info.date).replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify(output, null, 2)}\n`);
     process.stdout.write(
-      `\nssh-banner-proxy ${String(info.commit)}${info.dirty ? ' (dirty)' : ''} · ${String(info.cores)} cores ${String(info.cpu)} · Node ${String(info.node)} · ${String(info.haproxy)} · fd limit ${String(info.fdLimit)} · proxy workers ${String(args.workers)} · medians of ${args.runs} runs${args.quick ? ' (quick)' : ''}\n\n${table(rows, info.altNode === undefined ? undefined : `Node ${String(info.altNode)}`)}\n\nJSON: ${path.relative(REPO_DIR, file)}\n`,
+      `\nssh-banner-proxy ${String(info.commit)}${info.dirty ? ' (dirty)' : ''} · ${String(info.cores)} cores ${String(info.cpu)} · Node ${String(info.node)} · ${String(info.haproxy)} · fd limit ${String(info.fdLimit)} · proxy workers ${String(args.workers)} · medians of ${args.runs} runs${args.quick ? ' (quick)' : ''}\n\n${table(rows, args.altStore ? 'the shared store' : info.altNode === undefined ? undefined : `Node ${String(info.altNode)}`)}\n\nJSON: ${path.relative(REPO_DIR, file)}\n`,
     );
   } finally {
     await proxy?.stop();
@@ -241,6 +247,7 @@ async function main(): Promise<void> {
     await pipe?.stop();
     await proxyAlt?.stop();
     await pipeAlt?.stop();
+    await store?.stop();
     await sshdHandle?.stop();
     for (const backend of backends) await backend.stop();
   }

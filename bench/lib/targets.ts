@@ -110,6 +110,8 @@ export interface ProxyOptions {
   readonly reusePort?: 'auto' | 'off';
   /** Distinguishes the config files of two proxies started side by side. */
   readonly label?: string;
+  /** A shared store (cluster.store, redis://...): every handshake slot is also taken there. */
+  readonly store?: string;
 }
 
 /** Starts `node dist/cli.js serve` with one listener + pool per backend. */
@@ -141,6 +143,7 @@ export async function startProxy(cli: string, backends: readonly Backend[], opti
     reusePort: options.reusePort ?? 'auto',
     // Metrics only (the heap part of the memory figure); nothing scrapes it during the other workloads.
     admin: { bind: `127.0.0.1:${adminPort}` },
+    ...(options.store === undefined ? {} : { cluster: { store: options.store, prefix: `bench-${options.label ?? 'proxy'}:` } }),
   };
   const configPath = path.join(options.resultsDir, `proxy-config${options.label === undefined ? '' : `-${options.label}`}.yaml`);
   writeFileSync(configPath, JSON.stringify(config, null, 2));
