@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { startFixtureBackend } from '../fixtures/hostile-backends.js';
 import { scrape, type Metrics } from '../fixtures/prometheus.js';
 import { startProxy } from '../fixtures/proxy.js';
+import { startRedis } from '../fixtures/redis-server.js';
 
 const HISTOGRAM_SUFFIX = /_(bucket|count|sum)$/;
 /** Labels Prometheus adds at scrape time, not the exporter. */
@@ -53,7 +54,10 @@ function checkExpr(expr: string, known: Map<string, Family>, where: string): voi
 test('docs/metrics.md, config/alerts.yaml and config/grafana-dashboard.json name only exported metrics and labels', async (t) => {
   const echo = await startFixtureBackend('ssh-echo');
   t.after(() => echo.close());
-  const proxy = await startProxy({ servers: [{ name: 'echo', host: echo.host, port: echo.port }], config: { admin: { bind: '127.0.0.1:0' } } });
+  // With a shared store, so its metrics (registered only then) are checked too.
+  const store = await startRedis();
+  t.after(() => store.stop());
+  const proxy = await startProxy({ servers: [{ name: 'echo', host: echo.host, port: echo.port }], config: { admin: { bind: '127.0.0.1:0' }, cluster: { store: store.url, prefix: 'docs:' } } });
   t.after(() => proxy.stop());
   const known = families(await scrape(proxy.runtime.adminPort));
   // Series that have no sample yet (failures by reason): their label names come from the registry.

@@ -236,8 +236,8 @@ test('manifests match the code: ports, probes, config path and keys, drain vs gr
     assert.equal(proxy.securityContext?.allowPrivilegeEscalation, false);
     assert.deepEqual(proxy.securityContext?.capabilities?.drop, ['ALL']);
 
-    // Services point at ports the proxy container declares.
-    for (const service of (rendered.get(dir) ?? []).filter((object) => object.kind === 'Service')) {
+    // Services point at ports the proxy container declares (the bastion's store Service is checked below).
+    for (const service of (rendered.get(dir) ?? []).filter((object) => object.kind === 'Service' && object.metadata.labels?.['app.kubernetes.io/component'] !== 'store')) {
       for (const port of (service.spec as { ports: { targetPort: string | number }[] }).ports) {
         // Numeric: a named port of a native sidecar (the sidecar overlay) resolves only from 1.32.
         assert.ok(typeof port.targetPort === 'number', `${dir}: ${service.metadata.name} uses numeric target ports`);
@@ -298,6 +298,21 @@ test('bastion: PROXY protocol from the LB, PDB, HPA, NetworkPolicy, ServiceMonit
   const endpoint = monitor.endpoints[0];
   assert.ok(endpoint && (scraped[0]?.spec as { ports: { name: string; targetPort: number }[] }).ports.some((port) => port.name === endpoint.port && port.targetPort === portOf(proxy, 'admin')));
   assert.equal(endpoint.path, '/metrics');
+
+  // The shared store (docs/cluster.md): the config names the overlay's Service, the proxy may reach it, nobody else may.
+  const store = byKind('Service').find((service) => service.metadata.labels?.['app.kubernetes.io/component'] === 'store');
+  assert.ok(store && config.cluster, 'a store Service, and the config uses a store');
+  const storeUrl = new URL(config.cluster.store);
+  assert.equal(storeUrl.hostname, store.metadata.name, 'cluster.store names the rendered store Service');
+  assert.ok((store.spec as { ports: { port: number }[] }).ports.some((port) => port.port === Number(storeUrl.port)));
+  const storePods = byKind('Deployment').find((object) => object.metadata.labels?.['app.kubernetes.io/component'] === 'store');
+  assert.equal((storePods?.spec as { replicas?: number } | undefined)?.replicas, 1);
+  const egress = (policy as unknown as { egress: { to: { podSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: number }[] }[] }).egress;
+  assert.ok(egress.some((rule) => rule.to.some((peer) => peer.podSelector?.matchLabels['app.kubernetes.io/component'] === 'store') && rule.ports.some((port) => port.port === Number(storeUrl.port))), 'the proxy may reach the store');
+  const storePolicy = byKind('NetworkPolicy').find((object) => (object.spec as { podSelector: { matchLabels: Record<string, string> } }).podSelector.matchLabels['app.kubernetes.io/component'] === 'store');
+  assert.deepEqual((storePolicy?.spec as { ingress: { from: { podSelector: { matchLabels: Record<string, string> } }[] }[] }).ingress[0]?.from[0]?.podSelector.matchLabels, { 'app.kubernetes.io/component': 'proxy' }, 'only the proxy reaches the store');
+  const minReplicas = (hpa?.spec as { minReplicas: number }).minReplicas;
+  assert.ok(config.cluster.localShare * minReplicas <= 1.05, `localShare × minReplicas (${minReplicas}) stays within one limit while the store is down`);
 });
 
 test('the probe and scrape paths are served by the real admin endpoint with each ConfigMap config', { skip }, async (t) => {
