@@ -90,14 +90,14 @@ return {0, sum, expired}
 
 /**
  * KEYS: slots, wait. ARGV: prefix, me, channel, address. Gives one slot back and, if
- * anyone waits for this server, says so on the channel. Returns the live count after.
+ * anyone waits for this server, says so on the channel. Returns {live count after, expired}.
  */
 export const SLOT_GIVE = `${COMMON}
 local left = redis.call('HINCRBY', KEYS[1], ARGV[2], -1)
 if left <= 0 then redis.call('HDEL', KEYS[1], ARGV[2]) end
 if redis.call('ZCARD', KEYS[2]) > 0 then redis.call('PUBLISH', ARGV[3], 'f ' .. ARGV[4]) end
-local sum = live_sum(KEYS[1], ARGV[1], ARGV[2])
-return sum
+local sum, expired = live_sum(KEYS[1], ARGV[1], ARGV[2])
+return {sum, expired}
 `;
 
 /** KEYS: wait, seen. ARGV: me. This replica no longer waits for the server. */
@@ -135,14 +135,14 @@ return out
 
 /**
  * KEYS: src, rate. ARGV: prefix, me, maxConnections (0: none), ratePerSecond (0: none), keyTtlMs.
- * Returns {1, 'ok', open} or {0, 'limit'|'rate', open}.
+ * Returns {1, 'ok', open, expired} or {0, 'limit'|'rate', open, expired}.
  */
 export const SOURCE_ADMIT = `${COMMON}
 local prefix, me, limit, rate, key_ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local open = 0
+local open, expired = 0, 0
 if limit > 0 then
-  open = live_sum(KEYS[1], prefix, me)
-  if open >= limit then return {0, 'limit', open} end
+  open, expired = live_sum(KEYS[1], prefix, me)
+  if open >= limit then return {0, 'limit', open, expired} end
 end
 if rate > 0 then
   local now = now_ms()
@@ -154,11 +154,11 @@ if rate > 0 then
   if granted then tokens = tokens - 1 end
   redis.call('HSET', KEYS[2], 'tokens', tostring(tokens), 'at', tostring(now))
   redis.call('PEXPIRE', KEYS[2], 2000)
-  if not granted then return {0, 'rate', open} end
+  if not granted then return {0, 'rate', open, expired} end
 end
 redis.call('HINCRBY', KEYS[1], me, 1)
 redis.call('PEXPIRE', KEYS[1], key_ttl)
-return {1, 'ok', open + 1}
+return {1, 'ok', open + 1, expired}
 `;
 
 /** KEYS: src. ARGV: me. One connection from the source closed. */

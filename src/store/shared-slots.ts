@@ -139,8 +139,8 @@ export class SharedSlots implements SlotAuthority {
   private giveAddress(address: string): void {
     if (!this.store.up) return;
     const { keys, replica } = this.store;
-    void this.store.run<number>('slot-give', GIVE, [keys.slots(address), keys.wait(address)], [keys.prefix, replica, keys.channel, address]).then((result) => {
-      if (result.ok) this.seen(address, result.value);
+    void this.store.run<number[]>('slot-give', GIVE, [keys.slots(address), keys.wait(address)], [keys.prefix, replica, keys.channel, address]).then((result) => {
+      if (result.ok) this.seen(address, result.value[0] ?? 0, result.value[1] ?? 0);
     });
   }
 

@@ -45,16 +45,17 @@ export class SharedSources implements SourceAdmission {
     const key = limits.keyFor(address);
     const { perSourceConnections, perSourceRate } = limits.settingsInForce;
     const { keys, replica, settings } = this.store;
-    const late = (value: [number, string, number]): void => {
+    const late = (value: [number, string, number, number]): void => {
       if (value[0] === 1) this.giveBack(key);
     };
     const args = [keys.prefix, replica, perSourceConnections, perSourceRate, countKeyTtlMs(settings)];
-    void this.store.run<[number, string, number]>('source-admit', ADMIT, [keys.source(key), keys.rate(key)], args, late).then((result) => {
+    void this.store.run<[number, string, number, number]>('source-admit', ADMIT, [keys.source(key), keys.rate(key)], args, late).then((result) => {
       if (!result.ok) {
         this.fallback(address, result.reason, done);
         return;
       }
-      const [granted, limit, open] = result.value;
+      const [granted, limit, open, expired] = result.value;
+      if (expired > 0) this.store.events.emit('store-leases-expired', { count: expired });
       if (granted === 1) {
         const hold = new CountedTicket(limits.record(key), () => this.giveBack(key), this.store);
         hold.counted = true;
