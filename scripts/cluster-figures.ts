@@ -14,6 +14,8 @@
  *      fallback logged and counted, and the time for every replica to share again.
  *   4. One client address over the three replicas with perSourceConnections 2.
  *   5. The cost: time to take a slot from the store (p50, p99), 2000 takes on loopback.
+ *   6. How a waiting replica learns of a freed slot: pub/sub (what the proxy uses), keyspace
+ *      notifications, a blocking list pop; 500 wake-ups each, p50 and p99.
  * Writes bench/results/cluster.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -37,8 +39,8 @@ import { listChildPids } from '../test/fixtures/sshd-process.js';
 import { startSshd, type SshdHandle } from '../test/fixtures/sshd.js';
 import { freePort, waitFor } from '../test/fixtures/wait.js';
 
-const { values } = parseArgs({ options: { only: { type: 'string', default: 'burst,kill,down,source,cost' } } });
-/** Sections to run (all by default): burst, kill, down, source, cost. */
+const { values } = parseArgs({ options: { only: { type: 'string', default: 'burst,kill,down,source,cost,wake' } } });
+/** Sections to run (all by default): burst, kill, down, source, cost, wake. */
 const ONLY = new Set(values.only.split(','));
 
 const CLIENTS = 120;
@@ -218,6 +220,46 @@ async function takeCost(store: RedisHandle): Promise<{ p50Ms: number; p99Ms: num
 
 const round = (value: number): number => Math.round(value * 1000) / 1000;
 
+/** Time from one client's write to another client's wake-up, `samples` times in a row. */
+async function wakeSamples(samples: number, arm: () => Promise<void>, fire: () => Promise<unknown>): Promise<{ p50Ms: number; p99Ms: number }> {
+  const times: number[] = [];
+  for (let index = 0; index < samples; index += 1) {
+    const woken = arm();
+    const startedAt = performance.now();
+    await fire();
+    await woken;
+    times.push(performance.now() - startedAt);
+  }
+  times.sort((a, b) => a - b);
+  return { p50Ms: round(quantile(times, 0.5)), p99Ms: round(quantile(times, 0.99)) };
+}
+
+/** The three ways of hearing that a slot was freed elsewhere, each measured on the same store. */
+async function wakeCost(store: RedisHandle): Promise<Record<string, { p50Ms: number; p99Ms: number }>> {
+  const writer = new Redis(store.url);
+  const listener = new Redis(store.url);
+  const blocker = new Redis(store.url);
+  try {
+    const nextMessage = (): Promise<void> => new Promise((resolve) => listener.once('message', () => resolve()));
+    await listener.subscribe('wake:events');
+    const pubsub = await wakeSamples(500, nextMessage, () => writer.publish('wake:events', 'f 127.0.0.1:22'));
+    await listener.unsubscribe('wake:events');
+    // Keyspace notifications: off by default, and many managed stores do not allow turning them on.
+    await writer.config('SET', 'notify-keyspace-events', 'Kh');
+    await listener.subscribe('__keyspace@0__:wake:slots');
+    const keyspace = await wakeSamples(500, nextMessage, () => writer.hincrby('wake:slots', 'r0', 1));
+    await listener.unsubscribe('__keyspace@0__:wake:slots');
+    await writer.config('SET', 'notify-keyspace-events', '');
+    // A blocking pop: one connection blocked per waiting server, per replica.
+    const blocking = await wakeSamples(500, () => blocker.blpop('wake:freed', 5).then(() => undefined), () => writer.lpush('wake:freed', '1'));
+    return { pubsub, keyspaceNotifications: keyspace, blockingPop: blocking };
+  } finally {
+    writer.disconnect();
+    listener.disconnect();
+    blocker.disconnect();
+  }
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sbp-cluster-figures-'));
   const sshds: SshdHandle[] = [];
@@ -326,6 +368,12 @@ async function main(): Promise<void> {
       results.takeCost = await takeCost(store);
       console.log('slot take on loopback:', results.takeCost);
     }
+
+    // 6. Hearing of a freed slot.
+    if (ONLY.has('wake')) {
+      results.wakeUp = await wakeCost(store);
+      console.log('wake-up on loopback:', results.wakeUp);
+    }
   } finally {
     await store?.stop();
     await Promise.all(sshds.map((sshd) => sshd.stop()));
@@ -333,7 +381,7 @@ async function main(): Promise<void> {
   }
   await mkdir('bench/results', { recursive: true });
   // A partial run (--only) adds to the last full one.
-  const previous = ONLY.size < 5 ? (JSON.parse(await readFile('bench/results/cluster.json', 'utf8').catch(() => '{}')) as Record<string, unknown>) : {};
+  const previous = ONLY.size < 6 ? (JSON.parse(await readFile('bench/results/cluster.json', 'utf8').catch(() => '{}')) as Record<string, unknown>) : {};
   await writeFile('bench/results/cluster.json', `${JSON.stringify({ ...previous, ...results }, null, 2)}\n`);
   console.log('wrote bench/results/cluster.json');
 }
