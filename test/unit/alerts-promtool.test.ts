@@ -3,6 +3,7 @@
 // on those that must not page (config/alerts.test.yaml).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { runProcess } from '../fixtures/run-process.js';
@@ -14,13 +15,14 @@ const skip = existsSync(PROMTOOL) ? false : 'promtool (Debian package prometheus
 test('promtool check rules accepts config/alerts.yaml', { skip }, async () => {
   const result = await runProcess(PROMTOOL, ['check', 'rules', `${CONFIG}alerts.yaml`], { timeoutMs: 30_000 });
   assert.equal(result.code, 0, result.stdout + result.stderr);
-  assert.match(result.stdout, /SUCCESS: 10 rules found/);
+  const rules = (await readFile(`${CONFIG}alerts.yaml`, 'utf8')).match(/^\s+- alert: /gm)?.length ?? 0;
+  assert.ok(rules >= 11);
+  assert.match(result.stdout, new RegExp(`SUCCESS: ${rules} rules found`));
 });
 
 test('promtool test rules: every alert fires in config/alerts.test.yaml, with its runbook', { skip }, async () => {
   const result = await runProcess(PROMTOOL, ['test', 'rules', `${CONFIG}alerts.test.yaml`], { timeoutMs: 30_000 });
   assert.equal(result.code, 0, result.stdout + result.stderr);
-  const { readFile } = await import('node:fs/promises');
   const { parse } = await import('yaml');
   const rules = parse(await readFile(`${CONFIG}alerts.yaml`, 'utf8')) as { groups: { rules: { alert: string; annotations: { runbook_url?: string } }[] }[] };
   const tests = await readFile(`${CONFIG}alerts.test.yaml`, 'utf8');
