@@ -280,8 +280,17 @@ async function main(): Promise<void> {
       );
       try {
         const { figure } = await burst(sshds, [{ host: '127.0.0.1', port: haproxy.port }]);
-        results[withStore ? 'burstWithStore' : 'burstWithoutStore'] = figure;
-        console.log(`burst ${withStore ? 'with' : 'without'} the store: ${figure.failed}/${CLIENTS} failed, ${figure.sshdDrops} sshd drops`, figure.errors);
+        // What the replicas did meanwhile: store calls past the deadline (decided locally), retries.
+        const proxies = await Promise.all(
+          replicas.processes.map(async (replica) => ({
+            storeTimeouts: await metric(replica, 'sshproxy_store_call_failures_total'),
+            fallbacks: await metric(replica, 'sshproxy_store_fallbacks_total'),
+            failovers: await metric(replica, 'sshproxy_failovers_total'),
+            throttledAttempts: await metric(replica, 'sshproxy_attempts_total', { result: 'THROTTLED' }),
+          })),
+        );
+        results[withStore ? 'burstWithStore' : 'burstWithoutStore'] = { ...figure, proxies };
+        console.log(`burst ${withStore ? 'with' : 'without'} the store: ${figure.failed}/${CLIENTS} failed, ${figure.sshdDrops} sshd drops`, figure.errors, JSON.stringify(proxies));
       } finally {
         haproxy.child.kill('SIGTERM');
         await once(haproxy.child, 'exit');

@@ -106,11 +106,16 @@ export class StoreConnection {
     return new Promise((resolve) => {
       let answered = false;
       const timer = setTimeout(() => {
-        answered = true;
-        this.hooks.roundTrip(op, performance.now() - startedAt, 'timeout');
-        this.slowCalls += 1;
-        if (this.slowCalls >= SLOW_AFTER_TIMEOUTS) this.markDown('slow');
-        resolve({ ok: false, reason: 'timeout' });
+        // Timers run before I/O in an event-loop turn: after a stall (GC, a busy CPU) the reply
+        // may be waiting in the socket. Let this turn's I/O be read before calling it late.
+        setImmediate(() => {
+          if (answered) return;
+          answered = true;
+          this.hooks.roundTrip(op, performance.now() - startedAt, 'timeout');
+          this.slowCalls += 1;
+          if (this.slowCalls >= SLOW_AFTER_TIMEOUTS) this.markDown('slow');
+          resolve({ ok: false, reason: 'timeout' });
+        });
       }, this.deadlineMs);
       this.evalScript(code, keys, args).then(
         (value) => {
