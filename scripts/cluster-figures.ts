@@ -32,6 +32,7 @@ import { ProxyEvents } from '../src/events/bus.js';
 import { ClusterStore } from '../src/store/cluster-store.js';
 import { runParamikoBurst, type BurstSummary, type BurstTarget } from '../test/fixtures/paramiko-burst.js';
 import { scrape } from '../test/fixtures/prometheus.js';
+import { portAccepts } from '../test/fixtures/identified-client.js';
 import { startRedis, type RedisHandle } from '../test/fixtures/redis-server.js';
 import { startServeProcess, type ServeProcess } from '../test/fixtures/serve-process.js';
 import { SSHD_DROP_LINE } from '../test/fixtures/sshd-versions.js';
@@ -117,19 +118,8 @@ async function startHaproxy(ports: readonly number[], dir: string): Promise<{ po
   const file = path.join(dir, 'haproxy.cfg');
   await writeFile(file, config);
   const child = spawn(HAPROXY, ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitFor(() => connects(port), { timeoutMs: 10_000, description: 'haproxy listening' });
+  await waitFor(() => portAccepts(port), { timeoutMs: 10_000, description: 'haproxy listening' });
   return { port, child };
-}
-
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 async function countDrops(sshds: readonly SshdHandle[]): Promise<number> {

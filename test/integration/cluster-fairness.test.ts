@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { identifiedClient } from '../fixtures/identified-client.js';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
 import { startProxy, type TestProxy } from '../fixtures/proxy.js';
 import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
@@ -37,12 +38,8 @@ describe('fairness across replicas sharing one slot', { skip: SKIP }, () => {
     await Promise.all(proxies.map((proxy) => proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000)));
     const [a, b] = proxies as [TestProxy, TestProxy];
     const open = async (port: number, name: string): Promise<{ socket: net.Socket; banner: Promise<string> }> => {
-      const socket = net.connect({ host: '127.0.0.1', port });
-      sockets.push(socket);
-      socket.on('error', () => undefined);
-      await once(socket, 'connect');
-      socket.write(`SSH-2.0-${name}\r\n`);
-      return { socket, banner: once(socket, 'data').then(() => name) };
+      const client = await identifiedClient(port, name, sockets);
+      return { socket: client.socket, banner: client.firstLine.then(() => name) };
     };
     const holder = await open(a.port, 'holder');
     await holder.banner;

@@ -1,38 +1,14 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { Redis } from 'ioredis';
 import { after, before, describe, it } from 'node:test';
+import { identifiedClient, type IdentifiedClient } from '../fixtures/identified-client.js';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
 import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy.js';
 import { startServeProcess } from '../fixtures/serve-process.js';
 import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
 
 const SKIP = redisAvailable() ? false : 'neither valkey-server nor redis-server is installed';
-
-interface HeldClient {
-  readonly socket: net.Socket;
-  /** Resolves with the first line the client got (its banner), or '' if it was closed first. */
-  readonly banner: Promise<string>;
-}
-
-/** A client that identifies and then holds its handshake slot (ssh-sink never answers KEXINIT). */
-async function holdingClient(port: number, name: string, sockets: net.Socket[]): Promise<HeldClient> {
-  const socket = net.connect({ host: '127.0.0.1', port });
-  sockets.push(socket);
-  socket.on('error', () => undefined);
-  await once(socket, 'connect');
-  socket.write(`SSH-2.0-${name}\r\n`);
-  const banner = new Promise<string>((resolve) => {
-    let text = '';
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString('latin1');
-      if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n') + 1));
-    });
-    socket.on('close', () => resolve(text));
-  });
-  return { socket, banner };
-}
 
 /** The store's per-replica slot counts for the sink backend, read with a plain client. */
 async function clusterHoldings(url: string, prefix: string, port: number): Promise<Record<string, string>> {
@@ -91,13 +67,13 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
     backends.push(backend);
     const [a, b] = await replicas(2, 'two:', { handshake: { maxStartups: 2 }, queue: { timeout: '20s' } }, backend);
     assert.ok(a && b);
-    const clients: HeldClient[] = [];
-    for (let index = 0; index < 10; index += 1) clients.push(await holdingClient((index % 2 === 0 ? a : b).port, `client_${index}`, sockets));
+    const clients: IdentifiedClient[] = [];
+    for (let index = 0; index < 10; index += 1) clients.push(await identifiedClient((index % 2 === 0 ? a : b).port, `client_${index}`, sockets));
     await backend.waitForConnections(2, 5000);
     // Each client lets its slot go 30 ms after its banner: the rest get theirs in turn.
     await Promise.all(
       clients.map(async (client) => {
-        assert.equal(await client.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
+        assert.equal(await client.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
         setTimeout(() => client.socket.destroy(), 30);
       }),
     );
@@ -115,9 +91,9 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
       await startProxy({ servers: [{ name: 'sink', host: backend.host, port: backend.port }], pool, logLevel: 'warn' }),
     ];
     proxies.push(...local);
-    const clients: HeldClient[] = [];
-    for (let index = 0; index < 4; index += 1) clients.push(await holdingClient((local[index % 2] as TestProxy).port, `client_${index}`, sockets));
-    await Promise.all(clients.map((client) => client.banner));
+    const clients: IdentifiedClient[] = [];
+    for (let index = 0; index < 4; index += 1) clients.push(await identifiedClient((local[index % 2] as TestProxy).port, `client_${index}`, sockets));
+    await Promise.all(clients.map((client) => client.firstLine));
     assert.equal(backend.maxConcurrent, 4);
     for (const client of clients) client.socket.destroy();
   });
@@ -136,17 +112,17 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
       const [survivor] = await replicas(1, 'kill:', pool, backend);
       assert.ok(survivor);
       // The doomed replica takes both slots, then a client of the survivor queues.
-      const held = [await holdingClient(doomed.port('ssh'), 'held_0', sockets), await holdingClient(doomed.port('ssh'), 'held_1', sockets)];
-      for (const client of held) assert.equal(await client.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
-      const waiter = await holdingClient(survivor.port, 'waiter', sockets);
+      const held = [await identifiedClient(doomed.port('ssh'), 'held_0', sockets), await identifiedClient(doomed.port('ssh'), 'held_1', sockets)];
+      for (const client of held) assert.equal(await client.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
+      const waiter = await identifiedClient(survivor.port, 'waiter', sockets);
       let waiterServed = false;
-      void waiter.banner.then(() => (waiterServed = true));
+      void waiter.firstLine.then(() => (waiterServed = true));
       // It stays queued while the doomed replica renews its holdings.
       await survivor.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 1000);
       await new Promise((resolve) => setTimeout(resolve, 1500));
       assert.equal(waiterServed, false, 'the slots are still held by a live replica');
       doomed.child.kill('SIGKILL');
-      assert.equal(await waiter.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
+      assert.equal(await waiter.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
       // Freed by expiry, with no operator action: the survivor reclaimed the dead replica's two slots.
       const reclaimed = await survivor.waitForLog((line) => line.event === 'store-leases-expired', 5000);
       assert.ok(Number(reclaimed.count) >= 2, JSON.stringify(reclaimed));
@@ -174,20 +150,20 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
       }
       const [a, b] = started as [TestProxy, TestProxy];
       await Promise.all(started.map((proxy) => proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000)));
-      const before = await holdingClient(a.port, 'before', sockets);
-      assert.equal(await before.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
+      const before = await identifiedClient(a.port, 'before', sockets);
+      assert.equal(await before.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
       await own.stop();
       await Promise.all(started.map((proxy) => proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'down', 10_000)));
       // Down: each replica alone may hold localShare × 4 = 2; a third client of one replica waits.
-      const during = [await holdingClient(b.port, 'during_0', sockets), await holdingClient(b.port, 'during_1', sockets)];
-      for (const client of during) assert.equal(await client.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
-      const third = await holdingClient(b.port, 'during_2', sockets);
+      const during = [await identifiedClient(b.port, 'during_0', sockets), await identifiedClient(b.port, 'during_1', sockets)];
+      for (const client of during) assert.equal(await client.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
+      const third = await identifiedClient(b.port, 'during_2', sockets);
       let thirdServed = false;
-      void third.banner.then(() => (thirdServed = true));
+      void third.firstLine.then(() => (thirdServed = true));
       await backend.waitForConnections(3, 5000);
       assert.equal(thirdServed, false, 'the local share is 2 on this replica');
       during[0]?.socket.destroy();
-      assert.equal(await third.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
+      assert.equal(await third.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
       // Started again, empty: both replicas restore their holdings and share again.
       await own.restart();
       await Promise.all(started.map((proxy) => secondUp(proxy)));
@@ -216,8 +192,8 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
       await proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000);
       own.pause();
       // No client waits on the frozen store past the deadline: each is decided locally, within 4 × localShare 0.5 = 2.
-      const clients = [await holdingClient(proxy.port, 'slow_0', sockets), await holdingClient(proxy.port, 'slow_1', sockets)];
-      for (const client of clients) assert.equal(await client.banner, 'SSH-2.0-SinkFixture_1.0\r\n');
+      const clients = [await identifiedClient(proxy.port, 'slow_0', sockets), await identifiedClient(proxy.port, 'slow_1', sockets)];
+      for (const client of clients) assert.equal(await client.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
       const down = await proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'down', 10_000);
       assert.equal(down.reason, 'slow');
       const fallbacks = await proxy.runtime.metrics.scrape();

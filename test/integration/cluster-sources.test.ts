@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/load.js';
 import { ProxyEvents } from '../../src/events/bus.js';
 import { SourcePenalties } from '../../src/proxy/penalties.js';
 import { SourceLimits } from '../../src/proxy/source-limits.js';
 import { ClusterStore } from '../../src/store/cluster-store.js';
+import { identifiedClient } from '../fixtures/identified-client.js';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
 import { startProxy, type TestProxy } from '../fixtures/proxy.js';
 import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
@@ -15,15 +16,8 @@ const SKIP = redisAvailable() ? false : 'neither valkey-server nor redis-server 
 
 /** Connects and says what happened first: the backend's banner, or the close. */
 async function connectOnce(port: number, sockets: net.Socket[]): Promise<'banner' | 'closed'> {
-  const socket = net.connect({ host: '127.0.0.1', port });
-  sockets.push(socket);
-  socket.on('error', () => undefined);
-  await once(socket, 'connect');
-  socket.write('SSH-2.0-source_test\r\n');
-  return new Promise((resolve) => {
-    socket.once('data', () => resolve('banner'));
-    socket.once('close', () => resolve('closed'));
-  });
+  const { firstLine } = await identifiedClient(port, 'source_test', sockets);
+  return (await firstLine) === '' ? 'closed' : 'banner';
 }
 
 function storeFor(url: string, prefix: string, replicaId: string, events = new ProxyEvents()): { store: ClusterStore; penalties: SourcePenalties; events: ProxyEvents } {

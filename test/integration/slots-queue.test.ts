@@ -1,38 +1,15 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { paramikoAvailable } from '../fixtures/clients.js';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
 import { runParamikoBurst } from '../fixtures/paramiko-burst.js';
 import { startProxy, type TestProxy } from '../fixtures/proxy.js';
+import { identifiedClient as rawClient, type IdentifiedClient as RawClient } from '../fixtures/identified-client.js';
 import { SSHD_DROP_LINE } from '../fixtures/sshd-versions.js';
 import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
 
 const SKIP_REAL = !sshdAvailable() ? 'openssh-server is not installed' : !paramikoAvailable() ? 'paramiko is not importable by /usr/bin/python3' : false;
-
-interface RawClient {
-  readonly socket: net.Socket;
-  /** Resolves with what arrived once the first line did, or with what arrived by the close. */
-  readonly firstLine: Promise<string>;
-}
-
-/** Connects, sends an identification naming the client, and collects the first line it gets back. */
-async function rawClient(port: number, name: string): Promise<RawClient> {
-  const socket = net.connect({ host: '127.0.0.1', port });
-  socket.on('error', () => undefined);
-  await once(socket, 'connect');
-  socket.write(`SSH-2.0-${name}\r\n`);
-  const firstLine = new Promise<string>((resolve) => {
-    let text = '';
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString('latin1');
-      if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n') + 1));
-    });
-    socket.on('close', () => resolve(text));
-  });
-  return { socket, firstLine };
-}
 
 describe('handshake slots against a real sshd (MaxStartups 2)', { skip: SKIP_REAL }, () => {
   let sshd: SshdHandle;
