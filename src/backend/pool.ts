@@ -435,7 +435,8 @@ export class BackendPool {
         return;
       }
       const { lease, slot } = this.leaseWithSlot(server, waiter.request);
-      if (slot instanceof CountedTicket && !slot.counted && this.authority?.mode === 'shared') this.confirm(node, lease, slot, this.authority);
+      // A new slot needs the store's yes; a prefetched connection's slot already has it.
+      if (slot instanceof CountedTicket && !lease.prefetched && this.authority?.mode === 'shared') this.confirm(node, lease, slot, this.authority);
       else this.grant(node, lease);
     }
   }

@@ -210,7 +210,10 @@ const cluster = z.strictObject({
   acquireTimeout: duration.pipe(z.number().min(10, 'at least 10ms').max(10_000, 'at most 10s')).default(250),
   /** The environment variable holding the store's password (never in the config file). */
   passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').default('SBP_STORE_PASSWORD'),
-  /** This replica's id in the store (default: host name and process id). */
+  /**
+   * This replica's id in the store (default: host name and process id). It must differ
+   * between replicas, which hold their counts under it: never set it in a config they share.
+   */
   replicaId: name.optional(),
 });
 

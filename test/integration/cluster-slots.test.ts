@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { Redis } from 'ioredis';
+import type { BackendServer } from '../../src/backend/server.js';
+import { waitFor } from '../fixtures/wait.js';
 import { after, before, describe, it } from 'node:test';
 import { identifiedClient, type IdentifiedClient } from '../fixtures/identified-client.js';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
@@ -46,13 +48,14 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
     await store?.stop();
   });
 
-  const replicas = async (count: number, prefix: string, pool: Record<string, unknown>, backend: FixtureBackend, extra: Record<string, unknown> = {}): Promise<TestProxy[]> => {
+  /** Replicas named by `ids` (each must be unique in the store). */
+  const replicas = async (ids: readonly string[], prefix: string, pool: Record<string, unknown>, backend: FixtureBackend, extra: Record<string, unknown> = {}): Promise<TestProxy[]> => {
     const started: TestProxy[] = [];
-    for (let index = 0; index < count; index += 1) {
+    for (const replicaId of ids) {
       const proxy = await startProxy({
         servers: [{ name: 'sink', host: backend.host, port: backend.port }],
         pool,
-        config: clusterConfig(store, prefix, { replicaId: `r${index}`, ...extra }),
+        config: clusterConfig(store, prefix, { replicaId, ...extra }),
         logLevel: 'info',
       });
       proxies.push(proxy);
@@ -65,7 +68,7 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
   it('two replicas with maxStartups 2 each: the backend never sees more than 2 handshakes, and every client gets through', async () => {
     const backend = await startFixtureBackend('ssh-sink');
     backends.push(backend);
-    const [a, b] = await replicas(2, 'two:', { handshake: { maxStartups: 2 }, queue: { timeout: '20s' } }, backend);
+    const [a, b] = await replicas(['r0', 'r1'], 'two:', { handshake: { maxStartups: 2 }, queue: { timeout: '20s' } }, backend);
     assert.ok(a && b);
     const clients: IdentifiedClient[] = [];
     for (let index = 0; index < 10; index += 1) clients.push(await identifiedClient((index % 2 === 0 ? a : b).port, `client_${index}`, sockets));
@@ -109,7 +112,7 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
     });
     try {
       await doomed.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000, 'the doomed replica shares');
-      const [survivor] = await replicas(1, 'kill:', pool, backend);
+      const [survivor] = await replicas(['survivor'], 'kill:', pool, backend);
       assert.ok(survivor);
       // The doomed replica takes both slots, then a client of the survivor queues.
       const held = [await identifiedClient(doomed.port('ssh'), 'held_0', sockets), await identifiedClient(doomed.port('ssh'), 'held_1', sockets)];
@@ -205,6 +208,56 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
       assert.deepEqual(await clusterHoldings(own.url, 'slow:', backend.port), { slow: '2' });
     } finally {
       await own.stop();
+    }
+  });
+
+  it('prefetched connections take their slots from the store: another replica waits while they are held', async () => {
+    const backend = await startFixtureBackend('ssh-sink');
+    backends.push(backend);
+    const [prefetching] = await replicas(['r0'], 'pre:', { handshake: { maxStartups: 2 }, prefetch: { perServer: 2, maxAge: '30s' } }, backend);
+    assert.ok(prefetching);
+    // Both ready connections hold a slot, in the store too (polled: the store emits nothing).
+    const pool = prefetching.runtime.server.pools.get('main');
+    const ready = (): number => pool?.prefetchReady(pool.servers[0] as BackendServer) ?? 0;
+    await waitFor(async () => ready() === 2 && (await clusterHoldings(store.url, 'pre:', backend.port)).r0 === '2', { timeoutMs: 10_000, description: 'two prefetched connections, their slots in the store' });
+    const [other] = await replicas(['r1'], 'pre:', { handshake: { maxStartups: 2 }, queue: { timeout: '20s' } }, backend);
+    assert.ok(other);
+    const waiter = await identifiedClient(other.port, 'waiter', sockets);
+    let served = false;
+    void waiter.firstLine.then(() => (served = true));
+    // The prefetching replica's own client takes a ready connection (its slot comes along) and lets it go.
+    const local = await identifiedClient(prefetching.port, 'local', sockets);
+    assert.equal(await local.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
+    assert.equal(served, false, 'both slots are still held through the prefetching replica');
+    local.socket.destroy();
+    assert.equal(await waiter.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
+    // The freed slot went to the waiter, not to the prefetch refill (it asks with no wait): still 2 in all.
+    assert.deepEqual(await clusterHoldings(store.url, 'pre:', backend.port), { r0: '1', r1: '1' });
+  });
+
+  it('a store that is not there at start: sessions are served under local limits, and it is shared once the store comes up', async () => {
+    const backend = await startFixtureBackend('ssh-sink');
+    backends.push(backend);
+    const late = await startRedis();
+    await late.stop();
+    const proxy = await startProxy({
+      servers: [{ name: 'sink', host: backend.host, port: backend.port }],
+      pool: { handshake: { maxStartups: 2 } },
+      config: { cluster: { store: late.url, prefix: 'late:', leaseTtl: '1s', replicaId: 'late' } },
+      logLevel: 'info',
+    });
+    proxies.push(proxy);
+    try {
+      const client = await identifiedClient(proxy.port, 'early', sockets);
+      assert.equal(await client.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
+      assert.match(await proxy.runtime.metrics.scrape(), /sshproxy_store_up 0/);
+      await late.restart();
+      await proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 15_000);
+      // The session started alone is in the store now (asserted by the restore).
+      assert.deepEqual(await clusterHoldings(late.url, 'late:', backend.port), { late: '1' });
+      client.socket.destroy();
+    } finally {
+      await late.stop();
     }
   });
 });
