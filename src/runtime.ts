@@ -126,6 +126,8 @@ export class ProxyRuntime {
       config.workers !== this.config.workers ? 'workers' : undefined,
       config.reusePort !== this.config.reusePort ? 'reusePort' : undefined,
       config.log.pretty !== this.config.log.pretty ? 'log.pretty' : undefined,
+      // The store connection and every replica's holdings under it live as long as the process.
+      JSON.stringify(config.cluster) !== JSON.stringify(this.config.cluster) ? 'cluster' : undefined,
     ].filter((field): field is string => field !== undefined);
     let changes: ReloadChanges;
     try {

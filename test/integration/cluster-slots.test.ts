@@ -256,6 +256,11 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
       // The session started alone is in the store now (asserted by the restore).
       assert.deepEqual(await clusterHoldings(late.url, 'late:', backend.port), { late: '1' });
       client.socket.destroy();
+      // A reload cannot move the store: it says so, and keeps the one it has.
+      const config = proxy.runtime.config;
+      await proxy.runtime.reload({ ...config, cluster: { ...(config.cluster as NonNullable<typeof config.cluster>), prefix: 'moved:' } });
+      const reloaded = await proxy.waitForLog((line) => line.event === 'config-reload', 5000);
+      assert.deepEqual(reloaded.needRestart, ['cluster']);
     } finally {
       await late.stop();
     }
