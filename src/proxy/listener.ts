@@ -67,6 +67,8 @@ export class Listener {
   private readonly pendingHeaders = new Map<Socket, { readonly reading: ProxyHeaderReading; readonly place: Ticket }>();
   private readonly server: Server;
   private boundAddress: string | undefined;
+  /** Shutdown began: a client admitted after that (the shared store answered late) is not started. */
+  private shuttingDown = false;
 
   constructor(config: ListenerConfig, deps: ListenerDeps) {
     this.name = config.name;
@@ -144,6 +146,7 @@ export class Listener {
 
   /** Drops connections still sending their PROXY header (shutdown). */
   abortPendingHeaders(): void {
+    this.shuttingDown = true;
     for (const [socket, { reading, place }] of this.pendingHeaders) {
       reading.cancel();
       place.release();
@@ -222,8 +225,9 @@ export class Listener {
       this.reject(socket, source.code, client, source.message);
       return;
     }
-    // The client may have gone, or the listener stopped, while the store was asked.
-    if (waited && (socket.destroyed || !this.server.listening)) {
+    // The client may have gone, or shutdown begun, while the store was asked (a listener
+    // removed by a reload still serves the PROXY headers it was reading: not a shutdown).
+    if (waited && (socket.destroyed || this.shuttingDown)) {
       source.release();
       place.release();
       this.reject(socket, socket.destroyed ? 'CLIENT_CLOSED' : 'SHUTDOWN', client);
