@@ -265,4 +265,22 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
       await late.stop();
     }
   });
+
+  it('onStoreDown: refuse: with no store, a client is refused with STORE_DOWN before any backend is reached', async () => {
+    const backend = await startFixtureBackend('ssh-sink');
+    backends.push(backend);
+    const gone = await startRedis();
+    await gone.stop();
+    const proxy = await startProxy({
+      servers: [{ name: 'sink', host: backend.host, port: backend.port }],
+      config: { cluster: { store: gone.url, prefix: 'refuse:', onStoreDown: 'refuse', replicaId: 'refuser' } },
+      logLevel: 'info',
+    });
+    proxies.push(proxy);
+    const client = await identifiedClient(proxy.port, 'refused', sockets);
+    assert.equal(await client.firstLine, '');
+    const [session] = await proxy.waitForSessions(1, 5000);
+    assert.equal(session?.reason, 'STORE_DOWN');
+    assert.equal(backend.connections, 0);
+  });
 });
