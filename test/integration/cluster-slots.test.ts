@@ -283,4 +283,36 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
     assert.equal(session?.reason, 'STORE_DOWN');
     assert.equal(backend.connections, 0);
   });
+
+  it('a replica frozen (SIGSTOP) while it holds slots: they stop counting within leaseTtl; thawed, it asserts what it still holds', async () => {
+    const backend = await startFixtureBackend('ssh-sink');
+    backends.push(backend);
+    const pool = { handshake: { maxStartups: 2 }, queue: { timeout: '20s' } };
+    const frozen = await startServeProcess({
+      listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
+      pools: [{ name: 'main', healthCheck: { enabled: false }, ...pool, servers: [{ name: 'sink', address: `127.0.0.1:${backend.port}` }] }],
+      ...clusterConfig(store, 'freeze:', { replicaId: 'frozen' }),
+    });
+    try {
+      await frozen.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000, 'the replica shares');
+      const [awake] = await replicas(['awake'], 'freeze:', pool, backend);
+      assert.ok(awake);
+      const held = await identifiedClient(frozen.port('ssh'), 'held', sockets);
+      assert.equal(await held.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
+      const second = await identifiedClient(frozen.port('ssh'), 'second', sockets);
+      assert.equal(await second.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
+      frozen.signal('SIGSTOP');
+      // Its heartbeat stops: the awake replica's waiter gets a slot once the frozen one's lease expires.
+      const waiter = await identifiedClient(awake.port, 'waiter', sockets);
+      assert.equal(await waiter.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
+      assert.deepEqual(await clusterHoldings(store.url, 'freeze:', backend.port), { awake: '1' });
+      frozen.signal('SIGCONT');
+      // Thawed, its next heartbeat puts back the two handshakes it still has open (an overcount
+      // on the safe side, until they end): nothing is lost, and it shares again.
+      await waitFor(async () => (await clusterHoldings(store.url, 'freeze:', backend.port)).frozen === '2', { timeoutMs: 10_000, description: 'the thawed replica to assert its holdings' });
+    } finally {
+      frozen.signal('SIGCONT');
+      await frozen.kill();
+    }
+  });
 });
