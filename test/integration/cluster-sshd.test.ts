@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { paramikoAvailable } from '../fixtures/clients.js';
+import { runParamikoBurst } from '../fixtures/paramiko-burst.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy.js';
+import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
+import { SSHD_DROP_LINE } from '../fixtures/sshd-versions.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+
+const SKIP = !redisAvailable()
+  ? 'neither valkey-server nor redis-server is installed'
+  : !sshdAvailable()
+    ? 'openssh-server is not installed'
+    : !paramikoAvailable()
+      ? 'paramiko is not importable by /usr/bin/python3'
+      : false;
+
+describe('two replicas sharing a real Valkey/Redis in front of a real sshd (MaxStartups 2)', { skip: SKIP }, () => {
+  let sshd: SshdHandle;
+  let store: RedisHandle;
+  const proxies: TestProxy[] = [];
+  after(async () => {
+    await Promise.all(proxies.map((proxy) => proxy.stop()));
+    await sshd?.stop();
+    await store?.stop();
+  });
+
+  const twoReplicas = async (cluster: Record<string, unknown> | undefined): Promise<TestProxy[]> => {
+    const started: TestProxy[] = [];
+    for (const replicaId of ['sshd-r0', 'sshd-r1']) {
+      const proxy = await startProxy({
+        servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }],
+        pool: { handshake: { maxStartups: 2, grace: '250ms' }, queue: { timeout: '12s' } },
+        ...(cluster ? { config: { cluster: { ...cluster, replicaId } } } : {}),
+        logLevel: 'info',
+      });
+      proxies.push(proxy);
+      started.push(proxy);
+    }
+    if (cluster) await Promise.all(started.map((proxy) => proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000)));
+    return started;
+  };
+  const drops = async (): Promise<number> => (await sshd.readLog()).match(SSHD_DROP_LINE)?.length ?? 0;
+
+  it('20 paramiko clients over both replicas: with the store sshd never drops one and none fails; without it, sshd drops', async () => {
+    sshd = await startSshd({ maxStartups: '2' });
+    store = await startRedis();
+    const burst = { user: sshd.user, identityFile: sshd.identityFile, clients: 20, command: 'true', timeoutMs: 60_000 };
+
+    // Without the store: each replica keeps to 2, so sshd sees up to 4 and drops (the test could fail).
+    const local = await twoReplicas(undefined);
+    const dropsBefore = await drops();
+    await runParamikoBurst({ ...burst, targets: local });
+    const localDrops = (await drops()) - dropsBefore;
+    assert.ok(localDrops > 0, `without the store sshd dropped ${localDrops}`);
+    await Promise.all(local.map((proxy) => proxy.stop()));
+
+    const shared = await twoReplicas({ store: store.url, prefix: 'sshd:' });
+    const sharedBefore = await drops();
+    const withStore = await runParamikoBurst({ ...burst, targets: shared });
+    assert.equal(withStore.failed, 0, JSON.stringify(withStore.errors));
+    assert.equal((await drops()) - sharedBefore, 0, 'sshd never saw more than MaxStartups 2 from both replicas together');
+    const sessions = (await Promise.all(shared.map((proxy) => proxy.waitForSessions(10, 10_000)))).flat();
+    assert.equal(sessions.filter((session) => session.spliced === true).length, 20);
+    // Every success released its slot at the end of authentication, cluster-wide.
+    assert.ok(sessions.every((session) => session.slotRelease === 'auth'), JSON.stringify(sessions.map((session) => session.slotRelease)));
+  });
+});
