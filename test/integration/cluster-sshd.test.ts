@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { paramikoAvailable } from '../fixtures/clients.js';
+import { paramikoAvailable, runSsh } from '../fixtures/clients.js';
+import { rawExchange } from '../fixtures/raw-client.js';
+import { generateEd25519 } from '../fixtures/ssh-keys.js';
 import { runParamikoBurst } from '../fixtures/paramiko-burst.js';
 import { startProxy, type TestProxy } from '../fixtures/proxy.js';
 import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
@@ -64,5 +70,46 @@ describe('two replicas sharing a real Valkey/Redis in front of a real sshd (MaxS
     assert.equal(sessions.filter((session) => session.spliced === true).length, 20);
     // Every success released its slot at the end of authentication, cluster-wide.
     assert.ok(sessions.every((session) => session.slotRelease === 'auth'), JSON.stringify(sessions.map((session) => session.slotRelease)));
+  });
+
+  it('a client failing to log in on both replicas is penalised once, after the failures sshd would allow it, and refused by both', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sbp-cluster-penalties-'));
+    try {
+      const wrongKey = (await generateEd25519(path.join(dir, 'wrong'), 'not authorized')).privateKeyPath;
+      const replicas: TestProxy[] = [];
+      for (const replicaId of ['pen-r0', 'pen-r1']) {
+        const proxy = await startProxy({
+          servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }],
+          config: { penalties: {}, cluster: { store: store.url, prefix: 'pen-sshd:', replicaId } },
+          logLevel: 'info',
+        });
+        proxies.push(proxy);
+        replicas.push(proxy);
+      }
+      await Promise.all(replicas.map((proxy) => proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000)));
+      // sshd's defaults: 5 s per failed login, refused past 15 s: the fourth failure tips it,
+      // though each replica saw only two (alone, neither would refuse it).
+      const [first, second] = replicas as [TestProxy, TestProxy];
+      const learnt = once(first.runtime.events, 'penalty-shared');
+      for (let failure = 0; failure < 4; failure += 1) {
+        const replica = failure % 2 === 0 ? first : second;
+        const result = await runSsh({ ...sshd, identityFile: wrongKey, host: replica.host, port: replica.port, command: 'true', timeoutMs: 20_000, extraOptions: ['BindAddress=127.0.0.9'] });
+        assert.match(result.stderr, /Permission denied/, `failure ${failure + 1} reached sshd`);
+      }
+      // The fourth was on the second replica, which tipped it; the first learns it from the store's message.
+      const tipped = await second.waitForLog((line) => line.event === 'source-penalised', 10_000);
+      assert.equal(tipped.charges, 4);
+      await learnt;
+      for (const replica of replicas) {
+        const refused = await rawExchange({ port: replica.port, localAddress: '127.0.0.9', timeoutMs: 5000 });
+        assert.equal(refused.data.toString(), 'Not allowed at this time\r\n');
+      }
+      assert.equal(first.logs.filter((line) => line.event === 'source-penalised').length, 0, 'one penalty, activated once');
+      // Other sources are untouched.
+      const good = await runSsh({ ...sshd, host: first.host, port: first.port, command: 'true', timeoutMs: 20_000, extraOptions: ['BindAddress=127.0.0.10'] });
+      assert.equal(good.code, 0, good.stderr);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
