@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
+import { identifiedClient } from '../fixtures/identified-client.js';
 import { startFixtureBackend } from '../fixtures/hostile-backends.js';
 import { httpRequest } from '../fixtures/prometheus.js';
 import { redisAvailable, startRedis } from '../fixtures/redis-server.js';
@@ -50,20 +50,18 @@ test('workers: 2 with a store: each worker takes from the whole limit through th
   t.after(() => {
     for (const socket of sockets) socket.destroy();
   });
-  const banners: Promise<void>[] = [];
+  const clients = new Map<number, { socket: net.Socket; banner: Promise<number> }>();
   for (let index = 0; index < 8; index += 1) {
-    const socket = net.connect({ host: '127.0.0.1', port: proxy.port('ssh') });
-    sockets.push(socket);
-    socket.on('error', () => undefined);
-    await once(socket, 'connect');
-    socket.write(`SSH-2.0-worker_client_${index}\r\n`);
-    banners.push(once(socket, 'data').then(() => undefined));
+    const client = await identifiedClient(proxy.port('ssh'), `worker_client_${index}`, sockets);
+    clients.set(index, { socket: client.socket, banner: client.firstLine.then(() => index) });
   }
   await backend.waitForConnections(3, 10_000);
-  // Release them one by one: every client is served, never more than 3 at once.
-  for (const [index, banner] of banners.entries()) {
-    await banner;
-    sockets[index]?.destroy();
+  // Release each as it gets its banner (across workers the order is only roughly FIFO):
+  // every client is served, never more than 3 at once.
+  while (clients.size > 0) {
+    const served = await Promise.race([...clients.values()].map((client) => client.banner));
+    clients.get(served)?.socket.destroy();
+    clients.delete(served);
   }
   assert.equal(backend.maxConcurrent, 3);
 
