@@ -99,7 +99,7 @@ export class ClusterStore implements StoreContext {
   /** Connects in the background; until the store answers, limits are local (onStoreDown). */
   start(): void {
     this.connection.start();
-    this.heartbeat = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.settings.leaseTtl / 3)));
+    this.heartbeat = setInterval(() => void this.heartbeatTick(), Math.max(100, Math.floor(this.settings.leaseTtl / 3)));
     this.heartbeat.unref();
   }
 
@@ -126,6 +126,15 @@ export class ClusterStore implements StoreContext {
     } finally {
       this.restoring = false;
     }
+  }
+
+  private async heartbeatTick(): Promise<void> {
+    // A restore renews by itself.
+    if (this.restoring) return;
+    const renewed = await this.renew();
+    // Answering, yet not sharing: a restore was cut short (the connection dropped and came
+    // back while it ran, and the second 'ready' found it still running). Restore now.
+    if (renewed && !this.up && !this.restoring) await this.restore();
   }
 
   /** The heartbeat: liveness, and every count this replica holds, as absolute numbers. */
