@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { identifiedClient, type IdentifiedClient } from '../fixtures/identified-client.js';
 import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
 import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy.js';
-import { startServeProcess } from '../fixtures/serve-process.js';
+import { startServeProcess, type ServeProcess } from '../fixtures/serve-process.js';
 import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
 
 const SKIP = redisAvailable() ? false : 'neither valkey-server nor redis-server is installed';
@@ -65,6 +65,22 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
     return started;
   };
 
+  /** A replica as a real process (to be killed or frozen), sharing once it resolves. */
+  const replicaProcess = async (replicaId: string, prefix: string, pool: Record<string, unknown>, backend: FixtureBackend): Promise<ServeProcess> => {
+    const replica = await startServeProcess({
+      listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
+      pools: [{ name: 'main', healthCheck: { enabled: false }, ...pool, servers: [{ name: 'sink', address: `127.0.0.1:${backend.port}` }] }],
+      ...clusterConfig(store, prefix, { replicaId }),
+    });
+    try {
+      await replica.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000, `${replicaId} shares`);
+    } catch (error) {
+      await replica.kill();
+      throw error;
+    }
+    return replica;
+  };
+
   it('two replicas with maxStartups 2 each: the backend never sees more than 2 handshakes, and every client gets through', async () => {
     const backend = await startFixtureBackend('ssh-sink');
     backends.push(backend);
@@ -105,13 +121,8 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
     const backend = await startFixtureBackend('ssh-sink');
     backends.push(backend);
     const pool = { handshake: { maxStartups: 2 }, queue: { timeout: '20s' } };
-    const doomed = await startServeProcess({
-      listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
-      pools: [{ name: 'main', healthCheck: { enabled: false }, ...pool, servers: [{ name: 'sink', address: `127.0.0.1:${backend.port}` }] }],
-      ...clusterConfig(store, 'kill:', { replicaId: 'doomed' }),
-    });
+    const doomed = await replicaProcess('doomed', 'kill:', pool, backend);
     try {
-      await doomed.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000, 'the doomed replica shares');
       const [survivor] = await replicas(['survivor'], 'kill:', pool, backend);
       assert.ok(survivor);
       // The doomed replica takes both slots, then a client of the survivor queues.
@@ -288,13 +299,8 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
     const backend = await startFixtureBackend('ssh-sink');
     backends.push(backend);
     const pool = { handshake: { maxStartups: 2 }, queue: { timeout: '20s' } };
-    const frozen = await startServeProcess({
-      listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
-      pools: [{ name: 'main', healthCheck: { enabled: false }, ...pool, servers: [{ name: 'sink', address: `127.0.0.1:${backend.port}` }] }],
-      ...clusterConfig(store, 'freeze:', { replicaId: 'frozen' }),
-    });
+    const frozen = await replicaProcess('frozen', 'freeze:', pool, backend);
     try {
-      await frozen.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000, 'the replica shares');
       const [awake] = await replicas(['awake'], 'freeze:', pool, backend);
       assert.ok(awake);
       const held = await identifiedClient(frozen.port('ssh'), 'held', sockets);
