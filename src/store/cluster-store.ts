@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { redactedUrl } from '../config/redact.js';
 import type { ClusterConfig } from '../config/schema.js';
 import type { ProxyEvents } from '../events/bus.js';
 import type { SourcePenalties } from '../proxy/penalties.js';
@@ -161,13 +162,4 @@ export class ClusterStore implements StoreContext {
   }
 }
 
-/** The store URL without its password, for logs and status. */
-export function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
+export { redactedUrl } from '../config/redact.js';

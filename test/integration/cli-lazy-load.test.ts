@@ -22,11 +22,12 @@ async function packagesLoadedBy(args: readonly string[]): Promise<string[]> {
   return JSON.parse(match[1] as string) as string[];
 }
 
-test('check-config loads neither ssh2 (probe, loadtest, demo) nor prom-client (serve)', async () => {
+test('check-config loads neither ssh2 (probe, loadtest, demo) nor prom-client nor ioredis (serve)', async () => {
   const loaded = await packagesLoadedBy(['check-config', CONFIG]);
   assert.ok(loaded.includes('yaml'), `the report lists what was loaded: ${loaded.join(', ')}`);
   assert.ok(!loaded.includes('ssh2'), `ssh2 loaded: ${loaded.join(', ')}`);
   assert.ok(!loaded.includes('prom-client'), `prom-client loaded: ${loaded.join(', ')}`);
+  assert.ok(!loaded.includes('ioredis'), `ioredis loaded: ${loaded.join(', ')}`);
 });
 
 test('help for every command loads no command implementation', async () => {

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { AcquireResult, Lease } from '../../src/backend/pool.js';
 import type { BackendServer } from '../../src/backend/server.js';
 import type { SlotAuthority, SlotMode, SlotVerdict } from '../../src/backend/slot-authority.js';
+import { effectiveConfig } from '../../src/config/effective.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { SourcePenalties } from '../../src/proxy/penalties.js';
@@ -191,6 +192,14 @@ pools:
   it('fills the defaults', () => {
     const config = parseConfigText(`${base}cluster:\n  store: redis://127.0.0.1:6379/0\n`, 'test.yaml');
     assert.deepEqual(config.cluster, { store: 'redis://127.0.0.1:6379/0', prefix: 'sbp:', leaseTtl: 10000, onStoreDown: 'local', localShare: 0.5, acquireTimeout: 250, passwordEnv: 'SBP_STORE_PASSWORD' });
+  });
+
+  it('check-config prints it in the config file vocabulary, with the store password masked', () => {
+    const config = parseConfigText(`${base}cluster:\n  store: redis://u:secret@127.0.0.1:6379/0\n  leaseTtl: 5s\n`, 'test.yaml');
+    const printed = effectiveConfig(config) as { cluster: Record<string, unknown> };
+    assert.equal(printed.cluster.store, 'redis://u:***@127.0.0.1:6379/0');
+    assert.equal(printed.cluster.leaseTtl, '5s');
+    assert.equal(printed.cluster.acquireTimeout, '250ms');
   });
 
   it('names the line and field of a bad store URL, share, TTL or mode', () => {
