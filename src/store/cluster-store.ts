@@ -133,8 +133,8 @@ export class ClusterStore implements StoreContext {
     // A restore renews by itself.
     if (this.restoring) return;
     const renewed = await this.renew();
-    // Answering, yet not sharing: a restore was cut short (the connection dropped and came
-    // back while it ran, and the second 'ready' found it still running). Restore now.
+    // Answering, yet not sharing: back from slow, or a restore was cut short (the connection
+    // dropped and came back while it ran). Restore now: the one way back besides 'ready'.
     if (renewed && !this.up && !this.restoring) await this.restore();
   }
 

@@ -52,10 +52,6 @@ export class SharedSlots implements SlotAuthority {
     pool.attachSlotAuthority(this);
   }
 
-  detach(pool: BackendPool): void {
-    this.pools.delete(pool);
-  }
-
   take(server: BackendServer, waitMs: number, done: (verdict: SlotVerdict) => void): void {
     if (!this.store.up) {
       this.fallback('down');

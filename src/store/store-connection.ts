@@ -17,7 +17,7 @@ export interface StoreConnectionOptions {
 
 /** What the connection tells its owner. */
 export interface StoreConnectionHooks {
-  /** Connected (again), or answering in time again after being slow: restore, then call `markUp`. */
+  /** Connected (again): restore, then call `markUp`. (Back from slow: the owner's heartbeat, answered while down, restores.) */
   connected(): void;
   stateChanged(from: StoreState, to: StoreState, reason: string, error?: Error): void;
   message(text: string): void;
@@ -127,7 +127,7 @@ export class StoreConnection {
           answered = true;
           clearTimeout(timer);
           this.hooks.roundTrip(op, ms, 'ok');
-          this.answeredInTime();
+          this.slowCalls = 0;
           resolve({ ok: true, value: value as T });
         },
         (error: unknown) => {
@@ -158,13 +158,6 @@ export class StoreConnection {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
       return this.client.eval(code.source, keys.length, ...keys, ...args);
     }
-  }
-
-  private answeredInTime(): void {
-    const wasSlow = this.slowCalls >= SLOW_AFTER_TIMEOUTS;
-    this.slowCalls = 0;
-    // Slow but connected: answering in time again is the way back (restore first).
-    if (wasSlow && this.current === 'down' && this.client.status === 'ready') this.hooks.connected();
   }
 
   private markDown(reason: string, error?: Error): void {
