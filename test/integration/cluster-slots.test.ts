@@ -131,9 +131,17 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
       const waiter = await identifiedClient(survivor.port, 'waiter', sockets);
       let waiterServed = false;
       void waiter.firstLine.then(() => (waiterServed = true));
-      // It stays queued while the doomed replica renews its holdings.
-      await survivor.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 1000);
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // It stays queued while the doomed replica renews its holdings: four of the survivor's
+      // own heartbeats (leaseTtl / 3 apart) span more than leaseTtl.
+      await new Promise<void>((resolve) => {
+        let renewals = 0;
+        const onCall = ({ op }: { op: string }): void => {
+          if (op !== 'renew' || ++renewals < 4) return;
+          survivor.runtime.events.off('store-call', onCall);
+          resolve();
+        };
+        survivor.runtime.events.on('store-call', onCall);
+      });
       assert.equal(waiterServed, false, 'the slots are still held by a live replica');
       doomed.child.kill('SIGKILL');
       assert.equal(await waiter.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
@@ -178,6 +186,8 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
       assert.equal(thirdServed, false, 'the local share is 2 on this replica');
       during[0]?.socket.destroy();
       assert.equal(await third.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
+      // One on a, at most two on b at once: the third reached the backend only after one left.
+      assert.ok(backend.maxConcurrent <= 3, `the backend saw ${backend.maxConcurrent} at once`);
       // Started again, empty: both replicas restore their holdings and share again.
       await own.restart();
       await Promise.all(started.map((proxy) => secondUp(proxy)));
