@@ -1,8 +1,8 @@
 import type { OnReadOpts, Socket } from 'node:net';
 
 /**
- * Socket reads into a reused per-socket buffer (`net.connect({ onread })`) instead of
- * a fresh 64 KiB allocation per read. Those allocations are external memory to V8:
+ * Socket reads into reused buffers (`net.connect({ onread })`) instead of a fresh
+ * 64 KiB allocation per read. Those allocations are external memory to V8:
  * in bulk transfers they trigger a scavenge every ~27 MB and, in a process with a
  * larger heap, a stream of mark-compacts (see docs/benchmarks.md).
  *
@@ -16,14 +16,18 @@ export type ReadTarget = (this: Socket, chunk: Buffer) => boolean;
 export type ReadTap = (chunk: Buffer) => void;
 
 /**
- * A socket starts with a small buffer and gets the full size after a few reads in a
- * row filled it (bulk: fewer syscalls). Idle sessions keep the small one: a buffer per
- * socket is resident memory, 4 KiB measured as +4 KB RSS per idle session; an SSH
- * handshake's few kilobytes take a few more reads instead.
+ * Small reads (a handshake, interactive traffic) land in one buffer shared by every
+ * socket of the process, and are copied out: an idle session holds no read buffer at
+ * all (a per-socket 1 KiB one was 1 KB of resident memory per idle session, and an
+ * allocation per backend connection). Sharing is safe because libuv allocates, reads
+ * and calls back for one socket at a time, synchronously; the copy makes sure no write
+ * still references the shared bytes when the next read overwrites them.
+ *
+ * A read that fills its buffer is bulk: the socket then reads into a buffer of its own
+ * without copying, until a read comes back short, when that buffer is let go again.
  */
-const FIRST_BUFFER_BYTES = 1024;
 const READ_BUFFER_BYTES = 64 * 1024;
-const FILLED_READS_TO_GROW = 4;
+let sharedBuffer: Buffer | undefined;
 
 const kTarget = Symbol('readTarget');
 const kTaps = Symbol('readTaps');
@@ -36,27 +40,34 @@ interface ReusedReadSocket extends Socket {
   [kPending]?: Buffer[] | undefined;
 }
 
-/** `onread` options for one socket: its own buffer, replaced only after a target kept it. */
+/** `onread` options for one socket: the shared buffer, or its own while it reads in bulk. */
 export function reusedReadOptions(): OnReadOpts {
-  let buffer: Buffer | undefined;
+  /** The socket's own buffer while it reads in bulk; replaced only after a target kept it. */
+  let own: Buffer | undefined;
   let kept = false;
-  let filledInARow = 0;
   return {
     buffer: (): Buffer => {
-      if (buffer === undefined) buffer = Buffer.allocUnsafeSlow(FIRST_BUFFER_BYTES);
-      else if (buffer.length < READ_BUFFER_BYTES && filledInARow >= FILLED_READS_TO_GROW) buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-      else if (kept) buffer = Buffer.allocUnsafeSlow(buffer.length);
+      if (own === undefined) {
+        kept = false;
+        return (sharedBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES));
+      }
+      if (kept) own = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
       kept = false;
-      return buffer;
+      return own;
     },
     callback(this: ReusedReadSocket, bytes: number, into: Uint8Array): boolean {
-      const chunk = Buffer.from(into.buffer, into.byteOffset, bytes);
-      filledInARow = bytes === into.byteLength ? filledInARow + 1 : 0;
+      const view = Buffer.from(into.buffer, into.byteOffset, bytes);
+      const shared = own === undefined;
+      const bulk = bytes === into.byteLength;
+      // Decided now for the next read: the buffer function runs right after this callback.
+      if (bulk) own ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+      else own = undefined;
       const taps = this[kTaps];
-      if (taps !== undefined) for (const tap of taps.slice()) tap(chunk);
+      if (taps !== undefined) for (const tap of taps.slice()) tap(view);
       const target = this[kTarget];
-      if (target === undefined) (this[kPending] ??= []).push(Buffer.from(chunk));
-      else if (target.call(this, chunk)) kept = true;
+      if (target === undefined) (this[kPending] ??= []).push(Buffer.from(view));
+      else if (shared) target.call(this, Buffer.from(view));
+      else if (target.call(this, view)) kept = true;
       return true;
     },
   };

@@ -184,4 +184,85 @@ describe('server→client bytes read into reused buffers', () => {
     assert.equal(summary?.bytesOut, banner.length + payload.length);
     assert.equal(summary?.bytesIn, upstream.length);
   });
+  it('stay intact across many sessions whose small reads share one buffer, with slow clients', async () => {
+    // 6 sessions at once, each backend writing 8 MiB (more than loopback buffers hold) in chunks of 1 to 3,000 bytes, one
+    // per tick: their reads interleave in the one shared buffer. The clients read nothing
+    // until every backend has issued all of it, so writes toward them queue; then they read
+    // with pauses. Any view of the shared buffer kept past its read would show up as
+    // another session's bytes.
+    const sessions = 6;
+    const payloads = Array.from({ length: sessions }, () => randomBytes(8 * 1024 * 1024));
+    let accepted = 0;
+    let finished = 0;
+    let allSent: () => void = () => undefined;
+    const sent = new Promise<void>((resolve) => (allSent = resolve));
+    const open = new Set<Socket>();
+    const server = createServer((socket: Socket) => {
+      open.add(socket);
+      const payload = payloads[accepted++] as Buffer;
+      socket.on('error', () => undefined);
+      socket.write('SSH-2.0-Interleaved_1.0\r\n');
+      let offset = 0;
+      const next = (): void => {
+        if (offset >= payload.length) {
+          socket.end();
+          if (++finished === sessions) allSent();
+          return;
+        }
+        const size = 1 + ((offset * 7919) % 3000);
+        socket.write(payload.subarray(offset, offset + size));
+        offset += size;
+        setImmediate(next);
+      };
+      // Sessions are set up one by one (below); the bytes flow once all are.
+      socket.once('go', next);
+      if (accepted === sessions) for (const each of open) each.emit('go');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          for (const socket of open) socket.destroy();
+          server.close(() => resolve());
+        }),
+    );
+    const proxy = await startProxy({ servers: [{ name: 'interleaved', host: '127.0.0.1', port: (server.address() as AddressInfo).port, maxStartups: sessions }] });
+    cleanups.push(() => proxy.stop());
+
+    const banner = Buffer.from('SSH-2.0-Interleaved_1.0\r\n');
+    // Sessions are set up in order, so the n-th client gets the n-th payload.
+    const clients: { client: Socket; chunks: Buffer[] }[] = [];
+    for (let index = 0; index < sessions; index += 1) {
+      const client = connect({ host: proxy.host, port: proxy.port });
+      client.on('error', () => undefined);
+      client.write('SSH-2.0-Client_1.0\r\n');
+      const [first] = (await once(client, 'data')) as [Buffer];
+      client.pause();
+      clients.push({ client, chunks: [first] });
+    }
+    await sent;
+    const received = clients.map(({ client, chunks }) => {
+      let reads = 0;
+      client.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        reads += 1;
+        if (reads % 5 === 0) {
+          client.pause();
+          setTimeout(() => client.resume(), 1);
+        }
+      });
+      client.resume();
+      return once(client, 'end').then(() => {
+        client.destroy();
+        return Buffer.concat(chunks);
+      });
+    });
+    const all = await Promise.all(received);
+    for (let index = 0; index < sessions; index += 1) {
+      const got = all[index] as Buffer;
+      assert.equal(got.length, banner.length + (payloads[index] as Buffer).length, `session ${index}: length`);
+      assert.equal(sha256(got), sha256(Buffer.concat([banner, payloads[index] as Buffer])), `session ${index}: bytes`);
+    }
+  });
 });
