@@ -2,6 +2,21 @@ import type { Socket } from 'node:net';
 
 const MAX_IDENT_SCAN = 255;
 
+const kClientBuffer = Symbol('clientBuffer');
+interface BufferedSocket extends Socket {
+  [kClientBuffer]?: ClientBuffer | undefined;
+}
+
+/** What the buffer tells its session. */
+export interface ClientBufferEvents {
+  /** FIN from the client before the splice. */
+  end(): void;
+  /** The client's identification line was found. */
+  identified(): void;
+}
+
+const NO_CHUNKS: readonly Buffer[] = Object.freeze([]);
+
 /**
  * Holds what a client sends before its session is spliced (its identification and
  * often its KEXINIT), up to a byte limit; past it the client is paused, never dropped.
@@ -11,19 +26,18 @@ const MAX_IDENT_SCAN = 255;
 export class ClientBuffer {
   private readonly socket: Socket;
   private readonly limitBytes: number;
-  private readonly onEnd: () => void;
-  private readonly onIdentified: () => void;
+  /** Dropped at stop(): a spliced session's buffer keeps only its two facts (identification, peak). */
+  private events: ClientBufferEvents | undefined;
   private chunks: Buffer[] = [];
   private bytes = 0;
   private peak = 0;
   private ident: string | undefined;
   private identScanned = false;
 
-  constructor(socket: Socket, limitBytes: number, events: { readonly end: () => void; readonly identified: () => void }) {
+  constructor(socket: Socket, limitBytes: number, events: ClientBufferEvents) {
     this.socket = socket;
     this.limitBytes = limitBytes;
-    this.onEnd = events.end;
-    this.onIdentified = events.identified;
+    this.events = events;
   }
 
   /** Most bytes held at once: shows the limit held under a fast client. */
@@ -45,30 +59,39 @@ export class ClientBuffer {
   }
 
   start(initialBytes?: Buffer): void {
-    if (initialBytes && initialBytes.length > 0) this.onData(initialBytes);
-    this.socket.on('data', this.onData);
-    this.socket.on('end', this.onEnd);
+    if (initialBytes && initialBytes.length > 0) this.take(initialBytes);
+    // Module-level listeners (the buffer is found on the socket): no closures per session.
+    (this.socket as BufferedSocket)[kClientBuffer] = this;
+    this.socket.on('data', onBufferedData);
+    this.socket.on('end', onBufferedEnd);
   }
 
   /** Stops buffering and hands over what was buffered; the socket stays paused. */
   stop(): Buffer[] {
-    this.socket.off('data', this.onData);
-    this.socket.off('end', this.onEnd);
+    this.socket.off('data', onBufferedData);
+    this.socket.off('end', onBufferedEnd);
+    (this.socket as BufferedSocket)[kClientBuffer] = undefined;
     this.socket.pause();
+    this.events = undefined;
     const chunks = this.chunks;
-    this.chunks = [];
+    this.chunks = NO_CHUNKS as Buffer[];
     this.bytes = 0;
     return chunks;
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** FIN from the client while buffering. */
+  ended(): void {
+    this.events?.end();
+  }
+
+  /** Bytes from the client while buffering. */
+  take(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.bytes += chunk.length;
     if (this.bytes > this.peak) this.peak = this.bytes;
     if (!this.identScanned) this.scanIdentification();
     if (this.bytes >= this.limitBytes) this.socket.pause();
-  };
-
+  }
 
   private scanIdentification(): void {
     const head = (this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks)) as Buffer;
@@ -78,6 +101,14 @@ export class ClientBuffer {
     const line = head.subarray(0, newline === -1 ? MAX_IDENT_SCAN : newline).toString('latin1').replace(/\r$/, '');
     if (!line.startsWith('SSH-')) return;
     this.ident = line.replace(/[^\x20-\x7e]/g, '?');
-    this.onIdentified();
+    this.events?.identified();
   }
+}
+
+function onBufferedData(this: BufferedSocket, chunk: Buffer): void {
+  this[kClientBuffer]?.take(chunk);
+}
+
+function onBufferedEnd(this: BufferedSocket): void {
+  this[kClientBuffer]?.ended();
 }

@@ -13,6 +13,24 @@ export interface DeadlineExpiry {
   readonly pattern: string | undefined;
 }
 
+interface CompiledRule {
+  readonly patterns: ClientPatterns;
+  readonly setup: number;
+}
+
+const performanceNow = (): number => performance.now();
+
+/** Rules are a listener's, shared by its sessions: compiled once, not per session. */
+const compiledRules = new WeakMap<readonly DeadlineRule[], readonly CompiledRule[]>();
+function compiled(rules: readonly DeadlineRule[]): readonly CompiledRule[] {
+  let found = compiledRules.get(rules);
+  if (found === undefined) {
+    found = rules.map((rule) => ({ patterns: new ClientPatterns(rule.clients), setup: rule.setup }));
+    compiledRules.set(rules, found);
+  }
+  return found;
+}
+
 /**
  * The whole pre-splice budget of one session (queueing, attempts, failover),
  * chosen by the client's own identification: e.g. give paramiko clients 14 s, so the
@@ -24,27 +42,28 @@ export interface DeadlineExpiry {
  * spent expires at once.
  */
 export class SetupDeadline {
-  private readonly rules: readonly { readonly patterns: ClientPatterns; readonly setup: number }[];
+  private readonly rules: readonly CompiledRule[];
   private readonly defaultMs: number;
-  private readonly onExpire: (expiry: DeadlineExpiry) => void;
+  /** Dropped once the deadline is over: a spliced session keeps no callback. */
+  private onExpire: ((expiry: DeadlineExpiry) => void) | undefined;
   private readonly now: () => number;
   private startedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private identified = false;
   private done = false;
-  private current: DeadlineExpiry;
+  /** Set when a rule matched; until then the budget is `defaultMs`. */
+  private matched: DeadlineExpiry | undefined;
 
-  constructor(rules: readonly DeadlineRule[], defaultMs: number, onExpire: (expiry: DeadlineExpiry) => void, now: () => number = () => performance.now()) {
+  constructor(rules: readonly DeadlineRule[], defaultMs: number, onExpire: (expiry: DeadlineExpiry) => void, now: () => number = performanceNow) {
     this.now = now;
-    this.rules = rules.map((rule) => ({ patterns: new ClientPatterns(rule.clients), setup: rule.setup }));
+    this.rules = compiled(rules);
     this.defaultMs = defaultMs;
     this.onExpire = onExpire;
-    this.current = { budgetMs: defaultMs, pattern: undefined };
   }
 
   /** The budget in force now. */
   get budget(): DeadlineExpiry {
-    return this.current;
+    return this.matched ?? { budgetMs: this.defaultMs, pattern: undefined };
   }
 
   start(): void {
@@ -59,7 +78,7 @@ export class SetupDeadline {
     for (const rule of this.rules) {
       const pattern = rule.patterns.match(identification);
       if (pattern === undefined) continue;
-      this.current = { budgetMs: rule.setup, pattern };
+      this.matched = { budgetMs: rule.setup, pattern };
       this.arm(Math.max(0, rule.setup - (this.now() - this.startedAt)));
       return;
     }
@@ -68,6 +87,7 @@ export class SetupDeadline {
   /** The session spliced or ended. Idempotent. */
   clear(): void {
     this.done = true;
+    this.onExpire = undefined;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -77,8 +97,10 @@ export class SetupDeadline {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.done) return;
-      this.done = true;
-      this.onExpire(this.current);
+      const onExpire = this.onExpire;
+      const budget = this.budget;
+      this.clear();
+      onExpire?.(budget);
     }, delayMs);
   }
 }

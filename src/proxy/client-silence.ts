@@ -29,17 +29,17 @@ export class SilenceWatch {
     this.now = now;
   }
 
-  /** Starts watching; returns the function that stops it (idempotent). `limitMs` 0: never silent, only `spoke`. */
-  watch(socket: Socket, limitMs: number, outcome: { readonly spoke: () => void; readonly silent: () => void }): () => void {
+  /** Starts watching until a verdict or `unwatch(socket)`. `limitMs` 0: never silent, only `spoke`. */
+  watch(socket: Socket, limitMs: number, outcome: { readonly spoke: () => void; readonly silent: () => void }): void {
     this.watched.set(socket, { bytesReadAtStart: socket.bytesRead, deadline: limitMs > 0 ? this.now() + limitMs : Infinity, ...outcome });
     if (!this.timer) {
       this.timer = setInterval(() => this.sweep(), SWEEP_MS);
       this.timer.unref();
     }
-    return () => this.unwatch(socket);
   }
 
-  private unwatch(socket: Socket): void {
+  /** Stops watching `socket` (idempotent). */
+  unwatch(socket: Socket): void {
     this.watched.delete(socket);
   }
 

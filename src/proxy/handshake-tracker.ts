@@ -71,12 +71,14 @@ type Direction = 'client' | 'server';
  */
 export class HandshakeTracker {
   private readonly options: HandshakeTrackerOptions;
-  private readonly onEnd: () => void;
+  /** Dropped once called: a session past its handshake keeps no callback. */
+  private onEnd: (() => void) | undefined;
   private holdTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private readonly detach: (() => void)[] = [];
+  /** Replaced, not pushed to (a pushed-to array reserves 17 slots, for at most two). */
+  private detach: readonly (() => void)[] = [];
   private newKeys = false;
   private unreadable = false;
   private authSucceeded = false;
@@ -153,7 +155,7 @@ export class HandshakeTracker {
       socket.on('data', onData);
       stop = (): void => void socket.off('data', onData);
     }
-    this.detach.push(stop);
+    this.detach = [...this.detach, stop];
   }
 
   private afterUnreadable(): void {
@@ -168,7 +170,7 @@ export class HandshakeTracker {
     if (this.newKeys || this.stopped) return;
     this.newKeys = true;
     this.smallest = smallest;
-    for (const detach of this.detach.splice(0)) detach();
+    this.detachAll();
     if (this.options.endsAt === 'newkeys') this.releaseSlot('newkeys');
     else this.releaseSlotAfterGrace('grace');
     this.watchFlights(client, backend);
@@ -216,7 +218,7 @@ export class HandshakeTracker {
       this.lastSpeaker = 'client';
       this.clientFlights += 1;
     };
-    this.detach.push(onChunk(backend, fromServer), onChunk(client, fromClient));
+    this.detach = [...this.detach, onChunk(backend, fromServer), onChunk(client, fromClient)];
   }
 
   /** Authentication succeeded and sshd has counted it: the watch is over, and so is the handshake. */
@@ -245,7 +247,15 @@ export class HandshakeTracker {
     clearTimeout(this.settleTimer);
     this.graceTimer = undefined;
     this.settleTimer = undefined;
-    this.onEnd();
+    const onEnd = this.onEnd;
+    this.onEnd = undefined;
+    onEnd?.();
+  }
+
+  private detachAll(): void {
+    const detach = this.detach;
+    this.detach = [];
+    for (const stop of detach) stop();
   }
 
   private stopWatching(): void {
@@ -255,7 +265,7 @@ export class HandshakeTracker {
       clearTimeout(this.graceTimer);
       clearTimeout(this.settleTimer);
     }
-    for (const detach of this.detach.splice(0)) detach();
+    this.detachAll();
   }
 }
 

@@ -35,7 +35,8 @@ const kPending = Symbol('readPending');
 
 interface ReusedReadSocket extends Socket {
   [kTarget]?: ReadTarget | undefined;
-  [kTaps]?: ReadTap[] | undefined;
+  /** Replaced on every change, never mutated: a read iterates it safely while a tap removes itself. */
+  [kTaps]?: readonly ReadTap[] | undefined;
   /** Bytes read while no target was set (copies), handed to the next target. */
   [kPending]?: Buffer[] | undefined;
 }
@@ -63,7 +64,7 @@ export function reusedReadOptions(): OnReadOpts {
       if (bulk) own ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
       else own = undefined;
       const taps = this[kTaps];
-      if (taps !== undefined) for (const tap of taps.slice()) tap(view);
+      if (taps !== undefined) for (const tap of taps) tap(view);
       const target = this[kTarget];
       if (target === undefined) (this[kPending] ??= []).push(Buffer.from(view));
       else if (shared) target.call(this, Buffer.from(view));
@@ -95,11 +96,9 @@ export function setReadTarget(socket: Socket, target: ReadTarget | undefined): v
 /** Sees every chunk (a view valid during the call) before the target; returns the remover. */
 export function addReadTap(socket: Socket, tap: ReadTap): () => void {
   const reused = socket as ReusedReadSocket;
-  const taps = (reused[kTaps] ??= []);
-  taps.push(tap);
+  reused[kTaps] = [...(reused[kTaps] ?? []), tap];
   return () => {
-    const index = taps.indexOf(tap);
-    if (index >= 0) taps.splice(index, 1);
-    if (taps.length === 0 && reused[kTaps] === taps) reused[kTaps] = undefined;
+    const rest = reused[kTaps]?.filter((each) => each !== tap);
+    reused[kTaps] = rest === undefined || rest.length === 0 ? undefined : rest;
   };
 }

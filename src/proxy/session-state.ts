@@ -22,7 +22,7 @@ export type SessionState =
   | { readonly phase: 'connecting'; readonly lease: Lease; readonly attempt: AttemptHandle }
   | { readonly phase: 'awaiting-banner'; readonly lease: Lease; readonly attempt: AttemptHandle }
   /** `silence`: set while the client has yet to send its identification after the banner. */
-  | { readonly phase: 'spliced'; readonly lease: Lease; readonly splice: Splice; readonly tracker: HandshakeTracker; unwatchSilence: (() => void) | undefined }
+  | { readonly phase: 'spliced'; readonly lease: Lease; readonly splice: Splice; readonly tracker: HandshakeTracker; watchingSilence: boolean }
   | { readonly phase: 'closed'; readonly reason: ReasonCode };
 
 /**

@@ -13,7 +13,7 @@ import { HandshakeTracker, type AuthOutcome } from './handshake-tracker.js';
 import { ClientKeepalive } from './keepalive.js';
 import { clientSilence } from './client-silence.js';
 import { canTransition, PhaseClock, type SessionPhase, type SessionState } from './session-state.js';
-import { Splice } from './splice.js';
+import { Splice, type SpliceOptions } from './splice.js';
 
 export type { SessionPhase } from './session-state.js';
 
@@ -38,6 +38,27 @@ export interface SessionContext {
 }
 
 let nextSessionId = 1;
+
+const performanceNow = (): number => performance.now();
+const NO_RULES: readonly DeadlineRule[] = [];
+const NO_SERVERS: ReadonlySet<BackendServer> = new Set();
+
+/**
+ * The client socket's session, for the listeners below: module functions shared by
+ * every session instead of two closures per session (an idle proxy holds thousands).
+ */
+const kSession = Symbol('session');
+interface SessionSocket extends Socket {
+  [kSession]?: Session | undefined;
+}
+
+function onClientErrorBeforeSplice(this: SessionSocket, error: NodeJS.ErrnoException): void {
+  this[kSession]?.clientFailedBeforeSplice(error);
+}
+
+function onClientCloseBeforeSplice(this: SessionSocket): void {
+  this[kSession]?.clientClosedBeforeSplice();
+}
 
 /** How long a session's backend may stay silent before it is sent the client's identification. */
 const IDENTIFY_AFTER_SILENCE_MS = 250;
@@ -83,11 +104,12 @@ export class Session {
   private readonly buffer: ClientBuffer;
   private readonly deadline: SetupDeadline;
   private keepalive: ClientKeepalive | undefined;
-  private readonly attempts: AttemptRecord[] = [];
-  /** Servers that failed for good in this session: never tried again. */
-  private readonly hardFailed = new Set<BackendServer>();
+  /** Replaced, not pushed to: a pushed-to array reserves 17 slots, and most sessions make one attempt. */
+  private attempts: readonly AttemptRecord[] = [];
+  /** Servers that failed for good in this session: never tried again. Made on the first failure. */
+  private hardFailed: Set<BackendServer> | undefined;
   /** Servers that throttled, reset or closed before the banner: may be retried after a backoff. */
-  private readonly transientlyFailed = new Set<BackendServer>();
+  private transientlyFailed: Set<BackendServer> | undefined;
   private backoffRounds = 0;
   private backend: Socket | undefined;
   private setupMs: number | undefined;
@@ -99,14 +121,14 @@ export class Session {
     this.context = context;
     this.admission = admission;
     this.onClosed = onClosed;
-    this.now = context.now ?? (() => performance.now());
+    this.now = context.now ?? performanceNow;
     this.acceptedAt = context.acceptedAt ?? this.now();
     this.clock = new PhaseClock(this.now, this.acceptedAt);
     this.buffer = new ClientBuffer(client, context.clientBufferBytes, {
       end: () => this.fail('CLIENT_CLOSED', 'client sent FIN before a backend was ready'),
       identified: () => this.onClientIdentified(),
     });
-    this.deadline = new SetupDeadline(context.deadlines ?? [], context.timeouts.setup, ({ budgetMs, pattern }) => {
+    this.deadline = new SetupDeadline(context.deadlines ?? NO_RULES, context.timeouts.setup, ({ budgetMs, pattern }) => {
       const whose = pattern === undefined ? 'the setup budget' : `the setup budget for clients matching "${pattern}"`;
       this.fail('SETUP_TIMEOUT', `no backend identification within ${whose} of ${budgetMs}ms`);
     }, this.now);
@@ -133,8 +155,9 @@ export class Session {
   start(initialBytes?: Buffer): void {
     this.transition({ phase: 'admitted' });
     this.client.setNoDelay(true);
-    this.client.on('error', this.onClientErrorBeforeSplice);
-    this.client.on('close', this.onClientCloseBeforeSplice);
+    (this.client as SessionSocket)[kSession] = this;
+    this.client.on('error', onClientErrorBeforeSplice);
+    this.client.on('close', onClientCloseBeforeSplice);
     // The deadline first: bytes read with a PROXY header may hold the identification already.
     this.deadline.start();
     this.buffer.start(initialBytes);
@@ -188,7 +211,7 @@ export class Session {
         if (next.phase !== 'spliced') previous.lease.close();
         break;
       case 'spliced':
-        previous.unwatchSilence?.();
+        if (previous.watchingSilence) clientSilence.unwatch(this.client);
         previous.tracker.stop();
         previous.lease.close();
         break;
@@ -197,13 +220,15 @@ export class Session {
     }
   }
 
-  private readonly onClientErrorBeforeSplice = (error: NodeJS.ErrnoException): void => {
+  /** The client socket failed before the splice (called by the socket's listener). */
+  clientFailedBeforeSplice(error: NodeJS.ErrnoException): void {
     this.fail(error.code === 'ECONNRESET' ? 'CLIENT_RESET' : 'CLIENT_CLOSED', `client: ${error.message}`);
-  };
+  }
 
-  private readonly onClientCloseBeforeSplice = (): void => {
+  /** The client socket closed before the splice (called by the socket's listener). */
+  clientClosedBeforeSplice(): void {
     this.fail('CLIENT_CLOSED', 'client closed before a backend was ready');
-  };
+  }
 
   /**
    * The client buffer found the identification (before the splice): picks the client's
@@ -222,8 +247,8 @@ export class Session {
     const pool = this.context.pool;
     const plan = planNextAttempt({
       attempts: this.attempts.length,
-      hardFailed: this.hardFailed,
-      transientFailed: this.transientlyFailed,
+      hardFailed: this.hardFailed ?? NO_SERVERS,
+      transientFailed: this.transientlyFailed ?? NO_SERVERS,
       retries: pool.settings.retries,
       maxAttempts: pool.settings.retry.maxAttempts,
       backoffRounds: this.backoffRounds,
@@ -300,8 +325,8 @@ export class Session {
   }
 
   private failOver(lease: Lease, failure: AttemptFailure): void {
-    if (isTransientFailure(failure.code)) this.transientlyFailed.add(lease.server);
-    else this.hardFailed.add(lease.server);
+    if (isTransientFailure(failure.code)) (this.transientlyFailed ??= new Set()).add(lease.server);
+    else (this.hardFailed ??= new Set()).add(lease.server);
     // The lease goes first: the next attempt may want this very slot.
     lease.close();
     this.context.pool.reportAttempt(lease.server, failure.code, failure.localAddress);
@@ -313,12 +338,13 @@ export class Session {
     const backend = success.socket;
     this.deadline.clear();
     this.context.pool.reportAttempt(lease.server, undefined);
-    this.client.off('error', this.onClientErrorBeforeSplice);
-    this.client.off('close', this.onClientCloseBeforeSplice);
+    this.client.off('error', onClientErrorBeforeSplice);
+    this.client.off('close', onClientCloseBeforeSplice);
+    (this.client as SessionSocket)[kSession] = undefined;
     // Keepalive lines already written stay ahead of the backend's own bytes.
     this.keepalive?.stop();
     const clientChunks = this.buffer.stop();
-    const splice = new Splice(this.client, backend, { idleTimeoutMs: this.context.timeouts.clientIdle, finTimeoutMs: this.context.timeouts.fin, writeStallMs: this.context.timeouts.writeStall }, (result) =>
+    const splice = new Splice(this.client, backend, spliceOptions(this.context.timeouts), (result) =>
       this.finish(result.reason, undefined, result.bytesClientToServer, result.bytesServerToClient),
     );
     const handshake = this.context.pool.settings.handshake;
@@ -332,11 +358,12 @@ export class Session {
         setTcpKeepalive(backend, this.context.timeouts.tcpKeepalive);
       },
     );
-    const spliced: SessionState & { phase: 'spliced' } = { phase: 'spliced', lease, splice, tracker, unwatchSilence: undefined };
+    const spliced: SessionState & { phase: 'spliced' } = { phase: 'spliced', lease, splice, tracker, watchingSilence: false };
     this.transition(spliced);
     // Some clients wait for the banner before they identify; none may stay silent for good.
     if (this.buffer.identification === undefined) {
-      spliced.unwatchSilence = clientSilence.watch(this.client, this.context.timeouts.clientIdentification, {
+      spliced.watchingSilence = true;
+      clientSilence.watch(this.client, this.context.timeouts.clientIdentification, {
         spoke: () => lease.identified(),
         silent: () => splice.close('CLIENT_SILENT'),
       });
@@ -378,7 +405,7 @@ export class Session {
       if (outcome.connectMs !== undefined) failure.connectMs = outcome.connectMs;
       record = failure;
     }
-    this.attempts.push(record);
+    this.attempts = [...this.attempts, record];
     this.context.events.emit('attempt', { listener: this.context.listener, pool: this.context.pool.name, sessionId: this.id, ...record });
   }
 
@@ -387,7 +414,7 @@ export class Session {
     if (this.state.phase === 'closed' || this.state.phase === 'spliced') return;
     this.keepalive?.stop();
     this.buffer.stop();
-    this.client.off('close', this.onClientCloseBeforeSplice);
+    this.client.off('close', onClientCloseBeforeSplice);
     this.client.destroy();
     this.finish(code, message, 0, 0);
   }
@@ -451,6 +478,17 @@ function chargeable(outcome: AuthOutcome | undefined, reason: ReasonCode, splice
   if (!spliced) return reason === 'CLIENT_CLOSED' || reason === 'CLIENT_RESET' ? 'noauth' : undefined;
   if (outcome === 'noauth' && reason.startsWith('SERVER_')) return undefined;
   return outcome;
+}
+
+/** A listener's splice options, shared by its sessions (one object, not one per session). */
+const spliceOptionsByTimeouts = new WeakMap<TimeoutsConfig, SpliceOptions>();
+function spliceOptions(timeouts: TimeoutsConfig): SpliceOptions {
+  let options = spliceOptionsByTimeouts.get(timeouts);
+  if (options === undefined) {
+    options = { idleTimeoutMs: timeouts.clientIdle, finTimeoutMs: timeouts.fin, writeStallMs: timeouts.writeStall };
+    spliceOptionsByTimeouts.set(timeouts, options);
+  }
+  return options;
 }
 
 /**

@@ -75,7 +75,8 @@ export class Splice {
     else backend.on('data', onSocketData);
     backend.on('end', onSocketEnd);
     if (this.options.idleTimeoutMs > 0) {
-      client.setTimeout(this.options.idleTimeoutMs, () => this.close('IDLE_TIMEOUT'));
+      client.setTimeout(this.options.idleTimeoutMs);
+      client.on('timeout', onClientIdle);
     }
     client.on('data', onSocketData);
     client.on('end', onSocketEnd);
@@ -154,6 +155,7 @@ export class Splice {
     for (const timer of this.stallTimers?.values() ?? []) clearTimeout(timer);
     this.stallTimers = undefined;
     this.client.setTimeout(0);
+    this.client.off('timeout', onClientIdle);
     const client = this.client as SplicedSocket;
     const backend = this.backend as SplicedSocket;
     client[kSplice] = undefined;
@@ -196,6 +198,10 @@ function onBackendRead(this: SplicedSocket, chunk: Buffer): boolean {
     return false;
   }
   return peer.writableLength > 0;
+}
+
+function onClientIdle(this: SplicedSocket): void {
+  this[kSplice]?.close('IDLE_TIMEOUT');
 }
 
 function onSocketDrain(this: SplicedSocket): void {

@@ -38,9 +38,9 @@ describe('SilenceWatch', () => {
     const verdicts: string[] = [];
     const gone = fakeSocket();
     const patient = fakeSocket();
-    const unwatch = watch.watch(gone.socket, 100, { spoke: () => verdicts.push('gone spoke'), silent: () => verdicts.push('gone silent') });
+    watch.watch(gone.socket, 100, { spoke: () => verdicts.push('gone spoke'), silent: () => verdicts.push('gone silent') });
     watch.watch(patient.socket, 0, { spoke: () => verdicts.push('patient spoke'), silent: () => verdicts.push('patient silent') });
-    unwatch();
+    watch.unwatch(gone.socket);
     clock = 60_000;
     t.mock.timers.tick(60_000);
     assert.deepEqual(verdicts, []);
