@@ -21,6 +21,7 @@ import { sshdAvailable, startSshd, type SshdHandle } from '../test/fixtures/sshd
 import { record, summarise, table, type Samples } from './lib/report.js';
 import {
   BENCH_DIR,
+  COLLECT_ON_SIGNAL_FLAGS,
   HAPROXY,
   REPO_DIR,
   TARGETS,
@@ -171,8 +172,8 @@ async function main(): Promise<void> {
     /**
      * Each memory run gets a process of its own, started for it: what a process freed from
      * an earlier run's sessions would otherwise come back as negative growth. Within the run,
-     * sessions are held in steps (workloads.ts holdSteps): the first step is "cold", the
-     * median of the others "warm"; the runs give the spread.
+     * sessions are held in steps (workloads.ts holdSteps), each sampled after a full GC: the
+     * first step is "cold", the mean of the others "warm"; the runs give the spread.
      */
     const memoryOnFreshProcess = async (target: TargetName): Promise<Figures> => {
       const echo = frontends.filter((backend) => backend.mode === 'echo');
@@ -180,11 +181,14 @@ async function main(): Promise<void> {
         target === 'haproxy'
           ? await startHaproxy(echo, resultsDir)
           : target === 'pipe' || target === 'pipe-alt'
-            ? await startPipeProxy(echo, target === 'pipe-alt' ? args.altNode : args.node)
-            : await startProxy(cli, echo, { workers: args.workers, nodeFlags: [], resultsDir, reusePort: args.reusePort, label: 'memory', ...(target === 'proxy-alt' && args.altNode !== undefined ? { node: args.altNode } : node) });
+            ? await startPipeProxy(echo, target === 'pipe-alt' ? args.altNode : args.node, COLLECT_ON_SIGNAL_FLAGS)
+            : await startProxy(cli, echo, { workers: args.workers, nodeFlags: COLLECT_ON_SIGNAL_FLAGS, resultsDir, reusePort: args.reusePort, label: 'memory', ...(target === 'proxy-alt' && args.altNode !== undefined ? { node: args.altNode } : node) });
       try {
         const { adminPort } = fresh;
-        return await holdSteps(native.client, fresh.ports.get('echo') as number, counts.memorySessions, MEMORY_STEPS, fresh.pid, adminPort === undefined ? undefined : () => heapUsedBytes(adminPort));
+        return await holdSteps(native.client, fresh.ports.get('echo') as number, counts.memorySessions, MEMORY_STEPS, fresh.pid, {
+          collect: target !== 'haproxy',
+          ...(adminPort === undefined ? {} : { heapBytes: () => heapUsedBytes(adminPort) }),
+        });
       } finally {
         await fresh.stop();
       }

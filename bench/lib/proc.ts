@@ -82,18 +82,30 @@ export function runJson<T>(command: string, args: readonly string[], timeoutMs: 
   });
 }
 
-/** Resident set size (bytes) of a process and all its descendants, from /proc. */
-export function treeRssBytes(pid: number): number {
-  let total = 0;
+/** A process and all its descendants, from /proc (gone ones left out). */
+export function treePids(pid: number): number[] {
+  const pids: number[] = [];
   const stack = [pid];
   while (stack.length > 0) {
     const current = stack.pop() as number;
     try {
-      const status = readFileSync(`/proc/${current}/status`, 'utf8');
-      const match = /VmRSS:\s+(\d+) kB/.exec(status);
-      if (match) total += Number(match[1]) * 1024;
       const children = readFileSync(`/proc/${current}/task/${current}/children`, 'utf8').trim();
+      pids.push(current);
       if (children !== '') stack.push(...children.split(/\s+/).map(Number));
+    } catch {
+      // The process is gone.
+    }
+  }
+  return pids;
+}
+
+/** Resident set size (bytes) of a process and all its descendants, from /proc. */
+export function treeRssBytes(pid: number): number {
+  let total = 0;
+  for (const each of treePids(pid)) {
+    try {
+      const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${each}/status`, 'utf8'));
+      if (match) total += Number(match[1]) * 1024;
     } catch {
       // The process is gone: it contributes nothing.
     }

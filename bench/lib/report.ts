@@ -58,7 +58,7 @@ const METRICS: readonly MetricSpec[] = [
   { workload: 'latency', metric: 'p50Us', label: 'added latency p50', unit: 'µs', better: 'lower', minusDirect: true },
   { workload: 'latency', metric: 'p99Us', label: 'added latency p99', unit: 'µs', better: 'lower', minusDirect: true },
   { workload: 'memory', metric: 'coldKbPerSession', label: 'RSS per idle session (cold)', unit: 'KB', better: 'lower' },
-  { workload: 'memory', metric: 'kbPerSession', label: 'RSS per idle session (warm, median of steps)', unit: 'KB', better: 'lower' },
+  { workload: 'memory', metric: 'kbPerSession', label: 'RSS per idle session (warm, mean of steps)', unit: 'KB', better: 'lower' },
   { workload: 'memory', metric: 'kbPerSessionMin', label: 'RSS per idle session (warm, lowest step)', unit: 'KB', better: 'lower' },
   { workload: 'memory', metric: 'kbPerSessionMax', label: 'RSS per idle session (warm, highest step)', unit: 'KB', better: 'lower' },
   { workload: 'memory', metric: 'heapKbPerSession', label: 'of which V8 heap (warm)', unit: 'KB', better: 'lower' },

@@ -1,3 +1,4 @@
+import { pathToFileURL } from 'node:url';
 /**
  * What the benchmark measures against: C backends (sink, source, echo), the proxy
  * under test (built dist/, one listener per backend), and HAProxy configured the
@@ -12,6 +13,8 @@ import { spawnLines, waitForExit, type LineProcess } from './proc.js';
 export const BENCH_DIR = path.resolve(import.meta.dirname, '..');
 export const REPO_DIR = path.resolve(BENCH_DIR, '..');
 export const BUILD_DIR = path.join(BENCH_DIR, 'build');
+/** Node flags for the memory workload: SIGUSR2 then runs a full GC (bench/reference/collect-on-signal.mjs). */
+export const COLLECT_ON_SIGNAL_FLAGS: readonly string[] = ['--expose-gc', '--import', pathToFileURL(path.join(BENCH_DIR, 'reference', 'collect-on-signal.mjs')).href];
 export const HAPROXY = '/usr/sbin/haproxy';
 /** The Dockerfile's MALLOC_TRIM_THRESHOLD_: the proxy is measured as it is shipped. */
 export const IMAGE_MALLOC_TRIM_THRESHOLD = '268435456';
@@ -201,11 +204,11 @@ export async function startHaproxy(backends: readonly Backend[], resultsDir: str
 }
 
 /** Starts the bare pipe() proxy in front of the same backends (no banner check). */
-export async function startPipeProxy(backends: readonly Backend[], node: string = process.execPath): Promise<ServedTarget> {
+export async function startPipeProxy(backends: readonly Backend[], node: string = process.execPath, nodeFlags: readonly string[] = []): Promise<ServedTarget> {
   const ports = new Map<BackendMode, number>();
   for (const backend of backends) ports.set(backend.mode, await freePort());
   const pairs = backends.map((backend) => `${ports.get(backend.mode)}:${backend.port}`);
-  const child = spawn(node, [path.join(BENCH_DIR, 'reference', 'pipe-proxy.mjs'), ...pairs], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(node, [...nodeFlags, path.join(BENCH_DIR, 'reference', 'pipe-proxy.mjs'), ...pairs], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitUntilServing(child, [...ports.values()]);
   return { pid: child.pid as number, ports, stop: () => stopChild(child, 'SIGTERM') };
 }

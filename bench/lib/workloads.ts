@@ -1,7 +1,7 @@
 /** The workloads of issue 6, each one measurement against one frontend port. */
 import { runSsh } from '../../test/fixtures/clients.js';
 import type { SshdHandle } from '../../test/fixtures/sshd.js';
-import { runJson, spawnLines, treeRssBytes } from './proc.js';
+import { runJson, spawnLines, treePids, treeRssBytes } from './proc.js';
 
 export interface Counts {
   readonly bulkBytes: number;
@@ -91,8 +91,18 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
-/** RSS of the process tree once it has settled: the median of several samples. */
-async function settledRss(pid: number): Promise<number> {
+/** How long a full collection is given before the settling pause starts. */
+const COLLECT_MS = 300;
+
+/**
+ * RSS of the process tree once it has settled: the median of several samples. `collect`:
+ * first a full GC in every process of the tree (SIGUSR2, bench/reference/collect-on-signal.mjs).
+ */
+async function settledRss(pid: number, collect: boolean): Promise<number> {
+  if (collect) {
+    for (const each of treePids(pid)) process.kill(each, 'SIGUSR2');
+    await pause(COLLECT_MS);
+  }
   await pause(SETTLE_MS);
   const samples: number[] = [];
   for (let sample = 0; sample < SAMPLES; sample += 1) {
@@ -102,20 +112,29 @@ async function settledRss(pid: number): Promise<number> {
   return median(samples);
 }
 
+export interface HoldOptions {
+  /** A Node target: a full GC in each of its processes before every sample. */
+  readonly collect: boolean;
+  /** The target's V8 heap in use, where it can tell (the proxy's admin endpoint). */
+  readonly heapBytes?: () => Promise<number>;
+}
+
 /**
  * Memory per idle spliced session, measured in steps: hold `perStep` more sessions, let the
- * process settle, take the median of several RSS samples of the whole process tree; repeat.
- * Each step's growth divided by `perStep` is one figure. The first step carries the
- * process's one-time growth (heap, allocator arenas, pools): "cold". The later steps are
- * the marginal cost of one more session: "warm", reported as their median and spread
- * (min, max). `heapBytes`, where the target can tell it (the proxy's V8 heap in use), gives
- * the heap part of the warm figure the same way. Nothing is compared across processes'
- * baselines, which made the old single before/after figure swing (and go negative).
+ * process settle (a full GC first, for Node targets), take the median of several RSS
+ * samples of the whole process tree; repeat. The first step carries the process's
+ * one-time growth (heap, allocator arenas, pools): "cold". The later steps are the
+ * marginal cost of one more session: "warm", reported as their mean (all warm growth over
+ * all warm sessions, so one step's allocator noise is shared out rather than picked or
+ * dropped by a median) and spread (the steps' min and max). `heapBytes` gives the heap
+ * part the same way. Nothing is compared across processes' baselines, which made the old
+ * single before/after figure swing (and go negative).
  */
-export async function holdSteps(client: string, port: number, perStep: number, steps: number, pid: number, heapBytes?: () => Promise<number>): Promise<Figures> {
+export async function holdSteps(client: string, port: number, perStep: number, steps: number, pid: number, options: HoldOptions): Promise<Figures> {
   const holders: ReturnType<typeof spawnLines>[] = [];
+  const { collect, heapBytes } = options;
   try {
-    const rss = [await settledRss(pid)];
+    const rss = [await settledRss(pid, collect)];
     const heap = heapBytes ? [await heapBytes()] : [];
     let held = 0;
     let passing = 0;
@@ -126,21 +145,21 @@ export async function holdSteps(client: string, port: number, perStep: number, s
       holder.child.stdin?.write('check\n');
       passing += (JSON.parse(await holder.nextLine(60_000)) as { passing: number }).passing;
       held += result.held;
-      rss.push(await settledRss(pid));
+      rss.push(await settledRss(pid, collect));
       if (heapBytes) heap.push(await heapBytes());
     }
     const perSession = (series: readonly number[]): number[] => series.slice(1).map((value, index) => (value - (series[index] as number)) / 1024 / perStep);
-    const rssSteps = perSession(rss);
-    const warm = rssSteps.slice(1);
+    const warmMean = (series: readonly number[]): number => ((series.at(-1) as number) - (series[1] as number)) / 1024 / (perStep * (steps - 1));
+    const warm = perSession(rss).slice(1);
     const figures: Figures = {
       held,
       passing,
-      coldKbPerSession: rssSteps[0] ?? 0,
-      kbPerSession: median(warm),
+      coldKbPerSession: perSession(rss)[0] ?? 0,
+      kbPerSession: warmMean(rss),
       kbPerSessionMin: Math.min(...warm),
       kbPerSessionMax: Math.max(...warm),
     };
-    if (heap.length > 0) figures.heapKbPerSession = median(perSession(heap).slice(1));
+    if (heap.length > 0) figures.heapKbPerSession = warmMean(heap);
     return figures;
   } finally {
     for (const holder of holders) await holder.stop(30_000);
