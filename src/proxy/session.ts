@@ -337,12 +337,15 @@ export class Session {
   private spliceTo(lease: Lease, success: AttemptSuccess, prefetched: boolean): void {
     const backend = success.socket;
     this.deadline.clear();
+    // Keepalive lines already written stay ahead of the backend's own bytes.
+    this.keepalive?.stop();
+    // What the client must see, byte-exact: pre-lines, identification, anything after.
+    // First of all: the client's wait ends here, and the bookkeeping below is not on it.
+    this.client.write(success.received);
     this.context.pool.reportAttempt(lease.server, undefined);
     this.client.off('error', onClientErrorBeforeSplice);
     this.client.off('close', onClientCloseBeforeSplice);
     (this.client as SessionSocket)[kSession] = undefined;
-    // Keepalive lines already written stay ahead of the backend's own bytes.
-    this.keepalive?.stop();
     const clientChunks = this.buffer.stop();
     const splice = new Splice(this.client, backend, spliceOptions(this.context.timeouts), (result) =>
       this.finish(result.reason, undefined, result.bytesClientToServer, result.bytesServerToClient),
@@ -372,8 +375,6 @@ export class Session {
     this.serverIdentification = success.identification.line;
     this.setupMs = this.now() - this.acceptedAt;
     this.backend = backend;
-    // What the client must see, byte-exact: pre-lines, identification, anything after.
-    this.client.write(success.received);
     for (const chunk of withoutPrefix(clientChunks, success.sentBytes)) backend.write(chunk);
     splice.start();
     success.releaseErrorGuard();
