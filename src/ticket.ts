@@ -33,6 +33,38 @@ export function ticket(onRelease: () => void): Ticket {
   return new OnceTicket(onRelease);
 }
 
+/** Something released with a ticket (a per-source count), once, by the ticket. */
+export interface Releasable {
+  release(): void;
+}
+
+/** A ticket and what goes with it (a connection's place in the budget and its per-source count). */
+class PairTicket implements Ticket {
+  private readonly first: Ticket;
+  private second: Releasable | undefined;
+
+  constructor(first: Ticket, second: Releasable) {
+    this.first = first;
+    this.second = second;
+  }
+
+  get held(): boolean {
+    return this.first.held;
+  }
+
+  release(): void {
+    this.first.release();
+    const second = this.second;
+    this.second = undefined;
+    second?.release();
+  }
+}
+
+/** A ticket that releases `first`, then `second`, once; no closure per holder. */
+export function bothTickets(first: Ticket, second: Releasable): Ticket {
+  return new PairTicket(first, second);
+}
+
 /** Counts the times this replica gave a shared store its holdings anew (src/store/cluster-store.ts). */
 export interface StoreEpoch {
   readonly epoch: number;

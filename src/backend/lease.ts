@@ -37,25 +37,53 @@ export interface LeaseTickets {
   readonly silent: Ticket | undefined;
 }
 
-/** A lease made of the tickets it holds; `onClosed` runs once, after all are released. */
-export function createLease(server: BackendServer, tickets: LeaseTickets, prefetched: AttemptSuccess | undefined, onClosed: () => void): Lease {
-  let open = true;
-  const { slot, session, silent } = tickets;
-  return {
-    server,
-    releaseSlot: () => {
-      silent?.release();
-      slot.release();
-    },
-    identified: () => silent?.release(),
-    ...(prefetched ? { prefetched } : {}),
-    close: () => {
-      if (!open) return;
-      open = false;
-      session.release();
-      silent?.release();
-      slot.release();
-      onClosed();
-    },
-  };
+/** Told when a lease has released everything it held (the pool retires drained servers). */
+export interface LeaseOwner {
+  leaseClosed(server: BackendServer): void;
+}
+
+/**
+ * A lease made of the tickets it holds; the owner is told once, after all are released.
+ * A class rather than an object of closures: a spliced session keeps its lease for its
+ * whole life, and an idle proxy holds thousands.
+ */
+class TicketLease implements Lease {
+  readonly server: BackendServer;
+  readonly prefetched?: AttemptSuccess;
+  private readonly slot: Ticket;
+  private readonly session: Ticket;
+  private silent: Ticket | undefined;
+  private readonly owner: LeaseOwner;
+  private open = true;
+
+  constructor(server: BackendServer, tickets: LeaseTickets, prefetched: AttemptSuccess | undefined, owner: LeaseOwner) {
+    this.server = server;
+    this.slot = tickets.slot;
+    this.session = tickets.session;
+    this.silent = tickets.silent;
+    this.owner = owner;
+    if (prefetched) this.prefetched = prefetched;
+  }
+
+  releaseSlot(): void {
+    this.identified();
+    this.slot.release();
+  }
+
+  identified(): void {
+    this.silent?.release();
+    this.silent = undefined;
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.session.release();
+    this.releaseSlot();
+    this.owner.leaseClosed(this.server);
+  }
+}
+
+export function createLease(server: BackendServer, tickets: LeaseTickets, prefetched: AttemptSuccess | undefined, owner: LeaseOwner): Lease {
+  return new TicketLease(server, tickets, prefetched, owner);
 }

@@ -463,14 +463,17 @@ export class BackendPool {
     // A prefetched connection brings the handshake slot it holds with it (already counted by the store).
     const prefetched = this.prefetch?.take(server);
     const slot = prefetched?.slot ?? this.takeSlot(server);
-    const session = server.takeSession(() => {});
+    const session = server.takeSession();
     const silent = request.identified?.() === false ? server.takeSilent() : undefined;
-    const lease = createLease(server, { slot, session, silent }, prefetched?.success, () => {
-      if (server.activeSessions > 0 || !this.retired.delete(server)) return;
-      const index = this.servers.indexOf(server);
-      if (index !== -1) this.servers.splice(index, 1);
-    });
+    const lease = createLease(server, { slot, session, silent }, prefetched?.success, this);
     return { lease, slot };
+  }
+
+  /** A lease let go of everything: a retired server leaves once its last session has. */
+  leaseClosed(server: BackendServer): void {
+    if (server.activeSessions > 0 || !this.retired.delete(server)) return;
+    const index = this.servers.indexOf(server);
+    if (index !== -1) this.servers.splice(index, 1);
   }
 
   private noBackendMessage(request: LeaseRequest): string {

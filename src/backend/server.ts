@@ -1,7 +1,7 @@
 import { SuccessShapes } from '../protocol/success-shapes.js';
 import type { ServerConfig } from '../config/schema.js';
 import { formatHostPort } from '../net/address.js';
-import { ticket, type Ticket } from '../ticket.js';
+import type { Ticket } from '../ticket.js';
 
 import type { ServerState } from '../events/contract.js';
 
@@ -90,27 +90,19 @@ export class BackendServer {
   /** One handshake slot (the pool checks `hasFreeSlot` first); `afterRelease` runs once it is free again. */
   takeSlot(afterRelease: () => void): Ticket {
     this.handshakesActive += 1;
-    return ticket(() => {
-      this.handshakesActive -= 1;
-      afterRelease();
-    });
+    return new ServerTicket(this, 'handshakesActive', afterRelease);
   }
 
   /** Marks a slot as held by a client that has not identified itself yet. */
   takeSilent(): Ticket {
     this.silentHandshakes += 1;
-    return ticket(() => {
-      this.silentHandshakes -= 1;
-    });
+    return new ServerTicket(this, 'silentHandshakes', undefined);
   }
 
   /** One session using this server, in setup or spliced (what `leastconn` balances). */
-  takeSession(afterRelease: () => void): Ticket {
+  takeSession(): Ticket {
     this.activeSessions += 1;
-    return ticket(() => {
-      this.activeSessions -= 1;
-      afterRelease();
-    });
+    return new ServerTicket(this, 'activeSessions', undefined);
   }
 
   /** Applies a health verdict; returns the visible change, if any. */
@@ -137,5 +129,33 @@ export class BackendServer {
     this.stateChangedAt = Date.now();
     this.stateReason = reason;
     return { from, to, reason };
+  }
+}
+
+/**
+ * One of a server's counts, given back once. A class, not a closure per ticket: a
+ * spliced session holds its session count for its whole life.
+ */
+class ServerTicket implements Ticket {
+  private server: BackendServer | undefined;
+  private readonly count: 'handshakesActive' | 'silentHandshakes' | 'activeSessions';
+  private readonly afterRelease: (() => void) | undefined;
+
+  constructor(server: BackendServer, count: 'handshakesActive' | 'silentHandshakes' | 'activeSessions', afterRelease: (() => void) | undefined) {
+    this.server = server;
+    this.count = count;
+    this.afterRelease = afterRelease;
+  }
+
+  get held(): boolean {
+    return this.server !== undefined;
+  }
+
+  release(): void {
+    const server = this.server;
+    if (server === undefined) return;
+    this.server = undefined;
+    server[this.count] -= 1;
+    this.afterRelease?.();
   }
 }

@@ -7,7 +7,7 @@ import type { ProxyEvents } from '../events/bus.js';
 import { Acl } from './acl.js';
 import { readProxyHeader, type ProxyHeaderReading } from './proxy-header-reader.js';
 import { Session } from './session.js';
-import { ticket, type Ticket } from '../ticket.js';
+import { bothTickets, type Ticket } from '../ticket.js';
 import type { SourcePenalties } from './penalties.js';
 import type { SourceAdmission } from '../store/shared-sources.js';
 import type { PenaltyCharger } from '../store/shared-penalties.js';
@@ -32,9 +32,31 @@ export class ConnectionBudget {
   take(): Ticket | undefined {
     if (this.count >= this.max) return undefined;
     this.count += 1;
-    return ticket(() => {
-      this.count -= 1;
-    });
+    return new BudgetPlace(this);
+  }
+
+  /** A place given back (by its BudgetPlace, once). */
+  giveBack(): void {
+    this.count -= 1;
+  }
+}
+
+/** One connection's place in the budget: an object per connection, no closure. */
+class BudgetPlace implements Ticket {
+  private budget: ConnectionBudget | undefined;
+
+  constructor(budget: ConnectionBudget) {
+    this.budget = budget;
+  }
+
+  get held(): boolean {
+    return this.budget !== undefined;
+  }
+
+  release(): void {
+    const budget = this.budget;
+    this.budget = undefined;
+    budget?.giveBack();
   }
 }
 
@@ -247,14 +269,8 @@ export class Listener {
         ...(this.config.deadlines === undefined ? {} : { deadlines: this.config.deadlines }),
         acceptedAt,
       },
-      ticket(() => {
-        place.release();
-        source.release();
-      }),
-      (closed) => {
-        this.sessions.delete(closed);
-        this.charge(client, closed);
-      },
+      bothTickets(place, source),
+      this.sessionClosed,
     );
     this.sessions.add(session);
     socket.off('error', ignoreEarlyError);
@@ -263,6 +279,12 @@ export class Listener {
     // again itself if the bytes after the header already fill it.
     if (initialBytes !== undefined && initialBytes.length < this.deps.limits.clientBufferBytes) socket.resume();
   }
+
+  /** One function for all of this listener's sessions (not a closure per session). */
+  private readonly sessionClosed = (closed: Session): void => {
+    this.sessions.delete(closed);
+    this.charge(closed.clientAddress, closed);
+  };
 
   /** A finished session's outcome counts against its source (sshd's PerSourcePenalties, on the real address). */
   private charge(client: string, session: Session): void {

@@ -91,7 +91,8 @@ export class Session {
   readonly id = nextSessionId++;
   private state: SessionState = { phase: 'accepted' };
   private readonly client: Socket;
-  private readonly clientAddress: string;
+  /** The client's address (from the PROXY header when there is one): what limits and penalties count. */
+  readonly clientAddress: string;
   /** Set when the session ends: what its client is charged for (penalties), if anything. */
   chargeableOutcome: AuthOutcome | undefined;
   private readonly context: SessionContext;
