@@ -40,8 +40,8 @@ import {
 import { FULL, QUICK, bulk, hold, holdSteps, rate, sshd, type Counts, type Figures } from './lib/workloads.js';
 import { startRedis, type RedisHandle } from '../test/fixtures/redis-server.js';
 
-/** Memory steps: one cold, then the warm ones whose median and spread are reported. */
-/** One cold step and five warm: enough warm sessions to outgrow the pages the cold step freed (fewer read low). */
+/** Memory steps: one cold, then five warm, whose mean and spread are reported: enough warm
+ * sessions to outgrow the pages the cold step freed (with fewer, the warm figure read low). */
 const MEMORY_STEPS = 6;
 
 const WORKLOADS = ['bulk-up', 'bulk-down', 'rate', 'latency', 'memory', 'scale', 'sshd'] as const;
