@@ -50,9 +50,11 @@ if [[ "$(id -u)" == "0" ]] && command -v setpriv >/dev/null; then
   run_as=(setpriv --reuid 1000 --regid 1000 --clear-groups)
 fi
 
-step "start: node dist/cli.js serve (image config, listener 127.0.0.1:$ssh_port, admin 127.0.0.1:$admin_port) ${run_as[*]:+as uid 1000}"
+# The ENTRYPOINT's Node flags (e.g. --max-semi-space-size=16), as the image starts it.
+read -r -a node_flags <<<"$(sed -n 's/^ENTRYPOINT \[.*"node", \(.*\), "\/app\/dist\/cli\.js"\]$/\1/p' "$repo/Dockerfile" | tr -d '",')"
+step "start: node ${node_flags[*]} dist/cli.js serve (image config, listener 127.0.0.1:$ssh_port, admin 127.0.0.1:$admin_port) ${run_as[*]:+as uid 1000}"
 cd "$work/image/app"
-NODE_ENV=production "${run_as[@]}" node /"$work"/image/app/dist/cli.js serve \
+NODE_ENV=production MALLOC_TRIM_THRESHOLD_=268435456 "${run_as[@]}" node "${node_flags[@]}" /"$work"/image/app/dist/cli.js serve \
   --config "$work/image/etc/config.yaml" --listen "127.0.0.1:$ssh_port" --admin "127.0.0.1:$admin_port" \
   >"$work/serve.log" 2>&1 &
 pid=$!

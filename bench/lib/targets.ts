@@ -1,4 +1,3 @@
-import { pathToFileURL } from 'node:url';
 /**
  * What the benchmark measures against: C backends (sink, source, echo), the proxy
  * under test (built dist/, one listener per backend), and HAProxy configured the
@@ -8,6 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { spawnLines, waitForExit, type LineProcess } from './proc.js';
 
 export const BENCH_DIR = path.resolve(import.meta.dirname, '..');
@@ -16,6 +16,8 @@ export const BUILD_DIR = path.join(BENCH_DIR, 'build');
 /** Node flags for the memory workload: SIGUSR2 then runs a full GC (bench/reference/collect-on-signal.mjs). */
 export const COLLECT_ON_SIGNAL_FLAGS: readonly string[] = ['--expose-gc', '--import', pathToFileURL(path.join(BENCH_DIR, 'reference', 'collect-on-signal.mjs')).href];
 export const HAPROXY = '/usr/sbin/haproxy';
+/** The Dockerfile's Node flags (its ENTRYPOINT): the proxy is measured as it is shipped. */
+export const IMAGE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
 /** The Dockerfile's MALLOC_TRIM_THRESHOLD_: the proxy is measured as it is shipped. */
 export const IMAGE_MALLOC_TRIM_THRESHOLD = '268435456';
 
@@ -150,7 +152,7 @@ export async function startProxy(cli: string, backends: readonly Backend[], opti
   };
   const configPath = path.join(options.resultsDir, `proxy-config${options.label === undefined ? '' : `-${options.label}`}.yaml`);
   writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const child = spawn(options.node ?? process.execPath, [...options.nodeFlags, cli, 'serve', '--config', configPath], {
+  const child = spawn(options.node ?? process.execPath, [...IMAGE_NODE_FLAGS, ...options.nodeFlags, cli, 'serve', '--config', configPath], {
     cwd: options.resultsDir,
     stdio: ['ignore', 'inherit', 'inherit'],
     // As the image ships it (Dockerfile): glibc keeps freed read buffers mapped (docs/deploy.md).

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { IMAGE_MALLOC_TRIM_THRESHOLD, IMAGE_NODE_FLAGS } from '../../bench/lib/targets.js';
 import { parseConfigText } from '../../src/config/load.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -37,7 +38,14 @@ test('Dockerfile: multi-stage, npm ci then prune, non-root, signals handled by t
   const user = /^USER (\S+)$/m.exec(dockerfile)?.[1] ?? 'root';
   assert.notEqual(user.split(':')[0], '0');
   assert.notEqual(user, 'root');
-  assert.match(dockerfile, /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "\/app\/dist\/cli\.js"\]$/m);
+  assert.match(dockerfile, /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "--max-semi-space-size=16", "\/app\/dist\/cli\.js"\]$/m);
+});
+
+test('the bench runs the proxy with the image\'s Node flags and allocator setting', () => {
+  const entrypoint = /^ENTRYPOINT \[(.*)\]$/m.exec(dockerfile)?.[1] ?? '';
+  const nodeFlags = (JSON.parse(`[${entrypoint}]`) as string[]).filter((arg) => arg.startsWith('--') && arg !== '--');
+  assert.deepEqual(nodeFlags, [...IMAGE_NODE_FLAGS]);
+  assert.match(dockerfile, new RegExp(`^ENV MALLOC_TRIM_THRESHOLD_=${IMAGE_MALLOC_TRIM_THRESHOLD}$`, 'm'));
 });
 
 test('.dockerignore lets through exactly what the build stages COPY', () => {
