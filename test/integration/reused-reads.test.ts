@@ -9,6 +9,26 @@ import { startProxy } from '../fixtures/proxy.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
+/**
+ * Writes `payload` one chunk per tick (`size(offset)` bytes at a time), then FIN, then
+ * calls `sent`: issued, not flushed (a stalled reader may hold the rest back).
+ */
+function dribble(socket: Socket, payload: Buffer, size: (offset: number) => number, sent: () => void = () => undefined): void {
+  let offset = 0;
+  const next = (): void => {
+    if (offset >= payload.length) {
+      socket.end();
+      sent();
+      return;
+    }
+    const bytes = size(offset);
+    socket.write(payload.subarray(offset, offset + bytes));
+    offset += bytes;
+    setImmediate(next);
+  };
+  next();
+}
+
 /** Backend: banner, then `payload`, then FIN; keeps whatever the client sends until the client's FIN. */
 async function startSource(payload: Buffer): Promise<{ server: Server; port: number; received: Promise<Buffer> }> {
   let resolveReceived: (data: Buffer) => void = () => undefined;
@@ -45,19 +65,7 @@ describe('server→client bytes read into reused buffers', () => {
       open.add(socket);
       socket.on('error', () => undefined);
       socket.write('SSH-2.0-SmallChunks_1.0\r\n');
-      let offset = 0;
-      const next = (): void => {
-        if (offset >= payload.length) {
-          // Not flushed (the proxy is held back by the client): all issued is what counts.
-          socket.end();
-          sent();
-          return;
-        }
-        socket.write(payload.subarray(offset, offset + 4096));
-        offset += 4096;
-        setImmediate(next);
-      };
-      next();
+      dribble(socket, payload, () => 4096, sent);
     });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -93,17 +101,7 @@ describe('server→client bytes read into reused buffers', () => {
     const backendServer = createServer((socket: Socket) => {
       socket.on('error', () => undefined);
       socket.write('SSH-2.0-Splice_1.0\r\n');
-      let offset = 0;
-      const next = (): void => {
-        if (offset >= payload.length) {
-          socket.end();
-          return;
-        }
-        socket.write(payload.subarray(offset, offset + 4096));
-        offset += 4096;
-        setImmediate(next);
-      };
-      next();
+      dribble(socket, payload, () => 4096);
     });
     backendServer.listen(0, '127.0.0.1');
     await once(backendServer, 'listening');
@@ -202,20 +200,12 @@ describe('server→client bytes read into reused buffers', () => {
       const payload = payloads[accepted++] as Buffer;
       socket.on('error', () => undefined);
       socket.write('SSH-2.0-Interleaved_1.0\r\n');
-      let offset = 0;
-      const next = (): void => {
-        if (offset >= payload.length) {
-          socket.end();
+      const send = (): void =>
+        dribble(socket, payload, (offset) => 1 + ((offset * 7919) % 3000), () => {
           if (++finished === sessions) allSent();
-          return;
-        }
-        const size = 1 + ((offset * 7919) % 3000);
-        socket.write(payload.subarray(offset, offset + size));
-        offset += size;
-        setImmediate(next);
-      };
+        });
       // Sessions are set up one by one (below); the bytes flow once all are.
-      socket.once('go', next);
+      socket.once('go', send);
       if (accepted === sessions) for (const each of open) each.emit('go');
     });
     server.listen(0, '127.0.0.1');
