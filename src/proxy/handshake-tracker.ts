@@ -77,8 +77,15 @@ export class HandshakeTracker {
   private graceTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** Replaced, not pushed to (a pushed-to array reserves 17 slots, for at most two). */
-  private detach: readonly (() => void)[] = [];
+  /**
+   * What each side's bytes are for now: `watching` (framing, until both NEWKEYS), `flights`
+   * (chunk sizes), or nothing (detached). One listener per side for the whole handshake.
+   */
+  private phase: 'watching' | 'flights' | undefined;
+  private serverWatcher: NewKeysWatcher | undefined;
+  private clientWatcher: NewKeysWatcher | undefined;
+  private detachServer: (() => void) | undefined;
+  private detachClient: (() => void) | undefined;
   private newKeys = false;
   private unreadable = false;
   private authSucceeded = false;
@@ -88,6 +95,8 @@ export class HandshakeTracker {
   private clientFlights = 0;
   /** Who spoke last after NEWKEYS: a failed login ends with the server's answer. */
   private lastSpeaker: Direction | undefined;
+  /** The side whose chunk opened the current flight (after NEWKEYS). */
+  private flight: Direction | undefined;
 
   /** How the slot was released; undefined while the handshake runs. */
   released: SlotRelease | undefined;
@@ -116,20 +125,16 @@ export class HandshakeTracker {
   start(client: Socket, backend: Socket, serverRest: Buffer, clientBuffered: readonly Buffer[]): void {
     if (this.options.endsAt === 'splice') this.releaseSlot('splice');
     this.holdTimer = setTimeout(() => this.expireHold(), this.options.maxHoldMs);
-    const server = new NewKeysWatcher({ skipIdentLine: false });
-    const fromClient = new NewKeysWatcher({ skipIdentLine: true });
-    const check = (): void => {
-      const states = [server.state, fromClient.state];
-      // Not cleartext SSH framing: the end cannot be seen, so assume it comes after the grace period.
-      if (states.includes('unreadable')) this.afterUnreadable();
-      else if (states.every((state) => state === 'newkeys')) this.afterNewKeys(client, backend, smallestFor(fromClient.kexinit, server.kexinit));
-    };
-    if (serverRest.length > 0) server.push(detached(serverRest));
-    for (const chunk of clientBuffered) fromClient.push(detached(chunk));
-    check();
-    if (this.newKeys || this.unreadable) return;
-    if (server.state === 'watching') this.watch(backend, server, check);
-    if (fromClient.state === 'watching') this.watch(client, fromClient, check);
+    this.serverWatcher = new NewKeysWatcher({ skipIdentLine: false });
+    this.clientWatcher = new NewKeysWatcher({ skipIdentLine: true });
+    if (serverRest.length > 0) this.serverWatcher.push(detached(serverRest));
+    for (const chunk of clientBuffered) this.clientWatcher.push(detached(chunk));
+    this.phase = 'watching';
+    this.checkWatchers();
+    if (this.phase === undefined) return;
+    // Listening from now on even if a side is already at NEWKEYS: its next bytes open a flight.
+    this.detachServer = onChunk(backend, (chunk, view) => this.serverBytes(chunk, view));
+    this.detachClient = onChunk(client, (chunk, view) => this.clientBytes(chunk, view));
   }
 
   /** The session ended; `by`: which side closed, if the slot was still held. */
@@ -139,23 +144,30 @@ export class HandshakeTracker {
     this.stopWatching();
   }
 
-  private watch(socket: Socket, watcher: NewKeysWatcher, check: () => void): void {
-    let stop: () => void;
-    const push = (chunk: Buffer): void => {
-      if (watcher.push(chunk) !== 'watching') {
-        stop();
-        check();
-      }
-    };
-    if (usesReusedReads(socket)) {
-      // The chunk is a view into a reused read buffer: the watcher may keep part of it.
-      stop = addReadTap(socket, (view) => push(Buffer.from(view)));
-    } else {
-      const onData = (chunk: Buffer): void => push(detached(chunk));
-      socket.on('data', onData);
-      stop = (): void => void socket.off('data', onData);
-    }
-    this.detach = [...this.detach, stop];
+  /** A chunk from the server (`view`: only valid during the call, for reused reads). */
+  private serverBytes(chunk: Buffer, view: boolean): void {
+    if (this.phase === 'flights') this.serverFlight(chunk.length);
+    else if (this.phase === 'watching') this.watchFraming(this.serverWatcher, chunk, view);
+  }
+
+  private clientBytes(chunk: Buffer, view: boolean): void {
+    if (this.phase === 'flights') this.clientFlight();
+    else if (this.phase === 'watching') this.watchFraming(this.clientWatcher, chunk, view);
+  }
+
+  /** Feeds one side's watcher (it may keep part of the chunk: a view is copied) until it is done. */
+  private watchFraming(watcher: NewKeysWatcher | undefined, chunk: Buffer, view: boolean): void {
+    if (watcher === undefined || watcher.state !== 'watching') return;
+    if (watcher.push(view ? Buffer.from(chunk) : detached(chunk)) !== 'watching') this.checkWatchers();
+  }
+
+  private checkWatchers(): void {
+    const server = this.serverWatcher;
+    const client = this.clientWatcher;
+    if (server === undefined || client === undefined) return;
+    // Not cleartext SSH framing: the end cannot be seen, so assume it comes after the grace period.
+    if (server.state === 'unreadable' || client.state === 'unreadable') this.afterUnreadable();
+    else if (server.state === 'newkeys' && client.state === 'newkeys') this.afterNewKeys(smallestFor(client.kexinit, server.kexinit));
   }
 
   private afterUnreadable(): void {
@@ -166,59 +178,57 @@ export class HandshakeTracker {
     this.releaseSlotAfterGrace('unreadable');
   }
 
-  private afterNewKeys(client: Socket, backend: Socket, smallest: number | undefined): void {
+  private afterNewKeys(smallest: number | undefined): void {
     if (this.newKeys || this.stopped) return;
     this.newKeys = true;
     this.smallest = smallest;
-    this.detachAll();
+    this.serverWatcher = undefined;
+    this.clientWatcher = undefined;
+    // Flights are counted from the next chunk either way: what came with the NEWKEYS segments is not one.
+    this.phase = 'flights';
     if (this.options.endsAt === 'newkeys') this.releaseSlot('newkeys');
     else this.releaseSlotAfterGrace('grace');
-    this.watchFlights(client, backend);
   }
 
-  /** Counts flights after NEWKEYS; only chunk sizes matter, so nothing is copied or parsed. */
-  private watchFlights(client: Socket, backend: Socket): void {
-    // What came with the NEWKEYS segments is not seen again: the next chunk either way opens a flight.
-    let last: Direction | undefined;
-    const fromServer = (bytes: number): void => {
-      if (last === 'server') return;
-      last = 'server';
-      this.lastSpeaker = 'server';
-      this.serverReplies += 1;
-      if (this.smallest === undefined) {
-        if (this.options.endsAt === 'auth' && this.serverReplies >= this.options.authFlights) {
-          this.stopWatching();
-          this.releaseSlot('auth');
-        }
-        return;
+  /** A server chunk after NEWKEYS; only its size matters, so nothing is copied or parsed. */
+  private serverFlight(bytes: number): void {
+    if (this.flight === 'server') return;
+    this.flight = 'server';
+    this.lastSpeaker = 'server';
+    this.serverReplies += 1;
+    if (this.smallest === undefined) {
+      if (this.options.endsAt === 'auth' && this.serverReplies >= this.options.authFlights) {
+        this.stopWatching();
+        this.releaseSlot('auth');
       }
-      const smallest = this.smallest;
-      if (this.authSucceeded) {
-        // The post-authentication process speaks: sshd's listener has counted the login.
-        this.options.successShapes?.learn(smallest, bytes);
-        this.endAuthWatch();
-        return;
-      }
-      // SUCCESS and the post-authentication process's first packet, read together: same as above.
-      const coalesced = this.options.successShapes?.isCoalescedSuccess(smallest, bytes) === true;
-      if (!coalesced && bytes !== smallest) return;
-      this.authSucceeded = true;
-      if (coalesced || this.options.endsAt !== 'auth' || this.released !== undefined) {
-        this.endAuthWatch();
-        return;
-      }
-      // SUCCESS alone: wait for the next server flight, at most AFTER_SUCCESS_MS.
-      clearTimeout(this.holdTimer);
-      this.holdTimer = undefined;
-      this.settleTimer = setTimeout(() => this.endAuthWatch(), AFTER_SUCCESS_MS);
-    };
-    const fromClient = (): void => {
-      if (last === 'client') return;
-      last = 'client';
-      this.lastSpeaker = 'client';
-      this.clientFlights += 1;
-    };
-    this.detach = [...this.detach, onChunk(backend, fromServer), onChunk(client, fromClient)];
+      return;
+    }
+    const smallest = this.smallest;
+    if (this.authSucceeded) {
+      // The post-authentication process speaks: sshd's listener has counted the login.
+      this.options.successShapes?.learn(smallest, bytes);
+      this.endAuthWatch();
+      return;
+    }
+    // SUCCESS and the post-authentication process's first packet, read together: same as above.
+    const coalesced = this.options.successShapes?.isCoalescedSuccess(smallest, bytes) === true;
+    if (!coalesced && bytes !== smallest) return;
+    this.authSucceeded = true;
+    if (coalesced || this.options.endsAt !== 'auth' || this.released !== undefined) {
+      this.endAuthWatch();
+      return;
+    }
+    // SUCCESS alone: wait for the next server flight, at most AFTER_SUCCESS_MS.
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    this.settleTimer = setTimeout(() => this.endAuthWatch(), AFTER_SUCCESS_MS);
+  }
+
+  private clientFlight(): void {
+    if (this.flight === 'client') return;
+    this.flight = 'client';
+    this.lastSpeaker = 'client';
+    this.clientFlights += 1;
   }
 
   /** Authentication succeeded and sshd has counted it: the watch is over, and so is the handshake. */
@@ -252,12 +262,6 @@ export class HandshakeTracker {
     onEnd?.();
   }
 
-  private detachAll(): void {
-    const detach = this.detach;
-    this.detach = [];
-    for (const stop of detach) stop();
-  }
-
   private stopWatching(): void {
     clearTimeout(this.holdTimer);
     this.holdTimer = undefined;
@@ -265,7 +269,13 @@ export class HandshakeTracker {
       clearTimeout(this.graceTimer);
       clearTimeout(this.settleTimer);
     }
-    this.detachAll();
+    this.phase = undefined;
+    this.serverWatcher = undefined;
+    this.clientWatcher = undefined;
+    this.detachServer?.();
+    this.detachClient?.();
+    this.detachServer = undefined;
+    this.detachClient = undefined;
   }
 }
 
@@ -277,10 +287,13 @@ function smallestFor(clientKexinit: Buffer | undefined, serverKexinit: Buffer | 
   return smallestPacketBytes(negotiateServerToClient(client.kexinit, server.kexinit));
 }
 
-/** Calls `seen` with the size of every chunk the socket reads, whichever way it reads; returns the detach. */
-function onChunk(socket: Socket, seen: (bytes: number) => void): () => void {
-  if (usesReusedReads(socket)) return addReadTap(socket, (view) => seen(view.length));
-  const onData = (chunk: Buffer): void => seen(chunk.length);
+/**
+ * Calls `seen` with every chunk the socket reads, whichever way it reads (`view`: a view
+ * into a reused read buffer, valid only during the call); returns the detach.
+ */
+function onChunk(socket: Socket, seen: (chunk: Buffer, view: boolean) => void): () => void {
+  if (usesReusedReads(socket)) return addReadTap(socket, (chunk) => seen(chunk, true));
+  const onData = (chunk: Buffer): void => seen(chunk, false);
   socket.on('data', onData);
   return () => void socket.off('data', onData);
 }
