@@ -12,8 +12,11 @@ export type PacketReadResult =
   | { readonly state: 'packets'; readonly payloads: readonly Buffer[] }
   | { readonly state: 'error'; readonly message: string };
 
+/** Shared by every reader with nothing pending (never written to): a Buffer.alloc(0) each was ~180 B per watched session. */
+const NOTHING_PENDING = Buffer.alloc(0);
+
 export class SshPacketReader {
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = NOTHING_PENDING;
   private failed: string | undefined;
   /** Set once NEWKEYS went by: what follows is encrypted and is not framed any more. */
   private encrypted = false;
@@ -33,11 +36,12 @@ export class SshPacketReader {
       if (this.pending.length < 4 + packetLength) break;
       const payload = this.pending.subarray(5, 4 + packetLength - paddingLength);
       payloads.push(payload);
-      this.pending = this.pending.subarray(4 + packetLength);
+      // An empty view would keep the whole chunk alive: nothing left is the shared empty buffer.
+      this.pending = this.pending.length === 4 + packetLength ? NOTHING_PENDING : this.pending.subarray(4 + packetLength);
       if (payload[0] === SSH_MSG_NEWKEYS) {
         // The rest of this chunk (e.g. sshd's EXT_INFO, sent right after) is already encrypted.
         this.encrypted = true;
-        this.pending = Buffer.alloc(0);
+        this.pending = NOTHING_PENDING;
         break;
       }
     }
