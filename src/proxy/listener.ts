@@ -6,7 +6,7 @@ import { formatHostPort, normaliseAddress } from '../net/address.js';
 import type { ProxyEvents } from '../events/bus.js';
 import { Acl } from './acl.js';
 import { readProxyHeader, type ProxyHeaderReading } from './proxy-header-reader.js';
-import { Session } from './session.js';
+import { Session, type SessionContext } from './session.js';
 import { bothTickets, type Ticket } from '../ticket.js';
 import type { SourcePenalties } from './penalties.js';
 import type { SourceAdmission } from '../store/shared-sources.js';
@@ -81,6 +81,8 @@ export class Listener {
   readonly name: string;
   config: ListenerConfig;
   readonly sessions = new Set<Session>();
+  /** See sessionContext(). */
+  private sharedContext: SessionContext | undefined;
   private deps: ListenerDeps;
   private acl: Acl;
   /** Load balancers allowed to send a PROXY header (undefined: PROXY protocol off). */
@@ -255,29 +257,43 @@ export class Listener {
       this.reject(socket, socket.destroyed ? 'CLIENT_CLOSED' : 'SHUTDOWN', client);
       return;
     }
-    const session = new Session(
-      socket,
-      client,
-      {
-        listener: this.name,
-        pool: this.deps.pool,
-        timeouts: this.deps.timeouts,
-        clientBufferBytes: this.deps.limits.clientBufferBytes,
-        events: this.deps.events,
-        ...(clientPort === undefined ? {} : { clientPort }),
-        ...(this.config.keepalive === undefined ? {} : { keepalive: this.config.keepalive }),
-        ...(this.config.deadlines === undefined ? {} : { deadlines: this.config.deadlines }),
-        acceptedAt,
-      },
-      bothTickets(place, source),
-      this.sessionClosed,
-    );
+    const session = new Session(socket, client, this.sessionContext(), bothTickets(place, source), this.sessionClosed, { at: acceptedAt, clientPort });
     this.sessions.add(session);
     socket.off('error', ignoreEarlyError);
     session.start(initialBytes);
     // The PROXY header reader left the socket paused; the client buffer pauses it
     // again itself if the bytes after the header already fill it.
     if (initialBytes !== undefined && initialBytes.length < this.deps.limits.clientBufferBytes) socket.resume();
+  }
+
+  /**
+   * The context every session of this listener shares (one object, not one per session),
+   * made again when a reload has changed what it is made of.
+   */
+  private sessionContext(): SessionContext {
+    const { pool, timeouts, limits, events } = this.deps;
+    const { keepalive, deadlines } = this.config;
+    const cached = this.sharedContext;
+    if (
+      cached?.pool === pool &&
+      cached.timeouts === timeouts &&
+      cached.clientBufferBytes === limits.clientBufferBytes &&
+      cached.events === events &&
+      cached.keepalive === keepalive &&
+      cached.deadlines === deadlines
+    ) {
+      return cached;
+    }
+    this.sharedContext = {
+      listener: this.name,
+      pool,
+      timeouts,
+      clientBufferBytes: limits.clientBufferBytes,
+      events,
+      ...(keepalive === undefined ? {} : { keepalive }),
+      ...(deadlines === undefined ? {} : { deadlines }),
+    };
+    return this.sharedContext;
   }
 
   /** One function for all of this listener's sessions (not a closure per session). */

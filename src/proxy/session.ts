@@ -23,18 +23,22 @@ export interface SessionContext {
   readonly timeouts: TimeoutsConfig;
   readonly clientBufferBytes: number;
   readonly events: ProxyEvents;
-  /** The client's port as the PROXY protocol header gave it (else the socket's). */
-  readonly clientPort?: number;
   /** RFC 4253 lines to keep matching clients waiting (listeners[].keepalive). */
   readonly keepalive?: KeepaliveConfig;
   /** Setup budgets by client identification (listeners[].deadlines). */
   readonly deadlines?: readonly DeadlineRule[];
-  /** performance.now() at accept (before any PROXY header): the `accepted` phase starts there. */
-  readonly acceptedAt?: number;
   /** How backends are tried (tests inject fakes; default `attemptBackend`). */
   readonly attempt?: (options: AttemptOptions, callback: (outcome: AttemptOutcome) => void) => AttemptHandle;
   /** The clock phases are timed with (tests inject a fake; default performance.now). */
   readonly now?: () => number;
+}
+
+/** What is known of one connection at accept; the context above is its listener's, shared. */
+export interface AcceptedConnection {
+  /** performance.now() at accept (before any PROXY header): the `accepted` phase starts there. */
+  readonly at?: number;
+  /** The client's port as the PROXY protocol header gave it (undefined: the socket's). */
+  readonly clientPort?: number | undefined;
 }
 
 let nextSessionId = 1;
@@ -102,6 +106,7 @@ export class Session {
   private readonly clock: PhaseClock;
   private readonly now: () => number;
   private readonly acceptedAt: number;
+  private readonly clientPort: number | undefined;
   private readonly buffer: ClientBuffer;
   private readonly deadline: SetupDeadline;
   private keepalive: ClientKeepalive | undefined;
@@ -116,14 +121,15 @@ export class Session {
   private setupMs: number | undefined;
   private serverIdentification: string | undefined;
 
-  constructor(client: Socket, clientAddress: string, context: SessionContext, admission: Ticket, onClosed: (session: Session) => void) {
+  constructor(client: Socket, clientAddress: string, context: SessionContext, admission: Ticket, onClosed: (session: Session) => void, accepted: AcceptedConnection = {}) {
     this.client = client;
     this.clientAddress = clientAddress;
     this.context = context;
     this.admission = admission;
     this.onClosed = onClosed;
     this.now = context.now ?? performanceNow;
-    this.acceptedAt = context.acceptedAt ?? this.now();
+    this.acceptedAt = accepted.at ?? this.now();
+    this.clientPort = accepted.clientPort;
     this.clock = new PhaseClock(this.now, this.acceptedAt);
     this.buffer = new ClientBuffer(client, context.clientBufferBytes, {
       end: () => this.fail('CLIENT_CLOSED', 'client sent FIN before a backend was ready'),
@@ -443,7 +449,7 @@ export class Session {
       listener: this.context.listener,
       pool: this.context.pool.name,
       client: this.clientAddress,
-      clientPort: this.context.clientPort ?? this.client.remotePort,
+      clientPort: this.clientPort ?? this.client.remotePort,
       phase,
       spliced,
       server: spliced ? lastAttempt?.server : undefined,
