@@ -54,10 +54,14 @@ const PHASE_INDEX: { readonly [Phase in SessionPhase]: number } = Object.fromEnt
  * and banner times. Arrays by phase index on the connection path; the
  * `{ phase: ms }` object is made once, for the summary.
  */
+const PHASES = SESSION_PHASES.length;
+
 export class PhaseClock {
-  // Plain arrays of small, fixed length: cheaper to make per session than typed arrays.
-  private readonly totals: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
-  private readonly last: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  /**
+   * Per phase index i: the total at [i], the last stint at [PHASES + i]. One plain array
+   * (cheaper to make than typed arrays, and one header instead of two per session).
+   */
+  private readonly times: number[] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
   /** Phases entered at least once (bit per phase index). */
   private entered = 0;
   private enteredAt: number;
@@ -74,8 +78,8 @@ export class PhaseClock {
     const stintMs = now - this.enteredAt;
     this.enteredAt = now;
     const index = PHASE_INDEX[phase];
-    this.totals[index] = (this.totals[index] ?? 0) + stintMs;
-    this.last[index] = stintMs;
+    this.times[index] = (this.times[index] ?? 0) + stintMs;
+    this.times[PHASES + index] = stintMs;
     this.entered |= 1 << index;
     return stintMs;
   }
@@ -83,14 +87,14 @@ export class PhaseClock {
   /** The last stint in `phase` (the banner wait of the attempt that succeeded, not the sum); undefined if never in it. */
   lastStint(phase: SessionPhase): number | undefined {
     const index = PHASE_INDEX[phase];
-    return (this.entered & (1 << index)) === 0 ? undefined : this.last[index];
+    return (this.entered & (1 << index)) === 0 ? undefined : this.times[PHASES + index];
   }
 
   /** Milliseconds in each phase entered (closed excluded). */
   get timings(): PhaseTimings {
     const timings: PhaseTimings = {};
     SESSION_PHASES.forEach((phase, index) => {
-      if (phase !== 'closed' && (this.entered & (1 << index)) !== 0) timings[phase] = this.totals[index] ?? 0;
+      if (phase !== 'closed' && (this.entered & (1 << index)) !== 0) timings[phase] = this.times[index] ?? 0;
     });
     return timings;
   }

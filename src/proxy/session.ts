@@ -3,13 +3,13 @@ import { attemptBackend, type AttemptFailure, type AttemptOptions, type AttemptO
 import type { BackendPool, Lease } from '../backend/pool.js';
 import { isTransientFailure, planNextAttempt } from '../backend/retry-policy.js';
 import type { BackendServer } from '../backend/server.js';
-import type { KeepaliveConfig, TimeoutsConfig } from '../config/schema.js';
+import type { KeepaliveConfig, PoolConfig, TimeoutsConfig } from '../config/schema.js';
 import type { ReasonCode, SessionFailureCode } from '../errors.js';
 import type { AttemptRecord, ProxyEvents } from '../events/bus.js';
 import type { Ticket } from '../ticket.js';
 import { ClientBuffer } from './client-buffer.js';
 import { SetupDeadline, type DeadlineRule } from './client-deadline.js';
-import { HandshakeTracker, type AuthOutcome } from './handshake-tracker.js';
+import { HandshakeTracker, type AuthOutcome, type HandshakeTrackerOptions } from './handshake-tracker.js';
 import { ClientKeepalive } from './keepalive.js';
 import { clientSilence } from './client-silence.js';
 import { canTransition, PhaseClock, type SessionPhase, type SessionState } from './session-state.js';
@@ -357,9 +357,8 @@ export class Session {
     const splice = new Splice(this.client, backend, spliceOptions(this.context.timeouts), (result) =>
       this.finish(result.reason, undefined, result.bytesClientToServer, result.bytesServerToClient),
     );
-    const handshake = this.context.pool.settings.handshake;
     const tracker = new HandshakeTracker(
-      { endsAt: handshake.endsAt, graceMs: handshake.grace, maxHoldMs: handshake.maxHold, authFlights: handshake.authFlights, successShapes: lease.server.successShapes },
+      trackerOptions(this.context.pool.settings.handshake, lease.server),
       () => {
         lease.releaseSlot();
         // Keepalive is for sessions that last: set once the handshake is over, so the
@@ -486,6 +485,18 @@ function chargeable(outcome: AuthOutcome | undefined, reason: ReasonCode, splice
   if (!spliced) return reason === 'CLIENT_CLOSED' || reason === 'CLIENT_RESET' ? 'noauth' : undefined;
   if (outcome === 'noauth' && reason.startsWith('SERVER_')) return undefined;
   return outcome;
+}
+
+type HandshakeSettings = PoolConfig['handshake'];
+
+/** A server's handshake-watch options, shared by its sessions until the pool's settings change (a reload). */
+const trackerOptionsByServer = new WeakMap<BackendServer, { readonly settings: HandshakeSettings; readonly options: HandshakeTrackerOptions }>();
+function trackerOptions(settings: HandshakeSettings, server: BackendServer): HandshakeTrackerOptions {
+  const cached = trackerOptionsByServer.get(server);
+  if (cached?.settings === settings) return cached.options;
+  const options = { endsAt: settings.endsAt, graceMs: settings.grace, maxHoldMs: settings.maxHold, authFlights: settings.authFlights, successShapes: server.successShapes };
+  trackerOptionsByServer.set(server, { settings, options });
+  return options;
 }
 
 /** A listener's splice options, shared by its sessions (one object, not one per session). */
