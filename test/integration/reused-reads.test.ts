@@ -52,6 +52,19 @@ describe('server→client bytes read into reused buffers', () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
+  /** Listens on loopback; at the end, destroys the sockets it accepted (`open`) and closes. */
+  const listenTracked = async (server: Server, open: Set<Socket>): Promise<void> => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          for (const socket of open) socket.destroy();
+          server.close(() => resolve());
+        }),
+    );
+  };
+
   it('stay intact when small reads queue below the high-water mark (the buffer must not be reused then)', async () => {
     // 4 KiB writes, one per tick: the proxy reads them one by one. The client reads nothing
     // until all are sent, so loopback buffers fill and writes to it queue: a 4 KiB chunk
@@ -67,15 +80,7 @@ describe('server→client bytes read into reused buffers', () => {
       socket.write('SSH-2.0-SmallChunks_1.0\r\n');
       dribble(socket, payload, () => 4096, sent);
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    cleanups.push(
-      () =>
-        new Promise((resolve) => {
-          for (const socket of open) socket.destroy();
-          server.close(() => resolve());
-        }),
-    );
+    await listenTracked(server, open);
     const proxy = await startProxy({ servers: [{ name: 'small', host: '127.0.0.1', port: (server.address() as AddressInfo).port }] });
     cleanups.push(() => proxy.stop());
 
@@ -208,15 +213,7 @@ describe('server→client bytes read into reused buffers', () => {
       socket.once('go', send);
       if (accepted === sessions) for (const each of open) each.emit('go');
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    cleanups.push(
-      () =>
-        new Promise((resolve) => {
-          for (const socket of open) socket.destroy();
-          server.close(() => resolve());
-        }),
-    );
+    await listenTracked(server, open);
     const proxy = await startProxy({ servers: [{ name: 'interleaved', host: '127.0.0.1', port: (server.address() as AddressInfo).port, maxStartups: sessions }] });
     cleanups.push(() => proxy.stop());
 
