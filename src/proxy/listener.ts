@@ -81,8 +81,8 @@ export class Listener {
   readonly name: string;
   config: ListenerConfig;
   readonly sessions = new Set<Session>();
-  /** See sessionContext(). */
-  private sharedContext: SessionContext | undefined;
+  /** The context every session of this listener shares (one object, not one per session); made again by update(). */
+  private sessionContext: SessionContext;
   private deps: ListenerDeps;
   private acl: Acl;
   /** Load balancers allowed to send a PROXY header (undefined: PROXY protocol off). */
@@ -98,6 +98,7 @@ export class Listener {
     this.name = config.name;
     this.config = config;
     this.deps = deps;
+    this.sessionContext = sessionContextFor(config, deps);
     this.acl = new Acl(config.acl);
     this.trusted = trustedPeers(config);
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
@@ -115,6 +116,7 @@ export class Listener {
   update(config: ListenerConfig, deps: ListenerDeps): void {
     this.config = config;
     this.deps = deps;
+    this.sessionContext = sessionContextFor(config, deps);
     this.acl = new Acl(config.acl);
     this.trusted = trustedPeers(config);
   }
@@ -257,43 +259,13 @@ export class Listener {
       this.reject(socket, socket.destroyed ? 'CLIENT_CLOSED' : 'SHUTDOWN', client);
       return;
     }
-    const session = new Session(socket, client, this.sessionContext(), bothTickets(place, source), this.sessionClosed, { at: acceptedAt, clientPort });
+    const session = new Session(socket, client, this.sessionContext, bothTickets(place, source), this.sessionClosed, { at: acceptedAt, clientPort });
     this.sessions.add(session);
     socket.off('error', ignoreEarlyError);
     session.start(initialBytes);
     // The PROXY header reader left the socket paused; the client buffer pauses it
     // again itself if the bytes after the header already fill it.
     if (initialBytes !== undefined && initialBytes.length < this.deps.limits.clientBufferBytes) socket.resume();
-  }
-
-  /**
-   * The context every session of this listener shares (one object, not one per session),
-   * made again when a reload has changed what it is made of.
-   */
-  private sessionContext(): SessionContext {
-    const { pool, timeouts, limits, events } = this.deps;
-    const { keepalive, deadlines } = this.config;
-    const cached = this.sharedContext;
-    if (
-      cached?.pool === pool &&
-      cached.timeouts === timeouts &&
-      cached.clientBufferBytes === limits.clientBufferBytes &&
-      cached.events === events &&
-      cached.keepalive === keepalive &&
-      cached.deadlines === deadlines
-    ) {
-      return cached;
-    }
-    this.sharedContext = {
-      listener: this.name,
-      pool,
-      timeouts,
-      clientBufferBytes: limits.clientBufferBytes,
-      events,
-      ...(keepalive === undefined ? {} : { keepalive }),
-      ...(deadlines === undefined ? {} : { deadlines }),
-    };
-    return this.sharedContext;
   }
 
   /** One function for all of this listener's sessions (not a closure per session). */
@@ -327,6 +299,19 @@ export class Listener {
 }
 
 function ignoreEarlyError(): void {}
+
+function sessionContextFor(config: ListenerConfig, deps: ListenerDeps): SessionContext {
+  const { keepalive, deadlines } = config;
+  return {
+    listener: config.name,
+    pool: deps.pool,
+    timeouts: deps.timeouts,
+    clientBufferBytes: deps.limits.clientBufferBytes,
+    events: deps.events,
+    ...(keepalive === undefined ? {} : { keepalive }),
+    ...(deadlines === undefined ? {} : { deadlines }),
+  };
+}
 
 function trustedPeers(config: ListenerConfig): Acl | undefined {
   const proxyProtocol = config.proxyProtocol;
