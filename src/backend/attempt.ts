@@ -238,10 +238,11 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   }
 
   socket.on('connect', onConnect);
-  // The view in a reused buffer is overwritten by the next read: keep a copy (a few small chunks).
+  // A view in a reused buffer is overwritten by the next read: keep a copy (a few small
+  // chunks), unless the chunk is already one (a small read, copied out of the shared buffer).
   if (reuseReads) {
-    setReadTarget(socket, (view) => {
-      onData(Buffer.from(view));
+    setReadTarget(socket, (chunk, owned) => {
+      onData(owned ? chunk : Buffer.from(chunk));
       return false;
     });
   } else socket.on('data', onData);

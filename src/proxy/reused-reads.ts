@@ -7,12 +7,13 @@ import type { OnReadOpts, Socket } from 'node:net';
  * larger heap, a stream of mark-compacts (see docs/benchmarks.md).
  *
  * Such a socket emits no 'data' events. Its bytes go to the socket's read target
- * (and to taps), each call with a view that is only valid during the call: whoever
- * keeps bytes copies them. A target returns true when it could not help keeping the
- * view (a write that did not complete synchronously still references it); the next
- * read then gets a new buffer and the old one belongs to that write.
+ * (and to taps). Taps always get a view that is only valid during the call. The target
+ * gets either a copy that is its own (`owned`: a small read, copied out of the shared
+ * buffer) or such a view: whoever keeps a view copies it. A target returns true when it
+ * could not help keeping a view (a write that did not complete synchronously still
+ * references it); the next read then gets a new buffer and the old one belongs to that write.
  */
-export type ReadTarget = (this: Socket, chunk: Buffer) => boolean;
+export type ReadTarget = (this: Socket, chunk: Buffer, owned: boolean) => boolean;
 export type ReadTap = (chunk: Buffer) => void;
 
 /**
@@ -67,8 +68,8 @@ export function reusedReadOptions(): OnReadOpts {
       if (taps !== undefined) for (const tap of taps) tap(view);
       const target = this[kTarget];
       if (target === undefined) (this[kPending] ??= []).push(Buffer.from(view));
-      else if (shared) target.call(this, Buffer.from(view));
-      else if (target.call(this, view)) kept = true;
+      else if (shared) target.call(this, Buffer.from(view), true);
+      else if (target.call(this, view, false)) kept = true;
       return true;
     },
   };
@@ -90,7 +91,7 @@ export function setReadTarget(socket: Socket, target: ReadTarget | undefined): v
   const pending = reused[kPending];
   if (target === undefined || pending === undefined) return;
   reused[kPending] = undefined;
-  for (const chunk of pending) target.call(socket, chunk);
+  for (const chunk of pending) target.call(socket, chunk, true);
 }
 
 /** Sees every chunk (a view valid during the call) before the target; returns the remover. */

@@ -41,10 +41,12 @@ describe('reused read buffers', () => {
     markReusedReads(socket);
     const seen: Buffer[] = [];
     const firstBytes: number[] = [];
+    const owned: boolean[] = [];
     let keep = false;
-    setReadTarget(socket, (chunk) => {
+    setReadTarget(socket, (chunk, isOwned) => {
       seen.push(chunk);
       firstBytes.push(chunk[0] ?? -1);
+      owned.push(isOwned);
       return keep;
     });
     const shared = read(options, socket, Buffer.from('small'));
@@ -63,6 +65,7 @@ describe('reused read buffers', () => {
     read(options, socket, Buffer.from('tail'), next);
     assert.equal(own().buffer, shared.buffer, 'a short read lets its own buffer go');
     assert.deepEqual(firstBytes, [0x73, 7, 1, 2, 0x74]);
+    assert.deepEqual(owned, [true, true, false, false, false], 'copies out of the shared buffer are the target\'s own; reads into its own buffer are views');
     socket.destroy();
   });
 });
