@@ -57,6 +57,8 @@ export class BackendPool {
   /** The shared store, when cluster.store is set (src/store/shared-slots.ts). */
   private authority: SlotAuthority | undefined;
   private closed = false;
+  /** Runs when a handshake slot is free again; one function for every slot, not a closure per session. */
+  private readonly slotFreed = (): void => this.serveQueue();
 
   /** `now`: the monotonic clock (tests pass their own). */
   constructor(config: PoolConfig, events: ProxyEvents, now: () => number = () => performance.now()) {
@@ -292,7 +294,7 @@ export class BackendPool {
 
   /** A local slot, which with a store also stands for the store's count. */
   private takeSlot(server: BackendServer): Ticket {
-    const local = server.takeSlot(() => this.serveQueue());
+    const local = server.takeSlot(this.slotFreed);
     const authority = this.authority;
     if (!authority) return local;
     // Decided here alone (within the local share): counted as a fallback.

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { parseKexInit } from '../protocol/kexinit.js';
 import { NewKeysWatcher } from '../protocol/ssh-packets.js';
 import { negotiateServerToClient, smallestPacketBytes } from '../protocol/smallest-packet.js';
-import { addReadTap, usesReusedReads } from './reused-reads.js';
+import { addReadTap, removeReadTap, usesReusedReads } from './reused-reads.js';
 import type { SuccessShapes } from '../protocol/success-shapes.js';
 
 /**
@@ -22,6 +22,11 @@ const COPY_BELOW_BYTES = 16 * 1024;
 const AFTER_SUCCESS_MS = 250;
 
 const detached = (chunk: Buffer): Buffer => (chunk.length < COPY_BELOW_BYTES ? Buffer.from(chunk) : chunk);
+
+/** Told once, when the handshake slot may be released; an object, not a closure (see SpliceOwner). */
+export interface HandshakeOwner {
+  handshakeEnded(): void;
+}
 
 export type HandshakeEnd = 'auth' | 'newkeys' | 'newkeys+grace' | 'splice';
 
@@ -57,6 +62,16 @@ export type AuthOutcome = 'ok' | 'authfail' | 'noauth' | 'grace-exceeded' | 'unk
 type Direction = 'client' | 'server';
 
 /**
+ * The tracker watching a socket, stored on the socket so that the listeners at the end
+ * of this file are module functions shared by every session (`this` is the socket),
+ * not closures made per session and side.
+ */
+const kTracker = Symbol('handshakeTracker');
+interface TrackedSocket extends Socket {
+  [kTracker]?: HandshakeTracker | undefined;
+}
+
+/**
  * Decides when a spliced session's SSH handshake is over, and how its authentication
  * ended, from what a proxy can see: the transport is cleartext until both sides send
  * SSH_MSG_NEWKEYS, and both KEXINITs say which cipher and MAC follow. sshd counts a
@@ -71,8 +86,8 @@ type Direction = 'client' | 'server';
  */
 export class HandshakeTracker {
   private readonly options: HandshakeTrackerOptions;
-  /** Dropped once called: a session past its handshake keeps no callback. */
-  private onEnd: (() => void) | undefined;
+  /** Dropped once told: a session past its handshake is not referenced from here. */
+  private owner: HandshakeOwner | undefined;
   private holdTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
@@ -84,8 +99,9 @@ export class HandshakeTracker {
   private phase: 'watching' | 'flights' | undefined;
   private serverWatcher: NewKeysWatcher | undefined;
   private clientWatcher: NewKeysWatcher | undefined;
-  private detachServer: (() => void) | undefined;
-  private detachClient: (() => void) | undefined;
+  /** The sockets listened to, until detached. */
+  private server: Socket | undefined;
+  private client: Socket | undefined;
   private newKeys = false;
   private unreadable = false;
   private authSucceeded = false;
@@ -101,9 +117,9 @@ export class HandshakeTracker {
   /** How the slot was released; undefined while the handshake runs. */
   released: SlotRelease | undefined;
 
-  constructor(options: HandshakeTrackerOptions, onEnd: () => void) {
+  constructor(options: HandshakeTrackerOptions, owner: HandshakeOwner) {
     this.options = options;
-    this.onEnd = onEnd;
+    this.owner = owner;
   }
 
   /** How authentication ended, so far (final once the session has ended). */
@@ -133,8 +149,10 @@ export class HandshakeTracker {
     this.checkWatchers();
     if (this.phase === undefined) return;
     // Listening from now on even if a side is already at NEWKEYS: its next bytes open a flight.
-    this.detachServer = onChunk(backend, (chunk, view) => this.serverBytes(chunk, view));
-    this.detachClient = onChunk(client, (chunk, view) => this.clientBytes(chunk, view));
+    this.server = backend;
+    this.client = client;
+    listen(backend, this, SERVER_LISTENERS);
+    listen(client, this, CLIENT_LISTENERS);
   }
 
   /** The session ended; `by`: which side closed, if the slot was still held. */
@@ -144,13 +162,13 @@ export class HandshakeTracker {
     this.stopWatching();
   }
 
-  /** A chunk from the server (`view`: only valid during the call, for reused reads). */
-  private serverBytes(chunk: Buffer, view: boolean): void {
+  /** A chunk from the server (`view`: only valid during the call, for reused reads); called by the socket's listener. */
+  serverBytes(chunk: Buffer, view: boolean): void {
     if (this.phase === 'flights') this.serverFlight(chunk.length);
     else if (this.phase === 'watching') this.watchFraming(this.serverWatcher, chunk, view);
   }
 
-  private clientBytes(chunk: Buffer, view: boolean): void {
+  clientBytes(chunk: Buffer, view: boolean): void {
     if (this.phase === 'flights') this.clientFlight();
     else if (this.phase === 'watching') this.watchFraming(this.clientWatcher, chunk, view);
   }
@@ -257,9 +275,9 @@ export class HandshakeTracker {
     clearTimeout(this.settleTimer);
     this.graceTimer = undefined;
     this.settleTimer = undefined;
-    const onEnd = this.onEnd;
-    this.onEnd = undefined;
-    onEnd?.();
+    const owner = this.owner;
+    this.owner = undefined;
+    owner?.handshakeEnded();
   }
 
   private stopWatching(): void {
@@ -272,10 +290,10 @@ export class HandshakeTracker {
     this.phase = undefined;
     this.serverWatcher = undefined;
     this.clientWatcher = undefined;
-    this.detachServer?.();
-    this.detachClient?.();
-    this.detachServer = undefined;
-    this.detachClient = undefined;
+    if (this.server !== undefined) unlisten(this.server, SERVER_LISTENERS);
+    if (this.client !== undefined) unlisten(this.client, CLIENT_LISTENERS);
+    this.server = undefined;
+    this.client = undefined;
   }
 }
 
@@ -287,13 +305,39 @@ function smallestFor(clientKexinit: Buffer | undefined, serverKexinit: Buffer | 
   return smallestPacketBytes(negotiateServerToClient(client.kexinit, server.kexinit));
 }
 
-/**
- * Calls `seen` with every chunk the socket reads, whichever way it reads (`view`: a view
- * into a reused read buffer, valid only during the call); returns the detach.
- */
-function onChunk(socket: Socket, seen: (chunk: Buffer, view: boolean) => void): () => void {
-  if (usesReusedReads(socket)) return addReadTap(socket, (chunk) => seen(chunk, true));
-  const onData = (chunk: Buffer): void => seen(chunk, false);
-  socket.on('data', onData);
-  return () => void socket.off('data', onData);
+interface SideListeners {
+  /** For a socket reading into reused buffers: a view valid only during the call. */
+  readonly tap: (this: TrackedSocket, chunk: Buffer) => void;
+  readonly data: (this: TrackedSocket, chunk: Buffer) => void;
+}
+
+const SERVER_LISTENERS: SideListeners = {
+  tap(chunk) {
+    this[kTracker]?.serverBytes(chunk, true);
+  },
+  data(chunk) {
+    this[kTracker]?.serverBytes(chunk, false);
+  },
+};
+
+const CLIENT_LISTENERS: SideListeners = {
+  tap(chunk) {
+    this[kTracker]?.clientBytes(chunk, true);
+  },
+  data(chunk) {
+    this[kTracker]?.clientBytes(chunk, false);
+  },
+};
+
+/** Hands every chunk the socket reads to `tracker`, whichever way the socket reads. */
+function listen(socket: TrackedSocket, tracker: HandshakeTracker, listeners: SideListeners): void {
+  socket[kTracker] = tracker;
+  if (usesReusedReads(socket)) addReadTap(socket, listeners.tap);
+  else socket.on('data', listeners.data);
+}
+
+function unlisten(socket: TrackedSocket, listeners: SideListeners): void {
+  socket[kTracker] = undefined;
+  if (usesReusedReads(socket)) removeReadTap(socket, listeners.tap);
+  else socket.off('data', listeners.data);
 }

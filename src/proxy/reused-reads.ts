@@ -14,7 +14,8 @@ import type { OnReadOpts, Socket } from 'node:net';
  * references it); the next read then gets a new buffer and the old one belongs to that write.
  */
 export type ReadTarget = (this: Socket, chunk: Buffer, owned: boolean) => boolean;
-export type ReadTap = (chunk: Buffer) => void;
+/** Called with the reading socket as `this`, so one module-level function serves every socket. */
+export type ReadTap = (this: Socket, chunk: Buffer) => void;
 
 /**
  * Small reads (a handshake, interactive traffic) land in one buffer shared by every
@@ -65,7 +66,7 @@ export function reusedReadOptions(): OnReadOpts {
       if (bulk) own ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
       else own = undefined;
       const taps = this[kTaps];
-      if (taps !== undefined) for (const tap of taps) tap(view);
+      if (taps !== undefined) for (const tap of taps) tap.call(this, view);
       const target = this[kTarget];
       if (target === undefined) (this[kPending] ??= []).push(Buffer.from(view));
       else if (shared) target.call(this, Buffer.from(view), true);
@@ -94,12 +95,16 @@ export function setReadTarget(socket: Socket, target: ReadTarget | undefined): v
   for (const chunk of pending) target.call(socket, chunk, true);
 }
 
-/** Sees every chunk (a view valid during the call) before the target; returns the remover. */
-export function addReadTap(socket: Socket, tap: ReadTap): () => void {
+/** Sees every chunk (a view valid during the call) before the target, until `removeReadTap`. */
+export function addReadTap(socket: Socket, tap: ReadTap): void {
   const reused = socket as ReusedReadSocket;
-  reused[kTaps] = [...(reused[kTaps] ?? []), tap];
-  return () => {
-    const rest = reused[kTaps]?.filter((each) => each !== tap);
-    reused[kTaps] = rest === undefined || rest.length === 0 ? undefined : rest;
-  };
+  const taps = reused[kTaps];
+  // A literal, not a spread: a spread array reserves 17 slots, and an idle session keeps it.
+  reused[kTaps] = taps === undefined ? [tap] : taps.concat(tap);
+}
+
+export function removeReadTap(socket: Socket, tap: ReadTap): void {
+  const reused = socket as ReusedReadSocket;
+  const rest = reused[kTaps]?.filter((each) => each !== tap);
+  reused[kTaps] = rest === undefined || rest.length === 0 ? undefined : rest;
 }

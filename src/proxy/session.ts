@@ -13,7 +13,7 @@ import { HandshakeTracker, type AuthOutcome, type HandshakeTrackerOptions } from
 import { ClientKeepalive } from './keepalive.js';
 import { clientSilence } from './client-silence.js';
 import { canTransition, PhaseClock, type SessionPhase, type SessionState } from './session-state.js';
-import { Splice, type SpliceOptions } from './splice.js';
+import { Splice, type SpliceOptions, type SpliceResult } from './splice.js';
 
 export type { SessionPhase } from './session-state.js';
 
@@ -354,19 +354,8 @@ export class Session {
     this.client.off('close', onClientCloseBeforeSplice);
     (this.client as SessionSocket)[kSession] = undefined;
     const clientChunks = this.buffer.stop();
-    const splice = new Splice(this.client, backend, spliceOptions(this.context.timeouts), (result) =>
-      this.finish(result.reason, undefined, result.bytesClientToServer, result.bytesServerToClient),
-    );
-    const tracker = new HandshakeTracker(
-      trackerOptions(this.context.pool.settings.handshake, lease.server),
-      () => {
-        lease.releaseSlot();
-        // Keepalive is for sessions that last: set once the handshake is over, so the
-        // connect-banner-close traffic of scanners and checks pays no setsockopt calls.
-        setTcpKeepalive(this.client, this.context.timeouts.tcpKeepalive);
-        setTcpKeepalive(backend, this.context.timeouts.tcpKeepalive);
-      },
-    );
+    const splice = new Splice(this.client, backend, spliceOptions(this.context.timeouts), this);
+    const tracker = new HandshakeTracker(trackerOptions(this.context.pool.settings.handshake, lease.server), this);
     const spliced: SessionState & { phase: 'spliced' } = { phase: 'spliced', lease, splice, tracker, watchingSilence: false };
     this.transition(spliced);
     // Some clients wait for the banner before they identify; none may stay silent for good.
@@ -386,6 +375,22 @@ export class Session {
     success.releaseErrorGuard();
     tracker.start(this.client, backend, success.received.subarray(success.identEndOffset), clientChunks);
     this.context.events.emit('session-spliced', { listener: this.context.listener, pool: this.context.pool.name, server: lease.server.name, setupMs: this.setupMs });
+  }
+
+  /** Called by the session's splice when both sides are gone. */
+  spliceEnded(result: SpliceResult): void {
+    this.finish(result.reason, undefined, result.bytesClientToServer, result.bytesServerToClient);
+  }
+
+  /** Called by the session's handshake watch when the handshake is over: the slot goes back. */
+  handshakeEnded(): void {
+    const state = this.state;
+    if (state.phase !== 'spliced') return;
+    state.lease.releaseSlot();
+    // Keepalive is for sessions that last: set once the handshake is over, so the
+    // connect-banner-close traffic of scanners and checks pays no setsockopt calls.
+    setTcpKeepalive(this.client, this.context.timeouts.tcpKeepalive);
+    setTcpKeepalive(state.splice.backend, this.context.timeouts.tcpKeepalive);
   }
 
   /**
@@ -412,7 +417,8 @@ export class Session {
       if (outcome.connectMs !== undefined) failure.connectMs = outcome.connectMs;
       record = failure;
     }
-    this.attempts = [...this.attempts, record];
+    // concat, not a spread: a spread array reserves 17 slots, and the session keeps it.
+    this.attempts = this.attempts.concat(record);
     this.context.events.emit('attempt', { listener: this.context.listener, pool: this.context.pool.name, sessionId: this.id, ...record });
   }
 

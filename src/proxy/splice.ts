@@ -21,6 +21,14 @@ export interface SpliceResult {
 }
 
 /**
+ * Told once, when both sides are gone. An object with a method rather than a callback:
+ * the session is its own owner, so an idle splice keeps no closure alive.
+ */
+export interface SpliceOwner {
+  spliceEnded(result: SpliceResult): void;
+}
+
+/**
  * The socket's splice, stored on the socket itself. It lets the event listeners below
  * be plain module functions shared by every session (`this` is the emitting socket)
  * instead of closures made per session: with thousands of idle sessions, stream.pipe()
@@ -42,7 +50,7 @@ export class Splice {
   readonly client: Socket;
   readonly backend: Socket;
   private readonly options: SpliceOptions;
-  private readonly onDone: (result: SpliceResult) => void;
+  private readonly owner: SpliceOwner;
   /** What ended the splice: a timeout, a shutdown, a reset. Wins over a half-close. */
   private endReason: SplicedCloseCode | undefined;
   /** The first FIN seen: the reason when both sides simply closed. */
@@ -53,11 +61,11 @@ export class Splice {
   private closedSockets = 0;
   private done = false;
 
-  constructor(client: Socket, backend: Socket, options: SpliceOptions, onDone: (result: SpliceResult) => void) {
+  constructor(client: Socket, backend: Socket, options: SpliceOptions, owner: SpliceOwner) {
     this.client = client;
     this.backend = backend;
     this.options = options;
-    this.onDone = onDone;
+    this.owner = owner;
   }
 
   start(): void {
@@ -161,7 +169,7 @@ export class Splice {
     client[kSplice] = undefined;
     backend[kSplice] = undefined;
     if (usesReusedReads(backend)) setReadTarget(backend, undefined);
-    this.onDone({
+    this.owner.spliceEnded({
       reason: this.endReason ?? this.halfCloseReason ?? 'CLIENT_CLOSED',
       bytesClientToServer: backend.bytesWritten,
       bytesServerToClient: client.bytesWritten,

@@ -81,3 +81,38 @@ test('a backend that stops reading cannot hold a session forever: the client lea
   // (The fixture itself reads nothing, so it cannot see the proxy's reset: a hung sshd child would not either.)
 });
 
+
+test('timeouts.clientIdle ends a spliced session with no traffic either way (IDLE_TIMEOUT); traffic in either direction keeps it', { timeout: 30_000 }, async (t) => {
+  const echo = await startFixtureBackend('ssh-echo');
+  t.after(() => echo.close());
+  const proxy = await startProxy({
+    servers: [{ name: 'echo', host: echo.host, port: echo.port }],
+    pool: { handshake: { endsAt: 'splice' } },
+    config: { timeouts: { clientIdle: '600ms' } },
+  });
+  t.after(() => proxy.stop());
+
+  const client = net.connect({ host: '127.0.0.1', port: proxy.port });
+  client.on('error', () => {});
+  t.after(() => client.destroy());
+  const closed = new Promise<number>((resolve) => client.on('close', () => resolve(performance.now())));
+  let echoed = 0;
+  let lastByteAt = 0;
+  client.on('data', (chunk: Buffer) => {
+    echoed += chunk.length;
+    lastByteAt = performance.now();
+  });
+  await new Promise<void>((resolve) => client.once('data', () => resolve()));
+  // Traffic every 200 ms for 1.4 s, longer than the idle timeout: the session stays.
+  for (let i = 0; i < 7; i += 1) {
+    client.write('SSH-2.0-IdleTest_1.0\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.equal(client.destroyed, false, 'a session with traffic is not idle');
+  assert.ok(echoed > 0, 'the echo came back through the splice');
+  const [summary] = await proxy.waitForSessions(1, 10_000);
+  const closedAt = await closed;
+  assert.equal(summary?.reason, 'IDLE_TIMEOUT');
+  // The last byte either way is the echo of the last line.
+  assert.ok(closedAt - lastByteAt >= 590, `closed ${Math.round(closedAt - lastByteAt)} ms after the last byte, not before the idle timeout`);
+});

@@ -128,7 +128,7 @@ describe('server→client bytes read into reused buffers', () => {
       );
     });
     const done = new Promise<SpliceResult>((resolve) => {
-      const splice = new Splice(accepted, success.socket, { idleTimeoutMs: 0, finTimeoutMs: 5000 }, resolve);
+      const splice = new Splice(accepted, success.socket, { idleTimeoutMs: 0, finTimeoutMs: 5000 }, { spliceEnded: resolve });
       accepted.write(success.received);
       splice.start();
       success.releaseErrorGuard();

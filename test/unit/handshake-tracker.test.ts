@@ -38,7 +38,7 @@ function track(
   // The splice reads both sides; the tracker only taps.
   client.on('data', () => {});
   backend.on('data', () => {});
-  const tracker = new HandshakeTracker({ ...OPTIONS, ...options }, () => (ends += 1));
+  const tracker = new HandshakeTracker({ ...OPTIONS, ...options }, { handshakeEnded: () => (ends += 1) });
   tracker.start(client.asSocket(), backend.asSocket(), seen.serverRest, seen.clientBuffered);
   return { ended: () => ends, client, backend, tracker };
 }

@@ -10,7 +10,7 @@ function splice(t: TestContext, options: Partial<SpliceOptions> = {}): { client:
   const client = new FakeSocket();
   const backend = new FakeSocket();
   let result: SpliceResult | undefined;
-  new Splice(client.asSocket(), backend.asSocket(), { idleTimeoutMs: 0, finTimeoutMs: 30_000, writeStallMs: 120_000, ...options }, (done) => (result = done)).start();
+  new Splice(client.asSocket(), backend.asSocket(), { idleTimeoutMs: 0, finTimeoutMs: 30_000, writeStallMs: 120_000, ...options }, { spliceEnded: (done) => (result = done) }).start();
   t.after(() => {
     client.destroy();
     backend.destroy();
