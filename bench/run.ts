@@ -40,9 +40,18 @@ import {
 import { FULL, QUICK, bulk, hold, holdSteps, rate, sshd, type Counts, type Figures } from './lib/workloads.js';
 import { startRedis, type RedisHandle } from '../test/fixtures/redis-server.js';
 
-/** Memory steps: one cold, then five warm, whose mean and spread are reported: enough warm
- * sessions to outgrow the pages the cold step freed (with fewer, the warm figure read low). */
-const MEMORY_STEPS = 6;
+/**
+ * Memory steps: one cold, then warm ones, whose mean and spread are reported. As many as the
+ * target's processes can hold at 1,500 a step (two descriptors per session, ~9,968 sessions
+ * per process at `ulimit -n` 20,000; the echo backend ~19,900): six for one process
+ * (HAProxy, the pipe(), the proxy with one worker), twelve for the proxy's workers. The
+ * warm steps must outgrow what V8 keeps from the cold step: freed pages the next sessions
+ * reuse (the warm figure reads low, below the heap part), a young generation still growing
+ * (it reads high). With five warm steps Node 24 read below its heap part and Node 20 2 KB
+ * above it; with eleven both settle at the heap part plus about 1 KB of native handles.
+ */
+const MEMORY_STEPS_ONE_PROCESS = 6;
+const MEMORY_STEPS_WORKERS = 12;
 
 const WORKLOADS = ['bulk-up', 'bulk-down', 'rate', 'latency', 'memory', 'scale', 'sshd'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -176,6 +185,9 @@ async function main(): Promise<void> {
      * sessions are held in steps (workloads.ts holdSteps), each sampled after a full GC: the
      * first step is "cold", the mean of the others "warm"; the runs give the spread.
      */
+    const workerCount = args.workers === 'auto' ? os.availableParallelism() : args.workers;
+    const memorySteps = (target: TargetName): number =>
+      (target === 'proxy' || target === 'proxy-alt') && workerCount >= 2 ? MEMORY_STEPS_WORKERS : MEMORY_STEPS_ONE_PROCESS;
     const memoryOnFreshProcess = async (target: TargetName): Promise<Figures> => {
       const echo = frontends.filter((backend) => backend.mode === 'echo');
       const fresh =
@@ -186,7 +198,7 @@ async function main(): Promise<void> {
             : await startProxy(cli, echo, { workers: args.workers, nodeFlags: COLLECT_ON_SIGNAL_FLAGS, resultsDir, reusePort: args.reusePort, label: 'memory', ...(target === 'proxy-alt' && args.altNode !== undefined ? { node: args.altNode } : node) });
       try {
         const { adminPort } = fresh;
-        return await holdSteps(native.client, fresh.ports.get('echo') as number, counts.memorySessions, MEMORY_STEPS, fresh.pid, {
+        return await holdSteps(native.client, fresh.ports.get('echo') as number, counts.memorySessions, memorySteps(target), fresh.pid, {
           collect: target !== 'haproxy',
           ...(adminPort === undefined ? {} : { heapBytes: () => heapUsedBytes(adminPort) }),
         });

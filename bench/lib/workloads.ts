@@ -19,7 +19,7 @@ export const FULL: Counts = {
   rateConcurrency: 100,
   rateTotal: 20_000,
   latencyTotal: 5_000,
-  /** Sessions added per memory step (six steps: one cold, five warm; 9,000 in all, under one process's descriptor limit for HAProxy). */
+  /** Sessions added per memory step (bench/run.ts: six steps for one process, 9,000 under its descriptor limit; twelve for workers). */
   memorySessions: 1_500,
   scaleSessions: 0, // filled from the fd limit
   sshBannerTotal: 200,

@@ -49,19 +49,22 @@ export type PhaseTimings = { -readonly [Phase in Exclude<SessionPhase, 'closed'>
 
 const PHASE_INDEX: { readonly [Phase in SessionPhase]: number } = Object.fromEntries(SESSION_PHASES.map((phase, index) => [phase, index])) as { [Phase in SessionPhase]: number };
 
+/** A total per phase, then the last stint of the two phases whose stint is asked for. */
+const TOTALS = SESSION_PHASES.length;
+type StintPhase = 'connecting' | 'awaiting-banner';
+const STINT_INDEX: { readonly [Phase in StintPhase]: number } = { connecting: TOTALS, 'awaiting-banner': TOTALS + 1 };
+
 /**
  * Records the time spent in each phase: the one mechanism behind queue wait, connect
  * and banner times. Arrays by phase index on the connection path; the
  * `{ phase: ms }` object is made once, for the summary.
  */
-const PHASES = SESSION_PHASES.length;
-
 export class PhaseClock {
   /**
-   * Per phase index i: the total at [i], the last stint at [PHASES + i]. One plain array
-   * (cheaper to make than typed arrays, and one header instead of two per session).
+   * The total per phase index at [i], then the last stints (STINT_INDEX). One plain
+   * array of doubles, exactly as long as needed: an idle session keeps it.
    */
-  private readonly times: number[] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  private readonly times: number[] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
   /** Phases entered at least once (bit per phase index). */
   private entered = 0;
   private enteredAt: number;
@@ -79,15 +82,14 @@ export class PhaseClock {
     this.enteredAt = now;
     const index = PHASE_INDEX[phase];
     this.times[index] = (this.times[index] ?? 0) + stintMs;
-    this.times[PHASES + index] = stintMs;
+    if (phase === 'connecting' || phase === 'awaiting-banner') this.times[STINT_INDEX[phase]] = stintMs;
     this.entered |= 1 << index;
     return stintMs;
   }
 
   /** The last stint in `phase` (the banner wait of the attempt that succeeded, not the sum); undefined if never in it. */
-  lastStint(phase: SessionPhase): number | undefined {
-    const index = PHASE_INDEX[phase];
-    return (this.entered & (1 << index)) === 0 ? undefined : this.times[PHASES + index];
+  lastStint(phase: StintPhase): number | undefined {
+    return (this.entered & (1 << PHASE_INDEX[phase])) === 0 ? undefined : this.times[STINT_INDEX[phase]];
   }
 
   /** Milliseconds in each phase entered (closed excluded). */

@@ -108,7 +108,9 @@ export class Session {
   private readonly acceptedAt: number;
   private readonly clientPort: number | undefined;
   private readonly buffer: ClientBuffer;
-  private readonly deadline: SetupDeadline;
+  /** Until the splice (or the end); then only the pattern that chose its budget is kept. */
+  private deadline: SetupDeadline | undefined;
+  private deadlinePattern: string | undefined;
   private keepalive: ClientKeepalive | undefined;
   /** Replaced, not pushed to: a pushed-to array reserves 17 slots, and most sessions make one attempt. */
   private attempts: readonly AttemptRecord[] = [];
@@ -166,7 +168,7 @@ export class Session {
     this.client.on('error', onClientErrorBeforeSplice);
     this.client.on('close', onClientCloseBeforeSplice);
     // The deadline first: bytes read with a PROXY header may hold the identification already.
-    this.deadline.start();
+    this.deadline?.start();
     this.buffer.start(initialBytes);
     if (this.state.phase === 'closed') return;
     if (this.context.keepalive) {
@@ -243,7 +245,7 @@ export class Session {
    * place or its lease.
    */
   private onClientIdentified(): void {
-    this.deadline.identify(this.buffer.identification);
+    this.deadline?.identify(this.buffer.identification);
     const state = this.state;
     if (state.phase === 'queued') this.context.pool.serveQueue();
     else if (state.phase === 'connecting' || state.phase === 'awaiting-banner') state.lease.identified();
@@ -343,7 +345,7 @@ export class Session {
 
   private spliceTo(lease: Lease, success: AttemptSuccess, prefetched: boolean): void {
     const backend = success.socket;
-    this.deadline.clear();
+    this.endDeadline();
     // Keepalive lines already written stay ahead of the backend's own bytes.
     this.keepalive?.stop();
     // What the client must see, byte-exact: pre-lines, identification, anything after.
@@ -367,7 +369,9 @@ export class Session {
       });
     }
     this.record(lease.server, success, prefetched);
-    this.serverIdentification = success.identification.line;
+    // The server's usual line, as one string shared by its sessions rather than a copy each.
+    const identification = success.identification.line;
+    this.serverIdentification = identification === lease.server.lastIdentification ? lease.server.lastIdentification : identification;
     this.setupMs = this.now() - this.acceptedAt;
     this.backend = backend;
     for (const chunk of withoutPrefix(clientChunks, success.sentBytes)) backend.write(chunk);
@@ -375,6 +379,14 @@ export class Session {
     success.releaseErrorGuard();
     tracker.start(this.client, backend, success.received.subarray(success.identEndOffset), clientChunks);
     this.context.events.emit('session-spliced', { listener: this.context.listener, pool: this.context.pool.name, server: lease.server.name, setupMs: this.setupMs });
+  }
+
+  /** The setup is over: the deadline goes (a spliced session would keep it for its whole life), its one fact stays. */
+  private endDeadline(): void {
+    if (this.deadline === undefined) return;
+    this.deadline.clear();
+    this.deadlinePattern = this.deadline.budget.pattern;
+    this.deadline = undefined;
   }
 
   /** Called by the session's splice when both sides are gone. */
@@ -444,7 +456,7 @@ export class Session {
     const authOutcome = state.phase === 'spliced' ? state.tracker.outcome : phase === 'queued' || phase === 'backoff' ? undefined : 'noauth';
     this.chargeableOutcome = chargeable(authOutcome, reason, spliced);
     this.transition({ phase: 'closed', reason });
-    this.deadline.clear();
+    this.endDeadline();
     this.admission.release();
     this.onClosed(this);
     const timings = this.clock.timings;
@@ -474,7 +486,7 @@ export class Session {
       keepaliveLines: this.keepalive?.linesSent ?? 0,
       ...(slotRelease === undefined ? {} : { slotRelease }),
       ...(authOutcome === undefined ? {} : { authOutcome, penaltyCharged: this.chargeableOutcome !== undefined }),
-      ...(this.deadline.budget.pattern === undefined ? {} : { deadlinePattern: this.deadline.budget.pattern }),
+      ...(this.deadlinePattern === undefined ? {} : { deadlinePattern: this.deadlinePattern }),
     });
   }
 }
