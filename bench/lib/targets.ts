@@ -117,6 +117,8 @@ export interface ProxyOptions {
   readonly label?: string;
   /** A shared store (cluster.store, redis://...): every handshake slot is also taken there. */
   readonly store?: string;
+  /** pools[].prefetch.perServer: banner-verified backend connections kept ready. */
+  readonly prefetch?: number;
 }
 
 /** Starts `node dist/cli.js serve` with one listener + pool per backend. */
@@ -137,6 +139,7 @@ export async function startProxy(cli: string, backends: readonly Backend[], opti
       // HAProxy has no such limit, so it is lifted out of the way here.
       handshake: { maxStartups: 100000 },
       queue: { maxLength: 100000 },
+      ...(options.prefetch === undefined ? {} : { prefetch: { perServer: options.prefetch } }),
     })),
     limits: { maxConnections: 100000 },
     // Every bench client shares loopback and leaves without authenticating: exempt, as a

@@ -20,8 +20,6 @@ export type PrefetchRetireReason = 'MAX_AGE' | 'SHUTDOWN' | 'SERVER_UNUSABLE' | 
 const CLOSE_WAIT_MS = 2000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
-/** Coalescing delay between a take/retire/discard and the refill it causes. */
-const REFILL_DELAY_MS = 20;
 
 export interface PrefetchOptions {
   /** Connect and banner timeouts for prefetch attempts (the sessions' own, read at each attempt). */
@@ -60,7 +58,7 @@ export class BannerPrefetcher implements PrefetchSource {
   private readonly askingSlots = new Map<BackendServer, number>();
   private readonly failures = new Map<BackendServer, { count: number; until: number }>();
   private tickTimer: NodeJS.Timeout | undefined;
-  private refillPending: NodeJS.Timeout | undefined;
+  private refillPending: NodeJS.Immediate | undefined;
   private unsubscribe: (() => void) | undefined;
   private running = false;
 
@@ -98,7 +96,7 @@ export class BannerPrefetcher implements PrefetchSource {
     this.unsubscribe = undefined;
     clearTimeout(this.tickTimer);
     this.tickTimer = undefined;
-    clearTimeout(this.refillPending);
+    clearImmediate(this.refillPending);
     this.refillPending = undefined;
     for (const opening of [...this.opening]) {
       opening.attempt?.cancel();
@@ -144,16 +142,17 @@ export class BannerPrefetcher implements PrefetchSource {
   }
 
   /**
-   * Refill shortly, not in the current call stack (take() runs inside the pool's
-   * lease()): the takes of a burst are coalesced into one refill pass, which does
-   * not compete with the splices it follows.
+   * Refill once this turn of the event loop has handled its I/O, not in the current
+   * call stack (take() runs inside the pool's lease()): the takes of a burst read in one
+   * turn are coalesced into one refill pass, after the splices they made. Not a timer: a
+   * 20 ms one emptied a pool of four under 2,000 conn/s (about one take in ten was a hit).
    */
   private refillSoon(): void {
     if (!this.running || this.refillPending) return;
-    this.refillPending = setTimeout(() => {
+    this.refillPending = setImmediate(() => {
       this.refillPending = undefined;
       this.refill();
-    }, REFILL_DELAY_MS);
+    });
   }
 
   private wanted(server: BackendServer, candidates: readonly BackendServer[]): boolean {
