@@ -42,16 +42,22 @@ import { startRedis, type RedisHandle } from '../test/fixtures/redis-server.js';
 
 /**
  * Memory steps: one cold, then warm ones, whose mean and spread are reported. As many as the
- * target's processes can hold at 1,500 a step (two descriptors per session, ~9,968 sessions
- * per process at `ulimit -n` 20,000; the echo backend ~19,900): six for one process
- * (HAProxy, the pipe(), the proxy with one worker), twelve for the proxy's workers. The
- * warm steps must outgrow what V8 keeps from the cold step: freed pages the next sessions
- * reuse (the warm figure reads low, below the heap part), a young generation still growing
- * (it reads high). With five warm steps Node 24 read below its heap part and Node 20 2 KB
- * above it; with eleven both settle at the heap part plus about 1 KB of native handles.
+ * target's processes and the echo backend can hold (two descriptors per session per proxy
+ * process, one per session at the backend, a reserve each), at most twelve: at `ulimit -n`
+ * 20,000 and 1,500 a step, six for one process (HAProxy, the pipe(), the proxy with one
+ * worker), twelve for the proxy's workers. The warm steps must outgrow what V8 keeps from
+ * the cold step: freed pages the next sessions reuse (the warm figure reads low, below the
+ * heap part), a young generation still growing (it reads high). With five warm steps Node 24
+ * read below its heap part and Node 20 2 KB above it; with eleven both settle at about the
+ * heap part plus 1 KB of native handles (docs/benchmarks.md, third round).
  */
-const MEMORY_STEPS_ONE_PROCESS = 6;
-const MEMORY_STEPS_WORKERS = 12;
+const MEMORY_STEPS_MAX = 12;
+
+function memoryStepsFor(processes: number, perStep: number, descriptors: number): number {
+  const perProcess = Math.floor((descriptors - 64) / 2);
+  const backend = descriptors - 200;
+  return Math.max(2, Math.min(MEMORY_STEPS_MAX, Math.floor(Math.min(processes * perProcess, backend) / perStep)));
+}
 
 const WORKLOADS = ['bulk-up', 'bulk-down', 'rate', 'latency', 'memory', 'scale', 'sshd'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -192,8 +198,9 @@ async function main(): Promise<void> {
      * first step is "cold", the mean of the others "warm"; the runs give the spread.
      */
     const workerCount = args.workers === 'auto' ? os.availableParallelism() : args.workers;
+    const descriptors = fdLimit();
     const memorySteps = (target: TargetName): number =>
-      (target === 'proxy' || target === 'proxy-alt') && workerCount >= 2 ? MEMORY_STEPS_WORKERS : MEMORY_STEPS_ONE_PROCESS;
+      memoryStepsFor(target === 'proxy' || target === 'proxy-alt' ? workerCount : 1, counts.memorySessions, descriptors);
     const memoryOnFreshProcess = async (target: TargetName): Promise<Figures> => {
       const echo = frontends.filter((backend) => backend.mode === 'echo');
       const fresh =
