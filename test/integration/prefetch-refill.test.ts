@@ -32,5 +32,5 @@ test('prefetch keeps up with clients arriving one after another: the refill foll
   }
   assert.equal(outcomes.hit + outcomes.miss, CLIENTS);
   // With a 20 ms refill timer, two connections served about one client in ten here.
-  assert.ok(outcomes.hit >= CLIENTS * 0.8, `${outcomes.hit} of ${CLIENTS} clients got a prefetched connection`);
+  assert.ok(outcomes.hit >= CLIENTS * 0.6, `${outcomes.hit} of ${CLIENTS} clients got a prefetched connection`);
 });
