@@ -39,6 +39,7 @@ import {
 } from './lib/targets.js';
 import { FULL, QUICK, bulk, hold, holdSteps, rate, sshd, type Counts, type Figures } from './lib/workloads.js';
 import { startRedis, type RedisHandle } from '../test/fixtures/redis-server.js';
+import { workerCount } from '../src/cluster/messages.js';
 
 /**
  * Memory steps: one cold, then warm ones, whose mean and spread are reported. As many as the
@@ -143,7 +144,8 @@ function machine(altNode: string | undefined, node: string | undefined): Record<
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const counts: Counts = { ...(args.quick ? QUICK : FULL), scaleSessions: args.scale ?? Math.floor((fdLimit() - 200) / 2) };
+  const descriptors = fdLimit();
+  const counts: Counts = { ...(args.quick ? QUICK : FULL), scaleSessions: args.scale ?? Math.floor((descriptors - 200) / 2) };
   const resultsDir = path.join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });
   const info = machine(args.altNode, args.node);
@@ -197,10 +199,9 @@ async function main(): Promise<void> {
      * sessions are held in steps (workloads.ts holdSteps), each sampled after a full GC: the
      * first step is "cold", the mean of the others "warm"; the runs give the spread.
      */
-    const workerCount = args.workers === 'auto' ? os.availableParallelism() : args.workers;
-    const descriptors = fdLimit();
+    const proxyProcesses = workerCount(args.workers);
     const memorySteps = (target: TargetName): number =>
-      memoryStepsFor(target === 'proxy' || target === 'proxy-alt' ? workerCount : 1, counts.memorySessions, descriptors);
+      memoryStepsFor(target === 'proxy' || target === 'proxy-alt' ? proxyProcesses : 1, counts.memorySessions, descriptors);
     const memoryOnFreshProcess = async (target: TargetName): Promise<Figures> => {
       const echo = frontends.filter((backend) => backend.mode === 'echo');
       const fresh =

@@ -109,10 +109,11 @@ export class HandshakeTracker {
   private smallest: number | undefined;
   private serverReplies = 0;
   private clientFlights = 0;
-  /** Who spoke last after NEWKEYS: a failed login ends with the server's answer. */
+  /**
+   * Who spoke last after NEWKEYS: a chunk from the other side opens a new flight, and a
+   * failed login ends with the server's answer.
+   */
   private lastSpeaker: Direction | undefined;
-  /** The side whose chunk opened the current flight (after NEWKEYS). */
-  private flight: Direction | undefined;
 
   /** How the slot was released; undefined while the handshake runs. */
   released: SlotRelease | undefined;
@@ -210,8 +211,7 @@ export class HandshakeTracker {
 
   /** A server chunk after NEWKEYS; only its size matters, so nothing is copied or parsed. */
   private serverFlight(bytes: number): void {
-    if (this.flight === 'server') return;
-    this.flight = 'server';
+    if (this.lastSpeaker === 'server') return;
     this.lastSpeaker = 'server';
     this.serverReplies += 1;
     if (this.smallest === undefined) {
@@ -243,8 +243,7 @@ export class HandshakeTracker {
   }
 
   private clientFlight(): void {
-    if (this.flight === 'client') return;
-    this.flight = 'client';
+    if (this.lastSpeaker === 'client') return;
     this.lastSpeaker = 'client';
     this.clientFlights += 1;
   }
