@@ -3,7 +3,7 @@
 # client, paramiko for the system python, Chromium for the status page test, promtool
 # (Debian's prometheus) for the alert rules, iproute2 for the network-namespace tests,
 # asyncssh and Dropbear's dbclient for the authentication matrix (docs/penalties.md),
-# redis-server for the shared store of replicas (docs/cluster.md).
+# redis-server for the shared store of replicas (docs/cluster.md), systemd's tools for socket activation.
 # Where they cannot be installed, the tests that need them are skipped with the reason.
 set -euo pipefail
 
@@ -17,6 +17,8 @@ missing=()
 /usr/bin/python3 -c 'import asyncssh' >/dev/null 2>&1 || missing+=(python3-asyncssh)
 [ -x /usr/bin/dbclient ] || missing+=(dropbear-bin)
 [ -x /usr/bin/redis-server ] || [ -x /usr/bin/valkey-server ] || missing+=(redis-server)
+# systemd-socket-activate and systemd-analyze, for the socket activation and unit tests (docs/deploy.md).
+[ -x /usr/bin/systemd-socket-activate ] && [ -x /usr/bin/systemd-analyze ] || missing+=(systemd)
 
 "$(dirname "$0")/install-missing-packages.sh" "test prerequisites" warn "${missing[@]}"
 

@@ -18,6 +18,8 @@ export interface RuntimeOptions {
   readonly healthChecks?: boolean;
   /** Options for this process's metrics (a cluster worker labels its process metrics, leaves health events to the primary). */
   readonly metrics?: ProxyMetricsOptions;
+  /** Listening sockets systemd passed, by listener name (socket activation). */
+  readonly inheritedFds?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -47,7 +49,7 @@ export class ProxyRuntime {
     this.config = config;
     this.options = options;
     this.logger = options.logger ?? createLogger(config.log);
-    this.server = new ProxyServer(config, this.events);
+    this.server = new ProxyServer(config, this.events, options.inheritedFds ? { inheritedFds: options.inheritedFds } : {});
     // A throwing observer is caught by the bus; say so once per event name (it may throw on every event).
     const reported = new Set<string>();
     this.events.onObserverError = (event, error) => {

@@ -15,6 +15,8 @@ import { ClusterReloader } from './primary-reload.js';
 import { RestartPolicy } from './restart-policy.js';
 import { WORKER_CONFIG_ENV, WORKER_COUNT_ENV } from './worker.js';
 import { ClusterStore } from '../store/cluster-store.js';
+import { SystemdNotifier } from '../systemd/notify.js';
+import { notifyingReloads, serviceStatus } from '../systemd/service.js';
 
 
 /**
@@ -120,7 +122,20 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     sendVerdicts,
     stopping: () => stopping,
   });
-  const detachReloader = reload ? attachReloader(reloader, reload) : () => {};
+  const notifier = SystemdNotifier.fromEnv(process.env, process.pid, (message, error) => logger.warn({ event: 'systemd-notify', err: error }, message));
+  const status = (): string => `${serviceStatus(current)}; ${count} workers`;
+  const detachReloader = reload ? attachReloader(notifyingReloads(reloader, notifier, status), reload) : () => {};
+  // READY=1 once every first worker listens on every listener (a worker's listen goes through here).
+  const listenCounts = new Map<number, number>();
+  let announced = false;
+  const onWorkerListening = (worker: Worker): void => {
+    listenCounts.set(worker.id, (listenCounts.get(worker.id) ?? 0) + 1);
+    const listeningWorkers = [...listenCounts.values()].filter((listens) => listens >= current.listeners.length).length;
+    if (announced || listeningWorkers < count) return;
+    announced = true;
+    void notifier.ready(status());
+  };
+  cluster.on('listening', onWorkerListening);
 
   return new Promise<number>((resolve) => {
     let exitCode = 0;
@@ -162,6 +177,8 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
         detachLog();
         process.off('SIGINT', shutdown);
         process.off('SIGTERM', shutdown);
+        cluster.off('listening', onWorkerListening);
+        notifier.close();
         void (admin?.close() ?? Promise.resolve()).then(() => resolve(exitCode));
       }
     }
@@ -171,6 +188,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       detachReloader();
       for (const checker of checkers) checker.stop();
       logger.info({ event: 'shutdown', signal, workers: startedAt.size }, 'stopping workers');
+      void notifier.stopping(`stopping ${startedAt.size} worker(s)`);
       for (const worker of startedAt.keys()) worker.process.kill(signal);
       // No worker alive (all waiting for a restart): nothing will exit, so finish now.
       if (startedAt.size === 0) finishIfDone();

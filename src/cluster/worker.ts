@@ -131,10 +131,11 @@ export function workerConfig(config: Config, workers: number): Config {
  * admin endpoint (the primary serves it from the workers' snapshots), process metrics
  * labelled with the worker id, its share of the handshake slots.
  */
-export function workerRuntime(config: Config, workers: number): ProxyRuntime {
+export function workerRuntime(config: Config, workers: number, inheritedFds: ReadonlyMap<string, number> = new Map()): ProxyRuntime {
   const dataPlane = workerConfig(config, workers);
   const worker = String(cluster.worker?.id ?? 0);
-  const runtime = new ProxyRuntime(dataPlane, { healthChecks: false, metrics: { processLabels: { worker }, healthEvents: false } });
+  // Sockets systemd passed to the primary: a worker's listen({ fd }) is served by the primary, which holds them.
+  const runtime = new ProxyRuntime(dataPlane, { healthChecks: false, metrics: { processLabels: { worker }, healthEvents: false }, inheritedFds });
   attachWorker(runtime);
   return runtime;
 }

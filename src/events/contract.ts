@@ -94,7 +94,7 @@ export interface ProxyEventMap {
   ];
   'connection-rejected': [{ readonly listener: string; readonly reason: ReasonCode; readonly client: string; readonly message?: string }];
   'accept-error': [{ readonly listener: string; readonly error: NodeJS.ErrnoException }];
-  'listener-open': [{ readonly listener: string; readonly address: string }];
+  'listener-open': [{ readonly listener: string; readonly address: string; readonly fd?: number }];
   'listener-closed': [{ readonly listener: string }];
   'server-state': [
     {

@@ -74,6 +74,8 @@ export interface ListenerDeps {
   readonly charger: PenaltyCharger;
   /** Bind with SO_REUSEPORT (a cluster worker with its own accept queue; src/net/reuse-port.ts). */
   readonly reusePort?: boolean;
+  /** A listening socket systemd passed (socket activation, src/systemd/listen-fds.ts): used instead of binding. */
+  readonly inheritedFd?: number;
 }
 
 /** One listening socket: accept, admit (ACL, limits), and start a session per client. */
@@ -131,25 +133,44 @@ export class Listener {
     return address !== null && typeof address === 'object' ? address.port : undefined;
   }
 
+  /** Whether this listener runs on a socket systemd passed (a reload keeps it whatever its bind says). */
+  get inherited(): boolean {
+    return this.deps.inheritedFd !== undefined;
+  }
+
+  private inheritedAddress(fd: number): string {
+    const address = this.server.address();
+    return address !== null && typeof address === 'object' ? formatHostPort({ host: address.address, port: address.port }) : `fd ${fd}`;
+  }
+
   get listening(): boolean {
     return this.server.listening;
   }
 
   open(): Promise<void> {
     const { host, port } = this.config.bind;
+    const fd = this.deps.inheritedFd;
     return new Promise((resolve, reject) => {
       const onError = (error: Error): void => {
-        reject(new Error(`listener "${this.name}": cannot listen on ${formatHostPort(this.config.bind)}: ${error.message}`, { cause: error }));
+        const where = fd === undefined ? `on ${formatHostPort(this.config.bind)}` : `on the socket systemd passed (fd ${fd})`;
+        reject(new Error(`listener "${this.name}": cannot listen ${where}: ${error.message}`, { cause: error }));
       };
       this.server.once('error', onError);
+      const onListening = (): void => {
+        this.server.off('error', onError);
+        this.boundAddress = fd === undefined ? formatHostPort({ host, port: this.port ?? port }) : this.inheritedAddress(fd);
+        this.deps.events.emit('listener-open', { listener: this.name, address: this.boundAddress, ...(fd === undefined ? {} : { fd }) });
+        resolve();
+      };
+      if (fd !== undefined) {
+        // Socket activation: the socket is bound and listening already; connections queued in
+        // its backlog while the proxy (re)started are accepted now.
+        this.server.listen({ fd, backlog: 4096 }, onListening);
+        return;
+      }
       // Port 0 must stay one shared socket: each worker would get a port of its own.
       const ownSocket = this.deps.reusePort === true && port !== 0 ? { exclusive: true, reusePort: true } : {};
-      this.server.listen({ host, port, backlog: 4096, ...ownSocket }, () => {
-        this.server.off('error', onError);
-        this.boundAddress = formatHostPort({ host, port: this.port ?? port });
-        this.deps.events.emit('listener-open', { listener: this.name, address: this.boundAddress });
-        resolve();
-      });
+      this.server.listen({ host, port, backlog: 4096, ...ownSocket }, onListening);
     });
   }
 

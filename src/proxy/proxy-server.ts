@@ -12,6 +12,11 @@ import { ClusterStore } from '../store/cluster-store.js';
 import { localSourceAdmission, type SourceAdmission } from '../store/shared-sources.js';
 import { localPenaltyCharger, type PenaltyCharger } from '../store/shared-penalties.js';
 
+export interface ProxyServerOptions {
+  /** Listening sockets systemd passed, by listener name (src/systemd/listen-fds.ts). */
+  readonly inheritedFds?: ReadonlyMap<string, number>;
+}
+
 /**
  * The data plane built from a config: pools and listeners sharing one event bus.
  * Observers (logs, metrics, admin) attach to `events`.
@@ -40,8 +45,12 @@ export class ProxyServer {
   private graceTimer: NodeJS.Timeout | undefined;
   private graceEnds: (() => void) | undefined;
 
-  constructor(config: Config, events: ProxyEvents = new ProxyEvents()) {
+  /** Listening sockets systemd passed, by listener name (socket activation). */
+  private readonly inheritedFds: ReadonlyMap<string, number>;
+
+  constructor(config: Config, events: ProxyEvents = new ProxyEvents(), options: ProxyServerOptions = {}) {
     this.config = config;
+    this.inheritedFds = options.inheritedFds ?? new Map();
     this.events = events;
     this.connectionCap = connectionCapFor(config);
     this.budget = new ConnectionBudget(this.connectionCap.effective);
@@ -54,12 +63,20 @@ export class ProxyServer {
     for (const listener of config.listeners) {
       const pool = this.pools.get(listener.pool);
       if (!pool) throw new Error(`listener "${listener.name}" names unknown pool "${listener.pool}"`);
-      this.listeners.push(new Listener(listener, this.listenerDeps(config, pool)));
+      this.listeners.push(this.newListener(config, listener, pool));
     }
   }
 
   private listenerDeps(config: Config, pool: BackendPool): ListenerDeps {
     return { pool, timeouts: config.timeouts, limits: config.limits, events: this.events, budget: this.budget, sources: this.sources, penalties: this.penalties, charger: this.charger, reusePort: useReusePort(config.reusePort) };
+  }
+
+  /** A listener's deps, with the systemd socket that bears its name unless a listener already runs on it. */
+  private newListener(config: Config, listener: Config['listeners'][number], pool: BackendPool): Listener {
+    const fd = this.inheritedFds.get(listener.name);
+    const taken = fd !== undefined && this.allListeners().some((open) => open.name === listener.name && open.inherited);
+    const deps = this.listenerDeps(config, pool);
+    return new Listener(listener, fd === undefined || taken ? deps : { ...deps, inheritedFd: fd });
   }
 
   private newPool(config: Config['pools'][number]): BackendPool {
@@ -79,8 +96,9 @@ export class ProxyServer {
   async reload(config: Config): Promise<ReloadChanges> {
     if (this.draining) throw new Error('the proxy is shutting down');
     const changes: ReloadChanges = { listeners: { added: [], removed: [], updated: [] }, pools: { added: [], removed: [] }, servers: {} };
+    // A listener on a socket systemd passed keeps it: the proxy cannot bind that address itself.
     const keepBind = (listener: Listener, next: Config['listeners'][number]): boolean =>
-      listener.config.bind.host === next.bind.host && listener.config.bind.port === next.bind.port;
+      listener.inherited || (listener.config.bind.host === next.bind.host && listener.config.bind.port === next.bind.port);
     const pools = new Map<string, BackendPool>();
     const poolFor = (name: string): BackendPool => {
       const pool = pools.get(name) ?? this.pools.get(name) ?? this.newPool(config.pools.find((p) => p.name === name) as Config['pools'][number]);
@@ -92,7 +110,7 @@ export class ProxyServer {
     for (const next of config.listeners) {
       const current = this.listener(next.name);
       if (current && keepBind(current, next)) continue;
-      const listener = new Listener(next, this.listenerDeps(config, poolFor(next.pool)));
+      const listener = this.newListener(config, next, poolFor(next.pool));
       try {
         await listener.open();
       } catch (error) {
@@ -236,7 +254,7 @@ export class ProxyServer {
     for (const listener of this.allListeners()) yield* [...listener.sessions];
   }
 
-  private sessionCount(): number {
+  sessionCount(): number {
     return this.allListeners().reduce((sum, listener) => sum + listener.sessions.size, 0);
   }
 }

@@ -1,5 +1,6 @@
 // What `npm pack` ships, installed the way a user would: a fresh clone packs dist/ (prepack
-// builds it), the source maps carry their sources, and the installed CLI runs.
+// builds it) without source maps (they would point at src/, which is not shipped), the docs
+// every README link names, the systemd units, and the installed CLI runs.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -14,7 +15,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const NPM_CLI = process.env.npm_execpath;
 const npm = (args: readonly string[]): [string, string[]] => (NPM_CLI ? [process.execPath, [NPM_CLI, ...args]] : ['npm', [...args]]);
 
-test('a fresh clone packs dist/ with sources in its maps, LICENSE and config; the installed CLI runs --version and check-config', { timeout: 300_000 }, async (t) => {
+test('a fresh clone packs dist/ without maps, LICENSE, config, docs and the systemd units; the installed CLI runs --version and check-config', { timeout: 300_000 }, async (t) => {
   const work = await mkdtemp(path.join(tmpdir(), 'sbp-pack-'));
   t.after(() => rm(work, { recursive: true, force: true }));
   // A fresh clone: the tracked files only (no dist/), with the installed dev dependencies.
@@ -29,8 +30,14 @@ test('a fresh clone packs dist/ with sources in its maps, LICENSE and config; th
   const shipped = new Set(report.files.map((file) => file.path));
   for (const needed of ['dist/cli.js', 'dist/cli/main.js', 'LICENSE', 'README.md', 'config/default.yaml', 'package.json']) assert.ok(shipped.has(needed), `ships ${needed}`);
   assert.ok(![...shipped].some((file) => file.startsWith('src/') || file.startsWith('test/')), 'no sources or tests');
-  const map = JSON.parse(await readFile(path.join(clone, 'dist/cli/main.js.map'), 'utf8')) as { sources: string[]; sourcesContent?: string[] };
-  assert.ok(map.sourcesContent?.[0]?.includes('runCli'), 'the map carries its TypeScript source (src/ is not shipped)');
+  assert.deepEqual([...shipped].filter((file) => file.endsWith('.map')), [], 'no source maps');
+  assert.doesNotMatch(await readFile(path.join(clone, 'dist/cli/main.js'), 'utf8'), /sourceMappingURL/, 'no pointer to a map');
+  for (const unit of ['systemd/ssh-banner-proxy.service', 'systemd/ssh-banner-proxy.socket']) assert.ok(shipped.has(unit), `ships ${unit}`);
+  // Every relative link in README resolves inside the package (on npm and in an installed copy).
+  const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
+  const links = [...readme.matchAll(/\]\(((?:docs|config|systemd|k8s)\/[^)#\s]+)/g)].map((match) => match[1] as string);
+  assert.ok(links.length > 5, 'README links into docs/');
+  for (const link of links.filter((target) => !target.startsWith('k8s/'))) assert.ok(shipped.has(link), `README's link ${link} is shipped`);
 
   // Installed into an empty project, from the tarball alone (dependencies from the registry).
   const user = path.join(work, 'user');
