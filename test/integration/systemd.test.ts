@@ -96,3 +96,19 @@ test('a socket named after no listener stops the start with a message that names
   assert.equal(exited.code, 1);
   assert.match(proxy.stderr(), /socket\(s\) named "sshd" but no listener has that name \(listeners: ssh\); set FileDescriptorName=/);
 });
+
+test('with workers the primary holds the passed socket, both workers accept on it, and the primary says READY once they listen', { skip: SKIP }, async (t) => {
+  const notify = await startNotifyListener();
+  t.after(() => notify.close());
+  const config = { ...(await backendConfig()), workers: 2 };
+  const proxy = await startServeProcess(config, { wrap: ['env', `NOTIFY_SOCKET=${notify.path}`, 'python3', HOLDER, 'ssh', '--'], listeners: [] });
+  t.after(() => proxy.kill());
+  const ready = await notify.waitFor((message) => message.fields.READY === '1', 20_000, 'READY=1');
+  assert.match(ready.fields.STATUS ?? '', /2 workers/);
+  // Each worker's log line comes through its own stdout pipe, which may lag the datagram.
+  await proxy.waitForLog((line) => line.event === 'listening' && proxy.logs.filter((other) => other.event === 'listening').length === 2, 10_000, 'both workers listening');
+  assert.ok(proxy.logs.filter((line) => line.event === 'listening').every((line) => line.fd === 3));
+  const started = proxy.logs.find((line) => line.event === 'holder-started');
+  assert.equal(ready.pid, started?.pid, 'READY comes from the primary, the service\'s main process');
+  assert.equal(await readFirstLine('127.0.0.1', Number(started?.port), 15_000), IDENT);
+});
