@@ -13,8 +13,8 @@ export interface ServeArgs {
 export const serveCommand: CliCommand = {
   register(cli, setExitCode) {
     return cli.command(
-      ['serve', '$0'],
-      'Run the proxy',
+      'serve',
+      'Run the proxy (the command when none is named)',
       (command: Argv) =>
         command
           .option('config', { alias: 'c', type: 'string', default: DEFAULT_CONFIG_PATH, describe: 'YAML config file', defaultDescription: 'the packaged config/default.yaml' })

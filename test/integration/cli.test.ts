@@ -35,10 +35,43 @@ describe('command line', () => {
     for (const command of ['serve', 'check-config', 'probe', 'loadtest', 'demo']) assert.match(result.stdout, new RegExp(`ssh-banner-proxy ${command}`));
   });
 
-  it('prints the package version', async () => {
-    const result = await cli(['--version']);
-    assert.equal(result.code, 0);
-    assert.equal(result.stdout.trim(), PACKAGE.version);
+  it('prints the package version with --version and -V; -v is not the version', async () => {
+    for (const flag of ['--version', '-V']) {
+      const result = await cli([flag]);
+      assert.equal(result.code, 0);
+      assert.equal(result.stdout.trim(), PACKAGE.version);
+    }
+    const lower = await cli(['-v']);
+    assert.equal(lower.code, 2);
+    assert.doesNotMatch(lower.stdout, new RegExp(PACKAGE.version.replaceAll('.', '\\.')));
+  });
+
+  it('top-level help lists commands and the program\'s options, not serve\'s flags', async () => {
+    const result = await cli(['--help']);
+    assert.match(result.stdout, /ssh-banner-proxy completion/);
+    for (const flag of ['--config', '--listen', '--watch', '--log-level']) assert.ok(!result.stdout.includes(flag), `${flag} is serve's, not the program's`);
+    const serve = await cli(['serve', '--help']);
+    assert.match(serve.stdout, /--listen/);
+  });
+
+  it('a mistyped command gets "did you mean", an unknown one the list of commands, exit 2', async () => {
+    const typo = await cli(['chek-config', 'foo.yaml']);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /unknown command "chek-config"\. Did you mean check-config\?/);
+    const unknown = await cli(['frobnicate']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command "frobnicate" \(commands: serve, check-config, probe, loadtest, demo, completion\)/);
+  });
+
+  it('completion prints a shell script, and the script\'s query completes commands and serve\'s flags', async () => {
+    const script = await cli(['completion']);
+    assert.equal(script.code, 0);
+    assert.match(script.stdout, /###-begin-ssh-banner-proxy-completions-###/);
+    assert.match(script.stdout, /--get-yargs-completions/);
+    const commands = await cli(['--get-yargs-completions', 'ssh-banner-proxy', '']);
+    assert.deepEqual(commands.stdout.trim().split('\n').filter((word) => !word.startsWith('-')), ['completion', 'serve', 'check-config', 'probe', 'loadtest', 'demo']);
+    const flags = await cli(['--get-yargs-completions', 'ssh-banner-proxy', 'serve', '--']);
+    assert.match(flags.stdout, /^--listen$/m);
   });
 
   it('check-config prints the effective config with defaults in the file vocabulary', async () => {
