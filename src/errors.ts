@@ -70,8 +70,9 @@ export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
   readonly problems: readonly string[];
 
-  constructor(source: string, problems: readonly string[]) {
-    super(`${source}: invalid configuration\n  - ${problems.join('\n  - ')}`);
+  /** `headline` says what kind of problem it is: the file's content, or the file itself (not found, unreadable). */
+  constructor(source: string, problems: readonly string[], headline = 'invalid configuration') {
+    super(`${source}: ${headline}\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConfigError';
     this.problems = problems;
   }

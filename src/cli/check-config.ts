@@ -9,16 +9,27 @@ import type { CliCommand } from './main.js';
 export const checkConfigCommand: CliCommand = {
   register(cli, setExitCode) {
     return cli.command(
-      'check-config <file>',
+      'check-config [file]',
       'Validate a config file and print the effective config (defaults filled in)',
       (command: Argv) =>
         command
-          .positional('file', { type: 'string', demandOption: true, describe: 'YAML config file' })
-          .option('json', { type: 'boolean', default: false, describe: 'Print JSON instead of YAML' }),
-      (args) => setExitCode(checkConfig(String(args.file), Boolean(args.json))),
+          .positional('file', { type: 'string', describe: 'YAML config file' })
+          .option('json', { type: 'boolean', default: false, describe: 'Print JSON instead of YAML' })
+          .option('schema', { type: 'boolean', default: false, describe: 'Print the config file\'s JSON Schema (for editors; also config/schema.json)' })
+          .check((args) => {
+            if (args.schema || typeof args.file === 'string') return true;
+            throw new Error('name a config file to check (or --schema to print the JSON Schema)');
+          }),
+      (args) => setExitCode(args.schema ? printSchema() : checkConfig(String(args.file), Boolean(args.json))),
     );
   },
 };
+
+async function printSchema(): Promise<number> {
+  const { configJsonSchema } = await import('../config/json-schema.js');
+  process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+  return EXIT_OK;
+}
 
 async function checkConfig(file: string, json: boolean): Promise<number> {
   try {

@@ -3,8 +3,11 @@ import { z } from 'zod';
 import { parseHostPort, type HostPort } from '../net/address.js';
 import { parseDurationMs } from './duration.js';
 
+/** What a duration field accepts, before parsing (the JSON Schema describes this one). */
+export const durationInput = z.union([z.number(), z.string()]);
+
 /** A duration: `250ms`, `5s`, `2m`, `1h` or milliseconds. Output is milliseconds. */
-export const duration = z.union([z.number(), z.string()]).transform((value, ctx): number => {
+export const duration = durationInput.transform((value, ctx): number => {
   const ms = parseDurationMs(value);
   if (ms === undefined) {
     ctx.addIssue({
@@ -16,8 +19,11 @@ export const duration = z.union([z.number(), z.string()]).transform((value, ctx)
   return ms;
 });
 
+/** What an address field accepts (the JSON Schema describes this one). */
+export const hostPortInput = z.string();
+
 /** `host:port` or `[v6]:port`. */
-export const hostPort = z.string().transform((value, ctx): HostPort => {
+export const hostPort = hostPortInput.transform((value, ctx): HostPort => {
   const parsed = parseHostPort(value);
   if (typeof parsed === 'string') {
     ctx.addIssue({ code: 'custom', message: `expected host:port, ${parsed}` });
@@ -26,8 +32,11 @@ export const hostPort = z.string().transform((value, ctx): HostPort => {
   return parsed;
 });
 
+/** What a CIDR field accepts (the JSON Schema describes this one). */
+export const cidrInput = z.string();
+
 /** A CIDR block, or a bare address meaning a single host. */
-export const cidr = z.string().transform((value, ctx): string => {
+export const cidr = cidrInput.transform((value, ctx): string => {
   const text = value.includes('/') ? value : `${value}/${value.includes(':') ? 128 : 32}`;
   if (!IPCIDR.isValidCIDR(text)) {
     ctx.addIssue({ code: 'custom', message: `expected a CIDR block like 10.0.0.0/8 or ::/0, got ${JSON.stringify(value)}` });

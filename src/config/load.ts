@@ -12,8 +12,11 @@ export async function loadConfigFile(path: string, overrides: ConfigOverrides = 
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ConfigError(path, [`no such file (working directory ${process.cwd()})`], 'file not found');
+    if (code === 'EISDIR') throw new ConfigError(path, ['it is a directory; name the YAML file in it'], 'not a file');
     const reason = error instanceof Error ? error.message : String(error);
-    throw new ConfigError(path, [`cannot read the file: ${reason}`]);
+    throw new ConfigError(path, [reason], 'cannot read the file');
   }
   return parseConfigText(text, path, overrides);
 }
@@ -52,7 +55,13 @@ export function validateConfig(raw: unknown, source: string, where: (path: Prope
     const text = `${where(problem.path)}${formatPath(problem.path)}: ${problem.message}`;
     if (!problems.includes(text)) problems.push(text);
   }
-  throw new ConfigError(source, problems);
+  throw new ConfigError(source, byLine(problems));
+}
+
+/** Problems in the order of the file: by line, those of flags and of no line first (a stable sort keeps the rest in place). */
+function byLine(problems: readonly string[]): string[] {
+  const lineOf = (problem: string): number => Number(/^line (\d+): /.exec(problem)?.[1] ?? 0);
+  return [...problems].sort((a, b) => lineOf(a) - lineOf(b));
 }
 
 function describeIssue(issue: z.core.$ZodIssue, where: (path: PropertyKey[]) => string): string {

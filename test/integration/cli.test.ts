@@ -90,6 +90,37 @@ describe('command line', () => {
     assert.match(result.stderr, /line 6: pools\[0\]\.servers\[0\]: unknown key "wieght"/);
   });
 
+  it('check-config lists problems in file order, says "file not found" for a missing file, and prints every duration one way', async () => {
+    const text = VALID.replace('      - { name: a, address: 127.0.0.1:22 }', '      - { name: a, address: 127.0.0.1:22, wieght: 3 }') + 'timeouts:\n  banner: soon\nlimits:\n  maxConections: 3\n';
+    // The unknown pool (line 2) is found by a second pass after the schema's problems: it still comes first.
+    const file = await configFile(text.replace('pool: main }', 'pool: nope }').replace('pools:\n', 'pools:\n  - name: main2\n    balance: sideways\n    servers: []\n'));
+    const result = await cli(['check-config', file]);
+    assert.equal(result.code, 2);
+    const lines = [...result.stderr.matchAll(/^ {2}- line (\d+): /gm)].map((match) => Number(match[1]));
+    assert.ok(lines.length >= 4, result.stderr);
+    assert.equal(lines[0], 2, result.stderr);
+    assert.deepEqual(lines, [...lines].sort((a, b) => a - b), `sorted by line: ${lines.join(', ')}`);
+
+    const missing = await cli(['check-config', join(tmpdir(), 'sbp-no-such-config.yaml')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /sbp-no-such-config\.yaml: file not found\n {2}- no such file/);
+    assert.doesNotMatch(missing.stderr, /invalid configuration/);
+
+    const valid = await cli(['check-config', await configFile(VALID)]);
+    const durations = ['setup', 'clientIdle', 'fin', 'writeStall', 'tcpKeepalive', 'clientIdentification', 'shutdownGrace', 'banner'].map((key) => new RegExp(`^\\s+${key}: (\\S+)$`, 'm').exec(valid.stdout)?.[1]);
+    for (const value of durations) assert.match(value ?? 'missing', /^\d+(ms|s|m|h)$/);
+  });
+
+  it('check-config --schema prints the JSON Schema that config/schema.json holds', async () => {
+    const result = await cli(['check-config', '--schema']);
+    assert.equal(result.code, 0, result.stderr);
+    const file = await (await import('node:fs/promises')).readFile(new URL('../../config/schema.json', import.meta.url), 'utf8');
+    assert.deepEqual(JSON.parse(result.stdout), JSON.parse(file));
+    const neither = await cli(['check-config']);
+    assert.equal(neither.code, 2);
+    assert.match(neither.stderr, /name a config file to check/);
+  });
+
   it('serve refuses an invalid config with exit 2 before listening', async () => {
     const result = await cli(['serve', '-c', await configFile(VALID.replace('bind: 127.0.0.1:0', 'bind: nowhere'))]);
     assert.equal(result.code, 2);

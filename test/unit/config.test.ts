@@ -134,7 +134,7 @@ describe('config loading', () => {
     const dir = await mkdtemp(join(tmpdir(), 'sbp-config-'));
     await assert.rejects(loadConfigFile(join(dir, 'missing.yaml')), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
-      assert.match(error.message, /missing\.yaml: invalid configuration\n\s+- cannot read the file/);
+      assert.match(error.message, /missing\.yaml: file not found\n\s+- no such file/);
       return true;
     });
     const file = join(dir, 'ok.yaml');
