@@ -7,6 +7,7 @@ import type { Config } from './config/schema.js';
 import { AdminServer } from './observe/admin.js';
 import { ProxyEvents } from './events/bus.js';
 import { createLogger, logEvents } from './observe/log.js';
+import { logIdentity } from './observe/log-identity.js';
 import { ProxyMetrics, type ProxyMetricsOptions } from './observe/metrics.js';
 import type { ReloadChanges } from './events/contract.js';
 import { ProxyServer } from './proxy/proxy-server.js';
@@ -48,7 +49,7 @@ export class ProxyRuntime {
   constructor(config: Config, options: RuntimeOptions = {}) {
     this.config = config;
     this.options = options;
-    this.logger = options.logger ?? createLogger(config.log);
+    this.logger = options.logger ?? createLogger(config.log, logIdentity(config.cluster?.replicaId));
     this.server = new ProxyServer(config, this.events, options.inheritedFds ? { inheritedFds: options.inheritedFds } : {});
     // A throwing observer is caught by the bus; say so once per event name (it may throw on every event).
     const reported = new Set<string>();
@@ -128,6 +129,7 @@ export class ProxyRuntime {
       config.workers !== this.config.workers ? 'workers' : undefined,
       config.reusePort !== this.config.reusePort ? 'reusePort' : undefined,
       config.log.pretty !== this.config.log.pretty ? 'log.pretty' : undefined,
+      config.log.format !== this.config.log.format || config.log.levelNames !== this.config.log.levelNames ? 'log.format' : undefined,
       // The store connection and every replica's holdings under it live as long as the process.
       JSON.stringify(config.cluster) !== JSON.stringify(this.config.cluster) ? 'cluster' : undefined,
     ].filter((field): field is string => field !== undefined);

@@ -1,3 +1,5 @@
+import { createLogger } from '../observe/log.js';
+import { logIdentity } from '../observe/log-identity.js';
 import pino from 'pino';
 import { demoInstructions, startDemo, type Demo } from '../demo/demo.js';
 import type { MaxStartups } from '../demo/ssh-backend.js';
@@ -37,7 +39,8 @@ export async function runDemo(args: DemoArgs): Promise<number> {
     process.stderr.write(`ssh-banner-proxy demo: ${problem ?? 'invalid arguments'}\n`);
     return EXIT_USAGE;
   }
-  const logger = pino({ level: args.logLevel, base: null }, pino.destination(2));
+  // The same logger as serve's (ISO time, service, replica), to stderr: stdout carries the instructions.
+  const logger = createLogger({ level: args.logLevel, pretty: false }, logIdentity(undefined), pino.destination(2));
   let demo: Demo;
   try {
     demo = await startDemo({

@@ -4,6 +4,7 @@ import { workerCount } from '../cluster/messages.js';
 import { inheritedConfig, workerRuntime } from '../cluster/worker.js';
 import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../observe/log.js';
+import { logIdentity } from '../observe/log-identity.js';
 import { ConfigError } from '../errors.js';
 import { ProxyRuntime } from '../runtime.js';
 import { SystemdNotifier } from '../systemd/notify.js';
@@ -25,7 +26,7 @@ export async function serve(args: ServeArgs): Promise<number> {
     const workers = inherited?.workers ?? workerCount(config.workers);
     if (workers > 1 && cluster.isPrimary) {
       // The primary owns reload (SIGHUP, --watch) and sends each valid config to the workers.
-      return await runPrimary(config, workers, createLogger(config.log), { path: args.config, overrides, watch: args.watch });
+      return await runPrimary(config, workers, createLogger(config.log, logIdentity(config.cluster?.replicaId)), { path: args.config, overrides, watch: args.watch });
     }
     runtime = cluster.isWorker ? workerRuntime(config, workers, inheritedFds) : new ProxyRuntime(config, { inheritedFds });
   } catch (error) {

@@ -220,6 +220,10 @@ const cluster = z.strictObject({
 const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   pretty: z.boolean().default(false),
+  /** `pino`: pino's own JSON (numeric levels unless levelNames); `ecs`: Elastic Common Schema field names (docs/operations.md). */
+  format: z.enum(['pino', 'ecs']).default('pino'),
+  /** `"level":"info"` instead of `"level":30` (ecs always names levels). */
+  levelNames: z.boolean().default(false),
 });
 
 const admin = z.strictObject({

@@ -1,25 +1,75 @@
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
 import { subscribe, type ProxyEventMap, type ProxyEvents } from '../events/bus.js';
+import { logIdentity, sessionLogId, type LogIdentity } from './log-identity.js';
 
 export interface LogOptions {
   readonly level: string;
   readonly pretty: boolean;
+  /** `pino` (default) or `ecs` field names. */
+  readonly format?: 'pino' | 'ecs';
+  /** Level as its name ("info") instead of pino's number (30). */
+  readonly levelNames?: boolean;
 }
 
-/** A pino logger to stdout (or `destination`); pino-pretty only when asked for. */
-export function createLogger(options: LogOptions, destination?: pino.DestinationStream): Logger {
-  const base = { level: options.level, base: { service: 'ssh-banner-proxy' }, timestamp: pino.stdTimeFunctions.isoTime };
-  if (destination) return pino(base, destination);
+const SERVICE = 'ssh-banner-proxy';
+/** The ECS version the `ecs` format follows. */
+const ECS_VERSION = '8.11.0';
+
+/**
+ * The one logger setup of every command: pino JSON to stdout (or `destination`), ISO
+ * time, the service and who wrote the line (replica, worker) on every line;
+ * pino-pretty only when asked for.
+ */
+export function createLogger(options: LogOptions, identity: LogIdentity = logIdentity(undefined), destination?: pino.DestinationStream): Logger {
+  const settings = loggerSettings(options, identity);
+  if (destination) return pino(settings, destination);
   if (options.pretty) {
     // pino-pretty is a dev dependency: a production install may not have it; fall back to JSON.
     // Colour only on a terminal: a file or a pipe gets no ANSI codes.
-    if (prettyAvailable()) return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: process.stdout.isTTY === true } } });
-    const logger = pino(base);
+    if (prettyAvailable()) return pino({ ...settings, transport: { target: 'pino-pretty', options: { colorize: process.stdout.isTTY === true } } });
+    const logger = pino(settings);
     logger.warn({ event: 'log-pretty-unavailable' }, 'log.pretty is set but pino-pretty is not installed (npm install pino-pretty); logging JSON');
     return logger;
   }
-  return pino(base);
+  return pino(settings);
+}
+
+function loggerSettings(options: LogOptions, identity: LogIdentity): pino.LoggerOptions {
+  if (options.format === 'ecs') {
+    return {
+      level: options.level,
+      messageKey: 'message',
+      errorKey: 'error',
+      base: { 'ecs.version': ECS_VERSION, 'service.name': SERVICE, 'service.node.name': identity.replica, ...(identity.worker === undefined ? {} : { 'process.thread.name': `worker-${identity.worker}` }) },
+      timestamp: () => `,"@timestamp":"${new Date().toISOString()}"`,
+      formatters: { level: (label) => ({ 'log.level': label }), log: ecsFields },
+    };
+  }
+  return {
+    level: options.level,
+    base: { service: SERVICE, ...identity },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    ...(options.levelNames === true ? { formatters: { level: (label: string) => ({ level: label }) } } : {}),
+  };
+}
+
+/**
+ * ECS names for our own fields: `event` (a string here) is ECS's `event.action`, an error is
+ * `error.type` / `error.message` / `error.stack_trace`, the client is `client.ip` / `client.port`.
+ */
+function ecsFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const { event, err, error, client, clientPort, ...rest } = fields;
+  const failure = (err ?? error) as { type?: unknown; message?: unknown; stack?: unknown; code?: unknown } | undefined;
+  return {
+    ...rest,
+    ...(event === undefined ? {} : { 'event.action': event }),
+    ...(typeof client === 'string' ? { 'client.ip': client } : {}),
+    ...(clientPort === undefined ? {} : { 'client.port': clientPort }),
+    ...(failure && typeof failure === 'object'
+      ? { 'error.type': failure.type, 'error.message': failure.message, 'error.stack_trace': failure.stack, ...(failure.code === undefined ? {} : { 'error.code': failure.code }) }
+      : {}),
+  };
 }
 
 function prettyAvailable(): boolean {
@@ -45,7 +95,7 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
     if (!logger.isLevelEnabled(summary.spliced ? 'info' : 'warn')) return;
     const line = {
       event: 'session',
-      session: summary.id,
+      session: sessionLogId(summary.id),
       listener: summary.listener,
       pool: summary.pool,
       client: summary.client,
@@ -59,6 +109,9 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
         server: attempt.server,
         result: attempt.result,
         ms: round(attempt.elapsedMs),
+        // The cause of a failed attempt: the OS error (ECONNREFUSED, EHOSTUNREACH, ...) and what it meant.
+        errno: attempt.errno,
+        cause: attempt.result === 'ok' ? undefined : attempt.message,
       })),
       queueWaitMs: round(summary.queueWaitMs),
       clientBufferPeak: summary.clientBufferPeakBytes,
@@ -80,7 +133,7 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
   });
   on('attempt', (attempt) => {
     if (!logger.isLevelEnabled('debug')) return;
-    logger.debug({ event: 'attempt', ...attempt, elapsedMs: round(attempt.elapsedMs) }, 'backend attempt');
+    logger.debug({ event: 'attempt', ...attempt, sessionId: sessionLogId(attempt.sessionId), elapsedMs: round(attempt.elapsedMs) }, 'backend attempt');
   });
   on('prefetch', (prefetch) => {
     logger.debug({ event: 'prefetch', ...prefetch, ageMs: round(prefetch.ageMs) }, 'banner prefetch');

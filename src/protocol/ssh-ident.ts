@@ -237,3 +237,14 @@ export function recogniseForeignProtocol(bytes: Uint8Array, complete: boolean): 
   if (first < 0x09 || (first > 0x0d && first < 0x20) || first >= 0x7f) return 'binary';
   return undefined;
 }
+
+/**
+ * A client's identification line as logs and client patterns may see it: at most
+ * IDENT_MAX_BYTES of the line (RFC 4253's limit; a longer line is cut, never kept
+ * whole), CR dropped, anything unprintable as `?`; undefined when it is not `SSH-…`.
+ * `line`: the bytes before the LF (or the first IDENT_MAX_BYTES when none came).
+ */
+export function clientIdentificationText(line: Uint8Array): string | undefined {
+  const capped = Buffer.from(line.buffer, line.byteOffset, Math.min(line.length, IDENT_MAX_BYTES)).toString('latin1').replace(/\r$/, '');
+  return capped.startsWith('SSH-') ? capped.replace(/[^\x20-\x7e]/g, '?') : undefined;
+}

@@ -3,6 +3,8 @@
  * for the part of a connection before NEWKEYS. Pure: fed bytes, returns payloads.
  */
 
+import { clientIdentificationText, IDENT_MAX_BYTES } from './ssh-ident.js';
+
 export const SSH_MSG_KEXINIT = 20;
 export const SSH_MSG_NEWKEYS = 21;
 /** RFC 4253 6.1: implementations must handle 35000-byte packets; anything far larger is not cleartext SSH. */
@@ -57,7 +59,13 @@ export class NewKeysWatcher {
   private readonly reader = new SshPacketReader();
   private skippingLine: boolean;
   private lineBytes = 0;
+  /** The start of the identification line being skipped (at most IDENT_MAX_BYTES), for `identification`. */
+  private lineHead: Buffer[] = [];
   private result: 'watching' | 'newkeys' | 'unreadable' = 'watching';
+  /** The peer's identification line (`clientIdentificationText`), once its LF went by; undefined if it was not `SSH-`. */
+  identification: string | undefined;
+  /** Whether the identification line has ended (whatever it said). */
+  identificationEnded = false;
   /** The peer's KEXINIT payload (a copy), once it went by: which algorithms it offered. */
   kexinit: Buffer | undefined;
 
@@ -74,12 +82,17 @@ export class NewKeysWatcher {
     let data = chunk;
     if (this.skippingLine) {
       const newline = data.indexOf(0x0a);
+      const head = data.subarray(0, Math.min(newline === -1 ? data.length : newline, Math.max(0, IDENT_MAX_BYTES - this.lineBytes)));
+      if (head.length > 0) this.lineHead.push(Buffer.from(head));
       if (newline === -1) {
         this.lineBytes += data.length;
         if (this.lineBytes > 8192) this.result = 'unreadable';
         return this.result;
       }
       this.skippingLine = false;
+      this.identification = clientIdentificationText(Buffer.concat(this.lineHead));
+      this.identificationEnded = true;
+      this.lineHead = [];
       data = data.subarray(newline + 1);
     }
     if (data.length === 0) return this.result;

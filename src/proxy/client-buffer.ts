@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
-
-const MAX_IDENT_SCAN = 255;
+import { clientIdentificationText, IDENT_MAX_BYTES } from '../protocol/ssh-ident.js';
 
 const kClientBuffer = Symbol('clientBuffer');
 interface BufferedSocket extends Socket {
@@ -96,11 +95,11 @@ export class ClientBuffer {
   private scanIdentification(): void {
     const head = (this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks)) as Buffer;
     const newline = head.indexOf(0x0a);
-    if (newline === -1 && head.length < MAX_IDENT_SCAN) return;
+    if (newline === -1 && head.length < IDENT_MAX_BYTES) return;
     this.identScanned = true;
-    const line = head.subarray(0, newline === -1 ? MAX_IDENT_SCAN : newline).toString('latin1').replace(/\r$/, '');
-    if (!line.startsWith('SSH-')) return;
-    this.ident = line.replace(/[^\x20-\x7e]/g, '?');
+    const ident = clientIdentificationText(head.subarray(0, newline === -1 ? IDENT_MAX_BYTES : newline));
+    if (ident === undefined) return;
+    this.ident = ident;
     this.events?.identified();
   }
 }

@@ -1,9 +1,7 @@
 import type { Socket } from 'node:net';
 
 interface Watched {
-  readonly bytesReadAtStart: number;
   readonly deadline: number;
-  readonly spoke: () => void;
   readonly silent: () => void;
 }
 
@@ -11,14 +9,15 @@ interface Watched {
 const SWEEP_MS = 250;
 
 /**
- * Spliced clients that have not sent their identification yet (they waited for the
- * banner, or they are idle sockets holding a handshake slot). A client that sends
- * anything is told `spoke`; one that sends nothing within its limit is told `silent`,
- * as sshd's LoginGraceTime would, but long before it: a real client answers a banner
- * at once.
+ * Spliced clients that have not sent their identification line yet (they waited for
+ * the banner, or they are idle sockets holding a handshake slot). One whose whole
+ * `SSH-…` line has not arrived within its limit is told `silent`, as sshd's
+ * LoginGraceTime would, but long before it: a real client answers a banner at once.
+ * A byte, or a line trickled without its end, is not an answer: the session's handshake
+ * watch sees the line end and unwatches the client (the limit is for the whole line).
  *
- * One sweep timer for all of them, reading each socket's own byte counter: no timer
- * and no 'data' listener per session, so the connection path pays only a map entry.
+ * One sweep timer for all of them: no timer per session, so the connection path pays
+ * only a map entry.
  */
 export class SilenceWatch {
   private readonly watched = new Map<Socket, Watched>();
@@ -29,9 +28,10 @@ export class SilenceWatch {
     this.now = now;
   }
 
-  /** Starts watching until a verdict or `unwatch(socket)`. `limitMs` 0: never silent, only `spoke`. */
-  watch(socket: Socket, limitMs: number, outcome: { readonly spoke: () => void; readonly silent: () => void }): void {
-    this.watched.set(socket, { bytesReadAtStart: socket.bytesRead, deadline: limitMs > 0 ? this.now() + limitMs : Infinity, ...outcome });
+  /** Starts watching until the verdict or `unwatch(socket)`. `limitMs` 0: never silent. */
+  watch(socket: Socket, limitMs: number, silent: () => void): void {
+    if (limitMs <= 0) return;
+    this.watched.set(socket, { deadline: this.now() + limitMs, silent });
     if (!this.timer) {
       this.timer = setInterval(() => this.sweep(), SWEEP_MS);
       this.timer.unref();
@@ -41,6 +41,10 @@ export class SilenceWatch {
   /** Stops watching `socket` (idempotent). */
   unwatch(socket: Socket): void {
     this.watched.delete(socket);
+  }
+
+  get size(): number {
+    return this.watched.size;
   }
 
   private sweep(): void {
@@ -53,13 +57,9 @@ export class SilenceWatch {
     }
     const now = this.now();
     for (const [socket, entry] of this.watched) {
-      if (socket.bytesRead > entry.bytesReadAtStart) {
-        this.unwatch(socket);
-        entry.spoke();
-      } else if (now >= entry.deadline) {
-        this.unwatch(socket);
-        entry.silent();
-      }
+      if (now < entry.deadline) continue;
+      this.unwatch(socket);
+      entry.silent();
     }
   }
 }

@@ -26,6 +26,8 @@ const detached = (chunk: Buffer): Buffer => (chunk.length < COPY_BELOW_BYTES ? B
 /** Told once, when the handshake slot may be released; an object, not a closure (see SpliceOwner). */
 export interface HandshakeOwner {
   handshakeEnded(): void;
+  /** The client's identification line has ended (`line` undefined: it was not `SSH-…`); told once, if it comes while watching. */
+  clientIdentified(line: string | undefined): void;
 }
 
 export type HandshakeEnd = 'auth' | 'newkeys' | 'newkeys+grace' | 'splice';
@@ -99,6 +101,7 @@ export class HandshakeTracker {
   private phase: 'watching' | 'flights' | undefined;
   private serverWatcher: NewKeysWatcher | undefined;
   private clientWatcher: NewKeysWatcher | undefined;
+  private clientIdentReported = false;
   /** The sockets listened to, until detached. */
   private server: Socket | undefined;
   private client: Socket | undefined;
@@ -147,6 +150,7 @@ export class HandshakeTracker {
     if (serverRest.length > 0) this.serverWatcher.push(detached(serverRest));
     for (const chunk of clientBuffered) this.clientWatcher.push(detached(chunk));
     this.phase = 'watching';
+    this.reportClientIdentification();
     this.checkWatchers();
     if (this.phase === undefined) return;
     // Listening from now on even if a side is already at NEWKEYS: its next bytes open a flight.
@@ -174,10 +178,20 @@ export class HandshakeTracker {
     else if (this.phase === 'watching') this.watchFraming(this.clientWatcher, chunk, view);
   }
 
+  /** Once the client's identification line has gone by, its owner hears of it (the line is logged, its slot counts as spoken for). */
+  private reportClientIdentification(): void {
+    const watcher = this.clientWatcher;
+    if (this.clientIdentReported || watcher === undefined || !watcher.identificationEnded) return;
+    this.clientIdentReported = true;
+    this.owner?.clientIdentified(watcher.identification);
+  }
+
   /** Feeds one side's watcher (it may keep part of the chunk: a view is copied) until it is done. */
   private watchFraming(watcher: NewKeysWatcher | undefined, chunk: Buffer, view: boolean): void {
     if (watcher === undefined || watcher.state !== 'watching') return;
-    if (watcher.push(view ? Buffer.from(chunk) : detached(chunk)) !== 'watching') this.checkWatchers();
+    const state = watcher.push(view ? Buffer.from(chunk) : detached(chunk));
+    this.reportClientIdentification();
+    if (state !== 'watching') this.checkWatchers();
   }
 
   private checkWatchers(): void {

@@ -122,6 +122,8 @@ export class Session {
   private backend: Socket | undefined;
   private setupMs: number | undefined;
   private serverIdentification: string | undefined;
+  /** The client's identification when it came after the splice (it waited for the banner). */
+  private lateClientIdentification: string | undefined;
 
   constructor(client: Socket, clientAddress: string, context: SessionContext, admission: Ticket, onClosed: (session: Session) => void, accepted: AcceptedConnection = {}) {
     this.client = client;
@@ -363,10 +365,8 @@ export class Session {
     // Some clients wait for the banner before they identify; none may stay silent for good.
     if (this.buffer.identification === undefined) {
       spliced.watchingSilence = true;
-      clientSilence.watch(this.client, this.context.timeouts.clientIdentification, {
-        spoke: () => lease.identified(),
-        silent: () => splice.close('CLIENT_SILENT'),
-      });
+      // Until its whole SSH- line is in (clientIdentified, from the handshake watch): one byte is not an answer.
+      clientSilence.watch(this.client, this.context.timeouts.clientIdentification, () => splice.close('CLIENT_SILENT'));
     }
     this.record(lease.server, success, prefetched);
     // The server's usual line, as one string shared by its sessions rather than a copy each.
@@ -392,6 +392,21 @@ export class Session {
   /** Called by the session's splice when both sides are gone. */
   spliceEnded(result: SpliceResult): void {
     this.finish(result.reason, undefined, result.bytesClientToServer, result.bytesServerToClient);
+  }
+
+  /**
+   * Called by the handshake watch when the client's identification line has ended after
+   * the splice: it is logged, and a client that waited for the banner has now answered
+   * (its slot leaves the silent share). A line that is not `SSH-…` is no answer.
+   */
+  clientIdentified(line: string | undefined): void {
+    if (line === undefined) return;
+    if (this.buffer.identification === undefined) this.lateClientIdentification = line;
+    const state = this.state;
+    if (state.phase !== 'spliced' || !state.watchingSilence) return;
+    state.watchingSilence = false;
+    clientSilence.unwatch(this.client);
+    state.lease.identified();
   }
 
   /** Called by the session's handshake watch when the handshake is over: the slot goes back. */
@@ -471,7 +486,7 @@ export class Session {
       spliced,
       server: spliced ? lastAttempt?.server : undefined,
       serverIdentification: this.serverIdentification,
-      clientIdentification: this.buffer.identification,
+      clientIdentification: this.buffer.identification ?? this.lateClientIdentification,
       attempts: this.attempts,
       phaseMs: timings,
       queueWaitMs: timings.queued ?? 0,

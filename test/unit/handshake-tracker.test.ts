@@ -30,18 +30,22 @@ function track(
   t: TestContext,
   options: Partial<HandshakeTrackerOptions> = {},
   seen: { serverRest: Buffer; clientBuffered: Buffer[] } = { serverRest: KEXINIT, clientBuffered: [CLIENT_IDENT] },
-): { ended: () => number; client: FakeSocket; backend: FakeSocket; tracker: HandshakeTracker } {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
+): { ended: () => number; identified: (string | undefined)[]; client: FakeSocket; backend: FakeSocket; tracker: HandshakeTracker } {
+  if (!mockedTimers.has(t)) t.mock.timers.enable({ apis: ['setTimeout'] });
+  mockedTimers.add(t);
   let ends = 0;
   const client = new FakeSocket();
   const backend = new FakeSocket();
   // The splice reads both sides; the tracker only taps.
   client.on('data', () => {});
   backend.on('data', () => {});
-  const tracker = new HandshakeTracker({ ...OPTIONS, ...options }, { handshakeEnded: () => (ends += 1) });
+  const identified: (string | undefined)[] = [];
+  const tracker = new HandshakeTracker({ ...OPTIONS, ...options }, { handshakeEnded: () => (ends += 1), clientIdentified: (line) => identified.push(line) });
   tracker.start(client.asSocket(), backend.asSocket(), seen.serverRest, seen.clientBuffered);
-  return { ended: () => ends, client, backend, tracker };
+  return { ended: () => ends, identified, client, backend, tracker };
 }
+
+const mockedTimers = new WeakSet<TestContext>();
 
 /** Lets pushed bytes reach 'data' listeners. */
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -53,6 +57,26 @@ async function bothNewKeys(client: FakeSocket, backend: FakeSocket): Promise<voi
 }
 
 describe('HandshakeTracker', () => {
+  it('tells its owner the client\'s identification once its line ends: not for bytes that trickle in, capped at 255 bytes', async (t) => {
+    const { identified, client } = track(t, {}, { serverRest: KEXINIT, clientBuffered: [] });
+    for (const byte of Buffer.from('SSH-2.0-tric')) client.receive(Buffer.from([byte]));
+    await flush();
+    assert.deepEqual(identified, [], 'a partial line is no identification');
+    client.receive(Buffer.from('kle\r\n'));
+    await flush();
+    assert.deepEqual(identified, ['SSH-2.0-trickle']);
+    client.receive(Buffer.from('SSH-2.0-again\r\n'));
+    await flush();
+    assert.equal(identified.length, 1, 'once');
+
+    const long = track(t, {}, { serverRest: KEXINIT, clientBuffered: [] });
+    long.client.receive(Buffer.from(`SSH-2.0-${'x'.repeat(60_000)}\r\n`));
+    await flush();
+    assert.equal(long.identified[0]?.length, 255);
+    const other = track(t, {}, { serverRest: KEXINIT, clientBuffered: [Buffer.from('GET / HTTP/1.1\r\n')] });
+    assert.deepEqual(other.identified, [undefined], 'not SSH-: the line ended, but it is no identification');
+  });
+
   it('splice: the handshake is over at once', (t) => {
     const { ended, tracker } = track(t, { endsAt: 'splice' });
     assert.equal(ended(), 1);

@@ -1,0 +1,26 @@
+import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+
+/**
+ * Who writes a log line, on every line: the replica (cluster.replicaId, else the host
+ * name: the pod's name in Kubernetes) and, under `workers`, the worker. Session ids
+ * carry a tag drawn once per process, so ids from replicas, workers and restarts never
+ * collide in one index: `3f9a0c1e-17` is the 17th session of one process.
+ */
+export const PROCESS_TAG = randomBytes(4).toString('hex');
+
+export function sessionLogId(id: number): string {
+  return `${PROCESS_TAG}-${id}`;
+}
+
+export interface LogIdentity {
+  readonly replica: string;
+  readonly worker?: number;
+}
+
+export function logIdentity(replicaId: string | undefined): LogIdentity {
+  const replica = replicaId ?? process.env.HOSTNAME ?? hostname();
+  const worker = cluster.isWorker ? cluster.worker?.id : undefined;
+  return worker === undefined ? { replica } : { replica, worker };
+}
