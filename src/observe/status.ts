@@ -88,7 +88,7 @@ export const PENALISED_SHOWN = 50;
 
 export type Readiness =
   | { readonly ready: true }
-  | { readonly ready: false; readonly reason: 'DRAINING' | 'LISTENER_CLOSED' | 'NO_SERVER_UP'; readonly message: string };
+  | { readonly ready: false; readonly reason: 'DRAINING' | 'LISTENER_CLOSED' | 'NO_SERVER_UP' | 'UNKNOWN_POOL'; readonly message: string };
 
 export interface StatusSource {
   readonly proxy: ProxyServer;
@@ -118,7 +118,8 @@ export function readiness(proxy: ProxyServer, pool?: string): Readiness {
 export function poolReadiness(pools: ReadonlyMap<string, BackendPool>, name: string | undefined): Readiness {
   if (name === undefined) return { ready: true };
   const pool = pools.get(name);
-  if (!pool) return { ready: false, reason: 'NO_SERVER_UP', message: `no pool named "${name}"` };
+  // A probe that names a pool the config lacks is misconfigured: say so, not "no server UP".
+  if (!pool) return { ready: false, reason: 'UNKNOWN_POOL', message: `no pool named "${name}" (pools: ${[...pools.keys()].join(', ')})` };
   if (!pool.servers.some((server) => server.state === 'UP')) return { ready: false, reason: 'NO_SERVER_UP', message: `no server UP in pool ${name}` };
   return { ready: true };
 }

@@ -37,7 +37,10 @@ test('/readyz stays 200 while every backend is down (the proxy still accepts and
   assert.equal(ready.status, 503);
   assert.equal(ready.body.reason, 'NO_SERVER_UP');
   assert.match(ready.body.message ?? '', /main/);
-  assert.equal((await readyz(proxy.runtime.adminPort, '?pool=nope')).status, 503, 'an unknown pool is not ready');
+  const unknown = await readyz(proxy.runtime.adminPort, '?pool=nope');
+  assert.equal(unknown.status, 503, 'an unknown pool is not ready');
+  assert.equal(unknown.body.reason, 'UNKNOWN_POOL');
+  assert.equal(unknown.body.message, 'no pool named "nope" (pools: main)');
   assert.equal((await httpRequest(proxy.runtime.adminPort ?? 0, '/healthz')).status, 200, 'alive, just not ready');
 });
 
