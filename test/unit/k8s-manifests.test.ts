@@ -9,6 +9,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -307,10 +309,10 @@ test('bastion: PROXY protocol from the LB, PDB, HPA, NetworkPolicy, ServiceMonit
   assert.ok((store.spec as { ports: { port: number }[] }).ports.some((port) => port.port === Number(storeUrl.port)));
   const storePods = byKind('Deployment').find((object) => object.metadata.labels?.['app.kubernetes.io/component'] === 'store');
   assert.equal((storePods?.spec as { replicas?: number } | undefined)?.replicas, 1);
-  const egress = (policy as unknown as { egress: { to: { podSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: number }[] }[] }).egress;
-  assert.ok(egress.some((rule) => rule.to.some((peer) => peer.podSelector?.matchLabels['app.kubernetes.io/component'] === 'store') && rule.ports.some((port) => port.port === Number(storeUrl.port))), 'the proxy may reach the store');
+  const egress = (policy as unknown as { egress: { to: { podSelector?: { matchLabels?: Record<string, string> } }[]; ports: { port: number }[] }[] }).egress;
+  assert.ok(egress.some((rule) => rule.to.some((peer) => peer.podSelector?.matchLabels?.['app.kubernetes.io/component'] === 'store') && rule.ports.some((port) => port.port === Number(storeUrl.port))), 'the proxy may reach the store');
   const storePolicy = byKind('NetworkPolicy').find((object) => (object.spec as { podSelector: { matchLabels: Record<string, string> } }).podSelector.matchLabels['app.kubernetes.io/component'] === 'store');
-  assert.deepEqual((storePolicy?.spec as { ingress: { from: { podSelector: { matchLabels: Record<string, string> } }[] }[] }).ingress[0]?.from[0]?.podSelector.matchLabels, { 'app.kubernetes.io/component': 'proxy' }, 'only the proxy reaches the store');
+  assert.deepEqual((storePolicy?.spec as { ingress: { from: { podSelector: { matchLabels: Record<string, string> } }[] }[] }).ingress[0]?.from[0]?.podSelector.matchLabels, { 'app.kubernetes.io/component': 'proxy', 'app.kubernetes.io/name': 'ssh-banner-proxy', 'app.kubernetes.io/instance': 'ssh-banner-proxy-bastion' }, 'only this install\'s proxies reach the store');
   const minReplicas = (hpa?.spec as { minReplicas: number }).minReplicas;
   assert.ok(config.cluster.localShare * minReplicas <= 1.05, `localShare × minReplicas (${minReplicas}) stays within one limit while the store is down`);
 });
@@ -379,4 +381,96 @@ test('monitoring component: the PrometheusRule is config/alerts.yaml, the dashbo
   assert.equal(dashboard?.metadata.labels?.grafana_dashboard, '1', 'the Grafana sidecar picks it up');
   const json = (dashboard?.data as Record<string, string> | undefined)?.['ssh-banner-proxy.json'] ?? '';
   assert.equal(JSON.parse(json).title, JSON.parse(await readFile(path.join(ROOT, 'config/grafana-dashboard.json'), 'utf8')).title);
+});
+
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+function selects(selector: LabelSelector, labels: Record<string, string>): boolean {
+  const byLabels = Object.entries(selector.matchLabels ?? {}).every(([key, value]) => labels[key] === value);
+  const byExpressions = (selector.matchExpressions ?? []).every((expression) => {
+    const value = labels[expression.key];
+    if (expression.operator === 'In') return value !== undefined && (expression.values ?? []).includes(value);
+    if (expression.operator === 'NotIn') return value === undefined || !(expression.values ?? []).includes(value);
+    if (expression.operator === 'Exists') return value !== undefined;
+    return value === undefined;
+  });
+  return byLabels && byExpressions;
+}
+
+/** Every selector of pods (or of Services, for a ServiceMonitor) in a rendered overlay, with where it is. */
+function podSelectors(objects: readonly K8sObject[]): { where: string; selector: LabelSelector; selectsServices?: boolean }[] {
+  const found: { where: string; selector: LabelSelector; selectsServices?: boolean }[] = [];
+  for (const object of objects) {
+    const spec = (object.spec ?? {}) as Record<string, unknown>;
+    const where = `${object.kind}/${object.metadata.name}`;
+    if (object.kind === 'Service' && spec.selector) found.push({ where, selector: { matchLabels: spec.selector as Record<string, string> } });
+    if (['Deployment', 'StatefulSet', 'PodDisruptionBudget'].includes(object.kind)) found.push({ where, selector: spec.selector as LabelSelector });
+    if (object.kind === 'ServiceMonitor') found.push({ where, selector: spec.selector as LabelSelector, selectsServices: true });
+    if (object.kind === 'Deployment') {
+      const podSpec = ((spec.template as { spec?: Record<string, unknown> }).spec ?? {}) as { topologySpreadConstraints?: { labelSelector: LabelSelector }[] };
+      for (const constraint of podSpec.topologySpreadConstraints ?? []) found.push({ where: `${where} topologySpread`, selector: constraint.labelSelector });
+    }
+    if (object.kind === 'NetworkPolicy') {
+      found.push({ where: `${where} podSelector`, selector: spec.podSelector as LabelSelector });
+      const peers = [...((spec.ingress ?? []) as { from?: { podSelector?: LabelSelector }[] }[]).flatMap((rule) => rule.from ?? []), ...((spec.egress ?? []) as { to?: { podSelector?: LabelSelector }[] }[]).flatMap((rule) => rule.to ?? [])];
+      for (const peer of peers) if (peer.podSelector) found.push({ where: `${where} peer`, selector: peer.podSelector });
+    }
+  }
+  return found;
+}
+
+test('every selector of this app\'s pods selects only this install\'s pods: not a stranger labelled component=proxy, not another instance', { skip }, () => {
+  for (const overlay of ['k8s/overlays/sidecar', 'k8s/overlays/bastion']) {
+    const objects = render(overlay);
+    const instance = `ssh-banner-proxy-${path.basename(overlay)}`;
+    const pods = objects
+      .filter((object) => object.kind === 'Deployment')
+      .map((object) => ({ name: object.metadata.name, labels: ((object.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels) }));
+    const services = objects.filter((object) => object.kind === 'Service').map((object) => ({ name: object.metadata.name, labels: object.metadata.labels ?? {} }));
+    for (const pod of pods) assert.equal(pod.labels['app.kubernetes.io/instance'], instance, `${overlay}: ${pod.name} carries the instance`);
+    for (const { where, selector, selectsServices } of podSelectors(objects)) {
+      const own = Object.keys(selector.matchLabels ?? {}).length > 0;
+      // Selectors of other apps' pods (DNS, the sshd fleet) are matchExpressions and select none of ours.
+      if (!own) {
+        assert.ok(!pods.some((pod) => selects(selector, pod.labels)), `${overlay}: ${where} is for other pods`);
+        continue;
+      }
+      const targets = selectsServices ? services : pods;
+      const matched = targets.filter((target) => selects(selector, target.labels));
+      assert.ok(matched.length > 0, `${overlay}: ${where} selects something`);
+      assert.equal(selector.matchLabels?.['app.kubernetes.io/instance'], instance, `${overlay}: ${where} names the instance`);
+      assert.ok(selector.matchLabels?.['app.kubernetes.io/name'], `${overlay}: ${where} names the app`);
+      for (const target of matched) {
+        const stranger = { 'app.kubernetes.io/component': target.labels['app.kubernetes.io/component'] ?? 'proxy' };
+        assert.equal(selects(selector, stranger), false, `${overlay}: ${where} would select a stranger's pod labelled only by component`);
+        const otherInstall = { ...target.labels, 'app.kubernetes.io/instance': 'another-install' };
+        assert.equal(selects(selector, otherInstall), false, `${overlay}: ${where} would select another install's ${target.name}`);
+      }
+    }
+  }
+});
+
+test('monitoring: runbook_url is absolute and comes from one base the overlay sets; a release label can be added by a patch', { skip }, async () => {
+  const rules = render('k8s/overlays/bastion').filter((object) => object.kind === 'PrometheusRule');
+  const urls = rules.flatMap((rule) => (rule.spec as { groups: { rules: { annotations?: { runbook_url?: string } }[] }[] }).groups.flatMap((group) => group.rules.map((entry) => entry.annotations?.runbook_url ?? '')));
+  assert.ok(urls.length >= 5);
+  const kustomization = await readFile(path.join(ROOT, 'k8s/overlays/bastion/kustomization.yaml'), 'utf8');
+  const base = /base=(\S+)/.exec(kustomization)?.[1];
+  assert.ok(base && /^https:\/\//.test(base));
+  for (const url of urls) assert.match(url, new RegExp(`^${base.replaceAll('.', '\\.')}#[a-z0-9]+$`));
+  // The documented release-label component, applied to the bastion overlay.
+  const dir = await mkdtemp(path.join(tmpdir(), 'sbp-k8s-'));
+  try {
+    const relative = (to: string): string => path.relative(dir, path.join(ROOT, to));
+    await writeFile(path.join(dir, 'kustomization.yaml'), `resources: [${relative('k8s/overlays/bastion')}]\ncomponents: [${relative('k8s/components/prometheus-release')}]\n`);
+    const output = execFileSync(KUSTOMIZE, ['build', '--load-restrictor', 'LoadRestrictionsNone', dir], { encoding: 'utf8', timeout: 30_000 });
+    const labelled = parseAllDocuments(output).map((document) => document.toJS() as K8sObject).filter((object) => ['PrometheusRule', 'ServiceMonitor'].includes(object.kind));
+    assert.equal(labelled.length, 2);
+    for (const object of labelled) assert.equal(object.metadata.labels?.release, 'kube-prometheus-stack', object.kind);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
