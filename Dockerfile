@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # ssh-banner-proxy: multi-stage build, runtime image without dev dependencies.
 #
-#   docker build -t ssh-banner-proxy .
+#   docker build -t ssh-banner-proxy --build-arg SOURCE_URL="$(git remote get-url origin)" --build-arg REVISION="$(git rev-parse HEAD)" .
 #   docker run --init -p 2222:2222 -p 9100:9100 \
 #     -v $PWD/proxy.yaml:/etc/ssh-banner-proxy/config.yaml:ro ssh-banner-proxy
 #
@@ -23,6 +23,18 @@ RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS runtime
+# OCI labels. VERSION is the package's (a test keeps them equal); SOURCE_URL names where
+# this build's source lives: pass --build-arg SOURCE_URL=$(git remote get-url origin).
+ARG VERSION=0.1.0
+ARG SOURCE_URL=https://www.npmjs.com/package/ssh-banner-proxy
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="ssh-banner-proxy" \
+      org.opencontainers.image.description="Layer-4 SSH proxy that verifies each backend's identification banner before splicing the client through" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.documentation="https://unpkg.com/ssh-banner-proxy@${VERSION}/docs/deploy.md"
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
@@ -41,11 +53,15 @@ COPY --chown=root:root config/container.yaml /etc/ssh-banner-proxy/config.yaml
 USER 1000:1000
 # 2222: SSH listener; 9100: admin (/metrics, /healthz, /readyz).
 EXPOSE 2222 9100
+# /healthz on the admin address serve runs with: the config and --admin come from the same
+# SSH_BANNER_PROXY_CONFIG / SSH_BANNER_PROXY_ADMIN variables (set them, not CMD flags, to
+# move either), so the check follows a changed admin bind instead of a port written here.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD ["node", "-e", "require('http').get('http://127.0.0.1:9100/healthz',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1)).setTimeout(2500,function(){this.destroy();process.exit(1)})"]
+  CMD ["node", "/app/dist/cli.js", "healthcheck", "--timeout", "2500ms"]
 # --max-semi-space-size=16: Node 24's V8 sizes the young generation from the machine's
 # memory (up to 64 MiB per semi-space here); every worker grew it under a burst of
 # connections and kept it, 6 KB of RSS per held session in the bench. 16 MiB is Node 20's
 # default; connection rate and bulk were unchanged (docs/benchmarks.md). Workers inherit it.
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=16", "/app/dist/cli.js"]
-CMD ["serve", "--config", "/etc/ssh-banner-proxy/config.yaml"]
+ENV SSH_BANNER_PROXY_CONFIG=/etc/ssh-banner-proxy/config.yaml
+CMD ["serve"]

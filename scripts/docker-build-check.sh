@@ -54,17 +54,19 @@ fi
 read -r -a node_flags <<<"$(sed -n 's/^ENTRYPOINT \[.*"node", \(.*\), "\/app\/dist\/cli\.js"\]$/\1/p' "$repo/Dockerfile" | tr -d '",')"
 step "start: node ${node_flags[*]} dist/cli.js serve (image config, listener 127.0.0.1:$ssh_port, admin 127.0.0.1:$admin_port) ${run_as[*]:+as uid 1000}"
 cd "$work/image/app"
+# As the image runs it: the config and the admin address from the ENV the Dockerfile and an
+# operator set (SSH_BANNER_PROXY_CONFIG, SSH_BANNER_PROXY_ADMIN), which the HEALTHCHECK reads too.
+export SSH_BANNER_PROXY_CONFIG="$work/image/etc/config.yaml" SSH_BANNER_PROXY_ADMIN="127.0.0.1:$admin_port"
 NODE_ENV=production MALLOC_TRIM_THRESHOLD_=268435456 "${run_as[@]}" node "${node_flags[@]}" /"$work"/image/app/dist/cli.js serve \
-  --config "$work/image/etc/config.yaml" --listen "127.0.0.1:$ssh_port" --admin "127.0.0.1:$admin_port" \
-  >"$work/serve.log" 2>&1 &
+  --listen "127.0.0.1:$ssh_port" >"$work/serve.log" 2>&1 &
 pid=$!
 
-healthcheck="$(sed -n 's/^  CMD \["node", "-e", "\(.*\)"\]$/\1/p' "$repo/Dockerfile" | sed 's/\\"/"/g')"
+healthcheck="$(sed -n 's/^  CMD \["node", "\/app\/dist\/cli.js", \(.*\)\]$/\1/p' "$repo/Dockerfile" | tr -d '",')"
 [[ -n "$healthcheck" ]] || fail "no HEALTHCHECK CMD found in the Dockerfile"
-healthcheck="${healthcheck//9100/$admin_port}"
+read -r -a healthcheck_args <<<"$healthcheck"
 ok=0
 for _ in $(seq 1 50); do
-  if node -e "$healthcheck" 2>/dev/null; then ok=1; break; fi
+  if node "$work/image/app/dist/cli.js" "${healthcheck_args[@]}" 2>/dev/null; then ok=1; break; fi
   kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log"; fail "the proxy exited"; }
   sleep 0.2
 done

@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { attemptCodeForSocketError, type AttemptFailureCode } from '../errors.js';
+import { formatHostPort } from '../net/address.js';
 import { IdentParser, type IdentLimits, type SshIdentification } from '../protocol/ssh-ident.js';
 import { markReusedReads, reusedReadOptions, setReadTarget } from '../proxy/reused-reads.js';
 
@@ -147,7 +148,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
     finish({
       ok: false,
       code,
-      message: `${options.host}:${options.port}: ${message}`,
+      message: `${formatHostPort(options)}: ${message}`,
       connectMs: connectedAt === undefined ? undefined : connectedAt - startedAt,
       elapsedMs: performance.now() - startedAt,
       received: received(),

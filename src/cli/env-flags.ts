@@ -4,6 +4,8 @@ import { ENV_PREFIX } from '../config/overrides.js';
 const ENV_FLAGS: Readonly<Record<string, readonly string[]>> = {
   serve: ['config', 'log-level', 'listen', 'admin', 'watch'],
   'check-config': ['json'],
+  // The container HEALTHCHECK follows what serve is told: the same config and admin address.
+  healthcheck: ['config', 'admin'],
 };
 
 const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(['watch', 'json']);

@@ -2,6 +2,7 @@
  * What to check for each verdict: the causes a troubleshooting guide names
  * (sshd-identification-errors, paramiko "Error reading SSH protocol banner").
  */
+import { formatHostPort } from '../net/address.js';
 import type { ProbeVerdict } from './verdicts.js';
 
 export interface HintContext {
@@ -25,7 +26,7 @@ const TCP_WRAPPERS = 'TCP wrappers: a rule in /etc/hosts.deny (e.g. "sshd: ALL")
 const LOAD_BALANCER = 'a load balancer or proxy in front of sshd that is not in TCP mode (HAProxy "mode tcp") or whose backend is down';
 
 export function hintFor(verdict: ProbeVerdict, context: HintContext): string {
-  const where = `${context.host}:${context.port}`;
+  const where = formatHostPort(context);
   switch (verdict) {
     case 'ok': {
       const software = context.softwareVersion === undefined ? '' : ` (${context.softwareVersion})`;

@@ -2,6 +2,7 @@
  * `probe --count N --concurrency C`: the same probe repeated, to see intermittent
  * failures (MaxStartups throttling shows up as "7/20 throttled").
  */
+import { formatHostPort } from '../net/address.js';
 import { summarise, type LatencySummary } from '../loadtest/stats.js';
 import { probe, type ProbeOptions, type ProbeResult } from './probe.js';
 import { hintFor } from './hints.js';
@@ -66,7 +67,7 @@ function distributionOf(results: readonly ProbeResult[], options: ProbeOptions, 
   }
   const ordered = [...counts.entries()].sort((a, b) => b[1] - a[1]);
   return {
-    target: results[0]?.target ?? `${options.host}:${options.port}`,
+    target: results[0]?.target ?? formatHostPort(options),
     count,
     concurrency,
     verdicts: Object.fromEntries(ordered),

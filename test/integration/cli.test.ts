@@ -69,7 +69,7 @@ describe('command line', () => {
     assert.match(script.stdout, /###-begin-ssh-banner-proxy-completions-###/);
     assert.match(script.stdout, /--get-yargs-completions/);
     const commands = await cli(['--get-yargs-completions', 'ssh-banner-proxy', '']);
-    assert.deepEqual(commands.stdout.trim().split('\n').filter((word) => !word.startsWith('-')), ['completion', 'serve', 'check-config', 'probe', 'loadtest', 'demo']);
+    assert.deepEqual(commands.stdout.trim().split('\n').filter((word) => !word.startsWith('-')), ['completion', 'serve', 'check-config', 'probe', 'loadtest', 'demo', 'healthcheck']);
     const flags = await cli(['--get-yargs-completions', 'ssh-banner-proxy', 'serve', '--']);
     assert.match(flags.stdout, /^--listen$/m);
   });

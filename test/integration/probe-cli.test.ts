@@ -66,3 +66,13 @@ test('probe usage errors exit 2: bad target, bad number, unknown flag', async ()
     assert.equal(result.stdout, '');
   }
 });
+
+test('probe of an IPv6 address writes it as [address]:port everywhere, the detail line too', async () => {
+  const { freePort } = await import('../fixtures/wait.js');
+  const port = await freePort('::1');
+  const result = await run(['probe', `[::1]:${port}`, '--timeout', '2s']);
+  assert.equal(result.code, 1);
+  assert.match(result.stdout, new RegExp(`^FAIL \\[::1\\]:${port}: refused`, 'm'));
+  assert.match(result.stdout, new RegExp(`detail\\s+\\[::1\\]:${port}: connection refused`));
+  assert.doesNotMatch(result.stdout, /(^|\s)::1:\d/);
+});
