@@ -23,7 +23,7 @@ test('Dockerfile: EXPOSE and HEALTHCHECK match the baked-in config', () => {
   assert.deepEqual(exposed, [sshPort, adminPort]);
   assert.equal(config.admin?.bind.host, '0.0.0.0');
   // The HEALTHCHECK reads the admin address from the config serve runs with, not a port of its own.
-  assert.match(dockerfile, /^HEALTHCHECK [^\n]*\\\n  CMD \["node", "\/app\/dist\/cli\.js", "healthcheck"(, "--timeout", "\d+ms")?\]$/m);
+  assert.match(dockerfile, /^HEALTHCHECK [^\n]*\\\n {2}CMD \["node", "\/app\/dist\/cli\.js", "healthcheck"(, "--timeout", "\d+ms")?\]$/m);
   assert.doesNotMatch(dockerfile.slice(dockerfile.indexOf('HEALTHCHECK')), new RegExp(`:${adminPort}\\b`));
   assert.match(dockerfile, /^COPY config\/container\.yaml \/etc\/ssh-banner-proxy\/config\.yaml|^COPY --chown=root:root config\/container\.yaml \/etc\/ssh-banner-proxy\/config\.yaml/m);
   assert.match(dockerfile, /^ENV SSH_BANNER_PROXY_CONFIG=\/etc\/ssh-banner-proxy\/config\.yaml$/m);
