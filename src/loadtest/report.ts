@@ -55,6 +55,8 @@ export interface TargetSummary {
   readonly latency: Readonly<Partial<Record<LatencyPhase, LatencySummary>>>;
   /** Total time of successful attempts. */
   readonly histogram: readonly HistogramBucket[];
+  /** Why later attempts were refused, when the load itself most likely caused it (see `selfPenaltyNote`). */
+  readonly note?: string;
 }
 
 export interface LoadTestReport {
@@ -98,7 +100,34 @@ export function summariseTarget(target: string, mode: LoadMode, records: readonl
     achievedRate: elapsedMs > 0 ? Math.round((mine.length / (elapsedMs / 1000)) * 10) / 10 : 0,
     latency,
     histogram: histogram(successes.map((record) => record.totalMs)),
+    ...optional('note', selfPenaltyNote(mode, mine)),
   };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [key in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [key in K]?: V };
+}
+
+/**
+ * Modes `banner` and `kex` end every connection without logging in. OpenSSH 9.8+
+ * (PerSourcePenalties `noauth`) and ssh-banner-proxy's own penalties charge each one to
+ * the source address, and past a few seconds' worth they refuse it with "Not allowed at
+ * this time": the load generator locks its own host out. Refusals that start after
+ * attempts had succeeded are that, most likely; the note says so and how to exempt it.
+ */
+export function selfPenaltyNote(mode: LoadMode, records: readonly LoadAttemptRecord[]): string | undefined {
+  if (mode !== 'banner' && mode !== 'kex') return undefined;
+  const ordered = [...records].sort((a, b) => a.startMs - b.startMs);
+  const firstRefused = ordered.findIndex((record) => record.reason === 'throttled');
+  if (firstRefused <= 0) return undefined;
+  const succeededBefore = ordered.slice(0, firstRefused).filter((record) => record.ok).length;
+  if (succeededBefore === 0) return undefined;
+  const refused = ordered.filter((record) => record.reason === 'throttled').length;
+  return (
+    `${refused} attempt(s) were refused with "Not allowed at this time" after ${succeededBefore} had succeeded. Mode ${mode} ends every connection without logging in, ` +
+    'which OpenSSH 9.8+ PerSourcePenalties (noauth) and ssh-banner-proxy\'s own penalties charge to this host\'s address: the load test has most likely penalised its own source. ' +
+    'Exempt the load generator\'s address: in ssh-banner-proxy, penalties.exempt: [<address>]; in sshd_config, PerSourcePenaltyExemptList <address> (docs/penalties.md). Or use --mode auth.'
+  );
 }
 
 export function buildReport(
@@ -147,6 +176,7 @@ export function formatReport(report: LoadTestReport): string {
     lines.push(row(`${phase} p50/p90`, columns.map((column) => pair(column.latency[phase], 'p50', 'p90'))));
     lines.push(row(`${phase} p99/max`, columns.map((column) => pair(column.latency[phase], 'p99', 'max'))));
   }
+  for (const column of columns) if (column.note !== undefined) lines.push('', `note (${column.target}): ${column.note}`);
   for (const column of columns) {
     lines.push('', `total time of successful attempts, ${column.target}:`);
     lines.push(...(column.histogram.length === 0 ? ['  (no successful attempts)'] : renderHistogram(column.histogram)));

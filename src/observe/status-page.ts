@@ -161,13 +161,16 @@ section { margin-top: 16px; }
 h2 { font-size: 16px; margin: 0 0 6px; font-weight: normal; }
 h2 small { color: #5b6475; margin-left: 8px; }
 table { border-collapse: collapse; width: 100%; background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+/* A table wider than the screen anyway (many columns, a narrow window) scrolls inside its section, not the page. */
+section { overflow-x: auto; }
 th, td { padding: 6px 10px; border-bottom: 1px solid #e3e6ec; text-align: left; vertical-align: middle; }
 th { background: #e9ecf2; font-size: 12px; text-transform: uppercase; letter-spacing: .03em; color: #3b4354; }
 th small { text-transform: none; font-weight: normal; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.num { white-space: nowrap; }
 .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 13px; }
-.ident { max-width: 320px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* The identification wraps instead of widening the table: the page fits a 1280 px screen. */
+.ident { min-width: 14ch; max-width: 32ch; overflow-wrap: anywhere; }
 tr.server.up { background: #e6f6e9; }
 tr.server.up td.name { border-left: 6px solid #2e9e4f; }
 tr.server.down { background: #fbe3e3; }

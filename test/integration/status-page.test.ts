@@ -62,7 +62,8 @@ test('the status page renders in headless Chromium, one colour-coded row per ser
     timeout: 30_000,
   });
   t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
+  // A common laptop width: the page must fit it, identification column included.
+  const page = await browser.newPage({ viewport: { width: 1280, height: 700 } });
   const external: string[] = [];
   page.on('request', (request) => {
     if (!request.url().startsWith(`http://127.0.0.1:${proxy.runtime.adminPort}/`)) external.push(request.url());
@@ -114,6 +115,17 @@ test('the status page renders in headless Chromium, one colour-coded row per ser
   const total = (text: string): number => Number(/\b\d+ \/ (\d+)\s/.exec(text)?.[1]);
   assert.equal(total(up.text) + total(draining.text), 4, `${up.text} | ${draining.text}`);
   assert.equal(total(down.text), 0);
+  type Sized = { document: { documentElement: { scrollWidth: number; clientWidth: number } } };
+  const widths = await page.evaluate(() => {
+    const root = (globalThis as unknown as Sized).document.documentElement;
+    return { scroll: root.scrollWidth, client: root.clientWidth };
+  });
+  assert.ok(widths.scroll <= widths.client, `no sideways scrolling at 1280 px: ${widths.scroll} > ${widths.client}`);
+  type Boxed = { getBoundingClientRect(): { right: number; width: number } };
+  for (const cell of await page.locator('tr.server td.ident').all()) {
+    const box = await cell.evaluate((element) => (element as unknown as Boxed).getBoundingClientRect());
+    assert.ok(box.right <= 1280 && box.width > 100, `the identification column is on screen: right ${box.right}, width ${box.width}`);
+  }
   const header = await page.locator('header').innerText();
   assert.match(header, /READY/);
   assert.doesNotMatch(header, /NOT READY/, 'one server UP in the pool is enough');
