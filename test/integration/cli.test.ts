@@ -60,7 +60,7 @@ describe('command line', () => {
     assert.match(typo.stderr, /unknown command "chek-config"\. Did you mean check-config\?/);
     const unknown = await cli(['frobnicate']);
     assert.equal(unknown.code, 2);
-    assert.match(unknown.stderr, /unknown command "frobnicate" \(commands: serve, check-config, probe, loadtest, demo, completion\)/);
+    assert.match(unknown.stderr, /unknown command "frobnicate" \(commands: serve, check-config, probe, loadtest, demo, healthcheck, completion\)/);
   });
 
   it('completion prints a shell script, and the script\'s query completes commands and serve\'s flags', async () => {
