@@ -87,6 +87,14 @@ test('demo starts, serves an ssh2 session through the proxy, and exits 0 on SIGT
   assert.equal(signal, null);
   assert.equal(code, 0, stderr);
   assert.match(stdout, /stopping the demo/);
+  // The same logger setup as serve's: ISO time, the service and the replica on every line.
+  const lines = stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.ok(lines.length > 0, stderr);
+  for (const line of lines) {
+    assert.match(String(line.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.equal(line.service, 'ssh-banner-proxy');
+    assert.equal(typeof line.replica, 'string');
+  }
 });
 
 test('demo refuses a non-loopback --listen (its backends accept any login) and a bad --backend-ports', async () => {
