@@ -144,8 +144,15 @@ function formatDuration(totalSeconds: number): string {
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
+/**
+ * Text for HTML, also safe to `curl` to a terminal: control characters (a backend's
+ * banner may carry ESC sequences that clear a screen or retitle a window) are shown as
+ * `\xNN`, never written raw.
+ */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => ESCAPES[char] ?? char);
+  return text
+    .replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .replace(/[&<>"']/g, (char) => ESCAPES[char] ?? char);
 }
 
 const STYLE = `
