@@ -159,6 +159,9 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
         logger.fatal({ event: 'workers-failed', failedStarts: decision.failedStarts }, 'no worker can start: stopping');
         exitCode = 1;
         shutdown('SIGTERM');
+      } else if (code !== 0) {
+        // A worker whose drain was cut short (a second signal) exits 1: so does the service.
+        exitCode = 1;
       }
       finishIfDone();
     });
@@ -183,7 +186,16 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       }
     }
     // Workers drain on SIGTERM themselves (serve's signal handling); a second signal exits them at once.
+    let signals = 0;
     function shutdown(signal: NodeJS.Signals): void {
+      signals += 1;
+      if (signals > 1) {
+        // As a single process does: the drain is aborted, and a supervisor must be able to tell.
+        exitCode = 1;
+        logger.warn({ event: 'shutdown', signal, workers: startedAt.size }, 'second signal: workers exit now');
+        for (const worker of startedAt.keys()) worker.process.kill(signal);
+        return;
+      }
       stopping = true;
       detachReloader();
       for (const checker of checkers) checker.stop();

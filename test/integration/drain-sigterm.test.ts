@@ -4,6 +4,7 @@
 // are gone or at timeouts.drain; a second SIGTERM exits at once.
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { once } from 'node:events';
 import { test } from 'node:test';
 import { connectSsh2, execSsh2, type Ssh2Connection } from '../fixtures/clients.js';
 import { startServeProcess, type ServeProcess } from '../fixtures/serve-process.js';
@@ -144,4 +145,30 @@ test('timeouts.shutdownGrace: after SIGTERM /readyz is 503 at once, yet connecti
   await proxy.waitForLog((line) => line.event === 'listener-closed', 10_000, 'the listener closing after the grace');
   assert.equal(await connectRefused(proxy.port('ssh')), 'ECONNREFUSED', 'after the grace: no new connections');
   assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+});
+
+test('with workers a second SIGTERM aborts the drain and the service exits 1, as a single process does', { timeout: 60_000 }, async (t) => {
+  const { startFixtureBackend } = await import('../fixtures/hostile-backends.js');
+  const backend = await startFixtureBackend('ssh-sink');
+  t.after(() => backend.close());
+  const proxy = await startServeProcess({
+    listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
+    pools: [{ name: 'main', healthCheck: { enabled: false }, servers: [{ name: 'a', address: `127.0.0.1:${backend.port}` }] }],
+    timeouts: { drain: '30s' },
+    workers: 2,
+  });
+  t.after(() => proxy.kill());
+  // A spliced session that would hold the drain for its whole 30 s.
+  const client = net.connect({ host: '127.0.0.1', port: proxy.port('ssh') });
+  client.on('error', () => {});
+  t.after(() => client.destroy());
+  await once(client, 'data');
+  client.write('SSH-2.0-held\r\n');
+  await backend.waitForBytes(0, 14, 10_000);
+  proxy.signal('SIGTERM');
+  await proxy.waitForLog((line) => line.event === 'shutdown' && line.msg === 'stopping workers', 5000, 'stopping workers');
+  proxy.signal('SIGTERM');
+  const exit = await proxy.exited;
+  assert.equal(exit.code, 1, 'an aborted drain is not a clean stop');
+  assert.ok(proxy.logs.some((line) => line.event === 'shutdown' && /second signal/.test(line.msg)));
 });
