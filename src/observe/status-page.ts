@@ -151,6 +151,7 @@ const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;'
  */
 export function escapeHtml(text: string): string {
   return text
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
     .replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`)
     .replace(/[&<>"']/g, (char) => ESCAPES[char] ?? char);
 }
