@@ -1,4 +1,4 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
 import type { BackendPool } from '../backend/pool.js';
 import type { ListenerConfig, LimitsConfig, TimeoutsConfig } from '../config/schema.js';
 import type { ReasonCode } from '../errors.js';
@@ -297,6 +297,9 @@ export class Listener {
 
   /** A finished session's outcome counts against its source (sshd's PerSourcePenalties, on the real address). */
   private charge(client: string, session: Session): void {
+    // No address (reset before it could be read): nothing to charge. One shared key would
+    // let such connections penalise each other, and no real source.
+    if (isIP(client) === 0) return;
     void this.deps.charger.charge(client, session.chargeableOutcome, (activation) => this.deps.events.emit('source-penalised', { listener: this.name, client, ...activation }));
   }
 

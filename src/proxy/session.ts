@@ -459,6 +459,13 @@ export class Session {
     this.finish(code, message, 0, 0);
   }
 
+  /** Before the splice: whether the client left without the proxy having made it wait (see chargeable). */
+  private leftOfItsOwnAccord(): boolean {
+    // A failed attempt means the proxy failed over (or backed off): the wait was the backends' doing.
+    // A queue wait or a slow banner past the window is the proxy's; a short one is not a wait at all.
+    return this.attempts.length === 0 && this.now() - this.acceptedAt <= ABANDON_CHARGED_WITHIN_MS;
+  }
+
   /** Releases everything first (phase resources, admission, the listener's set), then tells observers. */
   private finish(reason: ReasonCode, message: string | undefined, bytesClientToServer: number, bytesServerToClient: number): void {
     const state = this.state;
@@ -469,7 +476,7 @@ export class Session {
     if (state.phase === 'spliced') state.tracker.stop(reason.startsWith('SERVER_') ? 'server-gone' : 'client-gone');
     const slotRelease = state.phase === 'spliced' ? state.tracker.released : undefined;
     const authOutcome = state.phase === 'spliced' ? state.tracker.outcome : phase === 'queued' || phase === 'backoff' ? undefined : 'noauth';
-    this.chargeableOutcome = chargeable(authOutcome, reason, spliced);
+    this.chargeableOutcome = chargeable(authOutcome, reason, spliced, spliced || this.leftOfItsOwnAccord());
     this.transition({ phase: 'closed', reason });
     this.endDeadline();
     this.admission.release();
@@ -506,16 +513,20 @@ export class Session {
   }
 }
 
+/** A client that closes before the splice within this of connecting, without being made to wait, left of its own accord. */
+export const ABANDON_CHARGED_WITHIN_MS = 1000;
+
 /**
  * The outcome a session is charged for, or undefined when it was not the client's
- * doing: the proxy or a backend ended it (shutdown, no backend, a server that closed
- * before the key exchange), or the proxy kept it queued. A client that left before the
- * splice of its own accord (a scanner, a port check) is `noauth`, as at sshd.
+ * doing: the proxy or a backend ended it (shutdown, no backend, a server that closed before the
+ * key exchange), or the proxy made it wait (queued, backed off, failed over, a slow banner)
+ * and it gave up. A client that left before the splice of its own accord (a scanner, a port
+ * check: gone within a second, never kept waiting) is `noauth`, as at sshd.
  */
-function chargeable(outcome: AuthOutcome | undefined, reason: ReasonCode, spliced: boolean): AuthOutcome | undefined {
+function chargeable(outcome: AuthOutcome | undefined, reason: ReasonCode, spliced: boolean, ownAccord: boolean): AuthOutcome | undefined {
   if (outcome === undefined || outcome === 'ok' || outcome === 'unknown') return undefined;
   if (reason === 'SHUTDOWN' || reason === 'DRAIN_TIMEOUT') return undefined;
-  if (!spliced) return reason === 'CLIENT_CLOSED' || reason === 'CLIENT_RESET' ? 'noauth' : undefined;
+  if (!spliced) return ownAccord && (reason === 'CLIENT_CLOSED' || reason === 'CLIENT_RESET') ? 'noauth' : undefined;
   if (outcome === 'noauth' && reason.startsWith('SERVER_')) return undefined;
   return outcome;
 }
