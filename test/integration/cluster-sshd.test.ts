@@ -35,8 +35,10 @@ describe('two replicas sharing a real Valkey/Redis in front of a real sshd (MaxS
     const started: TestProxy[] = [];
     for (const replicaId of ['sshd-r0', 'sshd-r1']) {
       const proxy = await startProxy({
+        // grace 2s: the slot goes at USERAUTH_SUCCESS; the grace is only the fallback, and a loaded
+        // machine's publickey login can take longer than a short one (the slot would go early).
         servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }],
-        pool: { handshake: { maxStartups: 2, grace: '250ms' }, queue: { timeout: '12s' } },
+        pool: { handshake: { maxStartups: 2, grace: '2s' }, queue: { timeout: '12s' } },
         ...(cluster ? { config: { cluster: { ...cluster, replicaId } } } : {}),
         logLevel: 'info',
       });

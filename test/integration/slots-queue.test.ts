@@ -32,8 +32,9 @@ describe('handshake slots against a real sshd (MaxStartups 2)', { skip: SKIP_REA
 
     proxy = await startProxy({
       servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }],
+      // grace 2s: only the fallback (the slot goes at USERAUTH_SUCCESS); a loaded machine's login can outlast a short one.
       // Health checks on: each check takes a slot too, so sshd still sees at most 2.
-      pool: { handshake: { maxStartups: 2, grace: '250ms' }, healthCheck: { enabled: true, interval: '200ms', timeout: '1s' }, queue: { timeout: '12s' } },
+      pool: { handshake: { maxStartups: 2, grace: '2s' }, healthCheck: { enabled: true, interval: '200ms', timeout: '1s' }, queue: { timeout: '12s' } },
       logLevel: 'info',
     });
     const viaProxy = await runParamikoBurst({ ...burst, targets: [proxy] });
