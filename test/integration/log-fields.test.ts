@@ -83,3 +83,19 @@ test('log.format ecs: ECS field names; log.levelNames: the level as a word', asy
   assert.ok(named.logs.length > 0);
   assert.ok(named.logs.every((line) => typeof line.level === 'string'), JSON.stringify(named.logs[0]));
 });
+
+test('a client identification line of 60 KB that ends in a newline is cut to 255 bytes before it is logged or matched', async (t) => {
+  const backend = await startFixtureBackend('ssh-sink');
+  t.after(() => backend.close());
+  const proxy = await startProxy({ servers: [{ name: 'a', host: '127.0.0.1', port: backend.port }], logLevel: 'info' });
+  t.after(() => proxy.stop());
+  const line = `SSH-2.0-${'x'.repeat(60_000)}`;
+  const client = net.connect({ host: proxy.host, port: proxy.port });
+  client.on('error', () => {});
+  // Sent before the banner: it is the buffered identification that is scanned.
+  client.write(`${line}\r\n`);
+  await waitForEvent(client, 'data', 10_000);
+  client.end();
+  const [session] = await proxy.waitForSessions(1, 10_000);
+  assert.equal(session?.clientIdent, line.slice(0, 255));
+});
