@@ -16,6 +16,8 @@ export interface HintContext {
   readonly errno?: string | undefined;
   readonly softwareVersion?: string | undefined;
   readonly preLineCount?: number | undefined;
+  /** For not-ssh over http: the status the server answered with (400 from a proxy in HTTP mode). */
+  readonly httpStatus?: number | undefined;
 }
 
 const MAXSTARTUPS =
@@ -59,12 +61,14 @@ export function hintFor(verdict: ProbeVerdict, context: HintContext): string {
         `(sshd 9.8+ writes the same line for both). Check ${MAXSTARTUPS}; ${PENALTIES}. ` +
         'Run with --count 5 --concurrency 1: refused every time, one at a time, means a penalty; refused only with --concurrency 10, MaxStartups.'
       );
-    case 'penalised':
+    case 'refused-repeatedly':
       return (
-        `Every connection was refused though only one was open at a time: not MaxStartups but ${PENALTIES}. ` +
-        'This address (or its PerSourceNetBlockSize block) failed logins, left without logging in, or crashed sessions; the penalty decays after up to PerSourcePenalties max (600 s by default). ' +
-        'A proxy, bastion or NAT address must be exempted: "PerSourcePenaltyExemptList <its address>" in sshd_config (ssh-banner-proxy then applies penalties per client itself). ' +
-        'The server\'s log says "drop connection ... penalty: <kind>".'
+        `Refused even one at a time: penalties, or other clients holding MaxStartups; from outside the two look the same. Either ${PENALTIES}: ` +
+        'this address (or its PerSourceNetBlockSize block) failed logins, left without logging in, or crashed sessions, and the penalty decays after up to PerSourcePenalties max (600 s by default); ' +
+        'a proxy, bastion or NAT address must be exempted ("PerSourcePenaltyExemptList <its address>"; ssh-banner-proxy then applies penalties per client itself). ' +
+        `Or other clients keep ${MAXSTARTUPS}. ` +
+        'The server\'s log tells: "drop connection ... penalty: <kind>" for a penalty, "exceeded MaxStartups" for the other. ' +
+        `A bare close or reset every time can also be ${TCP_WRAPPERS}.`
       );
     case 'banner-timeout':
       return (
@@ -72,6 +76,13 @@ export function hintFor(verdict: ProbeVerdict, context: HintContext): string {
         `slow "UseDNS"/"GSSAPIAuthentication" lookups), ${LOAD_BALANCER}, or a stateful firewall/conntrack table dropping the reply ("conntrack -L | grep :${context.port}").`
       );
     case 'not-ssh':
+      if (context.protocol === 'http' && context.httpStatus === 400) {
+        // What HAProxy (mode http), nginx (http) or a cloud L7 balancer answers to an SSH identification.
+        return (
+          `A load balancer or proxy in HTTP mode answers on ${where}: it read the SSH identification as an HTTP request and answered 400 Bad Request. ` +
+          'SSH needs a TCP (layer 4) pass-through: HAProxy "mode tcp", an nginx "stream" block instead of "http", a network (L4) load balancer rather than an application (L7) one.'
+        );
+      }
       return `Another service answers on ${where}: it speaks ${context.protocol ?? 'another protocol'}, not SSH. Point the client at sshd's port ("ss -tlnp"), or fix the port forwarding.`;
     case 'ssh1-only':
       return 'The server speaks SSH protocol 1 only, which modern clients refuse: upgrade the server to an SSH-2 implementation.';

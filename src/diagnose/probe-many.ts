@@ -35,24 +35,32 @@ export async function probeMany(options: ProbeOptions, count: number, concurrenc
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, worker));
-  return distributionOf(concurrency === 1 ? asPenaltyPattern(results) : results, options, count, concurrency);
+  return distributionOf(concurrency === 1 ? asRepeatedRefusal(results) : results, options, count, concurrency);
 }
 
 /** How sshd refuses in its listener: the line, a reset that lost it, or a bare close. */
 const REFUSALS: ReadonlySet<ProbeVerdict> = new Set(['throttled', 'reset-before-banner', 'closed-before-banner']);
+/** Written by OpenSSH 9.7 and earlier, which has no PerSourcePenalties (9.8+ writes "Not allowed at this time"). */
+const PRE_PENALTIES_NOTICE = /Exceeded MaxStartups/i;
 
 /**
- * One connection at a time cannot exceed MaxStartups: refused every time, it is a
- * penalised source (sshd 9.8+ PerSourcePenalties). Each refusal becomes `penalised`,
- * keeping what the server did as evidence in the message.
+ * Refused every time although one connection at a time cannot exceed MaxStartups on its
+ * own. With "Exceeded MaxStartups" (OpenSSH before 9.8, no penalties there) it is other
+ * clients holding MaxStartups: still `throttled`, and said so. With "Not allowed at this
+ * time" (9.8+ writes it for penalties and MaxStartups alike), a close or a reset, the
+ * probe cannot tell: `refused-repeatedly`, naming both causes. Evidence stays in the message.
  */
-function asPenaltyPattern(results: readonly ProbeResult[]): readonly ProbeResult[] {
+function asRepeatedRefusal(results: readonly ProbeResult[]): readonly ProbeResult[] {
   if (results.length < 2 || !results.every((result) => REFUSALS.has(result.verdict))) return results;
+  const tally = `${results.length} of ${results.length} refused, one connection at a time`;
+  if (results.every((result) => result.notice !== null && PRE_PENALTIES_NOTICE.test(result.notice))) {
+    return results.map((result) => ({ ...result, message: `${result.message} (${tally}: other clients hold MaxStartups; sshd before 9.8, which writes this line, has no PerSourcePenalties)` }));
+  }
   return results.map((result) => ({
     ...result,
-    verdict: 'penalised',
-    message: `${result.message} (${results.length} of ${results.length} refused, one connection at a time)`,
-    hint: hintFor('penalised', { host: '', port: 0, slowMs: 0, timeoutMs: 0 }),
+    verdict: 'refused-repeatedly',
+    message: `${result.message} (${tally})`,
+    hint: hintFor('refused-repeatedly', { host: '', port: 0, slowMs: 0, timeoutMs: 0 }),
   }));
 }
 

@@ -137,7 +137,7 @@ function describeOutcome(outcome: AttemptOutcome, verdict: ProbeVerdict, options
     notice: outcome.notice ?? null,
     errno: outcome.errno ?? null,
     message: outcome.message,
-    hint: hintFor(verdict, { ...context, protocol: outcome.protocol, notice: outcome.notice, errno: outcome.errno }),
+    hint: hintFor(verdict, { ...context, protocol: outcome.protocol, notice: outcome.notice, errno: outcome.errno, httpStatus: httpStatusOf(outcome.received) }),
     received: evidence,
     receivedBytes: outcome.received.length,
     algorithms: null,
@@ -173,4 +173,10 @@ export function escapeBytes(bytes: Buffer): string {
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
+}
+
+/** The status code of an HTTP response's first line (`HTTP/1.1 400 Bad Request`), if the bytes start with one. */
+export function httpStatusOf(received: Buffer): number | undefined {
+  const match = /^HTTP\/\d(?:\.\d)? (\d{3})\b/.exec(received.subarray(0, 64).toString('latin1'));
+  return match ? Number(match[1]) : undefined;
 }

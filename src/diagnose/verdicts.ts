@@ -14,8 +14,12 @@ export const PROBE_VERDICTS = [
   'reset-before-banner',
   'closed-before-banner',
   'throttled',
-  /** Refused again and again with one connection at a time (probe --count, --concurrency 1): the source is penalised. */
-  'penalised',
+  /**
+   * Refused every time with one connection at a time (probe --count, --concurrency 1) with a line
+   * sshd 9.8+ writes for penalties and MaxStartups alike, or a bare close or reset: the probe cannot
+   * tell a penalised source from other clients holding MaxStartups.
+   */
+  'refused-repeatedly',
   'banner-timeout',
   'not-ssh',
   'ssh1-only',

@@ -108,14 +108,42 @@ test('a listener that accepts but is plain TCP echo is banner-timeout, not ok', 
   assert.equal(result.receivedBytes, 0);
 });
 
-test('probe --count 3 --concurrency 1 refused every time: penalised (sshd PerSourcePenalties), not throttled', async (t) => {
+test('probe --count 3 --concurrency 1 refused every time with "Not allowed at this time": refused-repeatedly, naming penalties and MaxStartups, since it cannot tell', async (t) => {
   const backend = await startFixtureBackend('not-allowed', {});
   t.after(() => backend.close());
   const distribution = await probeMany({ ...BASE, port: backend.port }, 3, 1);
-  assert.deepEqual(distribution.verdicts, { penalised: 3 });
-  assert.match(distribution.examples[0]?.hint ?? '', /PerSourcePenaltyExemptList/);
+  assert.deepEqual(distribution.verdicts, { 'refused-repeatedly': 3 });
+  const hint = distribution.examples[0]?.hint ?? '';
+  assert.match(hint, /^Refused even one at a time: penalties, or other clients holding MaxStartups/);
+  assert.match(hint, /PerSourcePenaltyExemptList/);
   assert.match(distribution.examples[0]?.message ?? '', /3 of 3 refused, one connection at a time/);
   // Concurrency could be MaxStartups: the verdict stays throttled.
   const concurrent = await probeMany({ ...BASE, port: backend.port }, 3, 3);
   assert.deepEqual(concurrent.verdicts, { throttled: 3 });
+});
+
+test('refused one at a time with "Exceeded MaxStartups" (sshd before 9.8, no penalties there): throttled, other clients hold MaxStartups', async (t) => {
+  const backend = await startFixtureBackend('throttle', {});
+  t.after(() => backend.close());
+  const distribution = await probeMany({ ...BASE, port: backend.port }, 3, 1);
+  assert.deepEqual(distribution.verdicts, { throttled: 3 });
+  assert.match(distribution.examples[0]?.message ?? '', /other clients hold MaxStartups; sshd before 9\.8, which writes this line, has no PerSourcePenalties/);
+});
+
+test('a server that accepts and closes every time (TCP wrappers) is refused-repeatedly, not penalised', async (t) => {
+  const backend = await startFixtureBackend('close', {});
+  t.after(() => backend.close());
+  const distribution = await probeMany({ ...BASE, port: backend.port }, 3, 1);
+  assert.deepEqual(distribution.verdicts, { 'refused-repeatedly': 3 });
+  assert.match(distribution.examples[0]?.hint ?? '', /TCP wrappers/);
+});
+
+test('an HTTP-mode load balancer\'s 400 to the SSH identification is named as such', async (t) => {
+  const backend = await startFixtureBackend('http', {});
+  t.after(() => backend.close());
+  const result = await probe({ ...BASE, port: backend.port });
+  assert.equal(result.verdict, 'not-ssh');
+  assert.equal(result.protocol, 'http');
+  assert.match(result.hint, /load balancer or proxy in HTTP mode .* 400 Bad Request/);
+  assert.match(result.hint, /mode tcp/);
 });
