@@ -44,7 +44,7 @@ function execThroughProxy(port: number, command: string): Promise<string> {
 test('demo starts, serves an ssh2 session through the proxy, and exits 0 on SIGTERM', async (t) => {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli.ts', 'demo', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-level', 'warn'],
+    ['--import', 'tsx', 'src/cli.ts', 'demo', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-level', 'info'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = once(child, 'exit');
