@@ -1,3 +1,5 @@
+import { AdminConnections } from './admin-connections.js';
+import type { Socket } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { formatHostPort, isLoopbackHost, type HostPort } from '../net/address.js';
@@ -45,6 +47,7 @@ export class AdminServer {
   private readonly options: AdminOptions;
   private readonly view: AdminView;
   private readonly server: Server;
+  private readonly connections: AdminConnections;
   private closing: Promise<void> | undefined;
 
   constructor(options: AdminOptions) {
@@ -54,9 +57,12 @@ export class AdminServer {
     // Checked every second (Node's default is 30 s), so a slowloris is cut near headersTimeout.
     this.server = createServer({ connectionsCheckingInterval: 1000 }, (request, response) => this.handle(request, response));
     // Keep slow or idle admin clients from holding sockets, and so descriptors the data plane needs.
-    this.server.maxConnections = options.maxConnections ?? 32;
+    this.connections = new AdminConnections(options.maxConnections ?? 32);
+    this.server.on('connection', (socket: Socket) => this.connections.accept(socket));
     this.server.timeout = idleTimeoutMs;
-    this.server.headersTimeout = Math.min(10_000, idleTimeoutMs);
+    // A real client (kubelet, Prometheus, curl) sends its headers at once: 3 s is ample, and a
+    // client trickling header lines is cut then (and evicted before that when the limit is reached).
+    this.server.headersTimeout = Math.min(3_000, idleTimeoutMs);
     this.server.requestTimeout = 15_000;
     this.server.keepAliveTimeout = Math.min(5_000, idleTimeoutMs);
     this.server.maxHeadersCount = 50;
@@ -107,6 +113,7 @@ export class AdminServer {
   }
 
   private handle(request: IncomingMessage, response: ServerResponse): void {
+    this.connections.busy(request.socket, response);
     request.on('error', () => response.destroy());
     response.on('error', () => undefined);
     const method = request.method ?? 'GET';

@@ -17,7 +17,7 @@ function idleConnection(port: number): Promise<{ socket: net.Socket; closed: Pro
   });
 }
 
-test('past admin.maxConnections a new admin connection is closed at accept; below it the endpoint answers', { timeout: 30_000 }, async (t) => {
+test('at admin.maxConnections a probe is still answered: the oldest connection that sends nothing goes instead', { timeout: 30_000 }, async (t) => {
   const echo = await startFixtureBackend('ssh-echo');
   t.after(() => echo.close());
   const proxy = await startProxy({
@@ -26,25 +26,56 @@ test('past admin.maxConnections a new admin connection is closed at accept; belo
   });
   t.after(() => proxy.stop());
   const adminPort = proxy.runtime.adminPort ?? 0;
-  const held = await Promise.all(Array.from({ length: 8 }, () => idleConnection(adminPort)));
+  const held: { socket: net.Socket; closed: Promise<void> }[] = [];
+  // One at a time, so that accept order is known: the first is the oldest.
+  for (let index = 0; index < 8; index += 1) held.push(await idleConnection(adminPort));
   t.after(() => {
     for (const { socket } of held) socket.destroy();
   });
-  // Held ones are accepted before the next: the server's count is at its limit.
-  await httpRequest(adminPort, '/healthz').then(
-    (answer) => assert.fail(`a ninth connection was served (${answer.status})`),
-    (error: Error) => assert.match(error.message, /ECONNRESET|socket hang up/),
-  );
+  const answer = await httpRequest(adminPort, '/healthz');
+  assert.equal(answer.status, 200, 'a liveness probe is answered at the limit');
+  await held[0]?.closed;
+  assert.ok(held[0]?.socket.destroyed, 'the oldest silent connection made room');
+  assert.ok(held.slice(1).every(({ socket }) => !socket.destroyed), 'the others stay');
   const session = await rawExchange({ port: proxy.port, until: untilLine, timeoutMs: 5000 });
   assert.equal(session.outcome, 'matched', 'the data plane is not affected');
-  for (const { socket } of held) socket.destroy();
-  await Promise.all(held.map(({ closed }) => closed));
-  let answered: number | undefined;
-  for (let attempt = 0; attempt < 50 && answered === undefined; attempt += 1) {
-    // The server learns of the closes asynchronously; bounded retries, each a real request.
-    answered = await httpRequest(adminPort, '/healthz').then((answer) => answer.status, () => undefined);
+});
+
+test('a flood of clients trickling header lines does not starve /healthz', { timeout: 60_000 }, async (t) => {
+  const echo = await startFixtureBackend('ssh-echo');
+  t.after(() => echo.close());
+  const proxy = await startProxy({
+    servers: [{ name: 'echo', host: echo.host, port: echo.port }],
+    config: { admin: { bind: '127.0.0.1:0', maxConnections: 32 } },
+    logLevel: 'info',
+  });
+  t.after(() => proxy.stop());
+  const adminPort = proxy.runtime.adminPort ?? 0;
+  // 200 slow clients, each a header line every 200 ms (bounded: 3 s of trickle).
+  const slow: net.Socket[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  t.after(() => {
+    for (const timer of timers) clearInterval(timer);
+    for (const socket of slow) socket.destroy();
+  });
+  for (let index = 0; index < 200; index += 1) {
+    const socket = net.connect({ host: '127.0.0.1', port: adminPort });
+    socket.on('error', () => {});
+    socket.write('GET /metrics HTTP/1.1\r\n');
+    let lines = 0;
+    const timer = setInterval(() => {
+      lines += 1;
+      if (lines > 15 || socket.destroyed) clearInterval(timer);
+      else socket.write(`X-Slow-${lines}: 1\r\n`);
+    }, 200);
+    timers.push(timer);
+    slow.push(socket);
   }
-  assert.equal(answered, 200, 'the endpoint answers once connections are free');
+  const statuses: number[] = [];
+  for (let probe = 0; probe < 20; probe += 1) {
+    statuses.push(await httpRequest(adminPort, '/healthz', { timeoutMs: 2000 }).then((reply) => reply.status, () => 0));
+  }
+  assert.deepEqual(statuses, Array.from({ length: 20 }, () => 200), 'every probe answered');
 });
 
 test('an idle admin connection is closed by admin.idleTimeout', { timeout: 30_000 }, async (t) => {
