@@ -159,9 +159,12 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
         logger.fatal({ event: 'workers-failed', failedStarts: decision.failedStarts }, 'no worker can start: stopping');
         exitCode = 1;
         shutdown('SIGTERM');
-      } else if (code !== 0) {
-        // A worker whose drain was cut short (a second signal) exits 1: so does the service.
-        exitCode = 1;
+      } else {
+        logger.info({ event: 'worker-stopped', pid: worker.process.pid, code, signal }, 'worker stopped');
+        // A worker whose drain was cut short (a second signal) exits 1: so does the service. One
+        // ended by the stop signal itself (an idle worker can go before its handler runs) stopped cleanly.
+        const clean = code === null ? signal === 'SIGTERM' || signal === 'SIGINT' : code === 0;
+        if (!clean) exitCode = 1;
       }
       finishIfDone();
     });

@@ -105,9 +105,11 @@ describe('per-source penalties in front of OpenSSH 10.0', { skip: sshdAvailable(
       // Without the hold-out each client would make retry.maxAttempts (6): 30 in all.
       assert.ok(attempts <= 6, `backend attempts for the five locked-out clients: ${attempts} (at most one client's worth reveals the penalty)`);
       assert.ok(sessions.slice(1).every((summary) => summary.reason === 'NO_BACKEND'), 'later clients are not sent to a backend that refuses the proxy');
-      // probe, from the proxy's address, one connection at a time: the pattern of a penalty.
+      // probe, from the proxy's address, one connection at a time: refused every time with the line
+      // 9.8+ writes for penalties and MaxStartups alike, so it names both (its hint: the exemption).
       const distribution = await probeMany({ host: sshd.host, port: sshd.port, connectTimeoutMs: 2000, timeoutMs: 3000, slowMs: 2000, kexinit: false }, 3, 1);
-      assert.deepEqual(distribution.verdicts, { penalised: 3 });
+      assert.deepEqual(distribution.verdicts, { 'refused-repeatedly': 3 });
+      assert.match(distribution.examples[0]?.hint ?? '', /PerSourcePenaltyExemptList/);
     });
   });
 });

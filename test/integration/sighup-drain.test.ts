@@ -54,6 +54,6 @@ for (const workers of [1, 2]) {
     assert.equal(proxy.child.exitCode, null, 'still running');
     session.socket.end();
     const exit = await proxy.exited;
-    assert.deepEqual(exit, { code: 0, signal: null }, 'a clean exit once the session ended, not 129');
+    assert.deepEqual(exit, { code: 0, signal: null }, `a clean exit once the session ended, not 129: ${JSON.stringify(proxy.logs.filter((line) => line.event === 'worker-stopped'))}`);
   });
 }
