@@ -1,6 +1,7 @@
 // Worker deaths: counters stay monotonic, a crashed worker is replaced (with a backoff
 // when it keeps dying at start), and a sibling's crash never stops the healthy worker.
 import assert from 'node:assert/strict';
+import { MIN_HEALTHY_UPTIME_MS } from '../../src/cluster/restart-policy.js';
 import { test } from 'node:test';
 import { startFixtureBackend } from '../fixtures/hostile-backends.js';
 import { httpRequest, scrape } from '../fixtures/prometheus.js';
@@ -61,9 +62,11 @@ test('workers: a killed worker is replaced; two deaths in quick succession do no
   assert.ok(fresh && sibling);
   process.kill(fresh.pid, 'SIGKILL');
   const quick = await proxy.waitForLog((line) => line.event === 'worker-exit' && line.pid === fresh.pid, 10_000, 'the quick exit');
-  assert.ok(Number(quick.uptimeMs) < 5000, `died ${String(quick.uptimeMs)} ms after its start`);
   assert.equal(quick.action, 'restart');
-  assert.ok(Number(quick.delayMs) > 0, 'after a backoff');
+  // On a loaded machine a worker can take longer than MIN_HEALTHY_UPTIME_MS to come up and be
+  // killed: then it ran long enough to count as healthy, and is replaced at once.
+  if (Number(quick.uptimeMs) < MIN_HEALTHY_UPTIME_MS) assert.ok(Number(quick.delayMs) > 0, 'a failed start is replaced after a backoff');
+  else assert.equal(quick.delayMs, 0, `ran ${String(quick.uptimeMs)} ms: replaced at once`);
   await waitFor(async () => (await workers()).length === 2, { timeoutMs: 30_000, description: 'the replacement' });
   assert.ok((await workers()).some((worker) => worker.pid === sibling.pid), 'the sibling kept running');
   assert.equal(proxy.child.exitCode, null);
