@@ -167,8 +167,13 @@ const penaltySettings = z.strictObject({
   exempt: z.array(cidr).default([]),
   ipv4Prefix: z.number().int().min(1).max(32).default(32),
   ipv6Prefix: z.number().int().min(1).max(128).default(64),
-  /** Sources tracked at most; past it the least recently charged are forgotten first. */
+  /**
+   * Sources tracked at most. A source not yet refused is forgotten first (least recently
+   * charged); a refused one never is: with the table full of them, `overflow` decides.
+   */
   maxSources: positiveInt.max(10_000_000).default(65536),
+  /** sshd's PerSourcePenalties overflow: `permissive` records no new penalty while full; `deny-all` refuses every other source. */
+  overflow: z.enum(['permissive', 'deny-all']).default('permissive'),
 });
 /** `penalties: off` is short for `{ enabled: false }`; not a union, so a bad field is named in the error. */
 const penalties = z.preprocess((value) => (value === 'off' ? { enabled: false } : value), penaltySettings);

@@ -49,15 +49,22 @@ export interface PenalisedSource {
  * seconds to the source's expiry, capped at `max`; the penalty decays in real time;
  * once the remaining time exceeds `min` the source is refused until expiry.
  *
- * Memory stays bounded: a Map in order of last charge, so past `maxSources` the
- * source charged longest ago is forgotten first (sshd's "permissive" overflow), in
- * O(1), whatever a flood of addresses does. Expired entries go when next looked at.
+ * Memory stays bounded by `maxSources`, and a flood of new addresses cannot flush an
+ * active penalty (the attacker's own included): sources still accumulating (`pending`,
+ * in order of last charge) are forgotten first, in O(1); refused sources (`active`) are
+ * never evicted, only expired. With the table full of refused sources, `overflow` decides
+ * as sshd's does: `permissive` records no new penalty, `deny-all` refuses every other source.
  */
 export class SourcePenalties {
   private settings: PenaltySettings | undefined;
   private exempt: Acl;
-  private readonly entries = new Map<string, PenaltyEntry>();
+  private readonly pending = new Map<string, PenaltyEntry>();
+  private readonly active = new Map<string, PenaltyEntry>();
   private readonly now: () => number;
+  /** When expired active entries were last swept (a full table is swept at most once a second). */
+  private sweptAt = -Infinity;
+  /** Penalties not recorded because the table was full of refused sources (permissive overflow). */
+  overflowed = 0;
 
   constructor(config: PenaltiesConfig | 'off', now: () => number = () => performance.now()) {
     this.now = now;
@@ -71,17 +78,28 @@ export class SourcePenalties {
 
   /** Sources tracked now (charged and not yet forgotten). */
   get size(): number {
-    return this.entries.size;
+    return this.pending.size + this.active.size;
+  }
+
+  /** deny-all overflow in force: the table is full of refused sources. */
+  get overflowing(): boolean {
+    const settings = this.settings;
+    if (settings?.overflow !== 'deny-all' || this.active.size < settings.maxSources) return false;
+    this.sweepExpired(settings);
+    return this.active.size >= settings.maxSources;
   }
 
   update(config: PenaltiesConfig | 'off'): void {
     const next = enabledSettings(config);
     const regroup = next === undefined || next.ipv4Prefix !== this.settings?.ipv4Prefix || next.ipv6Prefix !== this.settings.ipv6Prefix;
     // New grouping: keys would no longer match; forgetting is the safe side.
-    if (regroup) this.entries.clear();
+    if (regroup) {
+      this.pending.clear();
+      this.active.clear();
+    }
     this.settings = next;
     this.exempt = exemptList(next);
-    while (next && this.entries.size > next.maxSources) this.forgetOldest();
+    while (next && this.size > next.maxSources && this.pending.size > 0) this.forgetOldestPending();
   }
 
   /** The group `address` is charged to. */
@@ -91,11 +109,14 @@ export class SourcePenalties {
 
   /** The active penalty of this client's source, if it is refused now. */
   check(address: string): { readonly key: string; readonly remainingMs: number; readonly kind: PenaltyKind } | undefined {
-    if (!this.settings || this.entries.size === 0) return undefined;
+    const settings = this.settings;
+    if (!settings || this.active.size === 0) return undefined;
     const key = this.keyFor(address);
     const entry = this.live(key);
-    if (!entry?.active) return undefined;
-    return { key, remainingMs: entry.expiresAt - this.now(), kind: entry.kind };
+    if (entry?.active) return { key, remainingMs: entry.expiresAt - this.now(), kind: entry.kind };
+    // deny-all: while the table is full of refused sources, every other source is refused too.
+    if (this.overflowing && !this.exempt.check(address).allowed) return { key, remainingMs: 1000, kind: 'noauth' };
+    return undefined;
   }
 
   /** What a finished session's outcome costs its client's source, if anything (off, exempt, not chargeable: nothing). */
@@ -117,18 +138,23 @@ export class SourcePenalties {
     const now = this.now();
     let entry = this.live(key);
     if (entry) {
-      this.entries.delete(key);
       entry.expiresAt = Math.min(entry.expiresAt + seconds, now + settings.max);
       entry.charges += 1;
       entry.kind = kind;
+      if (entry.active) return undefined;
+      // Still accumulating: to the back of the eviction order.
+      this.pending.delete(key);
     } else {
-      while (this.entries.size >= settings.maxSources) this.forgetOldest();
+      if (!this.makeRoom(settings)) return undefined;
       entry = { key, expiresAt: now + Math.min(seconds, settings.max), active: false, kind, charges: 1, activatedAt: undefined };
     }
-    this.entries.set(key, entry);
-    if (entry.active || entry.expiresAt - now <= settings.min) return undefined;
+    if (entry.expiresAt - now <= settings.min) {
+      this.pending.set(key, entry);
+      return undefined;
+    }
     entry.active = true;
     entry.activatedAt = now;
+    this.active.set(key, entry);
     return { key, kind, remainingMs: entry.expiresAt - now, charges: entry.charges };
   }
 
@@ -141,10 +167,10 @@ export class SourcePenalties {
     if (!settings || remainingMs <= 0) return false;
     const now = this.now();
     const entry = this.live(key);
-    if (entry) this.entries.delete(key);
-    else while (this.entries.size >= settings.maxSources) this.forgetOldest();
+    if (entry) this.pending.delete(key);
+    else if (!this.makeRoom(settings)) return false;
     const wasActive = entry?.active === true;
-    this.entries.set(key, { key, expiresAt: now + remainingMs, active: true, kind, charges, activatedAt: wasActive ? entry.activatedAt : now });
+    this.active.set(key, { key, expiresAt: now + remainingMs, active: true, kind, charges, activatedAt: wasActive ? entry.activatedAt : now });
     return !wasActive;
   }
 
@@ -152,7 +178,7 @@ export class SourcePenalties {
   penalised(limit: number): PenalisedSource[] {
     const now = this.now();
     const active: PenaltyEntry[] = [];
-    for (const entry of this.entries.values()) if (entry.active && entry.expiresAt > now) active.push(entry);
+    for (const entry of this.active.values()) if (entry.expiresAt > now) active.push(entry);
     active.sort((a, b) => (b.activatedAt ?? 0) - (a.activatedAt ?? 0));
     return active.slice(0, limit).map((entry) => ({
       source: entry.key,
@@ -167,22 +193,48 @@ export class SourcePenalties {
   penalisedCount(): number {
     const now = this.now();
     let count = 0;
-    for (const entry of this.entries.values()) if (entry.active && entry.expiresAt > now) count += 1;
+    for (const entry of this.active.values()) if (entry.expiresAt > now) count += 1;
     return count;
   }
 
   private live(key: string): PenaltyEntry | undefined {
-    const entry = this.entries.get(key);
+    const entry = this.active.get(key) ?? this.pending.get(key);
     if (entry && entry.expiresAt <= this.now()) {
-      this.entries.delete(key);
+      this.active.delete(key);
+      this.pending.delete(key);
       return undefined;
     }
     return entry;
   }
 
-  private forgetOldest(): void {
-    const oldest = this.entries.keys().next();
-    if (!oldest.done) this.entries.delete(oldest.value);
+  /**
+   * Room for one more source: a pending one goes if need be (the least recently charged).
+   * False when the table is full of refused sources: the new one is not recorded
+   * (permissive; deny-all then refuses at check), as sshd does.
+   */
+  private makeRoom(settings: PenaltySettings): boolean {
+    if (this.size < settings.maxSources) return true;
+    if (this.pending.size > 0) {
+      this.forgetOldestPending();
+      return true;
+    }
+    this.sweepExpired(settings);
+    if (this.size < settings.maxSources) return true;
+    this.overflowed += 1;
+    return false;
+  }
+
+  /** Drops expired refused sources; at most once a second, since it walks the table. */
+  private sweepExpired(settings: PenaltySettings): void {
+    const now = this.now();
+    if (now - this.sweptAt < 1000 && this.active.size >= settings.maxSources) return;
+    this.sweptAt = now;
+    for (const [key, entry] of this.active) if (entry.expiresAt <= now) this.active.delete(key);
+  }
+
+  private forgetOldestPending(): void {
+    const oldest = this.pending.keys().next();
+    if (!oldest.done) this.pending.delete(oldest.value);
   }
 }
 

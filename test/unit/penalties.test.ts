@@ -83,13 +83,39 @@ describe('SourcePenalties (sshd PerSourcePenalties semantics)', () => {
     assert.equal(penalties.check('2001:db8:1:3::1'), undefined, 'next /64');
   });
 
-  it('bounded: past maxSources the source charged longest ago is forgotten first, in a flood of addresses', () => {
+  it('bounded, and a flood of 200,000 new sources (IPv4 and IPv6 /64) cannot flush an active penalty', () => {
     const penalties = new SourcePenalties(defaults({ maxSources: 1000 }));
     for (let failure = 0; failure < 4; failure += 1) penalties.charge('192.0.2.1', 'authfail');
+    for (let failure = 0; failure < 4; failure += 1) penalties.charge('2001:db8:ffff:1::7', 'authfail');
     assert.ok(penalties.check('192.0.2.1'));
     for (let index = 0; index < 100_000; index += 1) penalties.charge(`10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`, 'noauth');
-    assert.equal(penalties.size, 1000);
-    assert.equal(penalties.check('192.0.2.1'), undefined, 'the oldest went first');
+    // One /48 gives 65,536 /64 keys; here 100,000 of them.
+    for (let index = 0; index < 100_000; index += 1) penalties.charge(`2001:db8:${(index >> 16).toString(16)}:${(index & 0xffff).toString(16)}::1`, 'noauth');
+    assert.equal(penalties.size, 1000, 'memory bounded');
+    assert.ok(penalties.check('192.0.2.1'), 'the IPv4 penalty survived the flood');
+    assert.ok(penalties.check('2001:db8:ffff:1::99'), 'so did the IPv6 /64 one');
+    assert.equal(penalties.penalisedCount(), 2);
+  });
+
+  it('a table full of refused sources: permissive records no new penalty; deny-all refuses every other source until one expires', () => {
+    const time = clock();
+    for (const overflow of ['permissive', 'deny-all'] as const) {
+      const penalties = new SourcePenalties(defaults({ maxSources: 3, overflow, exempt: ['198.51.100.9'] }), time.now);
+      for (const source of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) for (let failure = 0; failure < 4; failure += 1) penalties.charge(source, 'authfail');
+      assert.equal(penalties.penalisedCount(), 3);
+      for (let failure = 0; failure < 4; failure += 1) penalties.charge('192.0.2.4', 'authfail');
+      assert.ok(penalties.overflowed > 0, overflow);
+      assert.ok(penalties.check('192.0.2.1'), `${overflow}: the recorded penalties stay`);
+      if (overflow === 'permissive') {
+        assert.equal(penalties.check('192.0.2.4'), undefined, 'permissive: not recorded, not refused');
+        assert.equal(penalties.check('203.0.113.1'), undefined);
+      } else {
+        assert.ok(penalties.check('203.0.113.1'), 'deny-all: a stranger is refused while the table is full');
+        assert.equal(penalties.check('198.51.100.9'), undefined, 'an exempt source never is');
+      }
+      time.advance(11 * 60 * 1000);
+      assert.equal(penalties.check('203.0.113.1'), undefined, `${overflow}: after the penalties expire, open again`);
+    }
   });
 
   it('lists penalised sources newest first, bounded; off and reload', () => {
