@@ -25,16 +25,22 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- A heartbeat always carries a TTL (leaseTtl): a key without one is not a replica's.
 local function alive(prefix, owner)
-  return redis.call('EXISTS', prefix .. 'alive:' .. owner) == 1
+  return redis.call('PTTL', prefix .. 'alive:' .. owner) > 0
 end
 -- Sum of the live owners' counts; dead owners' counts are deleted and returned as expired.
-local function live_sum(key, prefix, me)
+-- A count of the wrong shape (not a whole number, negative) is deleted and not counted;
+-- with cap, no owner counts for more than cap (a forged huge count cannot exceed the limit).
+local function live_sum(key, prefix, me, cap)
   local fields = redis.call('HGETALL', key)
   local sum, expired = 0, 0
   for i = 1, #fields, 2 do
-    local owner, count = fields[i], tonumber(fields[i + 1]) or 0
-    if owner == me or alive(prefix, owner) then
+    local owner, count = fields[i], tonumber(fields[i + 1])
+    if count == nil or count < 0 or count ~= math.floor(count) then
+      redis.call('HDEL', key, owner)
+    elseif owner == me or alive(prefix, owner) then
+      if cap ~= nil and count > cap then count = cap end
       sum = sum + count
     else
       redis.call('HDEL', key, owner)
@@ -55,7 +61,7 @@ end
 export const SLOT_TAKE = `${COMMON}
 local prefix, me, limit, wait_ms, key_ttl, seen_window = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = now_ms()
-local sum, expired = live_sum(KEYS[1], prefix, me)
+local sum, expired = live_sum(KEYS[1], prefix, me, limit)
 if expired > 0 and redis.call('ZCARD', KEYS[2]) > 0 then redis.call('PUBLISH', ARGV[7], 'f ' .. ARGV[8]) end
 local my_at = now - wait_ms
 local free = limit - sum
@@ -141,7 +147,7 @@ export const SOURCE_ADMIT = `${COMMON}
 local prefix, me, limit, rate, key_ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local open, expired = 0, 0
 if limit > 0 then
-  open, expired = live_sum(KEYS[1], prefix, me)
+  open, expired = live_sum(KEYS[1], prefix, me, limit)
   if open >= limit then return {0, 'limit', open, expired} end
 end
 if rate > 0 then

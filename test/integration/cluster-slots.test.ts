@@ -101,6 +101,32 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
     assert.equal(backend.maxConcurrent, 2, 'two replicas together kept to one maxStartups');
   });
 
+  it('forged slot counts are not trusted: negative, non-numeric and an owner whose heartbeat has no TTL are ignored; a huge count is capped at the limit', async () => {
+    const backend = await startFixtureBackend('ssh-sink');
+    backends.push(backend);
+    const prefix = 'forged:';
+    const slots = `${prefix}slots:127.0.0.1:${backend.port}`;
+    const writer = new Redis(store.url, { lazyConnect: true });
+    await writer.connect();
+    try {
+      // Someone with write access to the store: a huge count under a fake replica with a heartbeat of no TTL, and junk.
+      await writer.hset(slots, 'evil', '999999999999', 'negative', '-5', 'junk', 'abc');
+      await writer.set(`${prefix}alive:evil`, '1');
+      await writer.set(`${prefix}alive:negative`, '1', 'PX', 60_000);
+      await writer.set(`${prefix}alive:junk`, '1', 'PX', 60_000);
+      const [replica] = await replicas(['forged-r0'], prefix, { handshake: { maxStartups: 2 }, queue: { timeout: '3s' } }, backend);
+      assert.ok(replica);
+      const client = await identifiedClient(replica.port, 'after_forgery', sockets);
+      assert.equal(await client.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n', 'the slot was granted: the forged entries did not count');
+      const left = await writer.hgetall(slots);
+      assert.equal(left.negative, undefined, 'a negative count is deleted');
+      assert.equal(left.junk, undefined, 'a non-numeric count is deleted');
+      client.socket.destroy();
+    } finally {
+      writer.disconnect();
+    }
+  });
+
   it('without the store the same two replicas let 4 handshakes through (the problem this solves)', async () => {
     const backend = await startFixtureBackend('ssh-sink');
     backends.push(backend);
