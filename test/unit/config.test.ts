@@ -158,7 +158,7 @@ describe('penalties', () => {
     const config = parseConfigText(VALID, 'test.yaml');
     assert.deepEqual(
       { ...config.penalties, exempt: [...config.penalties.exempt] },
-      { enabled: true, authfail: 5000, noauth: 1000, graceExceeded: 10000, min: 15000, max: 600000, exempt: [], ipv4Prefix: 32, ipv6Prefix: 64, maxSources: 65536 },
+      { enabled: true, authfail: 5000, noauth: 1000, graceExceeded: 10000, min: 15000, max: 600000, exempt: [], ipv4Prefix: 32, ipv6Prefix: 64, maxSources: 65536, overflow: 'permissive' },
     );
     assert.equal(parseConfigText(`${VALID}penalties: off\n`, 'test.yaml').penalties.enabled, false);
   });
