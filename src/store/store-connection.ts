@@ -72,16 +72,19 @@ export class StoreConnection {
     };
     // No offline queue: a command while disconnected fails at once instead of waiting.
     this.client = new Redis(options.url, { ...common, enableOfflineQueue: false, enableAutoPipelining: true });
-    this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, autoResubscribe: true });
+    // Resubscribed by hand on every 'ready': ioredis' own autoResubscribe issues SUBSCRIBE with no
+    // handler, and with maxRetriesPerRequest 0 a store that drops the connection during it
+    // rejected that promise unhandled, which ends a Node process.
+    this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, autoResubscribe: false });
     this.client.on('error', () => {});
     this.subscriber.on('error', () => {});
+    this.subscriber.on('ready', () => void this.subscriber.subscribe(channel).catch(() => {}));
     this.client.on('ready', () => {
       this.slowCalls = 0;
       this.hooks.connected();
     });
     this.client.on('close', () => this.markDown('disconnected'));
     this.subscriber.on('message', (_channel: string, text: string) => this.hooks.message(text));
-    void this.subscriber.subscribe(channel).catch(() => {});
   }
 
   get state(): StoreState {
