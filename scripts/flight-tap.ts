@@ -14,7 +14,7 @@ if (!Number.isInteger(listenPort) || !Number.isInteger(targetPort)) {
 }
 net.createServer((client) => {
   const server = net.connect(targetPort as number, '127.0.0.1');
-  const watchers = { c: new NewKeysWatcher({ skipIdentLine: true }), s: new NewKeysWatcher({ skipIdentLine: true }) };
+  const watchers = { c: new NewKeysWatcher({ identLine: 'skip' }), s: new NewKeysWatcher({ identLine: 'skip' }) };
   const flights: string[] = [];
   let last = '';
   let chunks: number[] = [];

@@ -3,6 +3,7 @@ import { runPrimary } from '../cluster/primary.js';
 import { workerCount } from '../cluster/messages.js';
 import { inheritedConfig, workerRuntime } from '../cluster/worker.js';
 import { loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { createLogger } from '../observe/log.js';
 import { logIdentity } from '../observe/log-identity.js';
 import { ConfigError } from '../errors.js';
@@ -80,7 +81,7 @@ export async function serve(args: ServeArgs): Promise<number> {
 }
 
 /** The sockets systemd passed, matched to listeners; undefined (after saying why) when they do not fit. */
-function systemdSockets(config: Parameters<typeof inheritedListenerFds>[0]): ReadonlyMap<string, number> | undefined {
+function systemdSockets(config: Config): ReadonlyMap<string, number> | undefined {
   try {
     return inheritedListenerFds(config);
   } catch (error) {

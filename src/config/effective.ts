@@ -1,11 +1,9 @@
 import type { z } from 'zod';
 import { formatHostPort, type HostPort } from '../net/address.js';
 import { formatDurationMs } from './duration.js';
-import { durationInput } from './fields.js';
+import { defOf, isDurationSchema, unwrapSchema } from './schema-walk.js';
 import { configSchema, type Config } from './schema.js';
 import { redactedUrl } from './redact.js';
-
-type Def = { type: string; innerType?: z.ZodType; in?: z.ZodType; out?: z.ZodType; shape?: Record<string, z.ZodType>; element?: z.ZodType; options?: z.ZodType[] };
 
 /**
  * The validated config in the file's own vocabulary: every duration as `5s` (found by
@@ -17,11 +15,12 @@ export function effectiveConfig(config: Config): unknown {
 }
 
 function render(value: unknown, schema: z.ZodType | undefined): unknown {
-  const node = schema && unwrap(schema);
-  if (typeof value === 'number' && node && isDuration(node)) return formatDurationMs(value);
+  const node = schema && unwrapSchema(schema, isDurationSchema);
+  if (typeof value === 'number' && isDurationSchema(node)) return formatDurationMs(value);
   if (Array.isArray(value)) return value.map((item) => render(item, node && childOf(node, 'element', value)));
   if (isHostPort(value)) return formatHostPort(value);
   if (value !== null && typeof value === 'object') {
+    // A password in the store URL is never printed (it belongs in cluster.passwordEnv).
     return Object.fromEntries(Object.entries(value).map(([name, inner]) => [name, name === 'store' && typeof inner === 'string' ? redactedUrl(inner) : render(inner, node && childOf(node, name, value))]));
   }
   return value;
@@ -29,29 +28,13 @@ function render(value: unknown, schema: z.ZodType | undefined): unknown {
 
 /** The schema of a field (an object's key, or an array's element); of a union, the member of the value's shape. */
 function childOf(node: z.ZodType, key: string, value: unknown): z.ZodType | undefined {
-  const def = node._zod.def as Def;
+  const def = defOf(node);
   if (def.type === 'union') {
     const wanted = Array.isArray(value) ? 'array' : 'object';
-    const member = def.options?.map(unwrap).find((option) => (option._zod.def as Def).type === wanted);
+    const member = def.options?.map((option) => unwrapSchema(option)).find((option) => defOf(option).type === wanted);
     return member && childOf(member, key, value);
   }
   return key === 'element' ? def.element : def.shape?.[key];
-}
-
-function unwrap(schema: z.ZodType): z.ZodType {
-  let node = schema;
-  for (;;) {
-    const def = node._zod.def as Def;
-    if (['default', 'optional', 'nullable', 'readonly', 'catch', 'prefault'].includes(def.type) && def.innerType) node = def.innerType;
-    else if (def.type === 'pipe' && !isDuration(node) && def.out && (def.out._zod.def as Def).type !== 'transform') node = def.out;
-    else if (def.type === 'pipe' && !isDuration(node) && def.in) node = def.in;
-    else return node;
-  }
-}
-
-function isDuration(node: z.ZodType | undefined): boolean {
-  const def = node?._zod.def as Def | undefined;
-  return def?.type === 'pipe' && (def.in === durationInput || isDuration(def.in));
 }
 
 function isHostPort(value: unknown): value is HostPort {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { formatDurationMs } from './duration.js';
 import { cidrInput, durationInput, hostPortInput } from './fields.js';
 import { configSchema } from './schema.js';
+import { isDurationSchema } from './schema-walk.js';
 
 const DURATION = {
   anyOf: [
@@ -36,13 +37,8 @@ export function configJsonSchema(): Record<string, unknown> {
       else if (node === cidrInput) replace(CIDR);
       const def = node._zod.def as { type: string; innerType?: z.ZodType; defaultValue?: unknown };
       // A default of a parsed field is its output (milliseconds, {host, port}): say it as a file would.
-      if (def.type === 'default' && typeof def.defaultValue === 'number' && isDuration(def.innerType)) json.default = formatDurationMs(def.defaultValue);
+      if (def.type === 'default' && typeof def.defaultValue === 'number' && isDurationSchema(def.innerType)) json.default = formatDurationMs(def.defaultValue);
     },
   }) as Record<string, unknown>;
   return { $schema: schema.$schema, title: 'ssh-banner-proxy configuration', ...schema };
-}
-
-function isDuration(node: z.ZodType | undefined): boolean {
-  const def = node?._zod.def as { type: string; in?: z.ZodType } | undefined;
-  return def?.type === 'pipe' && (def.in === durationInput || isDuration(def.in));
 }

@@ -1,28 +1,17 @@
 import type { z } from 'zod';
+import { defOf, unwrapSchema } from './schema-walk.js';
 
 /** The keys a strict object of `schema` allows at `path` (undefined when the path leads elsewhere). */
 export function allowedKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] | undefined {
-  let node = unwrap(schema);
+  let node = unwrapSchema(schema);
   for (const part of path) {
-    const def = node._zod.def as { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType };
-    if (def.type === 'object' && typeof part === 'string' && def.shape?.[part]) node = unwrap(def.shape[part]);
-    else if (def.type === 'array' && typeof part === 'number' && def.element) node = unwrap(def.element);
+    const def = defOf(node);
+    if (def.type === 'object' && typeof part === 'string' && def.shape?.[part]) node = unwrapSchema(def.shape[part]);
+    else if (def.type === 'array' && typeof part === 'number' && def.element) node = unwrapSchema(def.element);
     else return undefined;
   }
-  const def = node._zod.def as { type: string; shape?: Record<string, z.ZodType> };
+  const def = defOf(node);
   return def.type === 'object' && def.shape ? Object.keys(def.shape) : undefined;
-}
-
-function unwrap(schema: z.ZodType): z.ZodType {
-  let node = schema;
-  for (;;) {
-    const def = node._zod.def as { type: string; innerType?: z.ZodType; in?: z.ZodType; out?: z.ZodType };
-    if ((def.type === 'default' || def.type === 'optional' || def.type === 'nullable' || def.type === 'readonly' || def.type === 'catch') && def.innerType) node = def.innerType;
-    // A preprocess is a pipe from a transform into the real schema: follow the schema.
-    else if (def.type === 'pipe' && def.in && (def.in._zod.def as { type: string }).type === 'transform' && def.out) node = def.out;
-    else if (def.type === 'pipe' && def.in) node = def.in;
-    else return node;
-  }
 }
 
 /** The allowed key a typo most likely meant: a small edit distance, or a prefix of it. */

@@ -1,8 +1,8 @@
-import { AdminConnections } from './admin-connections.js';
-import type { Socket } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { formatHostPort, isLoopbackHost, type HostPort } from '../net/address.js';
+import { AdminConnections } from './admin-connections.js';
 import type { ProxyServer } from '../proxy/proxy-server.js';
 import type { ProxyMetrics } from './metrics.js';
 import { buildStatus, readiness, type ProxyStatus, type Readiness } from './status.js';

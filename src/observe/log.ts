@@ -60,14 +60,15 @@ function loggerSettings(options: LogOptions, identity: LogIdentity): pino.Logger
  */
 function ecsFields(fields: Record<string, unknown>): Record<string, unknown> {
   const { event, err, error, client, clientPort, ...rest } = fields;
-  const failure = (err ?? error) as { type?: unknown; message?: unknown; stack?: unknown; code?: unknown } | undefined;
+  // The raw Error (formatters run before pino's serializers): its class is `name`.
+  const failure = (err ?? error) as { type?: unknown; name?: unknown; message?: unknown; stack?: unknown; code?: unknown } | undefined;
   return {
     ...rest,
     ...(event === undefined ? {} : { 'event.action': event }),
     ...(typeof client === 'string' ? { 'client.ip': client } : {}),
     ...(clientPort === undefined ? {} : { 'client.port': clientPort }),
     ...(failure && typeof failure === 'object'
-      ? { 'error.type': failure.type, 'error.message': failure.message, 'error.stack_trace': failure.stack, ...(failure.code === undefined ? {} : { 'error.code': failure.code }) }
+      ? { 'error.type': failure.type ?? failure.name, 'error.message': failure.message, 'error.stack_trace': failure.stack, ...(failure.code === undefined ? {} : { 'error.code': failure.code }) }
       : {}),
   };
 }

@@ -53,24 +53,26 @@ export class SshPacketReader {
 
 /**
  * Watches one direction of a connection for SSH_MSG_NEWKEYS, after which the stream is encrypted.
- * `skipIdentLine`: the stream still starts with the peer's identification line (client side).
+ * `identLine`: whether the stream still starts with the peer's identification line (client
+ * side), and if so whether to `read` it (into `identification`) or only `skip` it.
  */
 export class NewKeysWatcher {
   private readonly reader = new SshPacketReader();
   private skippingLine: boolean;
   private lineBytes = 0;
-  /** The start of the identification line being skipped (at most IDENT_MAX_BYTES), for `identification`. */
-  private lineHead: Buffer[] = [];
+  /** While reading the identification line: its start, at most IDENT_MAX_BYTES (undefined when only skipping). */
+  private lineHead: Buffer[] | undefined;
   private result: 'watching' | 'newkeys' | 'unreadable' = 'watching';
-  /** The peer's identification line (`clientIdentificationText`), once its LF went by; undefined if it was not `SSH-`. */
+  /** The peer's identification line (`clientIdentificationText`), once its LF went by; undefined if it was not `SSH-` or not read. */
   identification: string | undefined;
   /** Whether the identification line has ended (whatever it said). */
   identificationEnded = false;
   /** The peer's KEXINIT payload (a copy), once it went by: which algorithms it offered. */
   kexinit: Buffer | undefined;
 
-  constructor(options: { skipIdentLine: boolean }) {
-    this.skippingLine = options.skipIdentLine;
+  constructor(options: { readonly identLine: 'none' | 'skip' | 'read' }) {
+    this.skippingLine = options.identLine !== 'none';
+    if (options.identLine === 'read') this.lineHead = [];
   }
 
   get state(): 'watching' | 'newkeys' | 'unreadable' {
@@ -82,17 +84,19 @@ export class NewKeysWatcher {
     let data = chunk;
     if (this.skippingLine) {
       const newline = data.indexOf(0x0a);
-      const head = data.subarray(0, Math.min(newline === -1 ? data.length : newline, Math.max(0, IDENT_MAX_BYTES - this.lineBytes)));
-      if (head.length > 0) this.lineHead.push(Buffer.from(head));
+      if (this.lineHead !== undefined) {
+        const head = data.subarray(0, Math.min(newline === -1 ? data.length : newline, Math.max(0, IDENT_MAX_BYTES - this.lineBytes)));
+        if (head.length > 0) this.lineHead.push(Buffer.from(head));
+      }
       if (newline === -1) {
         this.lineBytes += data.length;
         if (this.lineBytes > 8192) this.result = 'unreadable';
         return this.result;
       }
       this.skippingLine = false;
-      this.identification = clientIdentificationText(Buffer.concat(this.lineHead));
+      if (this.lineHead !== undefined) this.identification = clientIdentificationText(Buffer.concat(this.lineHead));
       this.identificationEnded = true;
-      this.lineHead = [];
+      this.lineHead = undefined;
       data = data.subarray(newline + 1);
     }
     if (data.length === 0) return this.result;

@@ -26,7 +26,10 @@ const detached = (chunk: Buffer): Buffer => (chunk.length < COPY_BELOW_BYTES ? B
 /** Told once, when the handshake slot may be released; an object, not a closure (see SpliceOwner). */
 export interface HandshakeOwner {
   handshakeEnded(): void;
-  /** The client's identification line has ended (`line` undefined: it was not `SSH-…`); told once, if it comes while watching. */
+  /**
+   * The client's identification line has ended (`line` undefined: it was not `SSH-…`); told
+   * once, if it comes while watching, and only when `start` was told the line was not known yet.
+   */
   clientIdentified(line: string | undefined): void;
 }
 
@@ -141,12 +144,17 @@ export class HandshakeTracker {
     return this.lastSpeaker === 'server' ? 'authfail' : 'noauth';
   }
 
-  /** Starts watching both directions; `serverRest` / `clientBuffered` are bytes already seen past the identification. */
-  start(client: Socket, backend: Socket, serverRest: Buffer, clientBuffered: readonly Buffer[]): void {
+  /**
+   * Starts watching both directions; `serverRest` / `clientBuffered` are bytes already seen past
+   * the server's identification. `clientLineKnown`: the owner already has the client's line (it
+   * came before the splice): it is skipped, not read again.
+   */
+  start(client: Socket, backend: Socket, serverRest: Buffer, clientBuffered: readonly Buffer[], clientLineKnown: boolean): void {
     if (this.options.endsAt === 'splice') this.releaseSlot('splice');
     this.holdTimer = setTimeout(() => this.expireHold(), this.options.maxHoldMs);
-    this.serverWatcher = new NewKeysWatcher({ skipIdentLine: false });
-    this.clientWatcher = new NewKeysWatcher({ skipIdentLine: true });
+    this.serverWatcher = new NewKeysWatcher({ identLine: 'none' });
+    this.clientWatcher = new NewKeysWatcher({ identLine: clientLineKnown ? 'skip' : 'read' });
+    this.clientIdentReported = clientLineKnown;
     if (serverRest.length > 0) this.serverWatcher.push(detached(serverRest));
     for (const chunk of clientBuffered) this.clientWatcher.push(detached(chunk));
     this.phase = 'watching';

@@ -109,8 +109,7 @@ export class SourcePenalties {
 
   /** The active penalty of this client's source, if it is refused now. */
   check(address: string): { readonly key: string; readonly remainingMs: number; readonly kind: PenaltyKind } | undefined {
-    const settings = this.settings;
-    if (!settings || this.active.size === 0) return undefined;
+    if (!this.settings || this.active.size === 0) return undefined;
     const key = this.keyFor(address);
     const entry = this.live(key);
     if (entry?.active) return { key, remainingMs: entry.expiresAt - this.now(), kind: entry.kind };

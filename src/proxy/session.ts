@@ -377,7 +377,7 @@ export class Session {
     for (const chunk of withoutPrefix(clientChunks, success.sentBytes)) backend.write(chunk);
     splice.start();
     success.releaseErrorGuard();
-    tracker.start(this.client, backend, success.received.subarray(success.identEndOffset), clientChunks);
+    tracker.start(this.client, backend, success.received.subarray(success.identEndOffset), clientChunks, this.buffer.identification !== undefined);
     this.context.events.emit('session-spliced', { listener: this.context.listener, pool: this.context.pool.name, server: lease.server.name, setupMs: this.setupMs });
   }
 
@@ -401,7 +401,7 @@ export class Session {
    */
   clientIdentified(line: string | undefined): void {
     if (line === undefined) return;
-    if (this.buffer.identification === undefined) this.lateClientIdentification = line;
+    this.lateClientIdentification = line;
     const state = this.state;
     if (state.phase !== 'spliced' || !state.watchingSilence) return;
     state.watchingSilence = false;
@@ -476,7 +476,7 @@ export class Session {
     if (state.phase === 'spliced') state.tracker.stop(reason.startsWith('SERVER_') ? 'server-gone' : 'client-gone');
     const slotRelease = state.phase === 'spliced' ? state.tracker.released : undefined;
     const authOutcome = state.phase === 'spliced' ? state.tracker.outcome : phase === 'queued' || phase === 'backoff' ? undefined : 'noauth';
-    this.chargeableOutcome = chargeable(authOutcome, reason, spliced, spliced || this.leftOfItsOwnAccord());
+    this.chargeableOutcome = chargeable(authOutcome, reason, spliced, !spliced && this.leftOfItsOwnAccord());
     this.transition({ phase: 'closed', reason });
     this.endDeadline();
     this.admission.release();
@@ -514,7 +514,7 @@ export class Session {
 }
 
 /** A client that closes before the splice within this of connecting, without being made to wait, left of its own accord. */
-export const ABANDON_CHARGED_WITHIN_MS = 1000;
+const ABANDON_CHARGED_WITHIN_MS = 1000;
 
 /**
  * The outcome a session is charged for, or undefined when it was not the client's

@@ -77,6 +77,13 @@ test('log.format ecs: ECS field names; log.levelNames: the level as a word', asy
   assert.equal(typeof session['client.port'], 'number');
   assert.equal(session.message, 'session closed');
   assert.equal(session.level, undefined);
+  // An error under ECS names, with its class.
+  ecs.runtime.logger.warn({ event: 'probe-error', err: Object.assign(new TypeError('boom'), { code: 'EBOOM' }) }, 'failed');
+  const failed = await ecs.waitForLog((line) => line['event.action'] === 'probe-error', 5_000);
+  assert.equal(failed['error.type'], 'TypeError');
+  assert.equal(failed['error.message'], 'boom');
+  assert.equal(failed['error.code'], 'EBOOM');
+  assert.match(String(failed['error.stack_trace']), /^TypeError: boom/);
 
   const named = await startProxy({ servers: [{ name: 'a', host: '127.0.0.1', port: backend.port }], logLevel: 'info', config: { log: { level: 'info', levelNames: true } } });
   t.after(() => named.stop());

@@ -29,7 +29,7 @@ const OPTIONS: HandshakeTrackerOptions = { endsAt: 'auth', graceMs: 1000, maxHol
 function track(
   t: TestContext,
   options: Partial<HandshakeTrackerOptions> = {},
-  seen: { serverRest: Buffer; clientBuffered: Buffer[] } = { serverRest: KEXINIT, clientBuffered: [CLIENT_IDENT] },
+  seen: { serverRest: Buffer; clientBuffered: Buffer[]; clientLineKnown?: boolean } = { serverRest: KEXINIT, clientBuffered: [CLIENT_IDENT] },
 ): { ended: () => number; identified: (string | undefined)[]; client: FakeSocket; backend: FakeSocket; tracker: HandshakeTracker } {
   if (!mockedTimers.has(t)) t.mock.timers.enable({ apis: ['setTimeout'] });
   mockedTimers.add(t);
@@ -41,7 +41,8 @@ function track(
   backend.on('data', () => {});
   const identified: (string | undefined)[] = [];
   const tracker = new HandshakeTracker({ ...OPTIONS, ...options }, { handshakeEnded: () => (ends += 1), clientIdentified: (line) => identified.push(line) });
-  tracker.start(client.asSocket(), backend.asSocket(), seen.serverRest, seen.clientBuffered);
+  // As the session does: a line that came before the splice is known already.
+  tracker.start(client.asSocket(), backend.asSocket(), seen.serverRest, seen.clientBuffered, seen.clientLineKnown ?? seen.clientBuffered.length > 0);
   return { ended: () => ends, identified, client, backend, tracker };
 }
 
@@ -73,8 +74,10 @@ describe('HandshakeTracker', () => {
     long.client.receive(Buffer.from(`SSH-2.0-${'x'.repeat(60_000)}\r\n`));
     await flush();
     assert.equal(long.identified[0]?.length, 255);
-    const other = track(t, {}, { serverRest: KEXINIT, clientBuffered: [Buffer.from('GET / HTTP/1.1\r\n')] });
+    const other = track(t, {}, { serverRest: KEXINIT, clientBuffered: [Buffer.from('GET / HTTP/1.1\r\n')], clientLineKnown: false });
     assert.deepEqual(other.identified, [undefined], 'not SSH-: the line ended, but it is no identification');
+    const known = track(t, {}, { serverRest: KEXINIT, clientBuffered: [CLIENT_IDENT] });
+    assert.deepEqual(known.identified, [], 'a line the owner had before the splice is not read again');
   });
 
   it('splice: the handshake is over at once', (t) => {
