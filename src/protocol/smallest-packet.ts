@@ -58,27 +58,53 @@ export function negotiateServerToClient(client: KexInit, server: KexInit): Serve
 }
 
 /**
- * Bytes of the smallest packet under these algorithms, or undefined when they are not
- * known here or compression is on from the start (`zlib`; `zlib@openssh.com` starts
- * only after authentication, so it does not change the size).
+ * The sizes packets take on the wire under these algorithms: the smallest (a one-byte
+ * payload), and the residue every packet's size leaves modulo the cipher block. Padding
+ * fills whole blocks, so a packet is `residue + k·block` bytes; a flight of two packets
+ * leaves `2·residue` instead, which tells SUCCESS read together with the packet after it
+ * from any single reply (where the residue is not 0: every AEAD cipher and every EtM MAC
+ * here; aes-ctr with hmac-sha2-256 cannot tell).
  */
-export function smallestPacketBytes(algorithms: ServerToClientAlgorithms): number | undefined {
+export interface PacketShape {
+  readonly smallest: number;
+  readonly block: number;
+  readonly residue: number;
+}
+
+/**
+ * The packet shape under these algorithms, or undefined when they are not known here or
+ * compression is on from the start (`zlib`; `zlib@openssh.com` starts only after
+ * authentication, so it does not change the size).
+ */
+export function packetShape(algorithms: ServerToClientAlgorithms): PacketShape | undefined {
   const { cipher, mac, compression } = algorithms;
   if (cipher === undefined || (compression !== undefined && compression !== 'none' && compression !== 'zlib@openssh.com')) return undefined;
   const shape = CIPHERS.get(cipher);
   if (!shape) return undefined;
   // padding_length byte + one payload byte + at least four bytes of padding.
   const minimum = 1 + 1 + 4;
+  const { block } = shape;
   if (shape.tag !== undefined) {
     // AEAD: the 4-byte length is outside the padded part.
-    return 4 + roundUp(minimum, shape.block) + shape.tag;
+    return { smallest: 4 + roundUp(minimum, block) + shape.tag, block, residue: (4 + shape.tag) % block };
   }
   if (mac === undefined) return undefined;
   const etm = mac.endsWith(ETM_SUFFIX);
   const macBytes = MAC_BYTES.get(etm ? mac.slice(0, -ETM_SUFFIX.length) : mac);
   if (macBytes === undefined) return undefined;
   // Encrypt-then-MAC leaves the length in clear and outside the padding; otherwise it is padded with the rest.
-  return etm ? 4 + roundUp(minimum, shape.block) + macBytes : roundUp(4 + minimum, shape.block) + macBytes;
+  if (etm) return { smallest: 4 + roundUp(minimum, block) + macBytes, block, residue: (4 + macBytes) % block };
+  return { smallest: roundUp(4 + minimum, block) + macBytes, block, residue: macBytes % block };
+}
+
+/** Bytes of the smallest packet under these algorithms (see packetShape). */
+export function smallestPacketBytes(algorithms: ServerToClientAlgorithms): number | undefined {
+  return packetShape(algorithms)?.smallest;
+}
+
+/** Whether a flight of `bytes` is certainly more than one packet (an even count of them, at least two). */
+export function holdsSeveralPackets(shape: PacketShape, bytes: number): boolean {
+  return shape.residue !== 0 && bytes % shape.block !== shape.residue;
 }
 
 function roundUp(value: number, block: number): number {

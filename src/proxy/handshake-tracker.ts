@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { parseKexInit } from '../protocol/kexinit.js';
 import { NewKeysWatcher } from '../protocol/ssh-packets.js';
-import { negotiateServerToClient, smallestPacketBytes } from '../protocol/smallest-packet.js';
+import { holdsSeveralPackets, negotiateServerToClient, packetShape, type PacketShape } from '../protocol/smallest-packet.js';
 import { addReadTap, removeReadTap, usesReusedReads } from './reused-reads.js';
 import type { SuccessShapes } from '../protocol/success-shapes.js';
 
@@ -112,7 +112,13 @@ export class HandshakeTracker {
   private unreadable = false;
   private authSucceeded = false;
   private holdExpired = false;
-  private smallest: number | undefined;
+  private shape: PacketShape | undefined;
+  /**
+   * The first answer to authentication held several packets: SUCCESS with the packet after
+   * it, or a USERAUTH_BANNER with a FAILURE (sshd sends its banner with the first answer
+   * only). Unless something later decides, the outcome is not known.
+   */
+  private firstAnswerSeveral = false;
   private serverReplies = 0;
   private clientFlights = 0;
   /**
@@ -135,13 +141,14 @@ export class HandshakeTracker {
     if (this.holdExpired) return 'grace-exceeded';
     if (this.unreadable) return 'unknown';
     if (!this.newKeys) return 'noauth';
-    if (this.smallest === undefined) return 'unknown';
+    if (this.shape === undefined || this.firstAnswerSeveral) return 'unknown';
     // The service request's answer alone is not an attempt: a second server reply is (some
     // clients send the service request inside their NEWKEYS segment, unseen as a flight).
     if (this.clientFlights < 1 || this.serverReplies < 2) return 'noauth';
-    // A failed login ends with the server's last answer; a session whose client spoke last
-    // may be a success the proxy did not see (docs/penalties.md, limits): the lesser charge.
-    return this.lastSpeaker === 'server' ? 'authfail' : 'noauth';
+    // A failed login ends with the server's last answer (OpenSSH's ssh and paramiko close on
+    // it). A client that spoke after an answer and then left was most likely past a success
+    // the proxy could not see (docs/penalties.md, limits): not charged.
+    return this.lastSpeaker === 'server' ? 'authfail' : 'unknown';
   }
 
   /**
@@ -208,7 +215,7 @@ export class HandshakeTracker {
     if (server === undefined || client === undefined) return;
     // Not cleartext SSH framing: the end cannot be seen, so assume it comes after the grace period.
     if (server.state === 'unreadable' || client.state === 'unreadable') this.afterUnreadable();
-    else if (server.state === 'newkeys' && client.state === 'newkeys') this.afterNewKeys(smallestFor(client.kexinit, server.kexinit));
+    else if (server.state === 'newkeys' && client.state === 'newkeys') this.afterNewKeys(shapeFor(client.kexinit, server.kexinit));
   }
 
   private afterUnreadable(): void {
@@ -219,10 +226,10 @@ export class HandshakeTracker {
     this.releaseSlotAfterGrace('unreadable');
   }
 
-  private afterNewKeys(smallest: number | undefined): void {
+  private afterNewKeys(shape: PacketShape | undefined): void {
     if (this.newKeys || this.stopped) return;
     this.newKeys = true;
-    this.smallest = smallest;
+    this.shape = shape;
     this.serverWatcher = undefined;
     this.clientWatcher = undefined;
     // Flights are counted from the next chunk either way: what came with the NEWKEYS segments is not one.
@@ -233,26 +240,30 @@ export class HandshakeTracker {
 
   /** A server chunk after NEWKEYS; only its size matters, so nothing is copied or parsed. */
   private serverFlight(bytes: number): void {
+    const shape = this.shape;
+    if (this.authSucceeded && shape !== undefined) {
+      // The post-authentication process speaks (its host keys): sshd's listener has counted the login.
+      this.options.successShapes?.learn(shape.smallest, bytes);
+      this.endAuthWatch();
+      return;
+    }
     if (this.lastSpeaker === 'server') return;
     this.lastSpeaker = 'server';
     this.serverReplies += 1;
-    if (this.smallest === undefined) {
+    if (shape === undefined) {
       if (this.options.endsAt === 'auth' && this.serverReplies >= this.options.authFlights) {
         this.stopWatching();
         this.releaseSlot('auth');
       }
       return;
     }
-    const smallest = this.smallest;
-    if (this.authSucceeded) {
-      // The post-authentication process speaks: sshd's listener has counted the login.
-      this.options.successShapes?.learn(smallest, bytes);
-      this.endAuthWatch();
-      return;
-    }
-    // SUCCESS and the post-authentication process's first packet, read together: same as above.
-    const coalesced = this.options.successShapes?.isCoalescedSuccess(smallest, bytes) === true;
-    if (!coalesced && bytes !== smallest) return;
+    // SUCCESS and the post-authentication process's first packet, read together: a shape learnt
+    // earlier, or (past the first answer, which may carry a banner) any flight of several packets:
+    // during authentication sshd answers each request with one packet.
+    const severalPackets = this.serverReplies >= 2 && holdsSeveralPackets(shape, bytes);
+    if (severalPackets && this.serverReplies === 2) this.firstAnswerSeveral = true;
+    const coalesced = this.options.successShapes?.isCoalescedSuccess(shape.smallest, bytes) === true || (severalPackets && this.serverReplies > 2);
+    if (!coalesced && bytes !== shape.smallest) return;
     this.authSucceeded = true;
     if (coalesced || this.options.endsAt !== 'auth' || this.released !== undefined) {
       this.endAuthWatch();
@@ -284,7 +295,7 @@ export class HandshakeTracker {
   private expireHold(): void {
     this.holdTimer = undefined;
     // Without known packet sizes a success could not have been seen: no verdict.
-    this.holdExpired = !this.newKeys || this.smallest !== undefined;
+    this.holdExpired = !this.newKeys || (this.shape !== undefined && !this.firstAnswerSeveral);
     this.stopWatching();
     this.releaseSlot('maxHold');
   }
@@ -318,12 +329,12 @@ export class HandshakeTracker {
   }
 }
 
-function smallestFor(clientKexinit: Buffer | undefined, serverKexinit: Buffer | undefined): number | undefined {
+function shapeFor(clientKexinit: Buffer | undefined, serverKexinit: Buffer | undefined): PacketShape | undefined {
   if (!clientKexinit || !serverKexinit) return undefined;
   const client = parseKexInit(clientKexinit);
   const server = parseKexInit(serverKexinit);
   if (!client.ok || !server.ok) return undefined;
-  return smallestPacketBytes(negotiateServerToClient(client.kexinit, server.kexinit));
+  return packetShape(negotiateServerToClient(client.kexinit, server.kexinit));
 }
 
 interface SideListeners {

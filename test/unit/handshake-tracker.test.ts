@@ -310,13 +310,49 @@ describe('HandshakeTracker: USERAUTH_SUCCESS by packet size, and the authenticat
     assert.equal(second.tracker.released, 'auth', 'the post-authentication process already spoke');
   });
 
-  it('a session whose client spoke last may be a success not seen: charged noauth at most, never authfail', async (t) => {
+  it('a session whose client spoke last after an answer was most likely a success not seen: unknown, never charged', async (t) => {
     const { client, backend, tracker } = trackSized(t);
-    await converse(client, backend, [44, 76, 440, 44, 72]);
+    await converse(client, backend, [44, 76, 436, 44, 76]);
     client.receive(ENCRYPTED);
     await flush();
     tracker.stop('client-gone');
-    assert.equal(tracker.outcome, 'noauth');
+    assert.equal(tracker.outcome, 'unknown');
+  });
+
+  it('SUCCESS read together with the host-key announcement, never seen apart: a flight of two packets past the first answer is the success (chacha20: every packet is 4 mod 8 bytes)', async (t) => {
+    const { ended, client, backend, tracker } = trackSized(t);
+    // SERVICE_ACCEPT, FAILURE (none), PK_OK, then SUCCESS + host keys (28 + 412) in one read.
+    await converse(client, backend, [44, 76, 100, 440]);
+    assert.equal(tracker.outcome, 'ok');
+    assert.equal(ended(), 1, 'the post-authentication process already spoke');
+    tracker.stop('client-gone');
+    assert.equal(tracker.outcome, 'ok', 'not charged: the client spoke last, but the login succeeded');
+  });
+
+  it('a first answer of two packets (SUCCESS + host keys, or a BANNER + FAILURE) cannot be told apart: unknown, never charged', async (t) => {
+    const paramiko = trackSized(t);
+    // paramiko signs at once: SERVICE_ACCEPT, then SUCCESS + host keys; then the session's channel traffic.
+    await converse(paramiko.client, paramiko.backend, [44, 440, 52, 60]);
+    paramiko.tracker.stop('client-gone');
+    assert.equal(paramiko.tracker.outcome, 'unknown');
+    t.mock.timers.reset();
+    const bannered = trackSized(t);
+    // A Banner with the FAILURE to `none`, then wrong keys refused one packet at a time.
+    await converse(bannered.client, bannered.backend, [44, 200, 76, 76]);
+    bannered.tracker.stop('server-gone');
+    assert.equal(bannered.tracker.outcome, 'unknown', 'the lesser error: a bad client behind a banner goes uncharged here (sshd still counts it)');
+  });
+
+  it('SUCCESS alone, then the host keys before the client speaks again: the slot goes at that flight, and its shape is learnt', async (t) => {
+    const shapes = new SuccessShapes();
+    const { ended, client, backend, tracker } = trackSized(t, { successShapes: shapes });
+    await converse(client, backend, [44, 76, 100, 28]);
+    assert.equal(ended(), 0);
+    backend.receive(Buffer.alloc(412, 0xcd));
+    await flush();
+    assert.equal(ended(), 1, 'without waiting for the settle timer');
+    assert.equal(tracker.released, 'auth');
+    assert.equal(shapes.isCoalescedSuccess(28, 440), true);
   });
 
   it('endsAt splice: the slot goes at once, the outcome is still watched', async (t) => {

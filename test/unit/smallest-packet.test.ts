@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { smallestPacketBytes } from '../../src/protocol/smallest-packet.js';
+import { holdsSeveralPackets, packetShape, smallestPacketBytes } from '../../src/protocol/smallest-packet.js';
 
 describe('smallestPacketBytes', () => {
   // Each figure is the USERAUTH_SUCCESS flight measured from OpenSSH 9.2 and 10.0 (docs/penalties.md).
@@ -28,5 +28,24 @@ describe('smallestPacketBytes', () => {
     assert.equal(smallestPacketBytes({ cipher: 'twofish-ctr', mac: 'hmac-sha2-256', compression: 'none' }), undefined);
     assert.equal(smallestPacketBytes({ cipher: 'aes128-ctr', mac: 'hmac-ripemd160', compression: 'none' }), undefined);
     assert.equal(smallestPacketBytes({ cipher: undefined, mac: undefined, compression: undefined }), undefined);
+  });
+});
+
+describe('holdsSeveralPackets', () => {
+  const chacha = packetShape({ cipher: 'chacha20-poly1305@openssh.com', mac: undefined, compression: 'none' });
+  const ctrHmac = packetShape({ cipher: 'aes128-ctr', mac: 'hmac-sha2-256', compression: 'none' });
+
+  it('tells two packets read together from one (SUCCESS read with a 588-byte host-key announcement)', () => {
+    assert.ok(chacha);
+    assert.equal(holdsSeveralPackets(chacha, 28), false);
+    assert.equal(holdsSeveralPackets(chacha, 28 + 588), true);
+    // A USERAUTH_FAILURE naming publickey: one packet, whatever its size.
+    assert.equal(holdsSeveralPackets(chacha, 44), false);
+  });
+
+  it('cannot tell where every packet is a whole number of blocks (aes-ctr with hmac-sha2-256)', () => {
+    assert.ok(ctrHmac);
+    assert.equal(ctrHmac.residue, 0);
+    assert.equal(holdsSeveralPackets(ctrHmac, 48 + 96), false);
   });
 });
