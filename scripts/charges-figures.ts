@@ -71,7 +71,7 @@ async function combo(version: SshdVersion, kind: ClientKind, logins: number): Pr
   await appendFile(`${b.dir}/authorized_keys`, await readFile(`${a.identityFile}.pub`, 'utf8'));
   const proxy = await startProxy({
     servers: [a, b].map((server, index) => ({ name: `sshd${index + 1}`, host: server.host, port: server.port })),
-    pool: { balance: 'leastconn', queue: { timeout: '20s', maxLength: 10_000 } },
+    pool: { verify: 'kexinit', balance: 'leastconn', queue: { timeout: '20s', maxLength: 10_000 } },
     config: { limits: { maxConnections: 10_000 } },
     logLevel: 'info',
   });

@@ -13,6 +13,12 @@ export const ATTEMPT_FAILURE_CODES = [
   'NOT_SSH',
   'THROTTLED',
   'SSH_VERSION_UNSUPPORTED',
+  /** Identified, then no KEXINIT in time (verify: kexinit). */
+  'KEXINIT_TIMEOUT',
+  /** Identified, then bytes that are not a KEXINIT (garbage after the banner). */
+  'KEXINIT_INVALID',
+  /** The server's KEXINIT has no key exchange, host key, cipher or MAC in common with this client's: a mismatch, not a fault. */
+  'NO_COMMON_ALGORITHMS',
   /** The proxy itself could not open a connection (EMFILE, ENFILE, EADDRNOTAVAIL): says nothing about the backend. */
   'LOCAL_RESOURCE',
 ] as const;

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { attemptCodeForSocketError, type AttemptFailureCode } from '../errors.js';
 import { formatHostPort } from '../net/address.js';
+import type { KexInit } from '../protocol/kexinit.js';
 import { IdentParser, type IdentLimits, type SshIdentification } from '../protocol/ssh-ident.js';
 import { markReusedReads, reusedReadOptions, setReadTarget } from '../proxy/reused-reads.js';
 
@@ -50,6 +51,10 @@ export interface AttemptSuccess {
   readonly connectMs: number;
   /** From TCP connect to the identification's line end. */
   readonly bannerMs: number;
+  /** From the identification to the server's KEXINIT, when that was waited for (awaitServerKexInit). */
+  readonly kexinitMs?: number;
+  /** The server's KEXINIT, when that was waited for. */
+  readonly kexinit?: KexInit;
   /** Removes the placeholder error listener once the caller has attached its own. */
   readonly releaseErrorGuard: () => void;
   /** Bytes of `sendOnConnect` the backend was sent (a session must not send them again). */
@@ -70,7 +75,12 @@ export interface AttemptFailure {
   readonly errno?: string;
   /** The proxy's own address on this connection (what sshd sees as the source), once connected. */
   readonly localAddress?: string;
+  /** The server's identification, when it failed after sending one (past the banner). */
+  readonly identification?: string;
 }
+
+/** The optional facts of a failure, given where it is made. */
+export type AttemptFailureDetail = Partial<Pick<AttemptFailure, 'protocol' | 'notice' | 'errno' | 'localAddress'>>;
 
 export type AttemptOutcome = AttemptSuccess | AttemptFailure;
 
@@ -142,7 +152,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
     if (outcome) callback(outcome);
   }
 
-  function fail(code: AttemptFailureCode, message: string, extra: Partial<AttemptFailure> = {}): void {
+  function fail(code: AttemptFailureCode, message: string, extra: AttemptFailureDetail = {}): void {
     // Read on failure only (a getsockname call): the address sshd saw, while the handle is open.
     const localAddress = connectedAt === undefined ? undefined : socket.localAddress;
     finish({
@@ -214,7 +224,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
       return;
     }
     const seen = receivedBytes === 0 ? 'before sending anything' : `after ${receivedBytes} bytes without an identification`;
-    const extra: Partial<AttemptFailure> = errno === undefined ? {} : { errno };
+    const extra: AttemptFailureDetail = errno === undefined ? {} : { errno };
     if (reset) fail('BACKEND_RESET', `connection reset ${seen}`, extra);
     else fail('BACKEND_CLOSED', `connection closed ${seen}`, extra);
   }
@@ -234,7 +244,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
       endedBeforeIdent(code === 'BACKEND_RESET', error.code);
       return;
     }
-    const extra: Partial<AttemptFailure> = error.code === undefined ? {} : { errno: error.code };
+    const extra: AttemptFailureDetail = error.code === undefined ? {} : { errno: error.code };
     fail(code, `${error.code === 'ECONNREFUSED' ? 'connection refused' : error.message}`, extra);
   }
 
@@ -259,7 +269,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   };
 }
 
-function rejectionDetail(result: { readonly protocol?: string; readonly notice?: string }): Partial<AttemptFailure> {
+function rejectionDetail(result: { readonly protocol?: string; readonly notice?: string }): AttemptFailureDetail {
   return {
     ...(result.protocol === undefined ? {} : { protocol: result.protocol }),
     ...(result.notice === undefined ? {} : { notice: result.notice }),

@@ -1,5 +1,6 @@
 import type { Ticket } from '../ticket.js';
 import { attemptBackend, type AttemptHandle, type AttemptOutcome } from './attempt.js';
+import { awaitServerKexInit } from './kexinit-wait.js';
 import type { ProxyEvents } from '../events/bus.js';
 import { closePolitely, type PoliteClose } from './polite-close.js';
 import type { BackendPool } from './pool.js';
@@ -116,13 +117,18 @@ export class HealthChecker {
     };
     this.inflight.add(check);
     const { timeout } = this.pool.settings.healthCheck;
+    const checked = (outcome: AttemptOutcome): void => {
+      check.attempt = undefined;
+      this.closeCheck(check, outcome);
+      this.record(server, outcome);
+      this.schedule(server, loop, this.nextDelayMs());
+    };
     check.attempt = attemptBackend(
       { host: server.host, port: server.port, connectTimeoutMs: timeout, bannerTimeoutMs: timeout, sendOnConnect: CHECK_IDENTIFICATION },
       (outcome) => {
-        check.attempt = undefined;
-        this.closeCheck(check, outcome);
-        this.record(server, outcome);
-        this.schedule(server, loop, this.nextDelayMs());
+        // verify: kexinit: a server that identifies and then fails is not UP (sshd sent its KEXINIT on reading our line).
+        if (outcome.ok && this.pool.settings.verify === 'kexinit') check.attempt = awaitServerKexInit(outcome, { host: server.host, port: server.port, timeoutMs: timeout }, checked);
+        else checked(outcome);
       },
     );
   }

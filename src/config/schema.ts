@@ -106,6 +106,12 @@ const pool = z.strictObject({
   retries: nonNegativeInt.max(32).default(2),
   /** When every server is DOWN: try them anyway, or refuse at once with NO_BACKEND. */
   whenAllDown: z.enum(['try', 'refuse']).default('try'),
+  /**
+   * How far a backend must get before a client is spliced to it (sessions, health checks,
+   * prefetch): its identification (`banner`), or its KEXINIT too (`kexinit`: a server that
+   * identifies and then fails, or has no algorithms in common with the client, is failed over).
+   */
+  verify: z.enum(['kexinit', 'banner']).default('kexinit'),
   healthCheck: healthCheck.default(healthCheck.parse({})),
   passiveHealth: passiveHealth.default(passiveHealth.parse({})),
   handshake: handshake.default(handshake.parse({})),

@@ -88,6 +88,13 @@ export function hintFor(verdict: ProbeVerdict, context: HintContext): string {
       return 'The server speaks SSH protocol 1 only, which modern clients refuse: upgrade the server to an SSH-2 implementation.';
     case 'invalid-banner':
       return 'The identification violates RFC 4253 section 4.2 (over 255 bytes, a NUL byte, a bare CR, or too many lines before it); a broken server or something injecting text in front of it.';
+    case 'fails-after-banner':
+      return (
+        'The server identified itself and then sent no key exchange (KEXINIT): garbage after the banner, or an sshd whose per-connection process dies after it (PAM or SELinux errors, ' +
+        'no usable host key, a broken sshd-session/sshd-auth binary after an upgrade). Look at sshd\'s log on that host ("journalctl -u ssh") for the connection.'
+      );
+    case 'no-common-algorithms':
+      return 'The server offers no key exchange, host key, cipher or MAC that the client accepts: align KexAlgorithms, HostKeyAlgorithms, Ciphers and MACs on one side.';
   }
 }
 

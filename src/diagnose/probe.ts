@@ -3,7 +3,7 @@
  * give a verdict with evidence and a hint; after a good identification read the
  * server's KEXINIT, and optionally complete key exchange for the host key.
  */
-import { attemptBackend, type AttemptOutcome, type AttemptSuccess } from '../backend/attempt.js';
+import { attemptBackend, type AttemptOutcome } from '../backend/attempt.js';
 import type { AttemptFailureCode } from '../errors.js';
 import { formatHostPort } from '../net/address.js';
 import { VERSION } from '../version.js';
@@ -86,9 +86,19 @@ export async function probe(options: ProbeOptions): Promise<ProbeResult> {
   const base = describeOutcome(outcome, verdict, options, target);
   if (!outcome.ok) return base;
 
-  const algorithms = options.kexinit === false ? (outcome.socket.destroy(), null) : await algorithmsOf(outcome, options.timeoutMs);
+  if (options.kexinit === false) {
+    outcome.socket.destroy();
+    const hostKey = options.hostKey ? await fetchHostKey(options) : null;
+    return { ...base, hostKey };
+  }
+  const read = await readKexInit(outcome, options, options.timeoutMs);
+  if (!read.ok) {
+    // Identified, then nothing a client could use: the proxy fails such a server over too.
+    const context = { host: options.host, port: options.port, slowMs: options.slowMs, timeoutMs: options.timeoutMs };
+    return { ...base, verdict: 'fails-after-banner', ok: false, code: read.code, message: read.message, hint: hintFor('fails-after-banner', context), algorithms: { error: `${read.code}: ${read.message}` } };
+  }
   const hostKey = options.hostKey ? await fetchHostKey(options) : null;
-  return { ...base, algorithms, hostKey };
+  return { ...base, algorithms: { ...reportAlgorithms(read.kexinit), kexinitMs: round(read.kexinitMs) }, hostKey };
 }
 
 function describeOutcome(outcome: AttemptOutcome, verdict: ProbeVerdict, options: ProbeOptions, target: string): ProbeResult {
@@ -143,12 +153,6 @@ function describeOutcome(outcome: AttemptOutcome, verdict: ProbeVerdict, options
     algorithms: null,
     hostKey: null,
   };
-}
-
-async function algorithmsOf(outcome: AttemptSuccess, timeoutMs: number): Promise<ProbeResult['algorithms']> {
-  const read = await readKexInit(outcome, timeoutMs);
-  if (!read.ok) return { error: `${read.code}: ${read.message}` };
-  return { ...reportAlgorithms(read.kexinit), kexinitMs: round(read.kexinitMs) };
 }
 
 async function fetchHostKey(options: ProbeOptions): Promise<ProbeResult['hostKey']> {

@@ -24,6 +24,10 @@ export const PROBE_VERDICTS = [
   'not-ssh',
   'ssh1-only',
   'invalid-banner',
+  /** Identified, then no KEXINIT: a garbled stream, or an sshd-session that dies after the banner (PAM, SELinux, no usable host key). */
+  'fails-after-banner',
+  /** The server's algorithms have nothing in common with the client's (never from the probe alone: it has no client's list). */
+  'no-common-algorithms',
 ] as const;
 export type ProbeVerdict = (typeof PROBE_VERDICTS)[number];
 
@@ -60,6 +64,11 @@ export function verdictForOutcome(outcome: AttemptOutcome, slowMs: number): Prob
       return 'invalid-banner';
     case 'LOCAL_RESOURCE':
       return 'connect-error';
+    case 'KEXINIT_TIMEOUT':
+    case 'KEXINIT_INVALID':
+      return 'fails-after-banner';
+    case 'NO_COMMON_ALGORITHMS':
+      return 'no-common-algorithms';
   }
 }
 

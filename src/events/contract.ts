@@ -24,6 +24,8 @@ export interface AttemptRecord {
   readonly errno?: string;
   readonly connectMs?: number;
   readonly bannerMs?: number;
+  /** From the identification to the server's KEXINIT (verify: kexinit). */
+  readonly kexinitMs?: number;
   readonly elapsedMs: number;
   /** A prefetched connection (banner verified earlier): this client waited for neither connect nor banner. */
   readonly prefetched?: boolean;

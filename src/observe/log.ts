@@ -110,6 +110,8 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
         server: attempt.server,
         result: attempt.result,
         ms: round(attempt.elapsedMs),
+        // verify: kexinit: how long the server took from its identification to its KEXINIT.
+        kexinitMs: round(attempt.kexinitMs),
         // The cause of a failed attempt: the OS error (ECONNREFUSED, EHOSTUNREACH, ...) and what it meant.
         errno: attempt.errno,
         cause: attempt.result === 'ok' ? undefined : attempt.message,

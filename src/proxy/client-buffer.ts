@@ -1,4 +1,6 @@
 import type { Socket } from 'node:net';
+import { parseKexInit, type KexInit } from '../protocol/kexinit.js';
+import { SshPacketReader } from '../protocol/ssh-packets.js';
 import { clientIdentificationText, IDENT_MAX_BYTES } from '../protocol/ssh-ident.js';
 
 const kClientBuffer = Symbol('clientBuffer');
@@ -50,6 +52,21 @@ export class ClientBuffer {
     const head = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
     const end = head.indexOf(0x0a);
     return end === -1 ? undefined : head.subarray(0, end + 1);
+  }
+
+  /**
+   * The client's KEXINIT, when it has been buffered whole after the identification (clients
+   * that speak first send both at once): a backend must have algorithms in common with it.
+   */
+  kexinit(): KexInit | undefined {
+    const line = this.identificationBytes();
+    if (line === undefined) return undefined;
+    const head = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+    const read = new SshPacketReader().push(head.subarray(line.length));
+    const payload = read.state === 'packets' ? read.payloads[0] : undefined;
+    if (payload === undefined) return undefined;
+    const parsed = parseKexInit(payload);
+    return parsed.ok ? parsed.kexinit : undefined;
   }
 
   /** The client's own identification line, once seen (for logs and client-aware policies). */

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { awaitServerKexInit } from '../backend/kexinit-wait.js';
 import { attemptBackend, type AttemptFailure, type AttemptOptions, type AttemptOutcome, type AttemptSuccess, type AttemptHandle } from '../backend/attempt.js';
 import type { BackendPool, Lease } from '../backend/pool.js';
 import { isTransientFailure, planNextAttempt } from '../backend/retry-policy.js';
@@ -299,7 +300,8 @@ export class Session {
 
   private connect(lease: Lease): void {
     if (lease.prefetched) {
-      this.spliceTo(lease, lease.prefetched, true);
+      // A prefetched connection has not been sent the client's line yet: verified now, if asked.
+      this.verified(lease, lease.prefetched, undefined);
       return;
     }
     const { server } = lease;
@@ -329,10 +331,51 @@ export class Session {
         },
       },
       (outcome) => {
-        if (outcome.ok) this.spliceTo(lease, outcome, false);
+        if (outcome.ok) this.verified(lease, outcome, started);
         else this.failOver(lease, outcome);
       },
     );
+  }
+
+  /**
+   * With `verify: kexinit`, the server's KEXINIT must follow its identification (and share
+   * algorithms with the client's, when that is buffered) before the splice; the server is
+   * sent the client's line for it. A client that has not identified yet (it waits for the
+   * banner) cannot be verified past the banner: it is spliced at the banner.
+   */
+  private verified(lease: Lease, success: AttemptSuccess, attempt: { handle?: AttemptHandle } | undefined): void {
+    const prefetched = attempt === undefined;
+    const line = this.buffer.identificationBytes();
+    if (this.context.pool.settings.verify !== 'kexinit' || line === undefined) {
+      this.spliceTo(lease, success, prefetched);
+      return;
+    }
+    // The session's state already cancels `attempt`'s handle; a prefetched connection gets one now.
+    const holder = attempt ?? this.awaitingPrefetched(lease);
+    const clientKexInit = this.buffer.kexinit();
+    holder.handle = awaitServerKexInit(
+      success,
+      {
+        host: lease.server.host,
+        port: lease.server.port,
+        timeoutMs: this.context.timeouts.banner,
+        ...(success.sentBytes === 0 ? { send: line } : {}),
+        ...(clientKexInit === undefined ? {} : { clientKexInit }),
+      },
+      (outcome) => {
+        if (outcome.ok) this.spliceTo(lease, outcome, prefetched);
+        else this.failOver(lease, outcome);
+      },
+    );
+  }
+
+  /** A prefetched connection is connected and identified already: only its KEXINIT is awaited. */
+  private awaitingPrefetched(lease: Lease): { handle?: AttemptHandle } {
+    const holder: { handle?: AttemptHandle } = {};
+    const current: AttemptHandle = { cancel: () => holder.handle?.cancel() };
+    this.transition({ phase: 'connecting', lease, attempt: current });
+    this.transition({ phase: 'awaiting-banner', lease, attempt: current });
+    return holder;
   }
 
   private failOver(lease: Lease, failure: AttemptFailure): void {
@@ -427,11 +470,15 @@ export class Session {
   private record(server: BackendServer, outcome: AttemptSuccess | AttemptFailure, prefetched: boolean): void {
     let record: AttemptRecord;
     if (outcome.ok) {
+      // The banner stint includes the wait for the server's KEXINIT (verify: kexinit), told apart here.
+      const kexinitMs = outcome.kexinitMs;
+      const waitedMs = this.clock.lastStint('awaiting-banner') ?? 0;
       const connectMs = prefetched ? 0 : (this.clock.lastStint('connecting') ?? 0);
-      const bannerMs = prefetched ? 0 : (this.clock.lastStint('awaiting-banner') ?? 0);
+      const bannerMs = prefetched ? 0 : Math.max(0, waitedMs - (kexinitMs ?? 0));
+      const verified = kexinitMs === undefined ? {} : { kexinitMs };
       record = prefetched
-        ? { server: server.name, address: server.address, result: 'ok', connectMs, bannerMs, elapsedMs: 0, prefetched }
-        : { server: server.name, address: server.address, result: 'ok', connectMs, bannerMs, elapsedMs: connectMs + bannerMs };
+        ? { server: server.name, address: server.address, result: 'ok', connectMs, bannerMs, ...verified, elapsedMs: kexinitMs ?? 0, prefetched }
+        : { server: server.name, address: server.address, result: 'ok', connectMs, bannerMs, ...verified, elapsedMs: connectMs + waitedMs };
     } else {
       const failure: { -readonly [K in keyof AttemptRecord]: AttemptRecord[K] } = {
         server: server.name,

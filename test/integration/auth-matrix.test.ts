@@ -64,11 +64,11 @@ for (const version of sshdVersions()) {
       keys.good = keySshd.identityFile;
       // grace 5s: the slot must go at USERAUTH_SUCCESS; the grace is the fallback, and a password
       // login on a loaded machine (PAM, the hash) can outlast the default 1 s.
-      keyProxy = await startProxy({ servers: [{ name: 'sshd', host: keySshd.host, port: keySshd.port }], pool: { handshake: { grace: '5s' } }, config: { penalties: MATRIX_PENALTIES } });
+      keyProxy = await startProxy({ servers: [{ name: 'sshd', host: keySshd.host, port: keySshd.port }], pool: { verify: 'kexinit', handshake: { grace: '5s' } }, config: { penalties: MATRIX_PENALTIES } });
       if (passwordUserSkip() === false) {
         // PAM checks the password; both methods on, keys off, so each case is one method.
         passwordSshd = await startSshd({ version, extraConfig: ['PubkeyAuthentication no', 'PasswordAuthentication yes', 'KbdInteractiveAuthentication yes', 'UsePAM yes'] });
-        passwordProxy = await startProxy({ servers: [{ name: 'sshd', host: passwordSshd.host, port: passwordSshd.port }], pool: { handshake: { grace: '5s' } }, config: { penalties: MATRIX_PENALTIES } });
+        passwordProxy = await startProxy({ servers: [{ name: 'sshd', host: passwordSshd.host, port: passwordSshd.port }], pool: { verify: 'kexinit', handshake: { grace: '5s' } }, config: { penalties: MATRIX_PENALTIES } });
       }
     });
     after(async () => {

@@ -27,7 +27,7 @@ describe('handshake slot end against a real sshd', { skip: sshdAvailable() ? fal
   after(() => sshd?.stop());
 
   async function proxyWith(endsAt: string): Promise<TestProxy> {
-    return startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }], pool: { handshake: { endsAt, grace: GRACE } } });
+    return startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }], pool: { verify: 'kexinit', handshake: { endsAt, grace: GRACE } } });
   }
 
   async function logins(): Promise<number> {

@@ -40,7 +40,7 @@ describe('per-source penalties in front of OpenSSH 10.0', { skip: sshdAvailable(
     let proxy: TestProxy;
     before(async () => {
       sshd = await startSshd({ version: 10 });
-      proxy = await startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }], config: { penalties: {}, admin: { bind: '127.0.0.1:0' } } });
+      proxy = await startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }], pool: { verify: 'kexinit' }, config: { penalties: {}, admin: { bind: '127.0.0.1:0' } } });
     });
     after(async () => {
       await proxy?.stop();
@@ -84,7 +84,7 @@ describe('per-source penalties in front of OpenSSH 10.0', { skip: sshdAvailable(
     before(async () => {
       sshd = await startSshd({ version: 10, exemptLoopback: false });
       // The proxy's own penalties off: sshd is the one to lock everybody out here.
-      proxy = await startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }] });
+      proxy = await startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }], pool: { verify: 'kexinit' } });
     });
     after(async () => {
       await proxy?.stop();

@@ -13,7 +13,7 @@ for (const version of sshdVersions()) describe(`through the proxy to a real sshd
 
   before(async () => {
     sshd = await startSshd({ version });
-    proxy = await startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }] });
+    proxy = await startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }], pool: { verify: 'kexinit' } });
   });
   after(async () => {
     await proxy?.stop();

@@ -1,0 +1,135 @@
+import type { Socket } from 'node:net';
+import { formatHostPort } from '../net/address.js';
+import { parseKexInit, type KexInit } from '../protocol/kexinit.js';
+import { missingInCommon } from '../protocol/kexinit-common.js';
+import { SshPacketReader } from '../protocol/ssh-packets.js';
+import { setReadTarget, usesReusedReads } from '../proxy/reused-reads.js';
+import type { AttemptFailure, AttemptFailureDetail, AttemptHandle, AttemptOutcome, AttemptSuccess } from './attempt.js';
+
+export interface KexInitWaitOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly timeoutMs: number;
+  /** Written first: the client's identification, when the server has not been sent it yet (sshd sends KEXINIT only after reading it). */
+  readonly send?: Buffer;
+  /** The client's own KEXINIT, when it is known: the server must have algorithms in common with it. */
+  readonly clientKexInit?: KexInit;
+}
+
+/**
+ * After a good identification, waits for the server's KEXINIT (its first binary packet)
+ * on the socket attemptBackend handed over. A server that identifies and then fails (a
+ * garbled stream, an sshd-session that dies after the banner, no usable host key) is
+ * then failed over like one with a bad banner: the client has still seen nothing. On
+ * success the socket is handed back paused, as attemptBackend left it, with the KEXINIT
+ * among `received`. The callback fires once unless cancelled; the timer is always cleared.
+ */
+export function awaitServerKexInit(success: AttemptSuccess, options: KexInitWaitOptions, callback: (outcome: AttemptOutcome) => void): AttemptHandle {
+  const { socket } = success;
+  const startedAt = performance.now();
+  const reader = new SshPacketReader();
+  const chunks: Buffer[] = [success.received];
+  let receivedBytes = success.received.length;
+  let finished = false;
+  const reuseReads = usesReusedReads(socket);
+  const timer = setTimeout(() => fail('KEXINIT_TIMEOUT', `identified, then no KEXINIT within ${options.timeoutMs}ms`), options.timeoutMs);
+
+  function finish(outcome: AttemptOutcome | undefined): void {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    if (reuseReads) setReadTarget(socket, undefined);
+    else socket.off('data', onData);
+    socket.off('end', onEnd);
+    socket.off('close', onClose);
+    socket.off('error', onError);
+    if (outcome?.ok === true) {
+      socket.pause();
+      callback(outcome);
+      return;
+    }
+    socket.destroy();
+    if (outcome) callback(outcome);
+  }
+
+  function fail(code: AttemptFailure['code'], message: string, extra: AttemptFailureDetail = {}): void {
+    finish({
+      ok: false,
+      code,
+      message: `${formatHostPort(options)}: ${message}`,
+      connectMs: success.connectMs,
+      elapsedMs: success.connectMs + success.bannerMs + (performance.now() - startedAt),
+      received: Buffer.concat(chunks, receivedBytes),
+      preLines: success.preLines,
+      identification: success.identification.line,
+      ...extra,
+    });
+  }
+
+  function onBytes(bytes: Buffer): void {
+    const read = reader.push(bytes);
+    if (read.state === 'error') {
+      fail('KEXINIT_INVALID', `identified, then ${read.message}`);
+      return;
+    }
+    const payload = read.payloads[0];
+    if (payload === undefined) return;
+    const parsed = parseKexInit(payload);
+    if (!parsed.ok) {
+      fail('KEXINIT_INVALID', `identified, then a first packet that is no KEXINIT: ${parsed.message}`);
+      return;
+    }
+    const missing = options.clientKexInit === undefined ? [] : missingInCommon(options.clientKexInit, parsed.kexinit);
+    if (missing.length > 0) {
+      fail('NO_COMMON_ALGORITHMS', `no ${missing.join(', ')} in common with this client`);
+      return;
+    }
+    finish({
+      ...success,
+      received: Buffer.concat(chunks, receivedBytes),
+      kexinit: parsed.kexinit,
+      kexinitMs: performance.now() - startedAt,
+      sentBytes: success.sentBytes + (options.send?.length ?? 0),
+    });
+  }
+
+  function onData(chunk: Buffer): void {
+    chunks.push(chunk);
+    receivedBytes += chunk.length;
+    onBytes(chunk);
+  }
+
+  function onEnd(): void {
+    fail('BACKEND_CLOSED', `identified, then closed the connection before its KEXINIT (${receivedBytes - success.identEndOffset} bytes after the line)`);
+  }
+
+  function onClose(): void {
+    fail('BACKEND_RESET', `identified, then reset the connection before its KEXINIT`);
+  }
+
+  function onError(error: NodeJS.ErrnoException): void {
+    fail('BACKEND_RESET', `identified, then ${error.code ?? error.message} before its KEXINIT`, error.code === undefined ? {} : { errno: error.code });
+  }
+
+  listen(socket, reuseReads, onData);
+  socket.on('end', onEnd);
+  socket.on('close', onClose);
+  socket.on('error', onError);
+  if (options.send !== undefined) socket.write(options.send);
+  const after = success.received.subarray(success.identEndOffset);
+  if (after.length > 0) onBytes(after);
+  if (!finished) socket.resume();
+  return { cancel: () => finish(undefined) };
+}
+
+function listen(socket: Socket, reuseReads: boolean, onData: (chunk: Buffer) => void): void {
+  if (!reuseReads) {
+    socket.on('data', onData);
+    return;
+  }
+  // A view in a reused buffer is overwritten by the next read: kept as a copy (see attempt.ts).
+  setReadTarget(socket, (chunk, owned) => {
+    onData(owned ? chunk : Buffer.from(chunk));
+    return false;
+  });
+}
