@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--alt-reuse-port auto|off] [--scale N] [--alt-store] [--alt-prefetch N]`
+ * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--alt-reuse-port auto|off] [--scale N] [--alt-store] [--alt-prefetch N] [--alt-verify banner|kexinit]`
  *
  * `--node`: the proxy and the pipe() proxy run on that Node binary instead of this one
  * (HAProxy and the C programs are unchanged): the whole table on another Node line.
@@ -83,10 +83,12 @@ interface Args {
   altStore: boolean;
   /** The alt proxy keeps N banner-verified backend connections ready per server (pools[].prefetch.perServer): its latency side by side. */
   altPrefetch: number;
+  /** The alt proxy's pools[].verify: verification past the banner side by side with banner-only (see the sshd rows). */
+  altVerify: 'kexinit' | 'banner' | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', altReusePort: undefined, scale: undefined, altStore: false, altPrefetch: 0 };
+  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', altReusePort: undefined, scale: undefined, altStore: false, altPrefetch: 0, altVerify: undefined };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = (): string => {
@@ -107,6 +109,11 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === '--alt-reuse-port') args.altReusePort = value() === 'off' ? 'off' : 'auto';
     else if (arg === '--scale') args.scale = Number(value());
     else if (arg === '--alt-store') args.altStore = true;
+    else if (arg === '--alt-verify') {
+      const verify = value();
+      if (verify !== 'banner' && verify !== 'kexinit') throw new Error('--alt-verify takes banner or kexinit (pools[].verify)');
+      args.altVerify = verify;
+    }
     else if (arg === '--alt-prefetch') {
       args.altPrefetch = Number(value());
       if (!Number.isInteger(args.altPrefetch) || args.altPrefetch < 1 || args.altPrefetch > 64) throw new Error('--alt-prefetch needs a whole number from 1 to 64 (pools[].prefetch.perServer)');
@@ -175,8 +182,8 @@ async function main(): Promise<void> {
     const plain = frontends.filter((backend) => backend.mode !== 'sshd');
     if (args.pipe) pipe = await startPipeProxy(plain, args.node);
     if (args.altStore) store = await startRedis();
-    if (args.altNode !== undefined || store || args.altPrefetch > 0) {
-      proxyAlt = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.altReusePort ?? args.reusePort, label: 'alt', ...(args.altNode === undefined ? node : { node: args.altNode }), ...(store ? { store: store.url } : {}), ...(args.altPrefetch > 0 ? { prefetch: args.altPrefetch } : {}) });
+    if (args.altNode !== undefined || store || args.altPrefetch > 0 || args.altVerify !== undefined) {
+      proxyAlt = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.altReusePort ?? args.reusePort, label: 'alt', ...(args.altNode === undefined ? node : { node: args.altNode }), ...(store ? { store: store.url } : {}), ...(args.altPrefetch > 0 ? { prefetch: args.altPrefetch } : {}), ...(args.altVerify === undefined ? {} : { verify: args.altVerify }) });
       if (args.pipe) pipeAlt = await startPipeProxy(plain, args.altNode);
     }
     const served: Partial<Record<Exclude<TargetName, 'direct'>, ServedTarget>> = {
@@ -270,7 +277,7 @@ async function main(): Promise<void> {
     const file = path.join(resultsDir, `bench-${String(info.date).replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify(output, null, 2)}\n`);
     process.stdout.write(
-      `\nssh-banner-proxy ${String(info.commit)}${info.dirty ? ' (dirty)' : ''} · ${String(info.cores)} cores ${String(info.cpu)} · Node ${String(info.node)} · ${String(info.haproxy)} · fd limit ${String(info.fdLimit)} · proxy workers ${String(args.workers)} · medians of ${args.runs} runs${args.quick ? ' (quick)' : ''}\n\n${table(rows, args.altStore ? 'the shared store' : args.altPrefetch > 0 ? `prefetch ${args.altPrefetch} per server` : info.altNode === undefined ? undefined : `Node ${String(info.altNode)}`)}\n\nJSON: ${path.relative(REPO_DIR, file)}\n`,
+      `\nssh-banner-proxy ${String(info.commit)}${info.dirty ? ' (dirty)' : ''} · ${String(info.cores)} cores ${String(info.cpu)} · Node ${String(info.node)} · ${String(info.haproxy)} · fd limit ${String(info.fdLimit)} · proxy workers ${String(args.workers)} · medians of ${args.runs} runs${args.quick ? ' (quick)' : ''}\n\n${table(rows, args.altStore ? 'the shared store' : args.altVerify !== undefined ? `verify: ${args.altVerify}` : args.altPrefetch > 0 ? `prefetch ${args.altPrefetch} per server` : info.altNode === undefined ? undefined : `Node ${String(info.altNode)}`)}\n\nJSON: ${path.relative(REPO_DIR, file)}\n`,
     );
   } finally {
     await proxy?.stop();

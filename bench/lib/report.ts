@@ -64,6 +64,8 @@ const METRICS: readonly MetricSpec[] = [
   { workload: 'memory', metric: 'heapKbPerSession', label: 'of which V8 heap (warm)', unit: 'KB', better: 'lower' },
   { workload: 'scale', metric: 'passing', label: 'sessions held, passing bytes', unit: 'sessions', better: 'higher' },
   { workload: 'sshd', metric: 'bannerP50Us', label: 'sshd time-to-banner p50', unit: 'µs', better: 'lower' },
+  { workload: 'sshd', metric: 'identifiedBannerP50Us', label: 'sshd time-to-banner p50, client speaks first', unit: 'µs', better: 'lower' },
+  { workload: 'sshd', metric: 'identifiedBannerP99Us', label: 'sshd time-to-banner p99, client speaks first', unit: 'µs', better: 'lower' },
   { workload: 'sshd', metric: 'sshTrueMs', label: 'sshd `ssh … true`', unit: 'ms', better: 'lower' },
 ];
 

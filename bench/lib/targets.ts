@@ -119,6 +119,8 @@ export interface ProxyOptions {
   readonly store?: string;
   /** pools[].prefetch.perServer: banner-verified backend connections kept ready. */
   readonly prefetch?: number;
+  /** pools[].verify (default kexinit): how far a backend must get before the splice. */
+  readonly verify?: 'kexinit' | 'banner';
 }
 
 /** Starts `node dist/cli.js serve` with one listener + pool per backend. */
@@ -140,6 +142,8 @@ export async function startProxy(cli: string, backends: readonly Backend[], opti
       handshake: { maxStartups: 100000 },
       queue: { maxLength: 100000 },
       ...(options.prefetch === undefined ? {} : { prefetch: { perServer: options.prefetch } }),
+      // The C backends write an identification and no key exchange: banner-only for them.
+      verify: backend.mode === 'sshd' ? (options.verify ?? 'kexinit') : 'banner',
     })),
     limits: { maxConnections: 100000 },
     // Every bench client shares loopback and leaves without authenticating: exempt, as a
