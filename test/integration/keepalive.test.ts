@@ -51,6 +51,8 @@ function pool(name: string, servers: readonly { name: string; port: number; back
     name,
     healthCheck: { enabled: false },
     passiveHealth: { consecutiveFailures: 0 },
+    // The pre-lines fixture speaks no key exchange.
+    verify: 'banner',
     ...extra,
     servers: servers.map((server) => ({ name: server.name, address: `127.0.0.1:${server.port}`, ...(server.backup ? { backup: true } : {}) })),
   };

@@ -64,6 +64,8 @@ async function startHarness(
         {
           name: 'main',
           balance: options.balance ?? 'roundrobin',
+          // The echo fixture speaks no key exchange.
+          verify: 'banner',
           healthCheck: { enabled: false },
           servers: backends.map((backend, index) => ({ name: `b${index}`, address: `127.0.0.1:${backend.port}` })),
         },
