@@ -1,9 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { attemptCodeForSocketError, type AttemptFailureCode } from '../errors.js';
 import { formatHostPort } from '../net/address.js';
-import type { KexInit } from '../protocol/kexinit.js';
 import { IdentParser, type IdentLimits, type SshIdentification } from '../protocol/ssh-ident.js';
-import { markReusedReads, reusedReadOptions, setReadTarget } from '../proxy/reused-reads.js';
+import { markReusedReads, readInto, reusedReadOptions, stopReadingInto } from '../proxy/reused-reads.js';
 
 export interface AttemptOptions {
   readonly host: string;
@@ -53,8 +52,6 @@ export interface AttemptSuccess {
   readonly bannerMs: number;
   /** From the identification to the server's KEXINIT, when that was waited for (awaitServerKexInit). */
   readonly kexinitMs?: number;
-  /** The server's KEXINIT, when that was waited for. */
-  readonly kexinit?: KexInit;
   /** Removes the placeholder error listener once the caller has attached its own. */
   readonly releaseErrorGuard: () => void;
   /** Bytes of `sendOnConnect` the backend was sent (a session must not send them again). */
@@ -138,8 +135,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
       if (outcome?.ok === true && options.sendOnSuccess !== false) send();
     }
     socket.off('connect', onConnect);
-    if (reuseReads) setReadTarget(socket, undefined);
-    else socket.off('data', onData);
+    stopReadingInto(socket, onData);
     socket.off('end', onEnd);
     socket.off('close', onClose);
     socket.off('error', onError);
@@ -249,14 +245,8 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   }
 
   socket.on('connect', onConnect);
-  // A view in a reused buffer is overwritten by the next read: keep a copy (a few small
-  // chunks), unless the chunk is already one (a small read, copied out of the shared buffer).
-  if (reuseReads) {
-    setReadTarget(socket, (chunk, owned) => {
-      onData(owned ? chunk : Buffer.from(chunk));
-      return false;
-    });
-  } else socket.on('data', onData);
+  // A view in a reused buffer is overwritten by the next read: a few small chunks are kept as copies.
+  readInto(socket, onData);
   socket.on('end', onEnd);
   socket.on('close', onClose);
   socket.on('error', onError);

@@ -1,10 +1,9 @@
-import type { Socket } from 'node:net';
 import { formatHostPort } from '../net/address.js';
 import { parseKexInit, type KexInit } from '../protocol/kexinit.js';
 import { missingInCommon } from '../protocol/kexinit-common.js';
 import { SshPacketReader } from '../protocol/ssh-packets.js';
-import { setReadTarget, usesReusedReads } from '../proxy/reused-reads.js';
-import type { AttemptFailure, AttemptFailureDetail, AttemptHandle, AttemptOutcome, AttemptSuccess } from './attempt.js';
+import { readInto, stopReadingInto } from '../proxy/reused-reads.js';
+import type { AttemptFailure, AttemptFailureDetail, AttemptHandle, AttemptSuccess } from './attempt.js';
 
 export interface KexInitWaitOptions {
   readonly host: string;
@@ -16,6 +15,12 @@ export interface KexInitWaitOptions {
   readonly clientKexInit?: KexInit;
 }
 
+/** An attempt verified past the banner: the server's KEXINIT came, and how long after the line. */
+export interface VerifiedSuccess extends AttemptSuccess {
+  readonly kexinit: KexInit;
+  readonly kexinitMs: number;
+}
+
 /**
  * After a good identification, waits for the server's KEXINIT (its first binary packet)
  * on the socket attemptBackend handed over. A server that identifies and then fails (a
@@ -24,22 +29,20 @@ export interface KexInitWaitOptions {
  * success the socket is handed back paused, as attemptBackend left it, with the KEXINIT
  * among `received`. The callback fires once unless cancelled; the timer is always cleared.
  */
-export function awaitServerKexInit(success: AttemptSuccess, options: KexInitWaitOptions, callback: (outcome: AttemptOutcome) => void): AttemptHandle {
+export function awaitServerKexInit(success: AttemptSuccess, options: KexInitWaitOptions, callback: (outcome: VerifiedSuccess | AttemptFailure) => void): AttemptHandle {
   const { socket } = success;
   const startedAt = performance.now();
   const reader = new SshPacketReader();
   const chunks: Buffer[] = [success.received];
   let receivedBytes = success.received.length;
   let finished = false;
-  const reuseReads = usesReusedReads(socket);
   const timer = setTimeout(() => fail('KEXINIT_TIMEOUT', `identified, then no KEXINIT within ${options.timeoutMs}ms`), options.timeoutMs);
 
-  function finish(outcome: AttemptOutcome | undefined): void {
+  function finish(outcome: VerifiedSuccess | AttemptFailure | undefined): void {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
-    if (reuseReads) setReadTarget(socket, undefined);
-    else socket.off('data', onData);
+    stopReadingInto(socket, onData);
     socket.off('end', onEnd);
     socket.off('close', onClose);
     socket.off('error', onError);
@@ -111,7 +114,7 @@ export function awaitServerKexInit(success: AttemptSuccess, options: KexInitWait
     fail('BACKEND_RESET', `identified, then ${error.code ?? error.message} before its KEXINIT`, error.code === undefined ? {} : { errno: error.code });
   }
 
-  listen(socket, reuseReads, onData);
+  readInto(socket, onData);
   socket.on('end', onEnd);
   socket.on('close', onClose);
   socket.on('error', onError);
@@ -120,16 +123,4 @@ export function awaitServerKexInit(success: AttemptSuccess, options: KexInitWait
   if (after.length > 0) onBytes(after);
   if (!finished) socket.resume();
   return { cancel: () => finish(undefined) };
-}
-
-function listen(socket: Socket, reuseReads: boolean, onData: (chunk: Buffer) => void): void {
-  if (!reuseReads) {
-    socket.on('data', onData);
-    return;
-  }
-  // A view in a reused buffer is overwritten by the next read: kept as a copy (see attempt.ts).
-  setReadTarget(socket, (chunk, owned) => {
-    onData(owned ? chunk : Buffer.from(chunk));
-    return false;
-  });
 }

@@ -94,15 +94,18 @@ export async function probe(options: ProbeOptions): Promise<ProbeResult> {
   const read = await readKexInit(outcome, options, options.timeoutMs);
   if (!read.ok) {
     // Identified, then nothing a client could use: the proxy fails such a server over too.
-    const context = { host: options.host, port: options.port, slowMs: options.slowMs, timeoutMs: options.timeoutMs };
-    return { ...base, verdict: 'fails-after-banner', ok: false, code: read.code, message: read.message, hint: hintFor('fails-after-banner', context), algorithms: { error: `${read.code}: ${read.message}` } };
+    return { ...base, verdict: 'fails-after-banner', ok: false, code: read.code, message: read.message, hint: hintFor('fails-after-banner', hintContext(options)), algorithms: { error: `${read.code}: ${read.message}` } };
   }
   const hostKey = options.hostKey ? await fetchHostKey(options) : null;
   return { ...base, algorithms: { ...reportAlgorithms(read.kexinit), kexinitMs: round(read.kexinitMs) }, hostKey };
 }
 
+function hintContext(options: ProbeOptions): { host: string; port: number; slowMs: number; timeoutMs: number } {
+  return { host: options.host, port: options.port, slowMs: options.slowMs, timeoutMs: options.timeoutMs };
+}
+
 function describeOutcome(outcome: AttemptOutcome, verdict: ProbeVerdict, options: ProbeOptions, target: string): ProbeResult {
-  const context = { host: options.host, port: options.port, slowMs: options.slowMs, timeoutMs: options.timeoutMs };
+  const context = hintContext(options);
   const evidence = escapeBytes(outcome.received.subarray(0, EVIDENCE_BYTES));
   if (outcome.ok) {
     const id = outcome.identification;

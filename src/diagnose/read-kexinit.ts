@@ -17,8 +17,7 @@ export function readKexInit(attempt: AttemptSuccess, target: { readonly host: st
     awaitServerKexInit(attempt, { ...target, timeoutMs }, (outcome) => {
       if (outcome.ok) {
         outcome.socket.destroy();
-        // A success always carries the KEXINIT it waited for.
-        resolve(outcome.kexinit ? { ok: true, kexinit: outcome.kexinit, kexinitMs: outcome.kexinitMs ?? 0 } : { ok: false, code: 'KEXINIT_INVALID', message: 'no KEXINIT' });
+        resolve({ ok: true, kexinit: outcome.kexinit, kexinitMs: outcome.kexinitMs });
         return;
       }
       resolve({ ok: false, code: outcome.code, message: outcome.message });

@@ -97,11 +97,6 @@ export function packetShape(algorithms: ServerToClientAlgorithms): PacketShape |
   return { smallest: roundUp(4 + minimum, block) + macBytes, block, residue: macBytes % block };
 }
 
-/** Bytes of the smallest packet under these algorithms (see packetShape). */
-export function smallestPacketBytes(algorithms: ServerToClientAlgorithms): number | undefined {
-  return packetShape(algorithms)?.smallest;
-}
-
 /** Whether a flight of `bytes` is certainly more than one packet (an even count of them, at least two). */
 export function holdsSeveralPackets(shape: PacketShape, bytes: number): boolean {
   return shape.residue !== 0 && bytes % shape.block !== shape.residue;

@@ -49,7 +49,7 @@ export class ClientBuffer {
   /** The raw identification line with its line end, as the client sent it (undefined until seen). */
   identificationBytes(): Buffer | undefined {
     if (this.ident === undefined) return undefined;
-    const head = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+    const head = this.head();
     const end = head.indexOf(0x0a);
     return end === -1 ? undefined : head.subarray(0, end + 1);
   }
@@ -61,8 +61,7 @@ export class ClientBuffer {
   kexinit(): KexInit | undefined {
     const line = this.identificationBytes();
     if (line === undefined) return undefined;
-    const head = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
-    const read = new SshPacketReader().push(head.subarray(line.length));
+    const read = new SshPacketReader().push(this.head().subarray(line.length));
     const payload = read.state === 'packets' ? read.payloads[0] : undefined;
     if (payload === undefined) return undefined;
     const parsed = parseKexInit(payload);
@@ -109,8 +108,13 @@ export class ClientBuffer {
     if (this.bytes >= this.limitBytes) this.socket.pause();
   }
 
+  /** Everything buffered, as one buffer (the usual single chunk is not copied). */
+  private head(): Buffer {
+    return this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+  }
+
   private scanIdentification(): void {
-    const head = (this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks)) as Buffer;
+    const head = this.head();
     const newline = head.indexOf(0x0a);
     if (newline === -1 && head.length < IDENT_MAX_BYTES) return;
     this.identScanned = true;

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { holdsSeveralPackets, packetShape, smallestPacketBytes } from '../../src/protocol/smallest-packet.js';
+import { holdsSeveralPackets, packetShape, type ServerToClientAlgorithms } from '../../src/protocol/smallest-packet.js';
 
-describe('smallestPacketBytes', () => {
+const smallestPacketBytes = (algorithms: ServerToClientAlgorithms): number | undefined => packetShape(algorithms)?.smallest;
+
+describe('packetShape: the smallest packet', () => {
   // Each figure is the USERAUTH_SUCCESS flight measured from OpenSSH 9.2 and 10.0 (docs/penalties.md).
   const measured: [string, string, number][] = [
     ['chacha20-poly1305@openssh.com', 'hmac-sha2-256', 28],
