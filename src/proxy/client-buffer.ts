@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { parseKexInit, type KexInit } from '../protocol/kexinit.js';
 import { SshPacketReader } from '../protocol/ssh-packets.js';
-import { clientIdentificationText, IDENT_MAX_BYTES } from '../protocol/ssh-ident.js';
+import { clientIdentificationText } from '../protocol/ssh-ident.js';
 
 const kClientBuffer = Symbol('clientBuffer');
 interface BufferedSocket extends Socket {
@@ -104,7 +104,7 @@ export class ClientBuffer {
     this.chunks.push(chunk);
     this.bytes += chunk.length;
     if (this.bytes > this.peak) this.peak = this.bytes;
-    if (!this.identScanned) this.scanIdentification();
+    if (!this.identScanned) this.scanIdentification(chunk);
     if (this.bytes >= this.limitBytes) this.socket.pause();
   }
 
@@ -113,12 +113,17 @@ export class ClientBuffer {
     return this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
   }
 
-  private scanIdentification(): void {
-    const head = this.head();
-    const newline = head.indexOf(0x0a);
-    if (newline === -1 && head.length < IDENT_MAX_BYTES) return;
+  /**
+   * A client has identified itself once its first line has ended, never before: a line that
+   * never ends (trickled, or longer than RFC 4253's 255 bytes and still going) leaves it a
+   * silent client, held to the silent share and cut by the silence watch. Only the new
+   * chunk is searched, so a line trickled byte by byte costs no rescans.
+   */
+  private scanIdentification(chunk: Buffer): void {
+    if (!chunk.includes(0x0a)) return;
     this.identScanned = true;
-    const ident = clientIdentificationText(head.subarray(0, newline === -1 ? IDENT_MAX_BYTES : newline));
+    const head = this.head();
+    const ident = clientIdentificationText(head.subarray(0, head.indexOf(0x0a)));
     if (ident === undefined) return;
     this.ident = ident;
     this.events?.identified();

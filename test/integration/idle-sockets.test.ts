@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import { runSsh, sshClientAvailable } from '../fixtures/clients.js';
+import { startFixtureBackend } from '../fixtures/hostile-backends.js';
 import { startProxy } from '../fixtures/proxy.js';
 import { sshdAvailable, startSshd } from '../fixtures/sshd.js';
 import { waitFor } from '../fixtures/wait.js';
@@ -45,4 +46,42 @@ test('idle sockets hold at most the silent share of the slots: logins go through
 
   const silent = await proxy.waitForLog((line) => line.event === 'session' && line.reason === 'CLIENT_SILENT', 15_000);
   assert.equal(silent.spliced, true, 'cut after it got the banner and said nothing');
+});
+
+test('only a whole line identifies a client: one byte, a line past 255 bytes that never ends and a line trickled without its end all stay silent and are cut as CLIENT_SILENT', { timeout: 30_000 }, async (t) => {
+  const echo = await startFixtureBackend('ssh-echo');
+  t.after(() => echo.close());
+  const proxy = await startProxy({
+    servers: [{ name: 'echo', host: echo.host, port: echo.port, maxStartups: 2 }],
+    config: { timeouts: { clientIdentification: '1s' } },
+  });
+  t.after(() => proxy.stop());
+  const sockets: net.Socket[] = [];
+  const trickle = { timer: undefined as NodeJS.Timeout | undefined };
+  t.after(() => {
+    clearInterval(trickle.timer);
+    for (const socket of sockets) socket.destroy();
+  });
+  const open = (first: string): net.Socket => {
+    const socket = net.connect({ host: '127.0.0.1', port: proxy.port }, () => socket.write(first));
+    socket.on('error', () => {});
+    socket.on('data', () => {});
+    sockets.push(socket);
+    return socket;
+  };
+  open(`SSH-2.0-${'x'.repeat(300)}`);
+  open('S');
+  const trickler = open('S');
+  let sent = 1;
+  const line = 'SSH-2.0-trickle';
+  trickle.timer = setInterval(() => trickler.write(line[sent++ % line.length] ?? 'x'), 200);
+
+  const server = proxy.runtime.server.pools.get('main')?.servers[0];
+  assert.ok(server);
+  // maxStartups 2, silentShare 0.5: one silent client holds a slot, the other two wait.
+  // Before, the 300-byte line counted as identified and took the second slot. (Polled: no event says "queued".)
+  await waitFor(() => server.silentHandshakes === 1 && proxy.runtime.server.pools.get('main')?.queueLength === 2, { timeoutMs: 5000, description: '1 silent slot, 2 queued' });
+  const sessions = await proxy.waitForSessions(3, 20_000);
+  assert.deepEqual(sessions.map((session) => session.reason), ['CLIENT_SILENT', 'CLIENT_SILENT', 'CLIENT_SILENT']);
+  assert.ok(sessions.every((session) => session.clientIdent === undefined), JSON.stringify(sessions));
 });
