@@ -198,6 +198,9 @@ end
 redis.call('HSET', KEYS[1], 'expires', tostring(expires), 'active', active and '1' or '0', 'kind', ARGV[4], 'charges', tostring(charges))
 redis.call('PEXPIREAT', KEYS[1], expires)
 if active then
+  -- Sources whose penalty has run out leave the index here, not only when a replica loads it:
+  -- it holds at most the sources penalised within the last \`max\`, however many come and go.
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   redis.call('ZADD', KEYS[2], expires, ARGV[6])
   redis.call('PUBLISH', ARGV[5], 'p ' .. ARGV[6] .. ' ' .. (expires - now) .. ' ' .. ARGV[4] .. ' ' .. charges)
 end

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/load.js';
@@ -20,12 +22,13 @@ async function connectOnce(port: number, sockets: net.Socket[]): Promise<'banner
   return (await firstLine) === '' ? 'closed' : 'banner';
 }
 
-function storeFor(url: string, prefix: string, replicaId: string, events = new ProxyEvents()): { store: ClusterStore; penalties: SourcePenalties; events: ProxyEvents } {
+function storeFor(url: string, prefix: string, replicaId: string, events = new ProxyEvents(), penaltySettings: Record<string, unknown> = {}): { store: ClusterStore; penalties: SourcePenalties; events: ProxyEvents } {
   const config = validateConfig(
     {
       listeners: [{ name: 'ssh', bind: '127.0.0.1:0', pool: 'main' }],
       pools: [{ name: 'main', servers: [{ name: 'a', address: '127.0.0.1:22' }] }],
       cluster: { store: url, prefix, leaseTtl: '1s', replicaId },
+      penalties: penaltySettings,
     },
     'test',
   );
@@ -121,5 +124,23 @@ describe('per-source limits and penalties shared by replicas through a real Valk
     late.store.start();
     await whenUp(late.store, late.events);
     assert.ok(late.penalties.check('192.0.2.7'));
+  });
+
+  it('the store\'s index of penalised sources keeps only those still refused, however many sources come and go', async () => {
+    // Each charge (authfail, 5 s) is capped at max 300 ms and passes min: every source is penalised at once.
+    const replica = storeFor(redis.url, 'churn:', 'c0', new ProxyEvents(), { min: '100ms', max: '300ms' });
+    stores.push(replica.store);
+    replica.store.start();
+    await whenUp(replica.store, replica.events);
+    const charger = replica.store.penalties;
+    assert.ok(charger);
+    for (let index = 0; index < 250; index += 1) await charger.charge(`198.51.100.${index}`, 'authfail', () => {});
+    const client = new Redis(redis.url);
+    assert.equal(await client.zcard('churn:penalised'), 250);
+    // Time is what is tested: every penalty runs out (no event marks it).
+    await delay(400);
+    await charger.charge('203.0.113.1', 'authfail', () => {});
+    assert.equal(await client.zcard('churn:penalised'), 1, 'the 250 expired sources left the index at the next penalty');
+    client.disconnect();
   });
 });
