@@ -20,6 +20,8 @@ function configFor(servers: { name: string; backend: FixtureBackend; weight?: nu
         {
           name: 'main',
           healthCheck: { enabled: false },
+          // The fixture backends speak no key exchange.
+          verify: 'banner',
           servers: servers.map((server) => ({ name: server.name, address: `127.0.0.1:${server.backend.port}`, weight: server.weight ?? 1 })),
         },
       ],
@@ -156,7 +158,7 @@ test('a session admitted after its PROXY listener was removed by a reload is tra
     validateConfig(
       {
         listeners: listeners.map((listener) => ({ name: listener.name, bind: '127.0.0.1:0', pool: 'main', proxyProtocol: { accept: 'v1', trusted: ['127.0.0.1/32'] } })),
-        pools: [{ name: 'main', healthCheck: { enabled: false }, servers: [{ name: 'a', address: `127.0.0.1:${a.port}` }] }],
+        pools: [{ name: 'main', healthCheck: { enabled: false }, verify: 'banner', servers: [{ name: 'a', address: `127.0.0.1:${a.port}` }] }],
         log: { level: 'silent' },
         admin: { bind: '127.0.0.1:0' },
         timeouts: { drain: '300ms' },
