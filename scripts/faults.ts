@@ -5,11 +5,15 @@
  *   npm run faults                 every case
  *   npm run faults -- --quick      fewer idle sockets, 2·10^4 fuzz inputs
  *   npm run faults -- --only idle-flood,signal-storms
+ * Cases: proxy-protocol-fuzz, backend-killed, backend-sigstop, stalled-readers, client-link-cut,
+ * fd-exhaustion-reload, signal-storms, worker-kills, idle-flood, big-streams, store-restarts,
+ * worker-killed-mid-stream, admin-flood, penalty-table.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { backendFrozen, backendKilled } from './faults/backend-faults.js';
+import { adminFlood, bigStreams, penaltyTable, storeRestarts, workerKilledMidStream } from './faults/campaign-faults.js';
 import type { FaultResult } from './faults/harness.js';
 import { idleFlood } from './faults/idle-flood.js';
 import { linkCut, stalledReaders } from './faults/peer-faults.js';
@@ -30,6 +34,11 @@ const cases: { readonly name: string; readonly run: () => Promise<FaultResult | 
   { name: 'signal-storms', run: signalStorms },
   { name: 'worker-kills', run: workerKills },
   { name: 'idle-flood', run: () => idleFlood(quick) },
+  { name: 'big-streams', run: () => bigStreams(quick) },
+  { name: 'store-restarts', run: () => storeRestarts(quick) },
+  { name: 'worker-killed-mid-stream', run: workerKilledMidStream },
+  { name: 'admin-flood', run: () => adminFlood(quick) },
+  { name: 'penalty-table', run: () => penaltyTable(quick) },
 ];
 
 const results: FaultResult[] = [];

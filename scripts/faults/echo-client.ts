@@ -8,15 +8,29 @@ export interface EchoOutcome {
   readonly cut: boolean;
 }
 
+export interface EchoOptions {
+  readonly bytes: number;
+  readonly chunks: number;
+  readonly gapMs: number;
+  readonly banner: string;
+  readonly timeoutMs: number;
+  /** The bytes to send (its first `bytes`); default: fresh random bytes. Shared by many sessions, it costs memory once. */
+  readonly payload?: Buffer;
+}
+
 const IDENT = 'SSH-2.0-FaultClient_1.0\r\n';
 
-/** Sends `bytes` random bytes in `chunks` steps (pausing `gapMs` between) and expects them echoed after the banner. */
-export function echoSession(port: number, options: { bytes: number; chunks: number; gapMs: number; banner: string; timeoutMs: number }): Promise<EchoOutcome> {
-  const payload = randomBytes(options.bytes);
+/**
+ * Sends `bytes` bytes in `chunks` steps (pausing `gapMs` between) and expects them echoed
+ * after the banner. What comes back is hashed as it arrives, so a 20 MB stream is not held.
+ */
+export function echoSession(port: number, options: EchoOptions): Promise<EchoOutcome> {
+  const payload = options.payload?.subarray(0, options.bytes) ?? randomBytes(options.bytes);
   const expected = createHash('sha256').update(IDENT).update(payload).digest('hex');
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
-    const received: Buffer[] = [];
+    const echoed = createHash('sha256');
+    let banner = '';
     let length = 0;
     let settled = false;
     const total = options.banner.length + IDENT.length + options.bytes;
@@ -31,22 +45,23 @@ export function echoSession(port: number, options: { bytes: number; chunks: numb
     socket.on('error', () => finish({ intact: false, cut: true }));
     socket.on('close', () => finish({ intact: false, cut: true }));
     socket.on('data', (chunk: Buffer) => {
-      received.push(chunk);
+      const bannerPart = Math.max(0, Math.min(chunk.length, options.banner.length - banner.length));
+      banner += chunk.subarray(0, bannerPart).toString('latin1');
+      echoed.update(chunk.subarray(bannerPart));
       length += chunk.length;
       if (length < total) return;
-      const all = Buffer.concat(received);
-      const echoed = all.subarray(options.banner.length);
-      const intact = all.subarray(0, options.banner.length).toString('latin1') === options.banner && createHash('sha256').update(echoed).digest('hex') === expected;
-      finish({ intact, cut: false });
+      finish({ intact: length === total && banner === options.banner && echoed.digest('hex') === expected, cut: false });
     });
     socket.write(IDENT);
     const step = Math.ceil(options.bytes / options.chunks);
     let offset = 0;
     const next = (): void => {
       if (settled || offset >= options.bytes) return;
-      socket.write(payload.subarray(offset, offset + step));
+      const more = socket.write(payload.subarray(offset, offset + step));
       offset += step;
-      setTimeout(next, options.gapMs);
+      // Bulk streams wait for the socket to drain rather than queue 20 MB in memory.
+      if (more) setTimeout(next, options.gapMs);
+      else socket.once('drain', () => setTimeout(next, options.gapMs));
     };
     next();
   });

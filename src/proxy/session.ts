@@ -67,6 +67,13 @@ function onClientCloseBeforeSplice(this: SessionSocket): void {
 
 /** How long a session's backend may stay silent before it is sent the client's identification. */
 const IDENTIFY_AFTER_SILENCE_MS = 250;
+/**
+ * verify: kexinit, a banner that came before the client's line: how long the banner is held
+ * for that line. OpenSSH, paramiko and ssh2 send it at once (a loaded machine may deliver it
+ * a little after a fast backend's banner); a client that waits for the banner (PuTTY) is
+ * spliced at the banner after this.
+ */
+const CLIENT_LINE_WAIT_MS = 250;
 
 /** `chunks` less their first `bytes` bytes (already sent to the backend). */
 function withoutPrefix(chunks: readonly Buffer[], bytes: number): readonly Buffer[] {
@@ -125,6 +132,8 @@ export class Session {
   private serverIdentification: string | undefined;
   /** The client's identification when it came after the splice (it waited for the banner). */
   private lateClientIdentification: string | undefined;
+  /** A verified banner waits for the client's line (verify: kexinit); called when it comes. */
+  private lineAwaited: (() => void) | undefined;
 
   constructor(client: Socket, clientAddress: string, context: SessionContext, admission: Ticket, onClosed: (session: Session) => void, accepted: AcceptedConnection = {}) {
     this.client = client;
@@ -252,6 +261,7 @@ export class Session {
     const state = this.state;
     if (state.phase === 'queued') this.context.pool.serveQueue();
     else if (state.phase === 'connecting' || state.phase === 'awaiting-banner') state.lease.identified();
+    this.lineAwaited?.();
   }
 
   /** Plans the next attempt: at once (queued), after a backoff, or none (closed). */
@@ -340,18 +350,42 @@ export class Session {
   /**
    * With `verify: kexinit`, the server's KEXINIT must follow its identification (and share
    * algorithms with the client's, when that is buffered) before the splice; the server is
-   * sent the client's line for it. A client that has not identified yet (it waits for the
-   * banner) cannot be verified past the banner: it is spliced at the banner.
+   * sent the client's line for it. A banner that came before the client's line waits
+   * CLIENT_LINE_WAIT_MS for it; a client that sends none by then (it waits for the banner)
+   * cannot be verified past the banner and is spliced at the banner.
    */
   private verified(lease: Lease, success: AttemptSuccess, attempt: { handle?: AttemptHandle } | undefined): void {
     const prefetched = attempt === undefined;
-    const line = this.buffer.identificationBytes();
-    if (this.context.pool.settings.verify !== 'kexinit' || line === undefined) {
+    if (this.context.pool.settings.verify !== 'kexinit') {
       this.spliceTo(lease, success, prefetched);
       return;
     }
     // The session's state already cancels `attempt`'s handle; a prefetched connection gets one now.
     const holder = attempt ?? this.awaitingPrefetched(lease);
+    if (this.buffer.identificationBytes() !== undefined) {
+      this.verifyKexInit(lease, success, holder, prefetched);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.lineAwaited = undefined;
+      this.spliceTo(lease, success, prefetched);
+    }, CLIENT_LINE_WAIT_MS);
+    this.lineAwaited = () => {
+      clearTimeout(timer);
+      this.lineAwaited = undefined;
+      this.verifyKexInit(lease, success, holder, prefetched);
+    };
+    holder.handle = {
+      cancel: () => {
+        clearTimeout(timer);
+        this.lineAwaited = undefined;
+        success.socket.destroy();
+      },
+    };
+  }
+
+  private verifyKexInit(lease: Lease, success: AttemptSuccess, holder: { handle?: AttemptHandle }, prefetched: boolean): void {
+    const line = this.buffer.identificationBytes();
     const clientKexInit = this.buffer.kexinit();
     holder.handle = awaitServerKexInit(
       success,
@@ -359,7 +393,7 @@ export class Session {
         host: lease.server.host,
         port: lease.server.port,
         timeoutMs: this.context.timeouts.banner,
-        ...(success.sentBytes === 0 ? { send: line } : {}),
+        ...(success.sentBytes === 0 && line !== undefined ? { send: line } : {}),
         ...(clientKexInit === undefined ? {} : { clientKexInit }),
       },
       (outcome) => {

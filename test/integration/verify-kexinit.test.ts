@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { probe } from '../../src/diagnose/probe.js';
@@ -26,6 +28,21 @@ interface LoggedAttempt {
 }
 const attemptsOf = (line: LogLine | undefined): LoggedAttempt[] => (line?.attempts as LoggedAttempt[] | undefined) ?? [];
 const results = (line: LogLine | undefined): string[] => attemptsOf(line).map((attempt) => `${attempt.server}:${attempt.result}`);
+
+/** The first line the socket receives, without its line end. */
+function readLine(socket: net.Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('latin1');
+      const end = text.indexOf('\n');
+      if (end === -1) return;
+      socket.off('data', onData);
+      resolve(text.slice(0, end).replace(/\r$/, ''));
+    };
+    socket.on('data', onData);
+  });
+}
 
 function sshTrue(sshd: SshdHandle, port: number, extraOptions: readonly string[] = []) {
   return runSsh({ host: '127.0.0.1', port, user: sshd.user, identityFile: sshd.identityFile, command: 'true', timeoutMs: 30_000, extraOptions });
@@ -70,6 +87,34 @@ for (const version of sshdVersions()) {
         assert.notEqual(failed.code, 0, 'spliced to the bad backend at its banner: the client sees the failure');
       });
     }
+
+    it('a client whose line comes after a fast backend banner is still verified: the banner waits for the line', async (t) => {
+      const bad = await startFixtureBackend('banner-then-close');
+      t.after(() => bad.close());
+      const sshd = await startSshd({ version });
+      t.after(() => sshd.stop());
+      const proxy = await startProxy({
+        servers: [
+          { name: 'bad', host: bad.host, port: bad.port, weight: 100 },
+          { name: 'sshd', host: sshd.host, port: sshd.port, weight: 1 },
+        ],
+        pool: { verify: 'kexinit' },
+      });
+      t.after(() => proxy.stop());
+      const client = net.connect({ host: '127.0.0.1', port: proxy.port });
+      client.on('error', () => {});
+      t.after(() => client.destroy());
+      const firstLine = readLine(client);
+      await bad.waitForConnections(1, 5000);
+      // The fixture wrote its banner on accept; no event tells the test it has reached the proxy:
+      // a pause well inside the proxy's wait for the line (250 ms) orders the two.
+      await delay(100);
+      client.write('SSH-2.0-LateClient_1.0\r\n');
+      assert.equal(await firstLine, sshd.banner, 'the client never saw the broken backend');
+      client.destroy();
+      const [session] = await proxy.waitForSessions(1, 10_000);
+      assert.deepEqual(results(session), ['bad:BACKEND_CLOSED', 'sshd:ok']);
+    });
 
     it('a server with no cipher in common with the client is failed over (NO_COMMON_ALGORITHMS), not counted against its health', { skip: authClientSkip('dbclient') }, async (t) => {
       // Dropbear's client sends its KEXINIT with its identification, before any banner: the
