@@ -366,22 +366,17 @@ export class Session {
       this.verifyKexInit(lease, success, holder, prefetched);
       return;
     }
-    const timer = setTimeout(() => {
-      this.lineAwaited = undefined;
-      this.spliceTo(lease, success, prefetched);
-    }, CLIENT_LINE_WAIT_MS);
-    this.lineAwaited = () => {
+    // Settled once: by the line, by the timer, or by a cancel (which, like an attempt's, is a no-op afterwards).
+    const settle = (next: (() => void) | undefined): void => {
+      if (this.lineAwaited !== wait) return;
       clearTimeout(timer);
       this.lineAwaited = undefined;
-      this.verifyKexInit(lease, success, holder, prefetched);
+      next?.();
     };
-    holder.handle = {
-      cancel: () => {
-        clearTimeout(timer);
-        this.lineAwaited = undefined;
-        success.socket.destroy();
-      },
-    };
+    const wait = (): void => settle(() => this.verifyKexInit(lease, success, holder, prefetched));
+    const timer = setTimeout(() => settle(() => this.spliceTo(lease, success, prefetched)), CLIENT_LINE_WAIT_MS);
+    this.lineAwaited = wait;
+    holder.handle = { cancel: () => settle(() => success.socket.destroy()) };
   }
 
   private verifyKexInit(lease: Lease, success: AttemptSuccess, holder: { handle?: AttemptHandle }, prefetched: boolean): void {

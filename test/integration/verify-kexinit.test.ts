@@ -116,6 +116,26 @@ for (const version of sshdVersions()) {
       assert.deepEqual(results(session), ['bad:BACKEND_CLOSED', 'sshd:ok']);
     });
 
+    it('a client that waits for the banner before it identifies gets it after the wait for its line, and the key exchange goes on', { timeout: 20_000 }, async (t) => {
+      const sshd = await startSshd({ version });
+      t.after(() => sshd.stop());
+      const proxy = await startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }], pool: { verify: 'kexinit' } });
+      t.after(() => proxy.stop());
+      const client = net.connect({ host: '127.0.0.1', port: proxy.port });
+      client.on('error', () => {});
+      t.after(() => client.destroy());
+      assert.equal(await readLine(client), sshd.banner);
+      // Only now, as PuTTY does: sshd must answer the line with its KEXINIT through the splice.
+      const kexinit = new Promise<Buffer>((resolve) => client.once('data', resolve));
+      client.write('SSH-2.0-WaitsForBanner_1.0\r\n');
+      const packet = await kexinit;
+      assert.equal(packet[5], 20, 'SSH_MSG_KEXINIT');
+      client.destroy();
+      const [session] = await proxy.waitForSessions(1, 10_000);
+      assert.deepEqual(results(session), ['sshd:ok']);
+      assert.equal(attemptsOf(session)[0]?.kexinitMs, undefined, 'spliced at the banner: nothing to verify with');
+    });
+
     it('a server with no cipher in common with the client is failed over (NO_COMMON_ALGORITHMS), not counted against its health', { skip: authClientSkip('dbclient') }, async (t) => {
       // Dropbear's client sends its KEXINIT with its identification, before any banner: the
       // proxy holds it. This server offers only AES-GCM, which dbclient 2022.83 lacks.
