@@ -16,10 +16,11 @@ const COPY_BELOW_BYTES = 16 * 1024;
 /**
  * sshd tells its listener that a login succeeded (the MaxStartups count drops) only after
  * its pre-authentication process has sent USERAUTH_SUCCESS and handed over: the slot is
- * released at the server's next flight (which the post-authentication process sends), or
- * this long after SUCCESS for a client that asks for nothing more.
+ * released at the server's next flight (which the post-authentication process sends: its
+ * host keys, or the answer to the client's next request), or when the grace period after
+ * NEWKEYS ends for a client that asks for nothing more. A fixed 250 ms here was shorter
+ * than the hand-over of an sshd starved of CPU, and sshd dropped the next connection.
  */
-const AFTER_SUCCESS_MS = 250;
 
 const detached = (chunk: Buffer): Buffer => (chunk.length < COPY_BELOW_BYTES ? Buffer.from(chunk) : chunk);
 
@@ -95,7 +96,6 @@ export class HandshakeTracker {
   private owner: HandshakeOwner | undefined;
   private holdTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
-  private settleTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   /**
    * What each side's bytes are for now: `watching` (framing, until both NEWKEYS), `flights`
@@ -269,10 +269,9 @@ export class HandshakeTracker {
       this.endAuthWatch();
       return;
     }
-    // SUCCESS alone: wait for the next server flight, at most AFTER_SUCCESS_MS.
+    // SUCCESS alone: wait for the next server flight, at most until the grace timer (pending: nothing was released) ends.
     clearTimeout(this.holdTimer);
     this.holdTimer = undefined;
-    this.settleTimer = setTimeout(() => this.endAuthWatch(), AFTER_SUCCESS_MS);
   }
 
   private clientFlight(): void {
@@ -289,7 +288,7 @@ export class HandshakeTracker {
 
   private releaseSlotAfterGrace(how: 'grace' | 'unreadable'): void {
     if (this.released !== undefined) return;
-    this.graceTimer = setTimeout(() => this.releaseSlot(how), this.options.graceMs);
+    this.graceTimer = setTimeout(() => (this.authSucceeded ? this.endAuthWatch() : this.releaseSlot(how)), this.options.graceMs);
   }
 
   private expireHold(): void {
@@ -304,9 +303,7 @@ export class HandshakeTracker {
     if (this.released !== undefined || this.stopped) return;
     this.released = how;
     clearTimeout(this.graceTimer);
-    clearTimeout(this.settleTimer);
     this.graceTimer = undefined;
-    this.settleTimer = undefined;
     const owner = this.owner;
     this.owner = undefined;
     owner?.handshakeEnded();
@@ -315,10 +312,7 @@ export class HandshakeTracker {
   private stopWatching(): void {
     clearTimeout(this.holdTimer);
     this.holdTimer = undefined;
-    if (this.stopped) {
-      clearTimeout(this.graceTimer);
-      clearTimeout(this.settleTimer);
-    }
+    if (this.stopped) clearTimeout(this.graceTimer);
     this.phase = undefined;
     this.serverWatcher = undefined;
     this.clientWatcher = undefined;
