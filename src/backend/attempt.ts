@@ -70,14 +70,17 @@ export interface AttemptFailure {
   readonly protocol?: string;
   readonly notice?: string;
   readonly errno?: string;
-  /** The proxy's own address on this connection (what sshd sees as the source), once connected. */
+  /** The proxy's own address and port on this connection (what sshd logs as `from A port P`), once connected. */
   readonly localAddress?: string;
+  readonly localPort?: number;
+  /** The address connected to (a host name's resolved address), once connected. */
+  readonly remoteAddress?: string;
   /** The server's identification, when it failed after sending one (past the banner). */
   readonly identification?: string;
 }
 
 /** The optional facts of a failure, given where it is made. */
-export type AttemptFailureDetail = Partial<Pick<AttemptFailure, 'protocol' | 'notice' | 'errno' | 'localAddress'>>;
+export type AttemptFailureDetail = Partial<Pick<AttemptFailure, 'protocol' | 'notice' | 'errno' | 'localAddress' | 'localPort' | 'remoteAddress'>>;
 
 export type AttemptOutcome = AttemptSuccess | AttemptFailure;
 
@@ -149,8 +152,8 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   }
 
   function fail(code: AttemptFailureCode, message: string, extra: AttemptFailureDetail = {}): void {
-    // Read on failure only (a getsockname call): the address sshd saw, while the handle is open.
-    const localAddress = connectedAt === undefined ? undefined : socket.localAddress;
+    // Read on failure only (getsockname and getpeername calls): what sshd saw, while the handle is open.
+    const endpoints = connectedAt === undefined ? {} : connectionEndpoints(socket);
     finish({
       ok: false,
       code,
@@ -159,7 +162,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
       elapsedMs: performance.now() - startedAt,
       received: received(),
       preLines: parser.linesBeforeIdent,
-      ...(localAddress === undefined ? {} : { localAddress }),
+      ...endpoints,
       ...extra,
     });
   }
@@ -256,6 +259,22 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
     cancel: () => {
       finish(undefined);
     },
+  };
+}
+
+/** Both ends of a backend connection, as far as the socket still knows them (an attempt's record, sshd's log line). */
+export interface ConnectionEndpoints {
+  readonly localAddress?: string;
+  readonly localPort?: number;
+  readonly remoteAddress?: string;
+}
+
+export function connectionEndpoints(socket: Socket): ConnectionEndpoints {
+  const { localAddress, localPort, remoteAddress } = socket;
+  return {
+    ...(localAddress === undefined ? {} : { localAddress }),
+    ...(localPort === undefined ? {} : { localPort }),
+    ...(remoteAddress === undefined ? {} : { remoteAddress }),
   };
 }
 

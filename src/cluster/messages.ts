@@ -3,6 +3,7 @@ import type { ServerHealth } from '../backend/server.js';
 import type { Config } from '../config/schema.js';
 import type { ReloadChanges } from '../events/contract.js';
 import type { ProxyStatus } from '../observe/status.js';
+import type { LiveSessionReply } from '../observe/log-identity.js';
 
 /**
  * What the primary tells workers. Health checks run once, in the primary; each
@@ -29,6 +30,21 @@ export interface SnapshotResponse {
   readonly worker: number;
   readonly metrics: readonly object[];
   readonly status: ProxyStatus;
+}
+
+/** GET /api/session with workers: which worker has a spliced session whose backend connection has this end. */
+export interface SessionLookupRequest {
+  readonly kind: 'ssh-banner-proxy:session-lookup';
+  readonly id: number;
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface SessionLookupResponse {
+  readonly kind: 'ssh-banner-proxy:session-lookup-result';
+  readonly id: number;
+  readonly worker: number;
+  readonly session: LiveSessionReply | undefined;
 }
 
 /**
@@ -80,4 +96,12 @@ export function isConfigReloadResult(message: unknown): message is ConfigReloadR
 /** `workers: auto` is one per core the process may use. */
 export function workerCount(setting: number | 'auto'): number {
   return setting === 'auto' ? availableParallelism() : setting;
+}
+
+export function isSessionLookupRequest(message: unknown): message is SessionLookupRequest {
+  return hasKind(message, 'ssh-banner-proxy:session-lookup');
+}
+
+export function isSessionLookupResponse(message: unknown): message is SessionLookupResponse {
+  return hasKind(message, 'ssh-banner-proxy:session-lookup-result');
 }

@@ -1,4 +1,4 @@
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { BackendPool } from '../backend/pool.js';
 import type { BackendServer } from '../backend/server.js';
@@ -6,7 +6,8 @@ import type { AdminView } from '../observe/admin.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import { PENALISED_SHOWN, poolReadiness, serverHealthFields, type ListenerStatus, type PoolStatus, type ProxyStatus, type Readiness, type ServerStatus } from '../observe/status.js';
 import { VERSION } from '../version.js';
-import { isSnapshotResponse, type SnapshotRequest, type SnapshotResponse } from './messages.js';
+import type { LiveSessionReply } from '../observe/log-identity.js';
+import { isSessionLookupResponse, isSnapshotResponse, type SessionLookupRequest, type SnapshotRequest, type SnapshotResponse } from './messages.js';
 import { RetiredCounters } from './retired-counters.js';
 
 /** How long /readyz waits for the workers: under kubelet's default probe timeout of 1 s. */
@@ -148,9 +149,34 @@ export class ClusterAdminView implements AdminView {
     return poolReadiness(this.options.pools, pool);
   }
 
+  /** The worker holding a spliced session with this backend end answers with it; the others with nothing. */
+  session(address: string, port: number): Promise<LiveSessionReply | undefined> {
+    const workers = connectedWorkers();
+    if (workers.length === 0) return Promise.resolve(undefined);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      let answers = 0;
+      const done = (found: LiveSessionReply | undefined): void => {
+        clearTimeout(timer);
+        cluster.off('message', onAnswer);
+        resolve(found);
+      };
+      const onAnswer = (_worker: unknown, message: unknown): void => {
+        if (!isSessionLookupResponse(message) || message.id !== id) return;
+        answers += 1;
+        if (message.session !== undefined) done(message.session);
+        else if (answers === workers.length) done(undefined);
+      };
+      const timer = setTimeout(() => done(undefined), READINESS_TIMEOUT_MS);
+      cluster.on('message', onAnswer);
+      const request: SessionLookupRequest = { kind: 'ssh-banner-proxy:session-lookup', id, address, port };
+      for (const worker of workers) worker.send(request);
+    });
+  }
+
   /** Every connected worker's snapshot, or those that answered within the timeout. */
   private snapshots(timeoutMs = SNAPSHOT_TIMEOUT_MS): Promise<SnapshotResponse[]> {
-    const workers = Object.values(cluster.workers ?? {}).filter((worker) => worker?.isConnected());
+    const workers = connectedWorkers();
     if (workers.length === 0) return Promise.resolve([]);
     const id = this.nextId++;
     return new Promise((resolve) => {
@@ -164,9 +190,13 @@ export class ClusterAdminView implements AdminView {
       const timer = setTimeout(done, timeoutMs);
       this.pending.set(id, { responses, settle: () => responses.length === workers.length && done() });
       const request: SnapshotRequest = { kind: 'ssh-banner-proxy:snapshot-request', id };
-      for (const worker of workers) worker?.send(request);
+      for (const worker of workers) worker.send(request);
     });
   }
+}
+
+function connectedWorkers(): Worker[] {
+  return Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker?.isConnected() === true);
 }
 
 const sum = <T>(items: readonly T[], read: (item: T) => number): number => items.reduce((total, item) => total + read(item), 0);

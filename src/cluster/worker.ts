@@ -1,13 +1,16 @@
 import cluster from 'node:cluster';
 import type { Config } from '../config/schema.js';
+import { liveSessionReply } from '../observe/log-identity.js';
 import { buildStatus } from '../observe/status.js';
 import { ProxyRuntime } from '../runtime.js';
 import {
   isConfigReloadRequest,
   isServerHealthMessage,
+  isSessionLookupRequest,
   isSnapshotRequest,
   type ConfigReloadRequest,
   type ConfigReloadResult,
+  type SessionLookupResponse,
   type SnapshotResponse,
 } from './messages.js';
 
@@ -36,6 +39,16 @@ export function attachWorker(runtime: ProxyRuntime): () => void {
     if (isConfigReloadRequest(message)) {
       // A worker forked during a reload is asked right after: apply once it has started.
       void started.then(() => applyReload(runtime, message, workerId));
+      return;
+    }
+    if (isSessionLookupRequest(message)) {
+      const response: SessionLookupResponse = {
+        kind: 'ssh-banner-proxy:session-lookup-result',
+        id: message.id,
+        worker: workerId,
+        session: liveSessionReply(runtime.server.live.find(message.address, message.port)),
+      };
+      if (process.connected) process.send?.(response);
       return;
     }
     if (isSnapshotRequest(message)) {

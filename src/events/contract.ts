@@ -29,6 +29,14 @@ export interface AttemptRecord {
   readonly elapsedMs: number;
   /** A prefetched connection (banner verified earlier): this client waited for neither connect nor banner. */
   readonly prefetched?: boolean;
+  /**
+   * The backend connection's own end: sshd logs it as `from <localAddress> port <localPort>`
+   * (docs/operations.md, joining the logs). Absent when no TCP connection was made.
+   */
+  readonly localAddress?: string;
+  readonly localPort?: number;
+  /** The address connected to: a host-name server's resolved address. */
+  readonly remoteAddress?: string;
 }
 
 /** The one summary a session emits when it closes. */
@@ -44,6 +52,9 @@ export interface SessionSummary {
   readonly serverIdentification: string | undefined;
   readonly clientIdentification: string | undefined;
   readonly attempts: readonly AttemptRecord[];
+  /** Spliced sessions: the backend connection's own address and port, as sshd logs them (`from A port P`). */
+  readonly backendLocalAddress?: string;
+  readonly backendLocalPort?: number;
   /** Milliseconds spent in each phase (src/proxy/session-state.ts); a phase entered twice adds up. */
   readonly phaseMs: { readonly [phase: string]: number | undefined };
   /** Time spent `queued` for a handshake slot (phaseMs.queued). */

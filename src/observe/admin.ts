@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { formatHostPort, isLoopbackHost, type HostPort } from '../net/address.js';
 import { AdminConnections } from './admin-connections.js';
+import { liveSessionReply, type LiveSessionReply } from './log-identity.js';
 import type { ProxyServer } from '../proxy/proxy-server.js';
 import type { ProxyMetrics } from './metrics.js';
 import { buildStatus, readiness, type ProxyStatus, type Readiness } from './status.js';
@@ -14,6 +15,8 @@ export interface AdminView {
   /** `pool`: also require a server UP in that pool (`/readyz?pool=NAME`). */
   readiness(pool?: string): Promise<Readiness>;
   status(): Promise<ProxyStatus>;
+  /** The spliced session whose backend connection has this local address and port (sshd's `from A port P`). */
+  session(address: string, port: number): Promise<LiveSessionReply | undefined>;
 }
 
 export type AdminOptions = {
@@ -31,6 +34,7 @@ function localView(proxy: ProxyServer, metrics: ProxyMetrics, startedAt: number)
     metrics: async () => ({ contentType: metrics.contentType, body: await metrics.scrape() }),
     readiness: (pool) => Promise.resolve(readiness(proxy, pool)),
     status: () => Promise.resolve(buildStatus({ proxy, startedAt, totals: (pool, server) => metrics.serverTotals(pool, server) })),
+    session: (address, port) => Promise.resolve(liveSessionReply(proxy.live.find(address, port))),
   };
 }
 
@@ -39,7 +43,7 @@ type Reply = { readonly status: number; readonly type: string; readonly body: st
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
- * The admin HTTP listener: /metrics, /healthz, /readyz, /api/status and the HTML
+ * The admin HTTP listener: /metrics, /healthz, /readyz, /api/status, /api/session and the HTML
  * status page at /. Read-only: GET and HEAD only, nothing changes state.
  * A separate server from the data plane, so it answers at the connection limit.
  */
@@ -147,12 +151,27 @@ export class AdminServer {
       }
       case '/api/status':
         return json(200, await view.status());
+      case '/api/session':
+        return this.lookupSession(query);
       case '/':
       case '/index.html':
         return { status: 200, type: 'text/html; charset=utf-8', body: renderStatusPage(await view.status()) };
       default:
         return json(404, { error: 'NOT_FOUND', message: `no such endpoint: ${path}` });
     }
+  }
+
+  /** `?address=A&port=P`, the words of sshd's `from A port P`: the client behind that backend connection. */
+  private async lookupSession(query: URLSearchParams): Promise<Reply> {
+    const address = query.get('address') ?? '';
+    const portText = query.get('port') ?? '';
+    const port = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
+    if (isIP(address) === 0 || !(port >= 1 && port <= 65535)) {
+      return json(400, { error: 'BAD_QUERY', message: 'give the backend connection\'s end as sshd logs it: /api/session?address=<IP address>&port=<1-65535>' });
+    }
+    const session = await this.view.session(address, port);
+    if (session === undefined) return json(404, { error: 'NO_SESSION', message: `no spliced session has a backend connection from ${formatHostPort({ host: address, port })}` });
+    return json(200, session);
   }
 
   private send(request: IncomingMessage, response: ServerResponse, reply: Reply): void {

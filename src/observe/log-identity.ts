@@ -1,3 +1,4 @@
+import type { LiveSession } from '../proxy/live-sessions.js';
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -23,4 +24,12 @@ export function logIdentity(replicaId: string | undefined): LogIdentity {
   const replica = replicaId ?? process.env.HOSTNAME ?? hostname();
   const worker = cluster.isWorker ? cluster.worker?.id : undefined;
   return worker === undefined ? { replica } : { replica, worker };
+}
+
+/** A live session as the admin lookup answers: with the id its log line will carry (`session`). */
+export type LiveSessionReply = LiveSession & { readonly session: string };
+
+/** Made in the process that holds the session (a worker's tag differs from the primary's). */
+export function liveSessionReply(live: LiveSession | undefined): LiveSessionReply | undefined {
+  return live === undefined ? undefined : { session: sessionLogId(live.sessionId), ...live };
 }

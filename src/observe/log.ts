@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
 import { subscribe, type ProxyEventMap, type ProxyEvents } from '../events/bus.js';
+import { formatHostPort } from '../net/address.js';
 import { logIdentity, sessionLogId, type LogIdentity } from './log-identity.js';
 
 export interface LogOptions {
@@ -115,7 +116,13 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
         // The cause of a failed attempt: the OS error (ECONNREFUSED, EHOSTUNREACH, ...) and what it meant.
         errno: attempt.errno,
         cause: attempt.result === 'ok' ? undefined : attempt.message,
+        // The backend connection's two ends: sshd logs `from <local> port <localPort>`.
+        local: attempt.localPort === undefined ? undefined : formatHostPort({ host: attempt.localAddress ?? '', port: attempt.localPort }),
+        remote: attempt.remoteAddress,
       })),
+      // The join to sshd's `Accepted … from A port P` line (docs/operations.md).
+      backendLocalAddress: summary.backendLocalAddress,
+      backendLocalPort: summary.backendLocalPort,
       queueWaitMs: round(summary.queueWaitMs),
       clientBufferPeak: summary.clientBufferPeakBytes,
       bannerMs: round(summary.bannerMs),

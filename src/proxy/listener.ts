@@ -6,6 +6,7 @@ import { formatHostPort, normaliseAddress } from '../net/address.js';
 import type { ProxyEvents } from '../events/bus.js';
 import { Acl } from './acl.js';
 import { readProxyHeader, type ProxyHeaderReading } from './proxy-header-reader.js';
+import type { LiveSessions } from './live-sessions.js';
 import { Session, type SessionContext } from './session.js';
 import { bothTickets, type Ticket } from '../ticket.js';
 import type { SourcePenalties } from './penalties.js';
@@ -76,6 +77,8 @@ export interface ListenerDeps {
   readonly reusePort?: boolean;
   /** A listening socket systemd passed (socket activation, src/systemd/listen-fds.ts): used instead of binding. */
   readonly inheritedFd?: number;
+  /** Spliced sessions by their backend connection's own end, shared by the process's listeners (the admin lookup). */
+  readonly live?: LiveSessions;
 }
 
 /** One listening socket: accept, admit (ACL, limits), and start a session per client. */
@@ -332,6 +335,7 @@ function sessionContextFor(config: ListenerConfig, deps: ListenerDeps): SessionC
     timeouts: deps.timeouts,
     clientBufferBytes: deps.limits.clientBufferBytes,
     events: deps.events,
+    ...(deps.live === undefined ? {} : { live: deps.live }),
     ...(keepalive === undefined ? {} : { keepalive }),
     ...(deadlines === undefined ? {} : { deadlines }),
   };

@@ -5,6 +5,7 @@ import { capConnections, FD_RESERVE, readFdLimit, type ConnectionCap } from '../
 import { ProxyEvents } from '../events/bus.js';
 import type { ReloadChanges } from '../events/contract.js';
 import { ConnectionBudget, Listener, type ListenerDeps } from './listener.js';
+import { LiveSessions } from './live-sessions.js';
 import type { Session } from './session.js';
 import { SourcePenalties } from './penalties.js';
 import { SourceLimits } from './source-limits.js';
@@ -37,6 +38,8 @@ export class ProxyServer {
   readonly sourceLimits: SourceLimits;
   /** Per-source penalties, shared by all listeners of the process. */
   readonly penalties: SourcePenalties;
+  /** Spliced sessions by their backend connection's own end (GET /api/session). */
+  readonly live = new LiveSessions();
   /** The shared store (cluster.store): slots, per-source limits and penalties across replicas. */
   readonly store: ClusterStore | undefined;
   private readonly sources: SourceAdmission;
@@ -68,7 +71,18 @@ export class ProxyServer {
   }
 
   private listenerDeps(config: Config, pool: BackendPool): ListenerDeps {
-    return { pool, timeouts: config.timeouts, limits: config.limits, events: this.events, budget: this.budget, sources: this.sources, penalties: this.penalties, charger: this.charger, reusePort: useReusePort(config.reusePort) };
+    return {
+      pool,
+      timeouts: config.timeouts,
+      limits: config.limits,
+      events: this.events,
+      budget: this.budget,
+      sources: this.sources,
+      penalties: this.penalties,
+      charger: this.charger,
+      reusePort: useReusePort(config.reusePort),
+      live: this.live,
+    };
   }
 
   /** A listener's deps, with the systemd socket that bears its name unless a listener already runs on it. */

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { awaitServerKexInit } from '../backend/kexinit-wait.js';
-import { attemptBackend, type AttemptFailure, type AttemptOptions, type AttemptOutcome, type AttemptSuccess, type AttemptHandle } from '../backend/attempt.js';
+import { attemptBackend, connectionEndpoints, type AttemptFailure, type AttemptOptions, type AttemptOutcome, type AttemptSuccess, type AttemptHandle } from '../backend/attempt.js';
 import type { BackendPool, Lease } from '../backend/pool.js';
 import { isTransientFailure, planNextAttempt } from '../backend/retry-policy.js';
 import type { BackendServer } from '../backend/server.js';
@@ -10,6 +10,7 @@ import type { AttemptRecord, ProxyEvents } from '../events/bus.js';
 import type { Ticket } from '../ticket.js';
 import { ClientBuffer } from './client-buffer.js';
 import { SetupDeadline, type DeadlineRule } from './client-deadline.js';
+import type { LiveSession, LiveSessions } from './live-sessions.js';
 import { HandshakeTracker, type AuthOutcome, type HandshakeTrackerOptions } from './handshake-tracker.js';
 import { ClientKeepalive } from './keepalive.js';
 import { clientSilence } from './client-silence.js';
@@ -32,6 +33,8 @@ export interface SessionContext {
   readonly attempt?: (options: AttemptOptions, callback: (outcome: AttemptOutcome) => void) => AttemptHandle;
   /** The clock phases are timed with (tests inject a fake; default performance.now). */
   readonly now?: () => number;
+  /** Spliced sessions by their backend connection's own end (the admin lookup); shared by the process's listeners. */
+  readonly live?: LiveSessions;
 }
 
 /** What is known of one connection at accept; the context above is its listener's, shared. */
@@ -128,6 +131,8 @@ export class Session {
   private transientlyFailed: Set<BackendServer> | undefined;
   private backoffRounds = 0;
   private backend: Socket | undefined;
+  /** This session in the live index, while spliced. */
+  private live: LiveSession | undefined;
   private setupMs: number | undefined;
   private serverIdentification: string | undefined;
   /** The client's identification when it came after the splice (it waited for the banner). */
@@ -441,6 +446,7 @@ export class Session {
       clientSilence.watch(this.client, this.context.timeouts.clientIdentification, () => splice.close('CLIENT_SILENT'));
     }
     this.record(lease.server, success, prefetched);
+    this.enterLiveIndex(lease.server);
     // The server's usual line, as one string shared by its sessions rather than a copy each.
     const identification = success.identification.line;
     this.serverIdentification = identification === lease.server.lastIdentification ? lease.server.lastIdentification : identification;
@@ -451,6 +457,25 @@ export class Session {
     success.releaseErrorGuard();
     tracker.start(this.client, backend, success.received.subarray(success.identEndOffset), clientChunks, this.buffer.identification !== undefined);
     this.context.events.emit('session-spliced', { listener: this.context.listener, pool: this.context.pool.name, server: lease.server.name, setupMs: this.setupMs });
+  }
+
+  /** Findable by the backend connection's own end (sshd's `from A port P`) while spliced. */
+  private enterLiveIndex(server: BackendServer): void {
+    const index = this.context.live;
+    const last = this.attempts.at(-1);
+    if (index === undefined || last?.localAddress === undefined || last.localPort === undefined) return;
+    this.live = {
+      sessionId: this.id,
+      listener: this.context.listener,
+      pool: this.context.pool.name,
+      server: server.name,
+      client: this.clientAddress,
+      clientPort: this.clientPort ?? this.client.remotePort,
+      backendLocalAddress: last.localAddress,
+      backendLocalPort: last.localPort,
+      splicedAt: new Date().toISOString(),
+    };
+    index.add(this.live);
   }
 
   /** The setup is over: the deadline goes (a spliced session would keep it for its whole life), its one fact stays. */
@@ -505,9 +530,10 @@ export class Session {
       const connectMs = prefetched ? 0 : (this.clock.lastStint('connecting') ?? 0);
       const bannerMs = prefetched ? 0 : Math.max(0, waitedMs - (kexinitMs ?? 0));
       const verified = kexinitMs === undefined ? {} : { kexinitMs };
+      const endpoints = connectionEndpoints(outcome.socket);
       record = prefetched
-        ? { server: server.name, address: server.address, result: 'ok', connectMs, bannerMs, ...verified, elapsedMs: kexinitMs ?? 0, prefetched }
-        : { server: server.name, address: server.address, result: 'ok', connectMs, bannerMs, ...verified, elapsedMs: connectMs + waitedMs };
+        ? { server: server.name, address: server.address, result: 'ok', connectMs, bannerMs, ...verified, elapsedMs: kexinitMs ?? 0, prefetched, ...endpoints }
+        : { server: server.name, address: server.address, result: 'ok', connectMs, bannerMs, ...verified, elapsedMs: connectMs + waitedMs, ...endpoints };
     } else {
       const failure: { -readonly [K in keyof AttemptRecord]: AttemptRecord[K] } = {
         server: server.name,
@@ -518,6 +544,9 @@ export class Session {
       };
       if (outcome.errno !== undefined) failure.errno = outcome.errno;
       if (outcome.connectMs !== undefined) failure.connectMs = outcome.connectMs;
+      if (outcome.localAddress !== undefined) failure.localAddress = outcome.localAddress;
+      if (outcome.localPort !== undefined) failure.localPort = outcome.localPort;
+      if (outcome.remoteAddress !== undefined) failure.remoteAddress = outcome.remoteAddress;
       record = failure;
     }
     // concat, not a spread: a spread array reserves 17 slots, and the session keeps it.
@@ -554,6 +583,8 @@ export class Session {
     const authOutcome = state.phase === 'spliced' ? state.tracker.outcome : phase === 'queued' || phase === 'backoff' ? undefined : 'noauth';
     this.chargeableOutcome = chargeable(authOutcome, reason, spliced, !spliced && this.leftOfItsOwnAccord());
     this.transition({ phase: 'closed', reason });
+    if (this.live !== undefined) this.context.live?.remove(this.live);
+    this.live = undefined;
     this.endDeadline();
     this.admission.release();
     this.onClosed(this);
@@ -571,6 +602,7 @@ export class Session {
       serverIdentification: this.serverIdentification,
       clientIdentification: this.buffer.identification ?? this.lateClientIdentification,
       attempts: this.attempts,
+      ...(spliced && lastAttempt?.localPort !== undefined ? { backendLocalAddress: lastAttempt.localAddress, backendLocalPort: lastAttempt.localPort } : {}),
       phaseMs: timings,
       queueWaitMs: timings.queued ?? 0,
       clientBufferPeakBytes: this.buffer.peakBytes,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { paramikoAvailable, runParamiko, runSsh } from '../fixtures/clients.js';
+import { httpRequest } from '../fixtures/prometheus.js';
 import { startProxy, type TestProxy } from '../fixtures/proxy.js';
 import { sshdAvailable, sshdVersions, startSshd, type SshdHandle } from '../fixtures/sshd.js';
 
@@ -13,7 +14,7 @@ for (const version of sshdVersions()) describe(`through the proxy to a real sshd
 
   before(async () => {
     sshd = await startSshd({ version });
-    proxy = await startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }], pool: { verify: 'kexinit' } });
+    proxy = await startProxy({ servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }], pool: { verify: 'kexinit' }, config: { admin: { bind: '127.0.0.1:0' } } });
   });
   after(async () => {
     await proxy?.stop();
@@ -31,6 +32,39 @@ for (const version of sshdVersions()) describe(`through the proxy to a real sshd
     assert.match(sshd.banner, version === 10 ? /OpenSSH_10\.0/ : /OpenSSH_9\.2/, 'the version asked for');
     assert.match(String(summary?.clientIdent), /^SSH-2\.0-OpenSSH_/);
     assert.equal(typeof summary?.bannerMs, 'number');
+  });
+
+  it("joins sshd's log line to the proxy's: the session summary and the admin lookup name the client behind sshd's port", async () => {
+    const accepted = /Accepted publickey for \S+ from (\S+) port (\d+)/g;
+    const before = [...(await sshd.readLog()).matchAll(accepted)].length;
+    const login = runSsh({ ...sshd, port: proxy.port, command: 'sleep 2', timeoutMs: 20_000 });
+    await sshd.waitForLog(new RegExp(`(?:${accepted.source}[^]*){${before + 1}}`), 15_000);
+    const line = [...(await sshd.readLog()).matchAll(accepted)][before];
+    const [, address = '', port = ''] = line ?? [];
+    const adminPort = proxy.runtime.adminPort ?? 0;
+    // While the login runs: sshd's words, `from A port P`, find the client.
+    const found = await httpRequest(adminPort, `/api/session?address=${address}&port=${port}`);
+    assert.equal(found.status, 200, found.body);
+    const live = JSON.parse(found.body) as Record<string, unknown>;
+    assert.equal(live.client, '127.0.0.1');
+    assert.equal(live.listener, 'ssh');
+    assert.equal(live.server, 'sshd');
+    assert.equal(live.backendLocalPort, Number(port));
+    assert.match(String(live.session), /^[0-9a-f]{8}-\d+$/);
+    assert.equal((await login).code, 0);
+    // And afterwards, in the log: the session line carries sshd's port, and is the same session.
+    const summary = await proxy.waitForLog((entry) => entry.event === 'session' && entry.backendLocalPort === Number(port), 5000);
+    assert.equal(summary.session, live.session);
+    assert.equal(summary.clientPort, live.clientPort);
+    assert.equal(summary.backendLocalAddress, address);
+    const [attempt] = summary.attempts as { local?: string; remote?: string }[];
+    assert.equal(attempt?.local, `${address}:${port}`);
+    assert.equal(attempt?.remote, sshd.host);
+    // Gone once the session is: and a malformed question is told what to give.
+    assert.equal((await httpRequest(adminPort, `/api/session?address=${address}&port=${port}`)).status, 404);
+    const malformed = await httpRequest(adminPort, '/api/session?address=sshd&port=99999');
+    assert.equal(malformed.status, 400);
+    assert.match(malformed.body, /address=<IP address>&port=<1-65535>/);
   });
 
   it('runs a command with paramiko', { skip: paramikoAvailable() ? false : 'python3-paramiko is not installed' }, async () => {

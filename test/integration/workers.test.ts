@@ -64,11 +64,24 @@ test('workers: 2 serves sessions from both workers, and one scrape of the primar
     if (workers.length === 2 && workers.every((worker) => worker.sessions > 0)) break;
   }
   const sshSessions = 2;
+  const heldSessions = 1;
   for (let index = 0; index < sshSessions; index += 1) {
     const result = await runSsh({ ...sshd, port: proxy.port('sshd'), command: 'echo ok', timeoutMs: 20_000 });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'ok\n');
   }
+
+  // The join to sshd's log with workers: the primary asks both, and the holder answers.
+  const accepted = /Accepted publickey for \S+ from (\S+) port (\d+)/g;
+  const seen = [...(await sshd.readLog()).matchAll(accepted)].length;
+  const held = runSsh({ ...sshd, port: proxy.port('sshd'), command: 'sleep 2', timeoutMs: 20_000 });
+  await sshd.waitForLog(new RegExp(`(?:${accepted.source}[^]*){${seen + 1}}`), 15_000);
+  const [, address = '', port = ''] = [...(await sshd.readLog()).matchAll(accepted)][seen] ?? [];
+  const lookup = await httpRequest(adminPort, `/api/session?address=${address}&port=${port}`);
+  assert.equal(lookup.status, 200, lookup.body);
+  assert.equal((JSON.parse(lookup.body) as { backendLocalPort: number }).backendLocalPort, Number(port));
+  assert.equal((await held).code, 0);
+  assert.equal((await httpRequest(adminPort, `/api/session?address=${address}&port=${port}`)).status, 404, 'every worker said no');
 
   const body = await status();
   assert.equal(body.workers.length, 2);
@@ -76,7 +89,7 @@ test('workers: 2 serves sessions from both workers, and one scrape of the primar
   assert.equal(pids.size, 2, 'two worker processes');
   assert.ok(!pids.has(body.pid), 'the primary serves admin, workers serve sessions');
   for (const worker of body.workers) assert.ok(worker.sessions > 0, `worker ${worker.worker} (pid ${worker.pid}) served no session in ${fixtureSessions}`);
-  assert.equal(body.workers.reduce((total, worker) => total + worker.sessions, 0), fixtureSessions + sshSessions);
+  assert.equal(body.workers.reduce((total, worker) => total + worker.sessions, 0), fixtureSessions + sshSessions + heldSessions);
   const fixturePool = body.pools.find((pool) => pool.name === 'fixture');
   assert.equal(fixturePool?.servers[0]?.state, 'UP');
   assert.equal(fixturePool?.servers[0]?.totalSessions, fixtureSessions);
@@ -86,7 +99,7 @@ test('workers: 2 serves sessions from both workers, and one scrape of the primar
   // One scrape of the primary: every worker's sessions counted once.
   const metrics = await scrape(adminPort);
   assert.equal(metrics.value('sshproxy_sessions_total', { listener: 'fixture', result: 'spliced' }), fixtureSessions);
-  assert.equal(metrics.value('sshproxy_sessions_total', { listener: 'sshd', result: 'spliced' }), sshSessions);
+  assert.equal(metrics.value('sshproxy_sessions_total', { listener: 'sshd', result: 'spliced' }), sshSessions + heldSessions);
   assert.equal(metrics.value('sshproxy_attempts_total', { pool: 'fixture', server: 'echo', result: 'ok' }), fixtureSessions);
   // A server's state is the same in every worker, not added up.
   assert.equal(metrics.value('sshproxy_server_up', { pool: 'sshd', server: 'sshd' }), 1);
