@@ -21,6 +21,12 @@ export const ATTEMPT_FAILURE_CODES = [
   'NO_COMMON_ALGORITHMS',
   /** The proxy itself could not open a connection (EMFILE, ENFILE, EADDRNOTAVAIL): says nothing about the backend. */
   'LOCAL_RESOURCE',
+  /**
+   * source: transparent, and the client's address could not be used: the socket option was
+   * refused, or connects from client addresses time out while the server's health checks
+   * (from the proxy's own address) pass, i.e. the return route is missing. Says nothing about the backend.
+   */
+  'SOURCE_UNUSABLE',
 ] as const;
 export type AttemptFailureCode = (typeof ATTEMPT_FAILURE_CODES)[number];
 

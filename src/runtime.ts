@@ -4,6 +4,7 @@ import { HealthChecker } from './backend/health-checker.js';
 import type { BackendPool } from './backend/pool.js';
 import { BannerPrefetcher } from './backend/prefetch.js';
 import type { Config } from './config/schema.js';
+import { checkTransparentSetup } from './net/transparent-checks.js';
 import { AdminServer } from './observe/admin.js';
 import { ProxyEvents } from './events/bus.js';
 import { createLogger, logEvents } from './observe/log.js';
@@ -72,6 +73,7 @@ export class ProxyRuntime {
       },
       'starting',
     );
+    await this.checkTransparent(this.config);
     const cap = this.server.connectionCap;
     if (cap.effective < cap.configured) {
       // A cap within 10% of the setting is the default config meeting a default ulimit: say so, quietly.
@@ -117,6 +119,15 @@ export class ProxyRuntime {
     }
   }
 
+  /** With a `source: transparent` pool: every piece it needs is in place, or this throws naming what is missing. */
+  private async checkTransparent(config: Config): Promise<void> {
+    const servers = config.pools.filter((pool) => pool.source === 'transparent').flatMap((pool) => pool.servers.map((server) => server.address));
+    if (servers.length === 0) return;
+    const { problems, warnings } = await checkTransparentSetup({ servers });
+    for (const warning of warnings) this.logger.warn({ event: 'transparent-check' }, warning);
+    if (problems.length > 0) throw new Error(problems.join('\n'));
+  }
+
   /**
    * Applies a new config without dropping sessions (see ProxyServer.reload); health
    * checkers restart on the reconfigured pools, keeping each server's health state.
@@ -135,6 +146,7 @@ export class ProxyRuntime {
     ].filter((field): field is string => field !== undefined);
     let changes: ReloadChanges;
     try {
+      await this.checkTransparent(config);
       changes = await this.server.reload(config);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

@@ -1,6 +1,7 @@
-import { connect, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { attemptCodeForSocketError, type AttemptFailureCode } from '../errors.js';
-import { formatHostPort } from '../net/address.js';
+import { formatHostPort, normaliseAddress } from '../net/address.js';
+import { familyOf, TransparentSocketError, type TransparentSockets } from '../net/transparent-socket.js';
 import { IdentParser, type IdentLimits, type SshIdentification } from '../protocol/ssh-ident.js';
 import { markReusedReads, readInto, reusedReadOptions, stopReadingInto } from '../proxy/reused-reads.js';
 
@@ -33,6 +34,8 @@ export interface AttemptOptions {
   readonly reuseReads?: boolean;
   /** The TCP connection is up and the banner wait begins (sessions tell the two phases apart). */
   readonly onConnected?: () => void;
+  /** Connect from the client's own address (pools[].source: transparent, docs/identity.md). */
+  readonly transparent?: { readonly sockets: TransparentSockets; readonly clientAddress: string };
 }
 
 export interface AttemptSuccess {
@@ -102,9 +105,9 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   let finished = false;
 
   const reuseReads = options.reuseReads === true;
-  const socket = reuseReads
-    ? connect({ host: options.host, port: options.port, allowHalfOpen: true, noDelay: true, onread: reusedReadOptions() })
-    : connect({ host: options.host, port: options.port, allowHalfOpen: true, noDelay: true });
+  const opened = openConnection(options);
+  if (!(opened instanceof Socket)) return failSoon(opened, options, callback);
+  const socket = opened;
   if (reuseReads) markReusedReads(socket);
   let timer: NodeJS.Timeout | undefined = setTimeout(onConnectTimeout, options.connectTimeoutMs);
   /** `sendOnConnect` waits for a silence (sendAfterSilenceMs) and has not gone out yet. */
@@ -260,6 +263,43 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
       finish(undefined);
     },
   };
+}
+
+/** A connecting socket: the proxy's own address, or the client's (transparent); the error when a transparent socket cannot be made. */
+function openConnection(options: AttemptOptions): Socket | TransparentSocketError {
+  const { host, port, transparent } = options;
+  const onread = options.reuseReads === true ? { onread: reusedReadOptions() } : {};
+  if (transparent === undefined) return connect({ host, port, allowHalfOpen: true, noDelay: true, ...onread });
+  let fd: number;
+  try {
+    fd = transparent.sockets.open(transparent.clientAddress);
+  } catch (error) {
+    if (error instanceof TransparentSocketError) return error;
+    throw error;
+  }
+  const socket = new Socket({ fd, allowHalfOpen: true, ...onread });
+  const localAddress = normaliseAddress(transparent.clientAddress) ?? transparent.clientAddress;
+  socket.connect({ host, port, localAddress, family: familyOf(localAddress) });
+  socket.setNoDelay(true);
+  return socket;
+}
+
+/** A transparent socket that could not be made fails the attempt on a later turn, as every failure does. */
+function failSoon(error: TransparentSocketError, options: AttemptOptions, callback: (outcome: AttemptOutcome) => void): AttemptHandle {
+  const startedAt = performance.now();
+  const timer = setImmediate(() =>
+    callback({
+      ok: false,
+      code: 'SOURCE_UNUSABLE',
+      message: `${formatHostPort(options)}: cannot connect from the client's address ${options.transparent?.clientAddress ?? ''}: ${error.message}`,
+      connectMs: undefined,
+      elapsedMs: performance.now() - startedAt,
+      received: Buffer.alloc(0),
+      preLines: [],
+      errno: error.errno,
+    }),
+  );
+  return { cancel: () => clearImmediate(timer) };
 }
 
 /** Both ends of a backend connection, as far as the socket still knows them (an attempt's record, sshd's log line). */

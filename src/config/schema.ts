@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { cidr, duration, hostPort, name, nonNegativeInt, positiveInt } from './fields.js';
+import { formatHostPort, isLoopbackHost, type HostPort } from '../net/address.js';
 
 const acl = z.strictObject({
   allow: z.array(cidr).default(['0.0.0.0/0', '::/0']),
@@ -112,6 +113,11 @@ const pool = z.strictObject({
    * identifies and then fails, or has no algorithms in common with the client, is failed over).
    */
   verify: z.enum(['kexinit', 'banner']).default('kexinit'),
+  /**
+   * The address sessions connect to backends from: the proxy's own (`proxy`), or the client's
+   * (`transparent`: sshd sees the real client; needs CAP_NET_ADMIN and a return route, docs/identity.md).
+   */
+  source: z.enum(['proxy', 'transparent']).default('proxy'),
   healthCheck: healthCheck.default(healthCheck.parse({})),
   passiveHealth: passiveHealth.default(passiveHealth.parse({})),
   handshake: handshake.default(handshake.parse({})),
@@ -280,6 +286,7 @@ export const configSchema = z
         }
         serverNames.add(server.name);
       });
+      if (pool.source === 'transparent') transparentProblems(pool).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path: ['pools', index, ...path], message }));
       if (pool.prefetch && pool.prefetch.maxAge > 90_000) {
         ctx.addIssue({
           code: 'custom',
@@ -328,3 +335,20 @@ export type PenaltiesConfig = Config['penalties'];
 export type PenaltySettings = PenaltiesConfig;
 export type ClusterConfig = NonNullable<Config['cluster']>;
 export type KeepaliveConfig = NonNullable<ListenerConfig['keepalive']>;
+
+/** What cannot work with `source: transparent`, known from the file alone. */
+function transparentProblems(pool: { readonly prefetch?: { readonly perServer: number } | undefined; readonly servers: readonly { readonly address: HostPort }[] }): [(string | number)[], string][] {
+  const problems: [(string | number)[], string][] = [];
+  if (pool.prefetch !== undefined && pool.prefetch.perServer > 0) {
+    problems.push([['prefetch', 'perServer'], 'cannot be used with source: transparent: a prefetched connection is opened before its client, so its address is not known (set 0, or source: proxy)']);
+  }
+  pool.servers.forEach((server, index) => {
+    if (isLoopbackHost(server.address.host)) {
+      problems.push([
+        ['servers', index, 'address'],
+        `${formatHostPort(server.address)} is a loopback address, which cannot work with source: transparent (the kernel refuses loopback destinations for non-local sources): have sshd listen on a non-loopback address, such as the pod's or one added to lo`,
+      ]);
+    }
+  });
+  return problems;
+}

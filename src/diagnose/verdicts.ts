@@ -63,6 +63,7 @@ export function verdictForOutcome(outcome: AttemptOutcome, slowMs: number): Prob
     case 'BANNER_INVALID':
       return 'invalid-banner';
     case 'LOCAL_RESOURCE':
+    case 'SOURCE_UNUSABLE':
       return 'connect-error';
     case 'KEXINIT_TIMEOUT':
     case 'KEXINIT_INVALID':

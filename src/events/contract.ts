@@ -105,6 +105,11 @@ export interface ProxyEventMap {
       readonly proxyAddress?: string;
     },
   ];
+  /**
+   * source: transparent: a connect from a client's address timed out while health checks
+   * from the proxy's own address pass: the return route is missing. Told once per server.
+   */
+  'transparent-unrouted': [{ readonly pool: string; readonly server: string; readonly address: string; readonly client: string }];
   'connection-rejected': [{ readonly listener: string; readonly reason: ReasonCode; readonly client: string; readonly message?: string }];
   'accept-error': [{ readonly listener: string; readonly error: NodeJS.ErrnoException }];
   'listener-open': [{ readonly listener: string; readonly address: string; readonly fd?: number }];

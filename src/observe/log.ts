@@ -166,6 +166,12 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
       logger.debug({ event: 'backend-penalty', ...penalty }, `${where} still refuses the proxy: held out for ${Math.round((penalty.holdMs ?? 0) / 1000)}s`);
     }
   });
+  on('transparent-unrouted', (unrouted) => {
+    logger.warn(
+      { event: 'transparent-unrouted', ...unrouted },
+      `${unrouted.pool}/${unrouted.server} (${unrouted.address}): connects from client addresses time out while health checks from the proxy's own address pass: the replies to clients do not come back to the proxy (the return route is missing: ssh-banner-proxy transparent setup, docs/identity.md). Such attempts count as SOURCE_UNUSABLE, not against the server`,
+    );
+  });
   on('store-state', ({ replica, from, to, reason, error }) => {
     const fields = { event: 'store-state', replica, from, to, reason, ...(error ? { err: error } : {}) };
     if (to === 'up') logger.info(fields, `shared store up (${reason}): limits are shared across replicas`);

@@ -7,6 +7,7 @@ import type { BackendServer } from '../backend/server.js';
 import type { KeepaliveConfig, PoolConfig, TimeoutsConfig } from '../config/schema.js';
 import type { ReasonCode, SessionFailureCode } from '../errors.js';
 import type { AttemptRecord, ProxyEvents } from '../events/bus.js';
+import { transparentSockets } from '../net/transparent-socket.js';
 import type { Ticket } from '../ticket.js';
 import { ClientBuffer } from './client-buffer.js';
 import { SetupDeadline, type DeadlineRule } from './client-deadline.js';
@@ -341,6 +342,7 @@ export class Session {
         sendOnConnect: () => this.buffer.identificationBytes(),
         sendAfterSilenceMs: IDENTIFY_AFTER_SILENCE_MS,
         sendOnSuccess: false,
+        ...this.transparentSource(),
         onConnected: () => {
           if (this.state.phase === 'connecting') this.transition({ phase: 'awaiting-banner', lease, attempt: current });
         },
@@ -350,6 +352,12 @@ export class Session {
         else this.failOver(lease, outcome);
       },
     );
+  }
+
+  /** pools[].source: transparent: connect from the client's address (the bindings were loaded at start). */
+  private transparentSource(): Pick<AttemptOptions, 'transparent'> {
+    const sockets = this.context.pool.settings.source === 'transparent' ? transparentSockets() : undefined;
+    return sockets === undefined ? {} : { transparent: { sockets, clientAddress: this.clientAddress } };
   }
 
   /**
@@ -412,7 +420,21 @@ export class Session {
     return holder;
   }
 
-  private failOver(lease: Lease, failure: AttemptFailure): void {
+  /**
+   * A transparent connect that timed out to a server whose health checks (from the proxy's
+   * own address) pass: the client's address is what fails, not the server.
+   */
+  private unusableSource(server: BackendServer, failure: AttemptFailure): AttemptFailure {
+    if (failure.code !== 'CONNECT_TIMEOUT' || this.transparentSource().transparent === undefined || server.lastCheck?.ok !== true) return failure;
+    if (!unroutedServers.has(server)) {
+      unroutedServers.add(server);
+      this.context.events.emit('transparent-unrouted', { pool: this.context.pool.name, server: server.name, address: server.address, client: this.clientAddress });
+    }
+    return { ...failure, code: 'SOURCE_UNUSABLE', message: `${failure.message}: from the client's address ${this.clientAddress}, while checks from the proxy's pass (no return route)` };
+  }
+
+  private failOver(lease: Lease, attemptFailure: AttemptFailure): void {
+    const failure = this.unusableSource(lease.server, attemptFailure);
     if (isTransientFailure(failure.code)) (this.transientlyFailed ??= new Set()).add(lease.server);
     else (this.hardFailed ??= new Set()).add(lease.server);
     // The lease goes first: the next attempt may want this very slot.
@@ -620,6 +642,9 @@ export class Session {
     });
   }
 }
+
+/** Servers whose missing return route was logged (once each). */
+const unroutedServers = new WeakSet<BackendServer>();
 
 /** A client that closes before the splice within this of connecting, without being made to wait, left of its own accord. */
 const ABANDON_CHARGED_WITHIN_MS = 1000;
