@@ -35,8 +35,10 @@ LABEL org.opencontainers.image.title="ssh-banner-proxy" \
       org.opencontainers.image.source="${SOURCE_URL}" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.documentation="https://unpkg.com/ssh-banner-proxy@${VERSION}/docs/deploy.md"
+# iproute2 and iptables: `transparent setup` (an init container) and the start-up route check of
+# pools[].source: transparent (docs/identity.md).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends tini iproute2 iptables \
  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
 # glibc keeps freed 64 KiB socket read buffers mapped instead of trimming them back to the

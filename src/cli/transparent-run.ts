@@ -1,6 +1,5 @@
-import { execFile } from 'node:child_process';
 import { isIP } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { isLocalAddress, runCommand } from '../net/run-command.js';
 import { routingPlan, type RoutingStep, type Topology } from '../net/transparent-routing.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import type { TransparentArgs } from './transparent.js';
@@ -72,19 +71,9 @@ async function announce(command: readonly string[], dryRun: boolean): Promise<st
   return result.ok ? undefined : result.error;
 }
 
-type RunResult = { readonly ok: true; readonly stdout: string } | { readonly ok: false; readonly error: string };
-
-function run(command: readonly string[]): Promise<RunResult> {
-  const [file = '', ...args] = command;
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout: 10_000 }, (error, stdout, stderr) => {
-      if (error === null) resolve({ ok: true, stdout });
-      else if ((error as NodeJS.ErrnoException).code === 'ENOENT') resolve({ ok: false, error: `${file} is not installed (iproute2 for ip, iptables for bastion marks)` });
-      else resolve({ ok: false, error: `${command.join(' ')}: ${stderr.trim() || error.message}` });
-    });
-  });
-}
-
-function isLocalAddress(address: string): boolean {
-  return Object.values(networkInterfaces()).some((entries) => entries?.some((entry) => entry.address === address) === true);
+async function run(command: readonly string[]): Promise<{ readonly ok: true; readonly stdout: string } | { readonly ok: false; readonly error: string }> {
+  const result = await runCommand(command);
+  if (result.ok) return result;
+  if (result.missing) return { ok: false, error: `${command[0] ?? ''} is not installed (iproute2 for ip, iptables for bastion marks)` };
+  return { ok: false, error: `${command.join(' ')}: ${result.stderr || result.message}` };
 }

@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { formatHostPort, normaliseAddress, type HostPort } from './address.js';
+import { isLocalAddress, runCommand } from './run-command.js';
 import { loadTransparentSockets, TransparentSocketError } from './transparent-socket.js';
 
 /** Documentation addresses (RFC 5737, RFC 3849): a route lookup for a client the kernel has never seen, and no packet sent. */
@@ -48,12 +47,11 @@ export async function checkTransparentSetup(options: TransparentCheckOptions): P
     }
   }
   if (problems.length > 0) return { problems, warnings };
-  const local = localAddresses();
   for (const backend of backends) {
     const shown = formatHostPort(backend.server);
-    const route = await routeType(options.ipCommand ?? 'ip', backend, local.has(backend.address));
+    const route = await routeType(options.ipCommand ?? 'ip', backend, isLocalAddress(backend.address));
     if (route.kind === 'unknown') warnings.push(`source: transparent: cannot check the return route for ${shown}: ${route.message}`);
-    else if (route.kind !== 'local') problems.push(missingRoute(backend, shown, local.has(backend.address)));
+    else if (route.kind !== 'local') problems.push(missingRoute(backend, shown, isLocalAddress(backend.address)));
   }
   return { problems, warnings };
 }
@@ -75,12 +73,6 @@ async function resolveAll(servers: readonly HostPort[], problems: string[]): Pro
     }
   }
   return backends;
-}
-
-function localAddresses(): Set<string> {
-  const addresses = new Set<string>();
-  for (const entries of Object.values(networkInterfaces())) for (const entry of entries ?? []) addresses.add(entry.address);
-  return addresses;
 }
 
 type RouteVerdict = { readonly kind: 'local' | 'elsewhere' } | { readonly kind: 'unknown'; readonly message: string };
@@ -119,14 +111,11 @@ function missingRoute(backend: Backend, shown: string, isLocal: boolean): string
 
 type RunResult = { readonly kind: 'ok'; readonly stdout: string } | { readonly kind: 'unknown'; readonly message: string };
 
-function run(command: string, args: readonly string[]): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(command, args, { timeout: 5000 }, (error, stdout, stderr) => {
-      if (error === null) resolve({ kind: 'ok', stdout: stdout.trim() === '' ? '[]' : stdout });
-      else if ((error as NodeJS.ErrnoException).code === 'ENOENT') resolve({ kind: 'unknown', message: `${command} (iproute2) is not installed` });
-      // `ip route get` fails (network unreachable) when no route at all leads to a client: not local either.
-      else if (/unreachable/i.test(stderr)) resolve({ kind: 'ok', stdout: '[{"type":"unreachable"}]' });
-      else resolve({ kind: 'unknown', message: `${command} ${args.join(' ')}: ${stderr.trim() || error.message}` });
-    });
-  });
+async function run(command: string, args: readonly string[]): Promise<RunResult> {
+  const result = await runCommand([command, ...args], 5000);
+  if (result.ok) return { kind: 'ok', stdout: result.stdout.trim() === '' ? '[]' : result.stdout };
+  if (result.missing) return { kind: 'unknown', message: `${command} (iproute2) is not installed` };
+  // `ip route get` fails (network unreachable) when no route at all leads to a client: not local either.
+  if (/unreachable/i.test(result.stderr)) return { kind: 'ok', stdout: '[{"type":"unreachable"}]' };
+  return { kind: 'unknown', message: `${command} ${args.join(' ')}: ${result.stderr || result.message}` };
 }
