@@ -34,6 +34,8 @@ export interface AttemptOptions {
   readonly reuseReads?: boolean;
   /** The TCP connection is up and the banner wait begins (sessions tell the two phases apart). */
   readonly onConnected?: () => void;
+  /** Written first, as soon as the connection is up: a PROXY protocol header (servers[].sendProxy). Not counted in `sentBytes`. */
+  readonly preamble?: Buffer;
   /** Connect from the client's own address (pools[].source: transparent, docs/identity.md). */
   readonly transparent?: { readonly sockets: TransparentSockets; readonly clientAddress: string };
 }
@@ -182,6 +184,7 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   function onConnect(): void {
     connectedAt = performance.now();
     if (timer) clearTimeout(timer);
+    if (options.preamble !== undefined) socket.write(options.preamble);
     const { sendOnConnect, sendAfterSilenceMs } = options;
     // One timer: the silence first (when asked for and shorter), then the rest of the banner timeout.
     if (sendOnConnect && sendAfterSilenceMs !== undefined && sendAfterSilenceMs > 0 && sendAfterSilenceMs < options.bannerTimeoutMs) {

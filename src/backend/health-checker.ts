@@ -1,5 +1,6 @@
 import type { Ticket } from '../ticket.js';
 import { attemptBackend, type AttemptHandle, type AttemptOutcome } from './attempt.js';
+import { encodeProxyHeader } from '../protocol/proxy-protocol-encode.js';
 import { awaitServerKexInit } from './kexinit-wait.js';
 import type { ProxyEvents } from '../events/bus.js';
 import { closePolitely, type PoliteClose } from './polite-close.js';
@@ -124,7 +125,15 @@ export class HealthChecker {
       this.schedule(server, loop, this.nextDelayMs());
     };
     check.attempt = attemptBackend(
-      { host: server.host, port: server.port, connectTimeoutMs: timeout, bannerTimeoutMs: timeout, sendOnConnect: CHECK_IDENTIFICATION },
+      {
+        host: server.host,
+        port: server.port,
+        connectTimeoutMs: timeout,
+        bannerTimeoutMs: timeout,
+        sendOnConnect: CHECK_IDENTIFICATION,
+        // A check has no client: the proxy's own connection (v2 LOCAL, v1 UNKNOWN).
+        ...(server.sendProxy === undefined ? {} : { preamble: encodeProxyHeader(server.sendProxy, undefined) }),
+      },
       (outcome) => {
         // verify: kexinit: a server that identifies and then fails is not UP (sshd sent its KEXINIT on reading our line).
         if (outcome.ok && this.pool.settings.verify === 'kexinit') check.attempt = awaitServerKexInit(outcome, { host: server.host, port: server.port, timeoutMs: timeout }, checked);

@@ -38,9 +38,10 @@ export function reconcileServers(current: readonly BackendServer[], retired: Rea
     }
     kept.add(existing);
     const maxStartups = serverConfig.maxStartups ?? config.handshake.maxStartups;
-    if (existing.weight !== serverConfig.weight || existing.backup !== serverConfig.backup || existing.maxStartups !== maxStartups) {
+    if (existing.weight !== serverConfig.weight || existing.backup !== serverConfig.backup || existing.maxStartups !== maxStartups || existing.sendProxy !== serverConfig.sendProxy) {
       changes.changed.push(serverConfig.name);
     }
+    existing.sendProxy = serverConfig.sendProxy;
     existing.weight = serverConfig.weight;
     existing.backup = serverConfig.backup;
     existing.maxStartups = maxStartups;

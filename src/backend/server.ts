@@ -1,5 +1,6 @@
 import { SuccessShapes } from '../protocol/success-shapes.js';
 import type { ServerConfig } from '../config/schema.js';
+import type { ProxyVersion } from '../protocol/proxy-protocol-encode.js';
 import { formatHostPort } from '../net/address.js';
 import type { Ticket } from '../ticket.js';
 
@@ -37,6 +38,8 @@ export class BackendServer {
   readonly host: string;
   readonly port: number;
   readonly address: string;
+  /** A PROXY protocol header goes first on every connection (servers[].sendProxy). */
+  sendProxy: ProxyVersion | undefined;
   weight: number;
   backup: boolean;
   health: ServerHealth = 'UP';
@@ -77,6 +80,7 @@ export class BackendServer {
     this.weight = config.weight;
     this.backup = config.backup;
     this.maxStartups = config.maxStartups ?? defaultMaxStartups;
+    this.sendProxy = config.sendProxy;
   }
 
   get state(): ServerState {

@@ -44,6 +44,8 @@ const server = z.strictObject({
   backup: z.boolean().default(false),
   /** Sessions allowed in their SSH handshake on this server at once (keep it under sshd's MaxStartups start). */
   maxStartups: positiveInt.optional(),
+  /** Send a PROXY protocol header first (HAProxy's send-proxy / send-proxy-v2): for backends that read one. */
+  sendProxy: z.enum(['v1', 'v2']).optional(),
 });
 
 const healthCheck = z.strictObject({
@@ -286,6 +288,16 @@ export const configSchema = z
         }
         serverNames.add(server.name);
       });
+      if (pool.prefetch !== undefined && pool.prefetch.perServer > 0) {
+        pool.servers.forEach((server, serverIndex) => {
+          if (server.sendProxy === undefined) return;
+          ctx.addIssue({
+            code: 'custom',
+            path: ['pools', index, 'servers', serverIndex, 'sendProxy'],
+            message: 'cannot be used with prefetch: a prefetched connection is opened before its client, so there is no client address to send (set prefetch.perServer: 0)',
+          });
+        });
+      }
       if (pool.source === 'transparent') transparentProblems(pool).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path: ['pools', index, ...path], message }));
       if (pool.prefetch && pool.prefetch.maxAge > 90_000) {
         ctx.addIssue({

@@ -8,6 +8,7 @@ import type { KeepaliveConfig, PoolConfig, TimeoutsConfig } from '../config/sche
 import type { ReasonCode, SessionFailureCode } from '../errors.js';
 import type { AttemptRecord, ProxyEvents } from '../events/bus.js';
 import { transparentSockets } from '../net/transparent-socket.js';
+import { encodeProxyHeader, type ProxyEndpoints } from '../protocol/proxy-protocol-encode.js';
 import type { Ticket } from '../ticket.js';
 import { ClientBuffer } from './client-buffer.js';
 import { SetupDeadline, type DeadlineRule } from './client-deadline.js';
@@ -343,6 +344,7 @@ export class Session {
         sendAfterSilenceMs: IDENTIFY_AFTER_SILENCE_MS,
         sendOnSuccess: false,
         ...this.transparentSource(),
+        ...(server.sendProxy === undefined ? {} : { preamble: encodeProxyHeader(server.sendProxy, this.proxyEndpoints()) }),
         onConnected: () => {
           if (this.state.phase === 'connecting') this.transition({ phase: 'awaiting-banner', lease, attempt: current });
         },
@@ -352,6 +354,14 @@ export class Session {
         else this.failOver(lease, outcome);
       },
     );
+  }
+
+  /** What a PROXY header to the backend says: the client, and the address it connected to. */
+  private proxyEndpoints(): ProxyEndpoints {
+    return {
+      source: { address: this.clientAddress, port: this.clientPort ?? this.client.remotePort ?? 0 },
+      destination: { address: this.client.localAddress ?? '0.0.0.0', port: this.client.localPort ?? 0 },
+    };
   }
 
   /** pools[].source: transparent: connect from the client's address (the bindings were loaded at start). */

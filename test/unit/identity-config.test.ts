@@ -36,6 +36,15 @@ describe('source: transparent in the config', () => {
   });
 });
 
+describe('sendProxy in the config', () => {
+  it('refuses it beside prefetch: a prefetched connection has no client to name', () => {
+    const raw = configWith({ source: 'proxy', prefetch: { perServer: 1 }, servers: [{ name: 'a', address: '10.0.0.5:22', sendProxy: 'v2' }] });
+    const [problem] = problemsOf(raw);
+    assert.match(String(problem), /sendProxy/);
+    assert.match(String(problem), /cannot be used with prefetch/);
+  });
+});
+
 describe('transparent routing plan', () => {
   it('sidecar: a local default route in the table, and a rule for replies from the backend', () => {
     const steps = routingPlan({ backend: '10.99.1.1', topology: 'sidecar', table: 100, mark: 1, port: 22 });
