@@ -24,10 +24,10 @@ try {
   const rows: string[] = [];
   for (const version of sshdVersions()) {
     const port = 2200 + version;
-    const sshd = await startSshd({ version, wrap: ns.exec, listenAddress: ns.sshdAddress.v4, port, extraConfig: [`ListenAddress [${ns.sshdAddress.v6}]:${port}`, 'Subsystem sftp internal-sftp'] });
+    const sshd = await startSshd({ version, wrap: ns.proxyExec, listenAddress: ns.sshdAddress.v4, port, extraConfig: [`ListenAddress [${ns.sshdAddress.v6}]:${port}`, 'Subsystem sftp internal-sftp'] });
     sshds.push(sshd);
   }
-  const setup = await runProcess(ns.exec[0] ?? '', [...ns.exec.slice(1), process.execPath, '--import', 'tsx', 'src/cli.ts', 'transparent', 'setup', '--backend', ns.sshdAddress.v4, '--backend', ns.sshdAddress.v6], { timeoutMs: 30_000 });
+  const setup = await runProcess(ns.proxyExec[0] ?? '', [...ns.proxyExec.slice(1), process.execPath, '--import', 'tsx', 'src/cli.ts', 'transparent', 'setup', '--backend', ns.sshdAddress.v4, '--backend', ns.sshdAddress.v6], { timeoutMs: 30_000 });
   if (setup.code !== 0) throw new Error(setup.stderr);
   const pools = sshds.flatMap((sshd, index) => (['v4', 'v6'] as const).map((family) => ({ name: `${family}-${index}`, source: 'transparent', servers: [{ name: 'sshd', address: family === 'v4' ? `${ns.sshdAddress.v4}:${sshd.port}` : `[${ns.sshdAddress.v6}]:${sshd.port}` }] })));
   const proxy = await startServeProcess(
@@ -36,7 +36,7 @@ try {
       pools: pools.map((pool) => ({ ...pool, verify: 'kexinit' })),
       log: { level: 'info' },
     },
-    { wrap: ns.exec, startTimeoutMs: 60_000 },
+    { wrap: ns.proxyExec, startTimeoutMs: 60_000 },
   );
   try {
     for (const [index, pool] of pools.entries()) {

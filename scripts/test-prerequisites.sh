@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the real components the tests use are installed: OpenSSH server and
 # client, paramiko for the system python, Chromium for the status page test, promtool
-# (Debian's prometheus) for the alert rules, iproute2 for the network-namespace tests,
+# (Debian's prometheus) for the alert rules, iproute2 and iptables for the network-namespace tests
+# (transparent source addresses: docs/identity.md),
 # asyncssh and Dropbear's dbclient for the authentication matrix (docs/penalties.md),
 # redis-server for the shared store of replicas (docs/cluster.md), systemd's tools for socket activation.
 # Where they cannot be installed, the tests that need them are skipped with the reason.
@@ -14,6 +15,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/promtool ] || missing+=(prometheus)
 [ -x /usr/sbin/ip ] || missing+=(iproute2)
+[ -x /usr/sbin/iptables ] || missing+=(iptables)
 /usr/bin/python3 -c 'import asyncssh' >/dev/null 2>&1 || missing+=(python3-asyncssh)
 [ -x /usr/bin/dbclient ] || missing+=(dropbear-bin)
 [ -x /usr/bin/redis-server ] || [ -x /usr/bin/valkey-server ] || missing+=(redis-server)

@@ -13,7 +13,7 @@ export async function transparent(args: TransparentArgs): Promise<number> {
   for (const backend of args.backend) {
     const topology: Topology = args.topology === 'auto' ? (isLocalAddress(backend) ? 'sidecar' : 'bastion') : args.topology;
     process.stdout.write(`${backend}: ${topology}${args.topology === 'auto' ? (topology === 'sidecar' ? ' (an address of this host)' : ' (not an address of this host)') : ''}\n`);
-    const steps = routingPlan({ backend, topology, table: args.table, mark: args.mark, port: args.port });
+    const steps = routingPlan({ backend, topology, table: args.table, mark: args.mark, ports: args.port });
     for (const step of args.action === 'setup' ? steps : [...steps].reverse()) {
       const failed = args.action === 'setup' ? await setUp(step, args.dryRun) : await tearDown(step, args.dryRun);
       if (failed !== undefined) {
@@ -35,7 +35,7 @@ function validate(args: TransparentArgs): string[] {
     problems.push(`--table ${args.table}: give a table number of its own (not 253-255: default, main, local)`);
   }
   if (!Number.isInteger(args.mark) || args.mark < 1 || args.mark > 0xffffffff) problems.push(`--mark ${args.mark}: give a mark from 1 to 4294967295`);
-  if (!Number.isInteger(args.port) || args.port < 1 || args.port > 65535) problems.push(`--port ${args.port}: give a port from 1 to 65535`);
+  for (const port of args.port) if (!Number.isInteger(port) || port < 1 || port > 65535) problems.push(`--port ${port}: give a port from 1 to 65535`);
   return problems;
 }
 

@@ -7,7 +7,7 @@ export interface TransparentArgs {
   topology: 'auto' | 'sidecar' | 'bastion';
   table: number;
   mark: number;
-  port: number;
+  port: number[];
   dryRun: boolean;
 }
 
@@ -27,7 +27,7 @@ export const transparentCommand: CliCommand = {
           .option('topology', { choices: ['auto', 'sidecar', 'bastion'] as const, default: 'auto', describe: 'sidecar: the backend is on this host or pod; bastion: on another host that routes clients via this one; auto: sidecar when the address is this host\'s' })
           .option('table', { type: 'number', default: 100, describe: 'The routing table for the local route' })
           .option('mark', { type: 'number', default: 1, describe: 'bastion: the firewall mark for the backend\'s replies' })
-          .option('port', { type: 'number', default: 22, describe: 'bastion: the backend\'s SSH port' })
+          .option('port', { type: 'number', array: true, default: [22], describe: 'bastion: the backends\' SSH ports (repeat for several)' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'Print the commands instead of running them' }),
       (args) => setExitCode(import('./transparent-run.js').then((run) => run.transparent(args as unknown as TransparentArgs))),
     );

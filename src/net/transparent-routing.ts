@@ -10,8 +10,8 @@ export interface RoutingPlanOptions {
   readonly table: number;
   /** bastion: the firewall mark for the backend's replies. */
   readonly mark: number;
-  /** bastion: the backend's SSH port (its replies come from it). */
-  readonly port: number;
+  /** bastion: the backend's SSH ports (its replies come from them). */
+  readonly ports: readonly number[];
 }
 
 /**
@@ -57,8 +57,16 @@ export function routingPlan(options: RoutingPlanOptions): RoutingStep[] {
   }
   const mark = `0x${options.mark.toString(16)}`;
   const iptables = v6 ? 'ip6tables' : 'iptables';
-  const match = ['PREROUTING', '-p', 'tcp', '-s', options.backend, '--sport', String(options.port), '-j', 'MARK', '--set-mark', mark];
   const selector = ['fwmark', mark, 'lookup', table];
+  const marks = options.ports.map((port): RoutingStep => {
+    const match = ['PREROUTING', '-p', 'tcp', '-s', options.backend, '--sport', String(port), '-j', 'MARK', '--set-mark', mark];
+    return {
+      what: `replies from ${options.backend} port ${port} are marked ${mark}`,
+      check: [iptables, '-t', 'mangle', '-C', ...match],
+      apply: [iptables, '-t', 'mangle', '-A', ...match],
+      remove: [iptables, '-t', 'mangle', '-D', ...match],
+    };
+  });
   return [
     route,
     {
@@ -67,11 +75,6 @@ export function routingPlan(options: RoutingPlanOptions): RoutingStep[] {
       apply: ['ip', family, 'rule', 'add', ...selector],
       remove: ['ip', family, 'rule', 'del', ...selector],
     },
-    {
-      what: `replies from ${options.backend} port ${options.port} are marked ${mark}`,
-      check: [iptables, '-t', 'mangle', '-C', ...match],
-      apply: [iptables, '-t', 'mangle', '-A', ...match],
-      remove: [iptables, '-t', 'mangle', '-D', ...match],
-    },
+    ...marks,
   ];
 }

@@ -47,7 +47,7 @@ describe('sendProxy in the config', () => {
 
 describe('transparent routing plan', () => {
   it('sidecar: a local default route in the table, and a rule for replies from the backend', () => {
-    const steps = routingPlan({ backend: '10.99.1.1', topology: 'sidecar', table: 100, mark: 1, port: 22 });
+    const steps = routingPlan({ backend: '10.99.1.1', topology: 'sidecar', table: 100, mark: 1, ports: [22] });
     assert.deepEqual(
       steps.map((step) => step.apply.join(' ')),
       ['ip -4 route replace local 0.0.0.0/0 dev lo table 100', 'ip -4 rule add from 10.99.1.1 lookup 100'],
@@ -56,13 +56,14 @@ describe('transparent routing plan', () => {
   });
 
   it('bastion over IPv6: ip6tables marks the backend port, a fwmark rule uses the table', () => {
-    const steps = routingPlan({ backend: 'fd00::5', topology: 'bastion', table: 7, mark: 16, port: 2222 });
+    const steps = routingPlan({ backend: 'fd00::5', topology: 'bastion', table: 7, mark: 16, ports: [2222, 22] });
     assert.deepEqual(
       steps.map((step) => step.apply.join(' ')),
       [
         'ip -6 route replace local ::/0 dev lo table 7',
         'ip -6 rule add fwmark 0x10 lookup 7',
         'ip6tables -t mangle -A PREROUTING -p tcp -s fd00::5 --sport 2222 -j MARK --set-mark 0x10',
+        'ip6tables -t mangle -A PREROUTING -p tcp -s fd00::5 --sport 22 -j MARK --set-mark 0x10',
       ],
     );
     assert.equal(steps[2]?.check?.join(' '), 'ip6tables -t mangle -C PREROUTING -p tcp -s fd00::5 --sport 2222 -j MARK --set-mark 0x10');
