@@ -27,6 +27,14 @@ export const ATTEMPT_FAILURE_CODES = [
    * (from the proxy's own address) pass, i.e. the return route is missing. Says nothing about the backend.
    */
   'SOURCE_UNUSABLE',
+  /**
+   * source: transparent: the server closed, reset or refused ("Not allowed at this time") a
+   * connection from the client's address before its banner while its health checks (from the
+   * proxy's address) pass and the proxy's own slots there are mostly free: it refuses
+   * this client (sshd PerSourcePenalties, TCP wrappers), as it would without the proxy.
+   * Not counted against the server, and not retried on it in this session.
+   */
+  'SOURCE_REFUSED',
 ] as const;
 export type AttemptFailureCode = (typeof ATTEMPT_FAILURE_CODES)[number];
 

@@ -6,12 +6,12 @@ import type { BackendServer } from './server.js';
  * evidence. `threshold` consecutive failed attempts on a server mark it DOWN early,
  * without waiting for `fall` active checks; active checks (`rise` successes) bring
  * it back. Any attempt failure counts (refused, timeout, reset, throttled, not SSH)
- * but the proxy's own resource errors (LOCAL_RESOURCE, SOURCE_UNUSABLE) and a client whose algorithms the server lacks (NO_COMMON_ALGORITHMS); one success resets the count. Returns true when the threshold was just reached.
+ * but the proxy's own resource errors (LOCAL_RESOURCE, SOURCE_UNUSABLE), a refusal of one client (SOURCE_REFUSED) and a client whose algorithms the server lacks (NO_COMMON_ALGORITHMS); one success resets the count. Returns true when the threshold was just reached.
  */
 export function recordAttemptOutcome(server: BackendServer, failure: AttemptFailureCode | undefined, threshold: number): boolean {
   // The proxy ran out of descriptors or ports, or this one client's algorithms do not suit the
   // server: nothing was learnt about the server's health (nor a success: the count stays).
-  if (failure === 'LOCAL_RESOURCE' || failure === 'NO_COMMON_ALGORITHMS' || failure === 'SOURCE_UNUSABLE') return false;
+  if (failure === 'LOCAL_RESOURCE' || failure === 'NO_COMMON_ALGORITHMS' || failure === 'SOURCE_UNUSABLE' || failure === 'SOURCE_REFUSED') return false;
   if (failure === undefined) {
     server.consecutiveFailures = 0;
     return false;

@@ -51,6 +51,7 @@ export function verdictForOutcome(outcome: AttemptOutcome, slowMs: number): Prob
     case 'BACKEND_RESET':
       return 'reset-before-banner';
     case 'BACKEND_CLOSED':
+    case 'SOURCE_REFUSED':
       return 'closed-before-banner';
     case 'THROTTLED':
       return 'throttled';

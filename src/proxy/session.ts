@@ -431,20 +431,32 @@ export class Session {
   }
 
   /**
-   * A transparent connect that timed out to a server whose health checks (from the proxy's
-   * own address) pass: the client's address is what fails, not the server.
+   * With source: transparent, failures that are the client's address, not the server, when
+   * the server's health checks (from the proxy's own address) pass: a connect that times out
+   * (no return route), and a refusal before the banner (a close, a reset or sshd's "Not allowed
+   * at this time": the server refuses this client, as sshd's PerSourcePenalties do) while the
+   * proxy's own slots there are mostly free. Neither is held against the server.
    */
-  private unusableSource(server: BackendServer, failure: AttemptFailure): AttemptFailure {
-    if (failure.code !== 'CONNECT_TIMEOUT' || this.transparentSource().transparent === undefined || server.lastCheck?.ok !== true) return failure;
-    if (!unroutedServers.has(server)) {
-      unroutedServers.add(server);
-      this.context.events.emit('transparent-unrouted', { pool: this.context.pool.name, server: server.name, address: server.address, client: this.clientAddress });
+  private attributedToSource(server: BackendServer, failure: AttemptFailure): AttemptFailure {
+    if (this.transparentSource().transparent === undefined || server.lastCheck?.ok !== true) return failure;
+    if (failure.code === 'CONNECT_TIMEOUT') {
+      if (!unroutedServers.has(server)) {
+        unroutedServers.add(server);
+        this.context.events.emit('transparent-unrouted', { pool: this.context.pool.name, server: server.name, address: server.address, client: this.clientAddress });
+      }
+      return { ...failure, code: 'SOURCE_UNUSABLE', message: `${failure.message}: from the client's address ${this.clientAddress}, while checks from the proxy's pass (no return route)` };
     }
-    return { ...failure, code: 'SOURCE_UNUSABLE', message: `${failure.message}: from the client's address ${this.clientAddress}, while checks from the proxy's pass (no return route)` };
+    // sshd 10 writes "Not allowed at this time" for a penalised source and for MaxStartups alike:
+    // with the proxy's own slots for this server mostly free, it is this client that is refused.
+    const refusal = failure.code === 'THROTTLED' || failure.code === 'BACKEND_CLOSED' || failure.code === 'BACKEND_RESET';
+    if (refusal && server.handshakesActive <= Math.max(1, Math.floor(server.maxStartups / 2))) {
+      return { ...failure, code: 'SOURCE_REFUSED', message: `${failure.message}: the server refuses the client's address ${this.clientAddress} (its checks pass; e.g. sshd PerSourcePenalties)` };
+    }
+    return failure;
   }
 
   private failOver(lease: Lease, attemptFailure: AttemptFailure): void {
-    const failure = this.unusableSource(lease.server, attemptFailure);
+    const failure = this.attributedToSource(lease.server, attemptFailure);
     if (isTransientFailure(failure.code)) (this.transientlyFailed ??= new Set()).add(lease.server);
     else (this.hardFailed ??= new Set()).add(lease.server);
     // The lease goes first: the next attempt may want this very slot.

@@ -32,6 +32,7 @@ interface Topology {
   readonly proxyAddress: { readonly v4: string; readonly v6: string };
   readonly sshdAddress: { readonly v4: string; readonly v6: string };
   readonly clients: { readonly v4: readonly [string, string]; readonly v6: readonly [string, string] };
+  readonly proxySources: readonly string[];
   proxyIp(...args: string[]): string;
   remove(): void;
 }
@@ -79,7 +80,9 @@ for (const topology of TOPOLOGIES) {
       net = topology.create();
       for (const version of sshdVersions()) {
         // Both families: one ListenAddress from the fixture, the other added.
-        sshds.set(version, await startSshd({ version, wrap: net.sshdExec, listenAddress: net.sshdAddress.v4, port: SSHD_PORT[version], extraConfig: [`ListenAddress [${net.sshdAddress.v6}]:${SSHD_PORT[version]}`] }));
+        // 10.0 keeps its default PerSourcePenalties, exempting only the proxy's own address (its health checks).
+        const extraConfig = [`ListenAddress [${net.sshdAddress.v6}]:${SSHD_PORT[version]}`, 'Subsystem sftp internal-sftp', ...(version === 10 ? [`PerSourcePenaltyExemptList ${net.proxySources.join(',')}`] : [])];
+        sshds.set(version, await startSshd({ version, wrap: net.sshdExec, listenAddress: net.sshdAddress.v4, port: SSHD_PORT[version], exemptLoopback: false, extraConfig }));
       }
     });
     after(async () => {
@@ -142,6 +145,33 @@ for (const topology of TOPOLOGIES) {
       assert.match(other.stderr, /Permission denied/);
       assert.match(await sshd.readLog(), new RegExp(`from ${escaped(net.clients.v4[1])} port \\d+`));
       await writeFile(path.join(sshd.dir, 'authorized_keys'), `${key}\n`);
+    });
+
+    it('OpenSSH 10.0 penalises a client with a wrong key itself, while 20 good clients from another address log in', { skip: sshdVersions().includes(10) ? false : 'OpenSSH 10.0 is not unpacked' }, async () => {
+      const sshd = sshds.get(10) as SshdHandle;
+      const running = proxy as ServeProcess;
+      const target = { ...sshd, host: net.proxyAddress.v4, port: PROXY_PORT + 100, timeoutMs: 30_000 };
+      const [good, bad] = net.clients.v4;
+      // The host key is no key of the user's: each login fails (authfail, 5 s each; enforced past 15 s).
+      const wrongKey = { ...target, identityFile: path.join(sshd.dir, 'ssh_host_ed25519_key'), command: 'true', extraOptions: [`BindAddress=${bad}`, 'BatchMode=yes'] };
+      let refused = false;
+      for (let attempt = 0; attempt < 8 && !refused; attempt += 1) {
+        const result = await runSsh(wrongKey);
+        assert.notEqual(result.code, 0);
+        refused = !/Permission denied/.test(result.stderr);
+      }
+      assert.ok(refused, 'sshd stopped answering the bad client');
+      await sshd.waitForLog(new RegExp(`drop connection #\\d+ from \\[?${escaped(bad)}\\]?:\\d+ .*penalty: failed authentication`), 10_000);
+      // The proxy did not hold that against the server: the refusal was the client's (SOURCE_REFUSED).
+      const refusal = await running
+        .waitForLog((entry) => entry.event === 'session' && (entry['client.ip'] ?? entry.client) === bad && JSON.stringify(entry.attempts).includes('SOURCE_REFUSED'), 10_000)
+        .catch(() => assert.fail(JSON.stringify(running.logs.filter((entry) => entry.event === 'session' && (entry['client.ip'] ?? entry.client) === bad).slice(-2))));
+      assert.equal(refusal.spliced, false);
+      const logins = await Promise.all(
+        Array.from({ length: 20 }, () => runSsh({ ...target, command: 'sftp', stdin: '', extraOptions: ['SessionType=subsystem', `BindAddress=${good}`] })),
+      );
+      assert.deepEqual(logins.map((login) => login.code), Array.from({ length: 20 }, () => 0), logins.map((login) => login.stderr).join(''));
+      assert.ok(!running.logs.some((entry) => entry.event === 'server-state' && entry.to === 'DOWN'), 'no server went DOWN');
     });
 
     it('transparent teardown removes the rules', async () => {
