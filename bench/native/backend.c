@@ -34,7 +34,7 @@ static void die(const char *what) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: backend <sink|source|echo>\n");
+    fprintf(stderr, "usage: backend <sink|source|echo> [ipv4 address]\n");
     return 2;
   }
   enum mode mode = strcmp(argv[1], "source") == 0 ? SOURCE : strcmp(argv[1], "echo") == 0 ? ECHO : SINK;
@@ -46,6 +46,8 @@ int main(int argc, char **argv) {
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  /* An address of a network namespace of the benchmark's own (bench/lib/transparent.ts). */
+  if (argc >= 3 && inet_pton(AF_INET, argv[2], &addr.sin_addr) != 1) die("address");
   if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0) die("bind");
   if (listen(lfd, 4096) < 0) die("listen");
   socklen_t len = sizeof addr;

@@ -1,6 +1,7 @@
 /*
- * Benchmark load client (loopback only). Every mode is bounded by a deadline (alarm)
- * and prints one JSON object on stdout.
+ * Benchmark load client (127.0.0.1, or the IPv4 address in BENCH_TARGET_HOST: a network
+ * namespace of the benchmark's own). Every mode is bounded by a deadline (alarm) and prints
+ * one JSON object on stdout.
  *
  *   client bulk-up   <port> <bytes> <timeout_s>   banner, send <bytes>, FIN, wait for EOF
  *   client bulk-down <port> <bytes> <timeout_s>   banner, receive <bytes>, close
@@ -240,6 +241,11 @@ int main(int argc, char **argv) {
   target.sin_family = AF_INET;
   target.sin_port = htons((unsigned short)atoi(argv[2]));
   target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const char *host = getenv("BENCH_TARGET_HOST");
+  if (host != NULL && inet_pton(AF_INET, host, &target.sin_addr) != 1) {
+    fprintf(stderr, "BENCH_TARGET_HOST %s: not an IPv4 address\n", host);
+    return 2;
+  }
   const char *mode = argv[1];
   if (strcmp(mode, "bulk-up") == 0 || strcmp(mode, "bulk-down") == 0) {
     if (argc < 5) return 2;

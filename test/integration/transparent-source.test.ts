@@ -174,6 +174,25 @@ for (const topology of TOPOLOGIES) {
       assert.ok(!running.logs.some((entry) => entry.event === 'server-state' && entry.to === 'DOWN'), 'no server went DOWN');
     });
 
+    it('a return route lost at run time: connects time out, the attempt is SOURCE_UNUSABLE, logged once, and the server stays UP', async () => {
+      const running = proxy as ServeProcess;
+      const sshd = sshds.get(9) as SshdHandle;
+      const removed = await routing('teardown');
+      assert.equal(removed.code, 0, removed.stderr);
+      try {
+        const target = { ...sshd, host: net.proxyAddress.v4, port: PROXY_PORT + 90, command: 'true', extraOptions: [`BindAddress=${net.clients.v4[0]}`], timeoutMs: 30_000 };
+        for (let attempt = 0; attempt < 2; attempt += 1) assert.notEqual((await runSsh(target)).code, 0, 'no route back: no login');
+        // ssh may exit before the proxy's line for its session is read: wait for both lines.
+        let unusable = 0;
+        await running.waitForLog((entry) => entry.event === 'session' && JSON.stringify(entry.attempts).includes('SOURCE_UNUSABLE') && ++unusable >= 2, 10_000);
+        assert.equal(running.logs.filter((entry) => entry.event === 'transparent-unrouted').length, 1, 'told once per server');
+        assert.ok(!running.logs.some((entry) => entry.event === 'server-state' && entry.to === 'DOWN'), 'not held against the server');
+      } finally {
+        const restored = await routing('setup');
+        assert.equal(restored.code, 0, restored.stderr);
+      }
+    });
+
     it('transparent teardown removes the rules', async () => {
       await proxy?.kill();
       proxy = undefined;
