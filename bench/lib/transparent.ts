@@ -6,6 +6,7 @@
  * C client runs on this side, so every connection crosses the veth to both proxies alike.
  * Runs alternate between the two, several times; medians side by side, and the ratios.
  */
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createSidecarNamespace } from '../../test/fixtures/sidecar-namespace.js';
@@ -27,6 +28,8 @@ export async function compareTransparent(cli: string, backendBinary: string, cli
     return started;
   };
   try {
+    // The proxies' backend connections end in TIME_WAIT inside the namespace (ours to tune).
+    execFileSync(ns.proxyExec[0] ?? '', [...ns.proxyExec.slice(1), 'sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1']);
     const backend = inNs(backendBinary, ['sink', ns.sshdAddress.v4]);
     const backendPort = Number(await backend.nextLine(5000));
     const setup = inNs(process.execPath, [cli, 'transparent', 'setup', '--backend', ns.sshdAddress.v4]);

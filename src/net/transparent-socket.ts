@@ -6,6 +6,7 @@ const SOL_IP = 0;
 const IP_TRANSPARENT = 19;
 const SOL_IPV6 = 41;
 const IPV6_TRANSPARENT = 75;
+const IP_BIND_ADDRESS_NO_PORT = 24;
 const ONE = Buffer.from(new Int32Array([1]).buffer);
 
 /** A transparent socket could not be made: `errno` says why (EPERM: no CAP_NET_ADMIN or CAP_NET_RAW). */
@@ -51,6 +52,10 @@ export class TransparentSockets {
       const hint = errno === 'EPERM' ? ': the proxy needs CAP_NET_ADMIN or CAP_NET_RAW' : '';
       throw new TransparentSocketError(`setsockopt(${family === 6 ? 'IPV6_TRANSPARENT' : 'IP_TRANSPARENT'}): ${errno}${hint}`, errno);
     }
+    // The port is chosen at connect, for the whole 4-tuple, not at bind for the client's address
+    // alone: one busy client address (a NAT) then has a port range per backend, not one in all.
+    // Best effort: without it (old kernels) connects still work.
+    this.libc.setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, ONE, 4);
     return fd;
   }
 
