@@ -185,7 +185,8 @@ export class HealthChecker {
     });
     // Out of descriptors or ports here: the check says nothing about the server.
     if (outcome.code === 'LOCAL_RESOURCE') return;
-    this.pool.reportCheck(server, outcome.code, outcome.localAddress);
+    // Throttled: the server is full, not down (src/backend/full-holds.ts).
+    if (this.pool.reportCheck(server, outcome.code, outcome.localAddress)) return;
     server.checkSuccesses = 0;
     server.checkFailures += 1;
     if (server.health === 'UP' && server.checkFailures >= fall) this.pool.setHealth(server, 'DOWN', `check:${outcome.code}`);

@@ -19,6 +19,8 @@ export interface OwnPenaltyEpisode {
   readonly proxyAddress: string | undefined;
   readonly holdMs: number;
   readonly refusals: number;
+  /** Whether any refusal carried sshd's line ("Not allowed at this time"): only then is a penalty likely. */
+  readonly withNotice: boolean;
 }
 
 export interface OwnPenaltyListener {
@@ -33,6 +35,7 @@ interface Episode {
   holdMs: number;
   refusals: number;
   proxyAddress: string | undefined;
+  withNotice: boolean;
 }
 
 /**
@@ -46,7 +49,7 @@ interface Episode {
  */
 export class OwnPenaltyWatch {
   private readonly episodes = new Map<BackendServer, Episode>();
-  private readonly streaks = new Map<BackendServer, { count: number; since: number; proxyAddress: string | undefined }>();
+  private readonly streaks = new Map<BackendServer, { count: number; since: number; proxyAddress: string | undefined; withNotice: boolean }>();
   private readonly timers = new Map<BackendServer, NodeJS.Timeout>();
   private readonly listener: OwnPenaltyListener;
   private readonly now: () => number;
@@ -73,6 +76,7 @@ export class OwnPenaltyWatch {
     if (episode) {
       episode.refusals += 1;
       episode.proxyAddress ??= proxyAddress;
+      episode.withNotice ||= code === 'THROTTLED';
       // Attempts already under way when the hold-out began say nothing new.
       if (this.isHeldOut(server)) return;
       episode.holdMs = Math.min(episode.holdMs * 2, MAX_HOLD_MS);
@@ -83,13 +87,14 @@ export class OwnPenaltyWatch {
     // With half its own slots in use, a refusal may be the proxy's own MaxStartups excess.
     if (server.handshakesActive >= Math.max(1, Math.floor(server.maxStartups / 2))) return;
     const now = this.now();
-    const streak = this.streaks.get(server) ?? { count: 0, since: now, proxyAddress: undefined };
+    const streak = this.streaks.get(server) ?? { count: 0, since: now, proxyAddress: undefined, withNotice: false };
     streak.count += 1;
     streak.proxyAddress = proxyAddress ?? streak.proxyAddress;
+    streak.withNotice ||= code === 'THROTTLED';
     this.streaks.set(server, streak);
     if (streak.count < REFUSALS_TO_SUSPECT || now - streak.since < SUSPECT_SPAN_MS) return;
     this.streaks.delete(server);
-    const started: Episode = { holdMs: FIRST_HOLD_MS, refusals: streak.count, proxyAddress: streak.proxyAddress };
+    const started: Episode = { holdMs: FIRST_HOLD_MS, refusals: streak.count, proxyAddress: streak.proxyAddress, withNotice: streak.withNotice };
     this.episodes.set(server, started);
     this.holdOut(server, started);
     this.listener.started({ server, ...started });

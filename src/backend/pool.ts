@@ -6,6 +6,7 @@ import { createBalancer, type Balancer } from './balancer.js';
 import { createLease, type Lease, type PrefetchSource } from './lease.js';
 import { AcquireQueue, type AcquireResult } from './acquire-queue.js';
 import { PassiveEjections, recordAttemptOutcome } from './passive-health.js';
+import { FullHolds } from './full-holds.js';
 import { OwnPenaltyWatch } from './own-penalty.js';
 import { reconcileServers, type ServerChanges } from './pool-reconfigure.js';
 import { ConnectRateLimiter } from './retry-policy.js';
@@ -48,6 +49,8 @@ export class BackendPool {
   private readonly ejections = new PassiveEjections();
   /** Backends that penalise the proxy's own address, held out (src/backend/own-penalty.ts). */
   private readonly ownPenalty: OwnPenaltyWatch;
+  /** Backends that throttled a moment ago: full, not down (src/backend/full-holds.ts). */
+  private readonly fullHolds = new FullHolds(() => this.serveQueue());
   private serving = false;
   private serveAgain = false;
   /** A server's state changed: the next pass also fails waiters left with no candidate. */
@@ -219,14 +222,23 @@ export class BackendPool {
   }
 
   /** A health check's outcome, for the watch on penalties against the proxy's own address. */
-  reportCheck(server: BackendServer, failure: AttemptFailureCode | undefined, proxyAddress?: string): void {
-    if (failure === undefined) this.ownPenalty.succeeded(server);
-    else this.ownPenalty.failed(server, failure, proxyAddress);
+  /**
+   * Feeds the penalty watch and the full holds; true when the failure was a throttle (the
+   * server is full, not down: neither passive health nor a check counts it).
+   */
+  reportCheck(server: BackendServer, failure: AttemptFailureCode | undefined, proxyAddress?: string): boolean {
+    if (failure === undefined) {
+      this.ownPenalty.succeeded(server);
+      this.fullHolds.succeeded(server);
+      return false;
+    }
+    this.ownPenalty.failed(server, failure, proxyAddress);
+    return this.fullHolds.refused(server, failure, this.config.retry);
   }
 
-  /** Records a session attempt's outcome (undefined = success) for passive health and the penalty watch. */
+  /** Records a session attempt's outcome (undefined = success) for passive health, the penalty watch and the full holds. */
   reportAttempt(server: BackendServer, failure: AttemptFailureCode | undefined, proxyAddress?: string): void {
-    this.reportCheck(server, failure, proxyAddress);
+    if (this.reportCheck(server, failure, proxyAddress)) return;
     if (!recordAttemptOutcome(server, failure, this.config.passiveHealth.consecutiveFailures)) return;
     this.setHealth(server, 'DOWN', `passive:${failure ?? 'unknown'}`);
     // Without active checks nothing would bring it back: eject for one check interval.
@@ -279,6 +291,7 @@ export class BackendPool {
     this.rateTimer = undefined;
     this.ejections.clear();
     this.ownPenalty.clear();
+    this.fullHolds.clear();
     this.rejectQueued(message);
   }
 
@@ -384,14 +397,19 @@ export class BackendPool {
     this.waiters.settle(node, { ok: false, code: 'QUEUE_FULL', message });
   }
 
-  private announcePenalty(phase: 'started' | 'extended' | 'ended', server: BackendServer, detail: { readonly holdMs?: number; readonly refusals: number; readonly proxyAddress?: string | undefined }): void {
-    const { holdMs, refusals, proxyAddress } = detail;
+  private announcePenalty(
+    phase: 'started' | 'extended' | 'ended',
+    server: BackendServer,
+    detail: { readonly holdMs?: number; readonly refusals: number; readonly proxyAddress?: string | undefined; readonly withNotice?: boolean },
+  ): void {
+    const { holdMs, refusals, proxyAddress, withNotice } = detail;
     this.events.emit('backend-penalty', {
       pool: this.name,
       server: server.name,
       address: server.address,
       phase,
       refusals,
+      ...(withNotice === undefined ? {} : { withNotice }),
       ...(holdMs === undefined ? {} : { holdMs }),
       ...(proxyAddress === undefined ? {} : { proxyAddress }),
     });

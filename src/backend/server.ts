@@ -56,6 +56,8 @@ export class BackendServer {
   maxStartups: number;
   /** With a shared store: the store said no slot is free cluster-wide (cleared when one is freed). */
   clusterFull = false;
+  /** It throttled a moment ago: no new handshake until the hold ends (full-holds.ts). */
+  heldFull = false;
   /** With a shared store that is down: the slots this replica may use alone (cluster.localShare). */
   localCap: number | undefined;
   /** With a shared store: handshake slots held on this sshd by all replicas, as last seen. */
@@ -88,7 +90,7 @@ export class BackendServer {
   }
 
   get hasFreeSlot(): boolean {
-    return !this.clusterFull && this.handshakesActive < (this.localCap ?? this.maxStartups);
+    return !this.clusterFull && !this.heldFull && this.handshakesActive < (this.localCap ?? this.maxStartups);
   }
 
   /** One handshake slot (the pool checks `hasFreeSlot` first); `afterRelease` runs once it is free again. */

@@ -101,6 +101,8 @@ export interface ProxyEventMap {
       readonly address: string;
       readonly phase: 'started' | 'extended' | 'ended';
       readonly refusals: number;
+      /** Some refusal carried sshd's "Not allowed at this time": a penalty is likely; else closes or resets alone. */
+      readonly withNotice?: boolean;
       readonly holdMs?: number;
       readonly proxyAddress?: string;
     },

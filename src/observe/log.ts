@@ -154,11 +154,19 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
   });
   on('backend-penalty', (penalty) => {
     const where = `${penalty.pool}/${penalty.server} (${penalty.address})`;
-    const proxy = penalty.proxyAddress ?? "the proxy's source address";
-    if (penalty.phase === 'started') {
+    const own = penalty.proxyAddress === undefined ? "the proxy's own address" : `the proxy's own address ${penalty.proxyAddress}`;
+    const exempt = penalty.proxyAddress ?? '<the proxy address>';
+    const held = `Held out for ${Math.round((penalty.holdMs ?? 0) / 1000)}s`;
+    if (penalty.phase === 'started' && penalty.withNotice === true) {
       logger.warn(
-        { event: 'backend-penalty', ...penalty, hint: `PerSourcePenaltyExemptList ${proxy}` },
-        `${where} refuses the proxy's own address ${proxy}: likely sshd PerSourcePenalties (every client behind the proxy shares that address). Held out for ${Math.round((penalty.holdMs ?? 0) / 1000)}s. Fix: add "PerSourcePenaltyExemptList ${proxy}" to its sshd_config (the proxy applies penalties per client itself)`,
+        { event: 'backend-penalty', ...penalty, hint: `PerSourcePenaltyExemptList ${exempt}` },
+        `${where} refuses ${own} with "Not allowed at this time" while the proxy holds few handshakes there: likely sshd PerSourcePenalties (every client behind the proxy shares that address). ${held}. Fix: add "PerSourcePenaltyExemptList ${exempt}" to its sshd_config (the proxy applies penalties per client itself)`,
+      );
+    } else if (penalty.phase === 'started') {
+      // No sshd line came: a penalty would have said so (OpenSSH 9.8+ always writes it).
+      logger.warn(
+        { event: 'backend-penalty', ...penalty },
+        `${where} closes or resets every connection from ${own} at accept, with no SSH line, while the proxy holds few handshakes there: TCP wrappers (hosts.deny), a firewall, or a service that is not sshd. ${held}`,
       );
     } else if (penalty.phase === 'ended') {
       logger.info({ event: 'backend-penalty', ...penalty }, `${where} answers the proxy again after ${penalty.refusals} refusals`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backoffDelayMs, ConnectRateLimiter, planNextAttempt } from '../../src/backend/retry-policy.js';
+import type { Lease } from '../../src/backend/pool.js';
 import type { BackendServer } from '../../src/backend/server.js';
 import type { ProxyEventMap } from '../../src/events/bus.js';
 import { makePool } from './pool-helpers.js';
@@ -65,6 +66,50 @@ describe('BackendPool health states', () => {
     pool.reportAttempt(a, 'BACKEND_RESET');
     assert.equal(a.state, 'DOWN');
     assert.deepEqual(changes, [{ pool: 'main', server: 'a', from: 'UP', to: 'DOWN', reason: 'passive:BACKEND_RESET' }]);
+    pool.close();
+  });
+
+  it('throttling is full, not down: a throttle, or a close at accept while others are in flight, holds the server for a backoff and never counts', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { pool, events } = makePool([{ name: 'a', maxStartups: 4 }], { passiveHealth: { consecutiveFailures: 2 }, retry: { backoff: '100ms', maxBackoff: '400ms' } });
+    const [a] = pool.servers as [BackendServer];
+    const changes: StateChange[] = [];
+    events.on('server-state', (change) => changes.push(change));
+    for (let index = 0; index < 5; index += 1) pool.reportAttempt(a, 'THROTTLED');
+    assert.equal(a.state, 'UP', "sshd's throttle line: full");
+    assert.equal(a.hasFreeSlot, false, 'held: no new handshake for a moment');
+    t.mock.timers.tick(399);
+    assert.equal(a.hasFreeSlot, false, 'the fifth refusal in a row: the hold doubled up to retry.maxBackoff');
+    t.mock.timers.tick(1);
+    assert.equal(a.hasFreeSlot, true);
+    // A close at accept while another handshake of the proxy is in flight there: full too.
+    const leases: Lease[] = [];
+    pool.acquire(noExclusions, (result) => result.ok && leases.push(result.lease));
+    pool.reportAttempt(a, 'BACKEND_CLOSED');
+    pool.reportAttempt(a, 'BACKEND_RESET');
+    assert.equal(a.state, 'UP');
+    for (const lease of leases) lease.close();
+    t.mock.timers.tick(400);
+    // Alone, a close at accept is a broken server: it counts.
+    pool.reportAttempt(a, 'BACKEND_RESET');
+    pool.reportAttempt(a, 'BACKEND_RESET');
+    assert.equal(a.state, 'DOWN');
+    assert.deepEqual(changes.map((change) => change.reason), ['passive:BACKEND_RESET']);
+    pool.close();
+  });
+
+  it('a server that closes every connection at accept is full only for 16 in a row: then passive health hears of it', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { pool } = makePool([{ name: 'a', maxStartups: 4 }], { passiveHealth: { consecutiveFailures: 2 } });
+    const [a] = pool.servers as [BackendServer];
+    const leases: Lease[] = [];
+    pool.acquire(noExclusions, (result) => result.ok && leases.push(result.lease));
+    for (let index = 0; index < 16; index += 1) pool.reportAttempt(a, 'BACKEND_CLOSED');
+    assert.equal(a.state, 'UP');
+    pool.reportAttempt(a, 'BACKEND_CLOSED');
+    pool.reportAttempt(a, 'BACKEND_CLOSED');
+    assert.equal(a.state, 'DOWN');
+    for (const lease of leases) lease.close();
     pool.close();
   });
 
