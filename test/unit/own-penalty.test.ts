@@ -52,6 +52,21 @@ describe('OwnPenaltyWatch: a backend that penalises the proxy is held out, not h
     assert.equal(watch.isHeldOut(server), false);
   });
 
+  it("names what it saw: sshd's line makes a penalty likely; closes and resets alone do not", (t) => {
+    const { server, watch, episodes } = setup(t);
+    for (let refusal = 0; refusal < 3; refusal += 1) {
+      watch.failed(server, 'BACKEND_RESET', '10.0.0.9');
+      t.mock.timers.tick(600);
+    }
+    assert.equal(episodes[0]?.withNotice, false, 'a server that resets everything is not blamed on penalties');
+    watch.succeeded(server);
+    for (let refusal = 0; refusal < 3; refusal += 1) {
+      watch.failed(server, refusal === 1 ? 'THROTTLED' : 'BACKEND_CLOSED', '10.0.0.9');
+      t.mock.timers.tick(600);
+    }
+    assert.equal(episodes[1]?.withNotice, true);
+  });
+
   it('refusals while the proxy holds half its slots there or more may be its own MaxStartups excess: no episode', (t) => {
     const { server, watch } = setup(t, 4);
     server.handshakesActive = 2;
