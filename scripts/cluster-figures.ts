@@ -40,7 +40,7 @@ import { listChildPids } from '../test/fixtures/sshd-process.js';
 import { startSshd, type SshdHandle } from '../test/fixtures/sshd.js';
 import { freePort, waitFor } from '../test/fixtures/wait.js';
 
-const { values } = parseArgs({ options: { only: { type: 'string', default: 'burst,kill,down,source,cost,wake' } } });
+const { values } = parseArgs({ options: { only: { type: 'string', default: 'burst,kill,down,source,cost,wake' }, 'local-share': { type: 'string', default: 'auto' } } });
 /** Sections to run (all by default): burst, kill, down, source, cost, wake. */
 const ONLY = new Set(values.only.split(','));
 
@@ -54,8 +54,11 @@ interface Replicas {
   stop(): Promise<void>;
 }
 
-/** Each replica's share of every limit while the store is down: a third, for three replicas. */
-const LOCAL_SHARE = 0.34;
+/**
+ * Each replica's share of every limit while the store is down: `auto` (the default: 1 / the
+ * replicas it last saw in the store, a third here), or a fixed cluster.localShare to compare.
+ */
+const LOCAL_SHARE: number | 'auto' = values['local-share'] === 'auto' ? 'auto' : Number(values['local-share']);
 
 async function startReplicas(sshds: readonly SshdHandle[], store: RedisHandle | undefined, prefix: string, limits: Record<string, unknown> = {}): Promise<Replicas> {
   const processes: ServeProcess[] = [];
@@ -78,7 +81,7 @@ async function startReplicas(sshds: readonly SshdHandle[], store: RedisHandle | 
           ],
           timeouts: { connect: '3s', banner: '8s' },
           limits: { maxConnections: 10_000, ...limits },
-          ...(store ? { cluster: { store: store.url, prefix, leaseTtl: `${LEASE_TTL_MS}ms`, localShare: LOCAL_SHARE, replicaId: `r${index}` } } : {}),
+          ...(store ? { cluster: { store: store.url, prefix, leaseTtl: `${LEASE_TTL_MS}ms`, ...(LOCAL_SHARE === 'auto' ? {} : { localShare: LOCAL_SHARE }), replicaId: `r${index}` } } : {}),
         },
         { startTimeoutMs: 30_000 },
       ),

@@ -15,7 +15,7 @@ export interface FullHoldSettings {
  * A server that throttles is full, not down: sshd's "Exceeded MaxStartups" / "Not allowed at
  * this time", or a close or reset at accept while the proxy holds other handshakes there
  * (Dropbear past its 5 unauthenticated connections per source, sshd's random early drop).
- * Such a refusal never counts toward passive health or a failed check (a bare close or reset,
+ * Such a refusal never counts toward passive health (a bare close or reset,
  * only up to 16 in a row without a handshake through: then it is a broken server); the server takes no
  * new handshake for a moment instead (retry.backoff, doubling per refusal in a row up to
  * retry.maxBackoff), and queued sessions go elsewhere or wait. The own-address penalty watch

@@ -185,8 +185,9 @@ export class HealthChecker {
     });
     // Out of descriptors or ports here: the check says nothing about the server.
     if (outcome.code === 'LOCAL_RESOURCE') return;
-    // Throttled: the server is full, not down (src/backend/full-holds.ts).
-    if (this.pool.reportCheck(server, outcome.code, outcome.localAddress)) return;
+    // A throttle holds the server briefly (src/backend/full-holds.ts) and still counts here:
+    // `fall` checks in a row, `interval` apart, refused is a server refusing for that long.
+    this.pool.reportCheck(server, outcome.code, outcome.localAddress);
     server.checkSuccesses = 0;
     server.checkFailures += 1;
     if (server.health === 'UP' && server.checkFailures >= fall) this.pool.setHealth(server, 'DOWN', `check:${outcome.code}`);

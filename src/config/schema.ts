@@ -223,8 +223,11 @@ const cluster = z.strictObject({
   leaseTtl: duration.pipe(z.number().min(1000, 'at least 1s').max(300_000, 'at most 5m')).default(10000),
   /** While the store is down: `local` (each replica keeps to localShare of each limit) or `refuse` new sessions. */
   onStoreDown: z.enum(['local', 'refuse']).default('local'),
-  /** Share of each limit a replica may use alone while the store is down (about 1 / replicas). */
-  localShare: z.number().gt(0).max(1).default(0.5),
+  /**
+   * Share of each limit a replica may use alone while the store is down. Unset: 1 / the number
+   * of replicas it last saw sharing the store (0.5 before it ever saw the store). Set: this.
+   */
+  localShare: z.number().gt(0).max(1).optional(),
   /** A store answer later than this counts as none, for that request (decided as if the store were down). */
   acquireTimeout: duration.pipe(z.number().min(10, 'at least 10ms').max(10_000, 'at most 10s')).default(250),
   /** The environment variable holding the store's password (never in the config file). */

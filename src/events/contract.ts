@@ -170,6 +170,8 @@ export interface ProxyEventMap {
   'penalty-shared': [{ readonly key: string; readonly kind: string; readonly remainingMs: number; readonly charges: number }];
   /** Holdings of replicas that stopped renewing (killed, partitioned, frozen) were reclaimed by this one. */
   'store-leases-expired': [{ readonly count: number }];
+  /** The replicas sharing the store changed (at a heartbeat): the share each keeps to alone if it goes down. */
+  'store-replicas': [{ readonly replica: string; readonly replicas: number; readonly fallbackShare: number }];
   /** A keepalive line was written to a waiting client (`line` counts from 1). */
   'keepalive-line': [{ readonly listener: string; readonly pool: string; readonly sessionId: number; readonly line: number }];
 }

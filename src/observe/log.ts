@@ -185,6 +185,10 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
     if (to === 'up') logger.info(fields, `shared store up (${reason}): limits are shared across replicas`);
     else if (from !== 'connecting' || reason !== 'disconnected') logger.warn(fields, `shared store ${to} (${reason}): limits are this replica's own until it is back (cluster.onStoreDown)`);
   });
+  on('store-replicas', ({ replica, replicas, fallbackShare }) => {
+    const share = Math.round(fallbackShare * 1000) / 1000;
+    logger.info({ event: 'store-replicas', replica, replicas, fallbackShare: share }, `${replicas} replica(s) share the store: while it is down, this one keeps to ${share} of each limit`);
+  });
   on('store-leases-expired', ({ count }) => {
     logger.info({ event: 'store-leases-expired', count }, `reclaimed ${count} slot(s) or source count(s) of replicas that stopped renewing`);
   });

@@ -73,6 +73,10 @@ export interface StoreStatusView {
   readonly since: string;
   readonly reason: string | null;
   readonly onStoreDown: string;
+  /** Replicas sharing the store at the last heartbeat (0: not seen yet). */
+  readonly replicas: number;
+  /** The share of each limit this replica keeps to alone while the store is down. */
+  readonly fallbackShare: number;
 }
 
 /** Sources refused for their penalties right now, most recently penalised first (at most PENALISED_SHOWN). */
@@ -157,7 +161,16 @@ export function buildStatus(source: StatusSource): ProxyStatus {
 
 export function storeStatus(status: StoreStatus | undefined): StoreStatusView | null {
   if (!status) return null;
-  return { replica: status.replica, url: status.store, state: status.state, since: new Date(status.since).toISOString(), reason: status.reason ?? null, onStoreDown: status.onStoreDown };
+  return {
+    replica: status.replica,
+    url: status.store,
+    state: status.state,
+    since: new Date(status.since).toISOString(),
+    reason: status.reason ?? null,
+    onStoreDown: status.onStoreDown,
+    replicas: status.replicas,
+    fallbackShare: Math.round(status.fallbackShare * 1000) / 1000,
+  };
 }
 
 function poolStatus(pool: BackendPool, source: StatusSource): PoolStatus {

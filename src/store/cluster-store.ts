@@ -35,7 +35,14 @@ export interface StoreStatus {
   readonly since: number;
   readonly reason: string | undefined;
   readonly onStoreDown: ClusterConfig['onStoreDown'];
+  /** Replicas sharing the store at the last heartbeat (0: not seen yet). */
+  readonly replicas: number;
+  /** The share of each limit kept to alone while the store is down. */
+  readonly fallbackShare: number;
 }
+
+/** Before a replica has seen how many share the store: the share it keeps to alone. */
+const UNSEEN_FALLBACK_SHARE = 0.5;
 
 /**
  * This replica's part in a cluster that shares one budget in Valkey/Redis (docs/cluster.md):
@@ -57,6 +64,8 @@ export class ClusterStore implements StoreContext {
   private restoring = false;
   private changedAt = Date.now();
   private lastReason: string | undefined;
+  /** Replicas sharing the store at the last heartbeat (this one included); 0 before any. */
+  private liveReplicas = 0;
 
   constructor(deps: ClusterStoreDeps) {
     const { settings, events } = deps;
@@ -93,8 +102,25 @@ export class ClusterStore implements StoreContext {
     return this.currentEpoch;
   }
 
+  /**
+   * The share of each limit this replica keeps to alone while the store is down: `localShare`
+   * when set, else 1 / the replicas it last saw sharing the store (0.5 before it ever saw it).
+   */
+  get fallbackShare(): number {
+    return this.settings.localShare ?? (this.liveReplicas > 0 ? 1 / this.liveReplicas : UNSEEN_FALLBACK_SHARE);
+  }
+
   status(): StoreStatus {
-    return { replica: this.replica, store: redactedUrl(this.settings.store), state: this.connection.state, since: this.changedAt, reason: this.lastReason, onStoreDown: this.settings.onStoreDown };
+    return {
+      replica: this.replica,
+      store: redactedUrl(this.settings.store),
+      state: this.connection.state,
+      since: this.changedAt,
+      reason: this.lastReason,
+      onStoreDown: this.settings.onStoreDown,
+      replicas: this.liveReplicas,
+      fallbackShare: this.fallbackShare,
+    };
   }
 
   /** Connects in the background; until the store answers, limits are local (onStoreDown). */
@@ -112,7 +138,7 @@ export class ClusterStore implements StoreContext {
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
     this.slots.close();
-    if (this.up) await this.run('leave', LEAVE_SCRIPT, [this.keys.alive(this.replica)], []);
+    if (this.up) await this.run('leave', LEAVE_SCRIPT, [this.keys.alive(this.replica), this.keys.replicas], [this.replica]);
     await this.connection.close();
   }
 
@@ -147,11 +173,16 @@ export class ClusterStore implements StoreContext {
     // From now on every count held is in the store: released, it is given back.
     this.currentEpoch += 1;
     const args = [this.keys.prefix, this.replica, this.settings.leaseTtl, countKeyTtlMs(this.settings), ...pairs];
-    const result = await this.run<number[]>('renew', RENEW_SCRIPT, [this.keys.alive(this.replica)], args);
+    const result = await this.run<number[]>('renew', RENEW_SCRIPT, [this.keys.alive(this.replica), this.keys.replicas], args);
     if (!result.ok) return false;
     slotHoldings.forEach(([address], index) => this.slots.seen(address, result.value[index] ?? 0));
-    const expired = result.value[result.value.length - 1] ?? 0;
+    const expired = result.value[result.value.length - 2] ?? 0;
     if (expired > 0) this.events.emit('store-leases-expired', { count: expired });
+    const replicas = result.value[result.value.length - 1] ?? 0;
+    if (replicas !== this.liveReplicas && replicas > 0) {
+      this.liveReplicas = replicas;
+      this.events.emit('store-replicas', { replica: this.replica, replicas, fallbackShare: this.fallbackShare });
+    }
     return true;
   }
 

@@ -10,6 +10,8 @@ export interface StoreKeys {
   rate(key: string): string;
   penalty(key: string): string;
   readonly penalised: string;
+  /** Sorted set replica → when its heartbeat runs out: how many replicas share the store. */
+  readonly replicas: string;
 }
 
 export function storeKeys(prefix: string): StoreKeys {
@@ -24,5 +26,6 @@ export function storeKeys(prefix: string): StoreKeys {
     rate: (key) => `${prefix}rate:${key}`,
     penalty: (key) => `${prefix}pen:${key}`,
     penalised: `${prefix}penalised`,
+    replicas: `${prefix}replicas`,
   };
 }

@@ -12,6 +12,7 @@
  * - `P src:<source>`      hash replica → open connections from that source;
  * - `P rate:<source>`     the source's token bucket;
  * - `P pen:<source>`      the source's penalty; `P penalised` sorted set source → expiry;
+ * - `P replicas`          sorted set replica → when its heartbeat runs out (the live count);
  * - channel `P events`    "f <host:port>" (a slot was freed while someone waited),
  *                         "p <source> <remainingMs> <kind> <charges>" (a penalty is active).
  *
@@ -114,14 +115,19 @@ return 1
 `;
 
 /**
- * KEYS: alive. ARGV: prefix, me, ttlMs, keyTtlMs, then hash key / count pairs: this
+ * KEYS: alive, replicas. ARGV: prefix, me, ttlMs, keyTtlMs, then hash key / count pairs: this
  * replica's heartbeat, and what it holds, asserted as absolute counts (a restarted
  * store gets them all back; a lost reply or a missed give is corrected).
- * Returns the live sum of each hash, then the expired total.
+ * Returns the live sum of each hash, then the expired total, then the live replicas.
  */
 export const RENEW = `${COMMON}
 local prefix, me, ttl, key_ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('SET', KEYS[1], '1', 'PX', ttl)
+local now = now_ms()
+redis.call('ZADD', KEYS[2], now + ttl, me)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('PEXPIRE', KEYS[2], key_ttl)
+local replicas = redis.call('ZCARD', KEYS[2])
 local out, expired = {}, 0
 for i = 5, #ARGV, 2 do
   local key, count = ARGV[i], tonumber(ARGV[i + 1])
@@ -136,6 +142,7 @@ for i = 5, #ARGV, 2 do
   expired = expired + gone
 end
 out[#out + 1] = expired
+out[#out + 1] = replicas
 return out
 `;
 
@@ -229,8 +236,9 @@ end
 return out
 `;
 
-/** KEYS: alive. A replica leaving cleanly: what it still holds stops counting at once. */
+/** KEYS: alive, replicas. ARGV: me. A replica leaving cleanly: what it still holds stops counting at once. */
 export const LEAVE = `
 redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 `;

@@ -40,7 +40,7 @@ export class SharedSlots implements SlotAuthority {
   }
 
   get localShare(): number {
-    return this.store.settings.localShare;
+    return this.store.fallbackShare;
   }
 
   get epoch(): number {

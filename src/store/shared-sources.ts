@@ -21,7 +21,7 @@ export function localSourceAdmission(limits: SourceLimits): SourceAdmission {
  * Per-source limits counted across replicas: open connections from a source, summed
  * over all live replicas, and one token bucket per source, both in the store. Each
  * replica also counts its own connections locally: that is what it asserts to the store
- * at every renewal, and what it falls back on (scaled by localShare) while the store is down.
+ * at every renewal, and what it falls back on (scaled by the fallback share) while the store is down.
  */
 export class SharedSources implements SourceAdmission {
   private readonly store: StoreContext;
@@ -75,7 +75,7 @@ export class SharedSources implements SourceAdmission {
   /** No answer: this replica's own count against its share of each limit. */
   private fallback(address: string, reason: 'down' | 'timeout' | 'error', done: (verdict: SourceVerdict) => void): void {
     this.store.events.emit('store-fallback', { what: 'source', reason });
-    const verdict = this.limits.admit(address, this.store.settings.localShare);
+    const verdict = this.limits.admit(address, this.store.fallbackShare);
     if (!verdict.ok) {
       done(verdict);
       return;

@@ -12,6 +12,8 @@ export interface StoreContext extends StoreEpoch {
   readonly events: ProxyEvents;
   /** Shared limits apply (connected, holdings restored, answering in time). */
   readonly up: boolean;
+  /** The share of each limit kept to alone while the store is down (localShare, or 1 / live replicas). */
+  readonly fallbackShare: number;
   run<T>(op: string, code: Script, keys: readonly string[], args: readonly (string | number)[], onLate?: (value: T) => void): Promise<CallResult<T>>;
 }
 

@@ -227,6 +227,44 @@ describe('handshake slots shared by replicas through a real Valkey/Redis', { ski
     }
   });
 
+  it('without localShare, the share kept while the store is down follows the replicas: three sharing, each keeps to a third', async () => {
+    const own = await startRedis();
+    try {
+      const backend = await startFixtureBackend('ssh-sink');
+      backends.push(backend);
+      const started: TestProxy[] = [];
+      for (const replicaId of ['n0', 'n1', 'n2']) {
+        const proxy = await startProxy({
+          servers: [{ name: 'sink', host: backend.host, port: backend.port }],
+          pool: { handshake: { maxStartups: 6 }, queue: { timeout: '20s' } },
+          config: { cluster: { store: own.url, prefix: 'share:', leaseTtl: '1s', replicaId } },
+          logLevel: 'info',
+        });
+        proxies.push(proxy);
+        started.push(proxy);
+      }
+      // Each has seen all three at a heartbeat: 1/3 of each limit alone.
+      const seen = await Promise.all(started.map((proxy) => proxy.waitForLog((line) => line.event === 'store-replicas' && line.replicas === 3, 10_000)));
+      assert.deepEqual(seen.map((line) => line.fallbackShare), [0.333, 0.333, 0.333]);
+      const b = started[1] as TestProxy;
+      await own.stop();
+      await b.waitForLog((line) => line.event === 'store-state' && line.to === 'down', 10_000);
+      // 6 × 1/3 = 2 on this replica (the fixed 0.5 of before gave 3, and 9 for three replicas).
+      const during = [await identifiedClient(b.port, 'share_0', sockets), await identifiedClient(b.port, 'share_1', sockets)];
+      for (const client of during) assert.equal(await client.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
+      const third = await identifiedClient(b.port, 'share_2', sockets);
+      let thirdServed = false;
+      void third.firstLine.then(() => (thirdServed = true));
+      await backend.waitForConnections(2, 5000);
+      assert.equal(backend.maxConcurrent, 2);
+      assert.equal(thirdServed, false, 'a third of 6 is 2 on this replica');
+      during[0]?.socket.destroy();
+      assert.equal(await third.firstLine, 'SSH-2.0-SinkFixture_1.0\r\n');
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('a frozen store: each take is decided locally past acquireTimeout, three misses mark it down (slow); thawed, it is shared again', async () => {
     const own = await startRedis();
     try {

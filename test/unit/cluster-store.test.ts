@@ -191,7 +191,7 @@ pools:
 
   it('fills the defaults', () => {
     const config = parseConfigText(`${base}cluster:\n  store: redis://127.0.0.1:6379/0\n`, 'test.yaml');
-    assert.deepEqual(config.cluster, { store: 'redis://127.0.0.1:6379/0', prefix: 'sbp:', leaseTtl: 10000, onStoreDown: 'local', localShare: 0.5, acquireTimeout: 250, passwordEnv: 'SBP_STORE_PASSWORD' });
+    assert.deepEqual(config.cluster, { store: 'redis://127.0.0.1:6379/0', prefix: 'sbp:', leaseTtl: 10000, onStoreDown: 'local', acquireTimeout: 250, passwordEnv: 'SBP_STORE_PASSWORD' });
   });
 
   it('check-config prints it in the config file vocabulary, with the store password masked', () => {
