@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createBastionNamespaces } from '../fixtures/bastion-namespaces.js';
 import { runSsh } from '../fixtures/clients.js';
+import type { NamespaceTopology } from '../fixtures/namespace-topology.js';
 import { netnsUnavailable } from '../fixtures/netns.js';
 import { runProcess, type RunResult } from '../fixtures/run-process.js';
 import { startServeProcess, type ServeProcess } from '../fixtures/serve-process.js';
@@ -25,18 +26,6 @@ const SSHD_PORT = { 9: 2209, 10: 2210 } as const;
 const ACCEPTED = /Accepted publickey for \S+ from (\S+) port (\d+)/g;
 const escaped = (text: string): string => text.replace(/[.[\]]/g, '\\$&');
 
-/** What both fixtures give: where the proxy and sshd run, and the addresses. */
-interface Topology {
-  readonly proxyExec: readonly string[];
-  readonly sshdExec: readonly string[];
-  readonly proxyAddress: { readonly v4: string; readonly v6: string };
-  readonly sshdAddress: { readonly v4: string; readonly v6: string };
-  readonly clients: { readonly v4: readonly [string, string]; readonly v6: readonly [string, string] };
-  readonly proxySources: readonly string[];
-  proxyIp(...args: string[]): string;
-  remove(): void;
-}
-
 const TOPOLOGIES = [
   { name: 'sidecar', create: createSidecarNamespace, missingRoute: "sshd's replies from .* to client addresses would leave this host", added: /run: ip -4 rule add from \S+ lookup 100/ },
   { name: 'bastion', create: createBastionNamespaces, missingRoute: 'is on another host, and no fwmark rule delivers its marked replies locally', added: /run: iptables -t mangle -A PREROUTING -p tcp -s \S+ --sport 2209 -j MARK --set-mark 0x1/ },
@@ -45,7 +34,7 @@ const TOPOLOGIES = [
 for (const topology of TOPOLOGIES) {
   const skip = SKIP || (topology.name === 'bastion' && !existsSync('/usr/sbin/iptables') ? 'iptables is not installed (the bastion marks replies)' : false);
   describe(`source: transparent, ${topology.name}`, { skip, timeout: 180_000 }, () => {
-    let net: Topology;
+    let net: NamespaceTopology;
     const sshds = new Map<SshdVersion, SshdHandle>();
     let proxy: ServeProcess | undefined;
 
