@@ -81,6 +81,8 @@ test('workers: 2 serves sessions from both workers, and one scrape of the primar
   assert.equal(lookup.status, 200, lookup.body);
   assert.equal((JSON.parse(lookup.body) as { backendLocalPort: number }).backendLocalPort, Number(port));
   assert.equal((await held).code, 0);
+  // ssh may exit before the worker has closed its session: once its line is logged, it is gone.
+  await proxy.waitForLog((line) => line.event === 'session' && line.backendLocalPort === Number(port), 10_000, 'the held session ended');
   assert.equal((await httpRequest(adminPort, `/api/session?address=${address}&port=${port}`)).status, 404, 'every worker said no');
 
   const body = await status();
