@@ -3,7 +3,7 @@ import { attemptCodeForSocketError, type AttemptFailureCode } from '../errors.js
 import { formatHostPort, normaliseAddress } from '../net/address.js';
 import { familyOf, TransparentSocketError, type TransparentSockets } from '../net/transparent-socket.js';
 import { IdentParser, type IdentLimits, type SshIdentification } from '../protocol/ssh-ident.js';
-import { markReusedReads, readInto, reusedReadOptions, stopReadingInto } from '../proxy/reused-reads.js';
+import { markReusedReads, readInto, reusedReadOptions, stopReadingInto } from '../net/reused-reads.js';
 
 export interface AttemptOptions {
   readonly host: string;
@@ -28,7 +28,7 @@ export interface AttemptOptions {
   readonly sendOnSuccess?: boolean;
   readonly identLimits?: IdentLimits;
   /**
-   * Read into a reused buffer (`onread`, see src/proxy/reused-reads.ts): the socket then
+   * Read into a reused buffer (`onread`, see src/net/reused-reads.ts): the socket then
    * emits no 'data' events; its bytes go to its read target. For sockets a Splice takes over.
    */
   readonly reuseReads?: boolean;

@@ -3,7 +3,7 @@ import { attemptBackend, type AttemptHandle, type AttemptOutcome } from './attem
 import { encodeProxyHeader } from '../protocol/proxy-protocol-encode.js';
 import { awaitServerKexInit } from './kexinit-wait.js';
 import type { ProxyEvents } from '../events/bus.js';
-import { closePolitely, type PoliteClose } from './polite-close.js';
+import { closePolitely, type PoliteClose } from '../net/polite-close.js';
 import type { BackendPool } from './pool.js';
 import type { BackendServer } from './server.js';
 

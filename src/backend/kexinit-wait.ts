@@ -2,7 +2,7 @@ import { formatHostPort } from '../net/address.js';
 import { parseKexInit, type KexInit } from '../protocol/kexinit.js';
 import { missingInCommon } from '../protocol/kexinit-common.js';
 import { SshPacketReader } from '../protocol/ssh-packets.js';
-import { readInto, stopReadingInto } from '../proxy/reused-reads.js';
+import { readInto, stopReadingInto } from '../net/reused-reads.js';
 import type { AttemptFailure, AttemptFailureDetail, AttemptHandle, AttemptSuccess } from './attempt.js';
 
 export interface KexInitWaitOptions {

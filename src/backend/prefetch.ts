@@ -3,7 +3,7 @@ import { subscribe, type ProxyEvents } from '../events/bus.js';
 import type { Ticket } from '../ticket.js';
 import { attemptBackend, type AttemptHandle, type AttemptSuccess } from './attempt.js';
 import type { PrefetchedConnection, PrefetchSource } from './lease.js';
-import { closePolitely } from './polite-close.js';
+import { closePolitely } from '../net/polite-close.js';
 import type { BackendPool } from './pool.js';
 import { ReadyConnection, type PrefetchDiscardReason } from './prefetch-connection.js';
 import type { BackendServer } from './server.js';

@@ -10,7 +10,7 @@ import { ConfigError } from '../errors.js';
 import { ProxyRuntime } from '../runtime.js';
 import { SystemdNotifier } from '../systemd/notify.js';
 import { inheritedListenerFds, notifyingReloads, serviceStatus } from '../systemd/service.js';
-import { attachReloader } from './config-reloader.js';
+import { attachReloader } from '../config/reloader.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import type { ServeArgs } from './serve.js';
 

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { BackendPool } from '../backend/pool.js';
-import type { Reloadable } from '../cli/config-reloader.js';
+import type { Reloadable } from '../config/reloader.js';
 import type { Config } from '../config/schema.js';
 import type { ProxyEvents } from '../events/bus.js';
 import type { ReloadChanges } from '../events/contract.js';

@@ -3,7 +3,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { HealthChecker } from '../backend/health-checker.js';
 import { BackendPool } from '../backend/pool.js';
-import { attachReloader, type ReloaderOptions } from '../cli/config-reloader.js';
+import { attachReloader, type ReloaderOptions } from '../config/reloader.js';
 import type { ClusterConfig, Config } from '../config/schema.js';
 import { ProxyEvents } from '../events/bus.js';
 import { AdminServer } from '../observe/admin.js';

@@ -1,7 +1,7 @@
 /**
  * Human output for probe results. JSON output is the result objects themselves.
  */
-import { formatMs, type LatencySummary } from '../loadtest/stats.js';
+import { formatMs, type LatencySummary } from '../stats/latency.js';
 import type { ProbeDistribution } from './probe-many.js';
 import type { ProbeResult } from './probe.js';
 

@@ -3,7 +3,7 @@
  * failures (MaxStartups throttling shows up as "7/20 throttled").
  */
 import { formatHostPort } from '../net/address.js';
-import { summarise, type LatencySummary } from '../loadtest/stats.js';
+import { summarise, type LatencySummary } from '../stats/latency.js';
 import { probe, type ProbeOptions, type ProbeResult } from './probe.js';
 import { hintFor } from './hints.js';
 import type { ProbeVerdict } from './verdicts.js';

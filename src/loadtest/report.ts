@@ -5,7 +5,7 @@
  */
 import type { LoadAttemptRecord, LoadMode } from './client.js';
 import type { LoadTestRun, LoadTarget } from './runner.js';
-import { formatMs, histogram, renderHistogram, summarise, type HistogramBucket, type LatencySummary } from './stats.js';
+import { formatMs, histogram, renderHistogram, summarise, type HistogramBucket, type LatencySummary } from '../stats/latency.js';
 
 export const LATENCY_PHASES = ['connect', 'banner', 'handshake', 'auth', 'total'] as const;
 export type LatencyPhase = (typeof LATENCY_PHASES)[number];

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { parseKexInit } from '../protocol/kexinit.js';
 import { NewKeysWatcher } from '../protocol/ssh-packets.js';
 import { holdsSeveralPackets, negotiateServerToClient, packetShape, type PacketShape } from '../protocol/smallest-packet.js';
-import { addReadTap, removeReadTap, usesReusedReads } from './reused-reads.js';
+import { addReadTap, removeReadTap, usesReusedReads } from '../net/reused-reads.js';
 import type { SuccessShapes } from '../protocol/success-shapes.js';
 
 /**

@@ -10,10 +10,10 @@ import type { LiveSessions } from './live-sessions.js';
 import { Session, type SessionContext } from './session.js';
 import { bothTickets, type Ticket } from '../ticket.js';
 import type { SourcePenalties } from './penalties.js';
-import type { SourceAdmission } from '../store/shared-sources.js';
-import type { PenaltyCharger } from '../store/shared-penalties.js';
+import type { SourceAdmission } from './source-admission.js';
+import type { PenaltyCharger } from './penalty-charger.js';
 import type { SourceVerdict } from './source-limits.js';
-import { closePolitely } from '../backend/polite-close.js';
+import { closePolitely } from '../net/polite-close.js';
 
 /** What sshd writes when it drops a connection (MaxStartups, penalties): clients print it. */
 const NOT_ALLOWED_LINE = Buffer.from('Not allowed at this time\r\n');

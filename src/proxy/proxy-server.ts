@@ -10,8 +10,8 @@ import type { Session } from './session.js';
 import { SourcePenalties } from './penalties.js';
 import { SourceLimits } from './source-limits.js';
 import { ClusterStore } from '../store/cluster-store.js';
-import { localSourceAdmission, type SourceAdmission } from '../store/shared-sources.js';
-import { localPenaltyCharger, type PenaltyCharger } from '../store/shared-penalties.js';
+import { localSourceAdmission, type SourceAdmission } from './source-admission.js';
+import { localPenaltyCharger, type PenaltyCharger } from './penalty-charger.js';
 
 export interface ProxyServerOptions {
   /** Listening sockets systemd passed, by listener name (src/systemd/listen-fds.ts). */

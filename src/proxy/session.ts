@@ -334,7 +334,7 @@ export class Session {
         port: server.port,
         connectTimeoutMs: timeouts.connect,
         bannerTimeoutMs: timeouts.banner,
-        // Server→client reads land in a reused buffer (src/proxy/reused-reads.ts).
+        // Server→client reads land in a reused buffer (src/net/reused-reads.ts).
         reuseReads: true,
         // A backend silent for a moment gets the client's identification line early (RFC 4253
         // lets both sides send at once): an HTTP or TLS server answers it and is recognised

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { SplicedCloseCode } from '../errors.js';
-import { setReadTarget, usesReusedReads } from './reused-reads.js';
+import { setReadTarget, usesReusedReads } from '../net/reused-reads.js';
 
 export interface SpliceOptions {
   /** Idle timeout on the client side (covers both directions); 0 = off. */

@@ -1,4 +1,5 @@
 import type { AuthOutcome } from '../proxy/handshake-tracker.js';
+import type { PenaltyCharger } from '../proxy/penalty-charger.js';
 import type { PenaltyActivation, PenaltyKind, SourcePenalties } from '../proxy/penalties.js';
 import { PENALTY_CHARGE, PENALTY_LOAD } from './scripts.js';
 import { script } from './store-connection.js';
@@ -6,21 +7,6 @@ import type { StoreContext } from './store-context.js';
 
 const CHARGE = script(PENALTY_CHARGE);
 const LOAD = script(PENALTY_LOAD);
-
-/** How a finished session is charged to its source: here alone, or in the shared store. */
-export interface PenaltyCharger {
-  /** `activated` runs if this charge turned the source penalised. */
-  charge(address: string, outcome: AuthOutcome | undefined, activated: (activation: PenaltyActivation) => void): Promise<void> | void;
-}
-
-export function localPenaltyCharger(penalties: SourcePenalties): PenaltyCharger {
-  return {
-    charge: (address, outcome, activated) => {
-      const activation = penalties.charge(address, outcome);
-      if (activation) activated(activation);
-    },
-  };
-}
 
 /**
  * Per-source penalties counted across replicas: every charge goes to one record per

@@ -1,3 +1,4 @@
+import type { SourceAdmission } from '../proxy/source-admission.js';
 import type { SourceLimits, SourceVerdict } from '../proxy/source-limits.js';
 import { CountedTicket, ticket } from '../ticket.js';
 import { SOURCE_ADMIT, SOURCE_RELEASE } from './scripts.js';
@@ -6,16 +7,6 @@ import { countKeyTtlMs, type StoreContext } from './store-context.js';
 
 const ADMIT = script(SOURCE_ADMIT);
 const RELEASE = script(SOURCE_RELEASE);
-
-/** How the listener admits a client's source: at once (local limits), or once the shared store has answered. */
-export interface SourceAdmission {
-  admit(address: string, done: (verdict: SourceVerdict) => void): void;
-}
-
-/** Per-source limits of this process alone. */
-export function localSourceAdmission(limits: SourceLimits): SourceAdmission {
-  return { admit: (address, done) => done(limits.admit(address)) };
-}
 
 /**
  * Per-source limits counted across replicas: open connections from a source, summed

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import type { Reloadable } from '../cli/config-reloader.js';
+import type { Reloadable } from '../config/reloader.js';
 import type { Config } from '../config/schema.js';
 import { InheritedSockets } from './listen-fds.js';
 import type { SystemdNotifier } from './notify.js';

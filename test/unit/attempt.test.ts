@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { attemptBackend, type AttemptOptions, type AttemptOutcome } from '../../src/backend/attempt.js';
-import { setReadTarget } from '../../src/proxy/reused-reads.js';
+import { setReadTarget } from '../../src/net/reused-reads.js';
 import { freePort } from '../fixtures/wait.js';
 
 /** A loopback server that does `behave` with each connection. */

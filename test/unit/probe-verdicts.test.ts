@@ -6,7 +6,7 @@ import { ATTEMPT_FAILURE_CODES, type AttemptFailureCode } from '../../src/errors
 import { hintFor } from '../../src/diagnose/hints.js';
 import { describeHostKey } from '../../src/diagnose/host-key.js';
 import { isHealthyVerdict, PROBE_VERDICTS, verdictForOutcome } from '../../src/diagnose/verdicts.js';
-import { histogram, percentile, summarise } from '../../src/loadtest/stats.js';
+import { histogram, percentile, summarise } from '../../src/stats/latency.js';
 
 function failure(code: AttemptFailureCode, extra: Partial<AttemptFailure> = {}): AttemptFailure {
   return { ok: false, code, message: 'm', connectMs: 1, elapsedMs: 2, received: Buffer.alloc(0), preLines: [], ...extra };

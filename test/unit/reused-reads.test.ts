@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { markReusedReads, reusedReadOptions, setReadTarget } from '../../src/proxy/reused-reads.js';
+import { markReusedReads, reusedReadOptions, setReadTarget } from '../../src/net/reused-reads.js';
 
 /** One read as libuv does it: the buffer function, bytes copied in, then the callback. */
 function read(options: ReturnType<typeof reusedReadOptions>, socket: Socket, bytes: Buffer, into?: Buffer): Buffer {

@@ -1,7 +1,7 @@
 import { unwatchFile, watchFile, type Stats } from 'node:fs';
-import { loadConfigFile } from '../config/load.js';
-import type { ConfigOverrides } from '../config/overrides.js';
-import type { Config } from '../config/schema.js';
+import { loadConfigFile } from './load.js';
+import type { ConfigOverrides } from './overrides.js';
+import type { Config } from './schema.js';
 import { ConfigError } from '../errors.js';
 
 /** What a reload is applied to: a ProxyRuntime, or with workers the cluster primary (src/cluster/primary-reload.ts). */
