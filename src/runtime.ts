@@ -5,6 +5,7 @@ import type { BackendPool } from './backend/pool.js';
 import { BannerPrefetcher } from './backend/prefetch.js';
 import type { Config } from './config/schema.js';
 import { checkTransparentSetup } from './net/transparent-checks.js';
+import { ClusterStore } from './store/cluster-store.js';
 import { AdminServer } from './observe/admin.js';
 import { ProxyEvents } from './events/bus.js';
 import { createLogger, logEvents } from './observe/log.js';
@@ -51,7 +52,12 @@ export class ProxyRuntime {
     this.config = config;
     this.options = options;
     this.logger = options.logger ?? createLogger(config.log, logIdentity(config.cluster?.replicaId));
-    this.server = new ProxyServer(config, this.events, options.inheritedFds ? { inheritedFds: options.inheritedFds } : {});
+    const { cluster } = config;
+    this.server = new ProxyServer(config, this.events, {
+      ...(options.inheritedFds ? { inheritedFds: options.inheritedFds } : {}),
+      // The shared store (docs/cluster.md): chosen here, so the data plane never imports it.
+      sharedBudget: cluster ? (parts) => new ClusterStore({ settings: cluster, ...parts }) : undefined,
+    });
     // A throwing observer is caught by the bus; say so once per event name (it may throw on every event).
     const reported = new Set<string>();
     this.events.onObserverError = (event, error) => {

@@ -1,12 +1,12 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { BackendPool } from '../backend/pool.js';
 import { subscribe, type ProxyEvents } from '../events/bus.js';
-import type { ClusterStore } from '../store/cluster-store.js';
+import type { SharedBudget } from '../proxy/shared-budget.js';
 import { STORE_BUCKETS_SECONDS } from './buckets.js';
 
 /** What the store metrics read: the store (if configured), the pools and the events. */
 export interface StoreMetricsSource {
-  readonly store: ClusterStore | undefined;
+  readonly store: SharedBudget | undefined;
   readonly pools: ReadonlyMap<string, BackendPool>;
   readonly events: ProxyEvents;
 }

@@ -6,16 +6,18 @@ import { ProxyEvents } from '../events/bus.js';
 import type { ReloadChanges } from '../events/contract.js';
 import { ConnectionBudget, Listener, type ListenerDeps } from './listener.js';
 import { LiveSessions } from './live-sessions.js';
+import type { SharedBudget, SharedBudgetFactory } from './shared-budget.js';
 import type { Session } from './session.js';
 import { SourcePenalties } from './penalties.js';
 import { SourceLimits } from './source-limits.js';
-import { ClusterStore } from '../store/cluster-store.js';
 import { localSourceAdmission, type SourceAdmission } from './source-admission.js';
 import { localPenaltyCharger, type PenaltyCharger } from './penalty-charger.js';
 
 export interface ProxyServerOptions {
   /** Listening sockets systemd passed, by listener name (src/systemd/listen-fds.ts). */
   readonly inheritedFds?: ReadonlyMap<string, number>;
+  /** A budget shared with other replicas (cluster.store): runtime.ts builds it from src/store/. */
+  readonly sharedBudget?: SharedBudgetFactory | undefined;
 }
 
 /**
@@ -41,7 +43,7 @@ export class ProxyServer {
   /** Spliced sessions by their backend connection's own end (GET /api/session). */
   readonly live = new LiveSessions();
   /** The shared store (cluster.store): slots, per-source limits and penalties across replicas. */
-  readonly store: ClusterStore | undefined;
+  readonly store: SharedBudget | undefined;
   private readonly sources: SourceAdmission;
   private readonly charger: PenaltyCharger;
   private draining = false;
@@ -59,7 +61,7 @@ export class ProxyServer {
     this.budget = new ConnectionBudget(this.connectionCap.effective);
     this.sourceLimits = new SourceLimits(config.limits);
     this.penalties = new SourcePenalties(config.penalties);
-    this.store = config.cluster ? new ClusterStore({ settings: config.cluster, events, sourceLimits: this.sourceLimits, penalties: this.penalties }) : undefined;
+    this.store = options.sharedBudget?.({ sourceLimits: this.sourceLimits, penalties: this.penalties, events });
     this.sources = this.store?.sources ?? localSourceAdmission(this.sourceLimits);
     this.charger = this.store?.penalties ?? localPenaltyCharger(this.penalties);
     for (const pool of config.pools) this.pools.set(pool.name, this.newPool(pool));
@@ -95,7 +97,7 @@ export class ProxyServer {
 
   private newPool(config: Config['pools'][number]): BackendPool {
     const pool = new BackendPool(config, this.events);
-    this.store?.slots.attach(pool);
+    this.store?.attach(pool);
     return pool;
   }
 

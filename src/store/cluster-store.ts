@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import { redactedUrl } from '../config/redact.js';
 import type { ClusterConfig } from '../config/schema.js';
+import type { BackendPool } from '../backend/pool.js';
+import type { SharedBudget, SharedBudgetStatus } from '../proxy/shared-budget.js';
 import type { ProxyEvents } from '../events/bus.js';
 import type { SourcePenalties } from '../proxy/penalties.js';
 import type { SourceLimits } from '../proxy/source-limits.js';
@@ -9,7 +11,7 @@ import { LEAVE, RENEW } from './scripts.js';
 import { SharedPenalties } from './shared-penalties.js';
 import { SharedSlots } from './shared-slots.js';
 import { SharedSources } from './shared-sources.js';
-import { script, StoreConnection, type CallResult, type Script, type StoreState } from './store-connection.js';
+import { script, StoreConnection, type CallResult, type Script } from './store-connection.js';
 import { countKeyTtlMs, type StoreContext } from './store-context.js';
 
 const RENEW_SCRIPT = script(RENEW);
@@ -27,19 +29,7 @@ export interface ClusterStoreDeps {
 }
 
 /** What /api/status shows of the store. */
-export interface StoreStatus {
-  readonly replica: string;
-  readonly store: string;
-  readonly state: StoreState;
-  /** Date.now() of the last state change. */
-  readonly since: number;
-  readonly reason: string | undefined;
-  readonly onStoreDown: ClusterConfig['onStoreDown'];
-  /** Replicas sharing the store at the last heartbeat (0: not seen yet). */
-  readonly replicas: number;
-  /** The share of each limit kept to alone while the store is down. */
-  readonly fallbackShare: number;
-}
+export type StoreStatus = SharedBudgetStatus;
 
 /** Before a replica has seen how many share the store: the share it keeps to alone. */
 const UNSEEN_FALLBACK_SHARE = 0.5;
@@ -50,7 +40,7 @@ const UNSEEN_FALLBACK_SHARE = 0.5;
  * them as absolute counts, which also restores them into a restarted store), and the
  * shared slots, per-source limits and penalties built on it.
  */
-export class ClusterStore implements StoreContext {
+export class ClusterStore implements StoreContext, SharedBudget {
   readonly replica: string;
   readonly keys: StoreKeys;
   readonly settings: ClusterConfig;
@@ -121,6 +111,11 @@ export class ClusterStore implements StoreContext {
       replicas: this.liveReplicas,
       fallbackShare: this.fallbackShare,
     };
+  }
+
+  /** Each pool takes its handshake slots from the store while it is up. */
+  attach(pool: BackendPool): void {
+    this.slots.attach(pool);
   }
 
   /** Connects in the background; until the store answers, limits are local (onStoreDown). */

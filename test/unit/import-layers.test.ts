@@ -33,10 +33,7 @@ const LAYERS: Readonly<Record<string, number>> = {
 };
 
 /** Known arrows up, each with the issue that removes it. */
-const KNOWN: ReadonlySet<string> = new Set([
-  // ClusterStore is still built by the proxy server; issue 23 moves that into runtime.ts.
-  'proxy/proxy-server.ts -> store',
-]);
+const KNOWN: ReadonlySet<string> = new Set<string>([]);
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
