@@ -13,6 +13,15 @@ const REFUSALS_TO_SUSPECT = 3;
  */
 const SUSPECT_SPAN_MS = 1000;
 
+/**
+ * Whether the proxy holds under half of its slots on `server` (not counting `held` of the
+ * caller's own): a refusal then is not the proxy's own MaxStartups excess, but the server
+ * refusing a source (the proxy's address here; a client's with source: transparent).
+ */
+export function fewProxySlotsInUse(server: BackendServer, held = 0): boolean {
+  return server.handshakesActive - held < Math.max(1, Math.floor(server.maxStartups / 2));
+}
+
 export interface OwnPenaltyEpisode {
   readonly server: BackendServer;
   /** The proxy's address as the backend saw it (what to exempt), when known. */
@@ -85,7 +94,7 @@ export class OwnPenaltyWatch {
       return;
     }
     // With half its own slots in use, a refusal may be the proxy's own MaxStartups excess.
-    if (server.handshakesActive >= Math.max(1, Math.floor(server.maxStartups / 2))) return;
+    if (!fewProxySlotsInUse(server)) return;
     const now = this.now();
     const streak = this.streaks.get(server) ?? { count: 0, since: now, proxyAddress: undefined, withNotice: false };
     streak.count += 1;

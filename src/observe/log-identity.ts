@@ -27,9 +27,11 @@ export function logIdentity(replicaId: string | undefined): LogIdentity {
 }
 
 /** A live session as the admin lookup answers: with the id its log line will carry (`session`). */
-export type LiveSessionReply = LiveSession & { readonly session: string };
+export type LiveSessionReply = Omit<LiveSession, 'splicedAtMs'> & { readonly session: string; readonly splicedAt: string };
 
 /** Made in the process that holds the session (a worker's tag differs from the primary's). */
 export function liveSessionReply(live: LiveSession | undefined): LiveSessionReply | undefined {
-  return live === undefined ? undefined : { session: sessionLogId(live.sessionId), ...live };
+  if (live === undefined) return undefined;
+  const { splicedAtMs, ...rest } = live;
+  return { session: sessionLogId(live.sessionId), ...rest, splicedAt: new Date(splicedAtMs).toISOString() };
 }

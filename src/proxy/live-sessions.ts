@@ -11,7 +11,8 @@ export interface LiveSession {
   /** The backend connection's own end: what sshd logs as `from <address> port <port>`. */
   readonly backendLocalAddress: string;
   readonly backendLocalPort: number;
-  readonly splicedAt: string;
+  /** Date.now() at the splice (formatted only when asked for). */
+  readonly splicedAtMs: number;
 }
 
 const keyOf = (address: string, port: number): string => `${normaliseAddress(address) ?? address}|${port}`;

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { awaitServerKexInit } from '../backend/kexinit-wait.js';
 import { attemptBackend, connectionEndpoints, type AttemptFailure, type AttemptOptions, type AttemptOutcome, type AttemptSuccess, type AttemptHandle } from '../backend/attempt.js';
 import type { BackendPool, Lease } from '../backend/pool.js';
+import { fewProxySlotsInUse } from '../backend/own-penalty.js';
 import { isTransientFailure, planNextAttempt } from '../backend/retry-policy.js';
 import type { BackendServer } from '../backend/server.js';
 import type { KeepaliveConfig, PoolConfig, TimeoutsConfig } from '../config/schema.js';
@@ -449,7 +450,8 @@ export class Session {
     // sshd 10 writes "Not allowed at this time" for a penalised source and for MaxStartups alike:
     // with the proxy's own slots for this server mostly free, it is this client that is refused.
     const refusal = failure.code === 'THROTTLED' || failure.code === 'BACKEND_CLOSED' || failure.code === 'BACKEND_RESET';
-    if (refusal && server.handshakesActive <= Math.max(1, Math.floor(server.maxStartups / 2))) {
+    // The failed attempt still holds its slot here (the lease goes in failOver, after this).
+    if (refusal && fewProxySlotsInUse(server, 1)) {
       return { ...failure, code: 'SOURCE_REFUSED', message: `${failure.message}: the server refuses the client's address ${this.clientAddress} (its checks pass; e.g. sshd PerSourcePenalties)` };
     }
     return failure;
@@ -517,7 +519,7 @@ export class Session {
       clientPort: this.clientPort ?? this.client.remotePort,
       backendLocalAddress: last.localAddress,
       backendLocalPort: last.localPort,
-      splicedAt: new Date().toISOString(),
+      splicedAtMs: Date.now(),
     };
     index.add(this.live);
   }
