@@ -32,9 +32,6 @@ const LAYERS: Readonly<Record<string, number>> = {
   'cli.ts': 8,
 };
 
-/** Known arrows up, each with the issue that removes it. */
-const KNOWN: ReadonlySet<string> = new Set<string>([]);
-
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
@@ -56,17 +53,9 @@ test('every import in src/ points to its own layer or a lower one', () => {
       const target = layerOf(path.resolve(path.dirname(file), match[1] ?? ''));
       if (target === from) continue;
       const arrow = `${path.relative(SRC, file)} -> ${target}`;
-      if ((LAYERS[target] ?? Infinity) > (LAYERS[from] ?? -1) && !KNOWN.has(arrow)) upward.push(arrow);
+      if ((LAYERS[target] ?? Infinity) > (LAYERS[from] ?? -1)) upward.push(arrow);
     }
   }
   assert.ok(files.length > 100, `read ${files.length} files`);
   assert.deepEqual(upward, []);
-});
-
-test('each known upward arrow still exists (remove it from the list once it is gone)', () => {
-  for (const arrow of KNOWN) {
-    const [file = '', target = ''] = arrow.split(' -> ');
-    const text = readFileSync(path.join(SRC, file), 'utf8');
-    assert.match(text, new RegExp(`'\\.\\./${target}/`), arrow);
-  }
 });
