@@ -27,6 +27,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { BackendServer } from '../src/backend/server.js';
+import { fixedServerSpec } from '../src/backend/server-spec.js';
 import { validateConfig } from '../src/config/load.js';
 import { ProxyEvents } from '../src/events/bus.js';
 import { ClusterStore } from '../src/store/cluster-store.js';
@@ -198,7 +199,7 @@ async function takeCost(store: RedisHandle): Promise<{ p50Ms: number; p99Ms: num
   const cluster = new ClusterStore({ settings: config.cluster as NonNullable<typeof config.cluster>, events });
   cluster.start();
   await waitFor(() => cluster.up, { timeoutMs: 10_000, description: 'store up' });
-  const server = new BackendServer('p', { name: 's', address: { host: '127.0.0.1', port: 1 }, weight: 1, backup: false }, 1_000_000);
+  const server = new BackendServer('p', fixedServerSpec('s', '127.0.0.1', 1, 1_000_000));
   const samples: number[] = [];
   for (let index = 0; index < 2000; index += 1) {
     const startedAt = performance.now();

@@ -127,7 +127,7 @@ export class ProxyRuntime {
 
   /** With a `source: transparent` pool: every piece it needs is in place, or this throws naming what is missing. */
   private async checkTransparent(config: Config): Promise<void> {
-    const servers = config.pools.filter((pool) => pool.source === 'transparent').flatMap((pool) => pool.servers.map((server) => server.address));
+    const servers = config.pools.filter((pool) => pool.source === 'transparent').flatMap((pool) => pool.servers.flatMap((server) => (server.address === undefined ? [] : [server.address])));
     if (servers.length === 0) return;
     const { problems, warnings } = await checkTransparentSetup({ servers });
     for (const warning of warnings) this.logger.warn({ event: 'transparent-check' }, warning);

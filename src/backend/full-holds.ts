@@ -60,6 +60,13 @@ export class FullHolds {
     this.streaks.delete(server);
   }
 
+  /** The server left the pool. */
+  forget(server: BackendServer): void {
+    clearTimeout(this.timers.get(server));
+    this.timers.delete(server);
+    this.streaks.delete(server);
+  }
+
   clear(): void {
     for (const [server, timer] of this.timers) {
       clearTimeout(timer);

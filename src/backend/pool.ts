@@ -10,7 +10,8 @@ import { FullHolds } from './full-holds.js';
 import { OwnPenaltyWatch } from './own-penalty.js';
 import { reconcileServers, type ServerChanges } from './pool-reconfigure.js';
 import { ConnectRateLimiter } from './retry-policy.js';
-import { BackendServer, type ServerHealth, type ServerStateChange } from './server.js';
+import { BackendServer, type AdminState, type ServerHealth, type ServerStateChange } from './server.js';
+import { isServerSet, memberSpec, staticSpec, type ServerSpec, type SetMember } from './server-spec.js';
 import { anyServerFree, candidateServers, chooseServer, silentSlots, type LeaseRequest } from './server-choice.js';
 import { localSlotCap, type SlotAuthority, type SlotVerdict } from './slot-authority.js';
 import { CountedTicket } from '../ticket.js';
@@ -43,8 +44,12 @@ export class BackendPool {
   private readonly events: ProxyEvents;
   private readonly waiters = new AcquireQueue();
   private rate: ConnectRateLimiter;
-  /** Servers removed by a reload that still carry sessions: DRAINING, dropped when their last session ends. */
+  /** Servers removed by a reload or a lookup that still carry sessions: DRAINING, dropped when their last session ends. */
   private readonly retired = new Set<BackendServer>();
+  /** What lookups last found for each entry that names a set (src/discovery/). */
+  private readonly sets = new Map<string, readonly SetMember[]>();
+  /** Told when servers join or leave (health checks follow). */
+  private readonly serverWatchers = new Set<() => void>();
   private rateTimer: NodeJS.Timeout | undefined;
   private readonly ejections = new PassiveEjections();
   /** Backends that penalise the proxy's own address, held out (src/backend/own-penalty.ts). */
@@ -79,7 +84,36 @@ export class BackendPool {
     this.events = events;
     this.balancer = createBalancer(config.balance);
     this.rate = new ConnectRateLimiter(config.retry.maxConnectRate);
-    this.servers = config.servers.map((server) => new BackendServer(config.name, server, config.handshake.maxStartups));
+    this.servers = this.wantedSpecs(config).map((spec) => new BackendServer(config.name, spec));
+  }
+
+  /** Entries of this pool that name a set found in DNS. */
+  get setEntries(): readonly PoolConfig['servers'][number][] {
+    return this.config.servers.filter(isServerSet);
+  }
+
+  /**
+   * A lookup's answer for a set entry: new members join (after their checks pass, but on
+   * the first answer, which stands for the config at start), vanished ones drain.
+   */
+  setMembers(entry: string, members: readonly SetMember[]): ServerChanges {
+    const awaitRise = this.sets.has(entry) && this.config.healthCheck.enabled;
+    this.sets.set(entry, members);
+    return this.update(this.wantedSpecs(this.config, awaitRise ? entry : undefined), 'dns');
+  }
+
+  /** Calls `watcher` whenever servers join or leave; returns the unsubscribe. */
+  watchServers(watcher: () => void): () => void {
+    this.serverWatchers.add(watcher);
+    return () => this.serverWatchers.delete(watcher);
+  }
+
+  /** The specs of every server wanted now; new members of `risingEntry` wait for their checks. */
+  private wantedSpecs(config: PoolConfig, risingEntry?: string): ServerSpec[] {
+    return config.servers.flatMap((entry) => {
+      if (!isServerSet(entry)) return [staticSpec(config, entry)];
+      return (this.sets.get(entry.name) ?? []).map((member) => memberSpec(config, entry, member, entry.name === risingEntry));
+    });
   }
 
   get settings(): PoolConfig {
@@ -230,10 +264,38 @@ export class BackendPool {
     if (failure === undefined) {
       this.ownPenalty.succeeded(server);
       this.fullHolds.succeeded(server);
+      // The handshake's own slot is still held: it counts.
+      this.learnCapacity(server, 'succeeded', server.handshakesActive);
       return false;
     }
     this.ownPenalty.failed(server, failure, proxyAddress);
-    return this.fullHolds.refused(server, failure, this.config.retry);
+    if (!this.fullHolds.refused(server, failure, this.config.retry)) return false;
+    // The refused connection's slot is already given back: it counts too.
+    this.learnCapacity(server, 'refused', server.handshakesActive + 1);
+    return true;
+  }
+
+  /** `maxStartups: auto`: a handshake through or refused teaches the server's limit (learned-capacity.ts). */
+  private learnCapacity(server: BackendServer, outcome: 'succeeded' | 'refused', inFlight: number): void {
+    const capacity = server.capacity;
+    if (!capacity) return;
+    const change = outcome === 'succeeded' ? capacity.succeeded(inFlight) : capacity.refused(inFlight);
+    if (change === undefined) return;
+    this.events.emit('capacity-learned', { pool: this.name, server: server.name, limit: capacity.limit, change, inFlight });
+    this.authority?.learned?.(server, capacity.limit);
+    this.applySlotMode();
+    if (change !== 'lowered') this.serveQueue();
+  }
+
+  /** Another replica learnt `limit` for the server at `address` (shared store). */
+  adoptCapacity(address: string, limit: number): void {
+    for (const server of this.servers) {
+      if (server.address !== address || !server.capacity) continue;
+      const change = server.capacity.adopt(limit);
+      if (change) this.events.emit('capacity-learned', { pool: this.name, server: server.name, limit: server.capacity.limit, change });
+    }
+    this.applySlotMode();
+    this.serveQueue();
   }
 
   /** Records a session attempt's outcome (undefined = success) for passive health, the penalty watch and the full holds. */
@@ -261,6 +323,20 @@ export class BackendPool {
     return change;
   }
 
+  /** An operator's drain, maint or ready (admin API); emits 'server-state' when the visible state changes. */
+  setAdminState(server: BackendServer, admin: AdminState, reason: string): ServerStateChange | undefined {
+    const change = server.setAdmin(admin, reason);
+    this.announce(server, change);
+    return change;
+  }
+
+  /** An operator's weight (admin API): 0 takes no new sessions, like drain. */
+  setWeight(server: BackendServer, weight: number): void {
+    server.weight = weight;
+    this.sweepPending = true;
+    this.serveQueue();
+  }
+
   /**
    * Applies a reloaded pool config in place (same name), see `reconcileServers`: removed
    * servers (and ones whose address changed) go DRAINING: no new sessions, running
@@ -270,17 +346,35 @@ export class BackendPool {
     if (config.balance !== this.config.balance) this.balancer = createBalancer(config.balance);
     if (config.retry.maxConnectRate !== this.config.retry.maxConnectRate) this.rate = new ConnectRateLimiter(config.retry.maxConnectRate);
     this.config = config;
-    const { next, toRetire, toUndrain, changes } = reconcileServers(this.servers, this.retired, config);
-    for (const server of toUndrain) this.setDraining(server, false, 'reload:added');
+    const entries = new Set(config.servers.map((entry) => entry.name));
+    for (const entry of this.sets.keys()) if (!entries.has(entry)) this.sets.delete(entry);
+    return this.update(this.wantedSpecs(config), 'reload');
+  }
+
+  /** Moves to the wanted servers: new ones join, unwanted ones drain (or leave at once with no session). */
+  private update(specs: readonly ServerSpec[], cause: 'reload' | 'dns'): ServerChanges {
+    const { next, toRetire, gone, toUndrain, changes } = reconcileServers(this.servers, this.retired, specs, this.name);
+    for (const server of toUndrain) {
+      this.retired.delete(server);
+      this.setDraining(server, false, `${cause}:added`);
+    }
     for (const server of toRetire) {
       this.retired.add(server);
-      this.setDraining(server, true, 'reload:removed');
+      this.setDraining(server, true, `${cause}:removed`);
     }
     // Retired servers stay visible (DRAINING) after the live ones until their sessions end.
     this.servers.splice(0, this.servers.length, ...next, ...this.retired);
+    for (const server of gone) this.removed(server);
     this.applySlotMode();
+    if (changes.added.length + changes.removed.length > 0) for (const watcher of this.serverWatchers) watcher();
+    this.sweepPending = true;
     this.serveQueue();
     return changes;
+  }
+
+  private removed(server: BackendServer): void {
+    this.fullHolds.forget(server);
+    this.events.emit('server-removed', { pool: this.name, server: server.name, address: server.address });
   }
 
   /** Stops timers and rejects queued sessions. Idempotent. */
@@ -494,6 +588,8 @@ export class BackendPool {
     if (server.activeSessions > 0 || !this.retired.delete(server)) return;
     const index = this.servers.indexOf(server);
     if (index !== -1) this.servers.splice(index, 1);
+    this.removed(server);
+    for (const watcher of this.serverWatchers) watcher();
   }
 
   private noBackendMessage(request: LeaseRequest): string {

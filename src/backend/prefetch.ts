@@ -156,7 +156,7 @@ export class BannerPrefetcher implements PrefetchSource {
   }
 
   private wanted(server: BackendServer, candidates: readonly BackendServer[]): boolean {
-    return this.perServer > 0 && server.health === 'UP' && !server.draining && server.weight > 0 && candidates.includes(server);
+    return this.perServer > 0 && server.health === 'UP' && server.takesNewSessions && candidates.includes(server);
   }
 
   private currentCandidates(): BackendServer[] {

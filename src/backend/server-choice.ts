@@ -24,7 +24,7 @@ export function candidateServers(
   heldOut: (server: BackendServer) => boolean = () => false,
 ): BackendServer[] {
   // Held out (it penalises the proxy's address): not even whenAllDown: try sends clients there.
-  const open = servers.filter((server) => !request.exclude.has(server) && !server.draining && server.weight > 0 && !heldOut(server));
+  const open = servers.filter((server) => !request.exclude.has(server) && server.takesNewSessions && !heldOut(server));
   const primaries = open.filter((server) => !server.backup && server.health === 'UP');
   if (primaries.length > 0) return primaries;
   const backups = open.filter((server) => server.backup && server.health === 'UP');

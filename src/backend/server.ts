@@ -1,13 +1,16 @@
 import { SuccessShapes } from '../protocol/success-shapes.js';
-import type { ServerConfig } from '../config/schema.js';
 import type { ProxyVersion } from '../protocol/proxy-protocol-encode.js';
 import { formatHostPort } from '../net/address.js';
 import type { Ticket } from '../ticket.js';
+import { LearnedCapacity } from './learned-capacity.js';
+import type { ServerSpec } from './server-spec.js';
 
 import type { ServerState } from '../events/contract.js';
 
 export type { ServerState } from '../events/contract.js';
 export type ServerHealth = 'UP' | 'DOWN';
+/** Set at run time by an operator (admin API, `ctl`): `drain` and `maint` take no new sessions; `maint` also stops checks. */
+export type AdminState = 'ready' | 'drain' | 'maint';
 
 export interface ServerStateChange {
   readonly from: ServerState;
@@ -27,14 +30,17 @@ export interface HealthCheckRecord {
 /**
  * One backend server's live state: what balancing, health and observers read.
  *
- * State is two independent facts: `health` (UP/DOWN, from active and passive checks)
- * and `draining` (set by reload/admin). `state` is DRAINING while draining, else the
- * health; undraining returns to whatever health checks found meanwhile. Change state
- * through `BackendPool` (it emits 'server-state' and serves the queue), not directly.
+ * State is three independent facts: `health` (UP/DOWN, from active and passive checks),
+ * `draining` (retired: a reload or a lookup removed it) and `admin` (an operator's
+ * drain or maint). `state` is MAINT, else DRAINING, else the health; going back to
+ * ready returns to whatever health checks found meanwhile. Change state through
+ * `BackendPool` (it emits 'server-state' and serves the queue), not directly.
  */
 export class BackendServer {
   readonly pool: string;
   readonly name: string;
+  /** The config entry it comes from (servers[].name); a set's members share it. */
+  readonly entry: string;
   readonly host: string;
   readonly port: number;
   readonly address: string;
@@ -43,7 +49,9 @@ export class BackendServer {
   weight: number;
   backup: boolean;
   health: ServerHealth = 'UP';
+  /** Retired by a reload or a lookup: it leaves once its last session ends. */
   draining = false;
+  admin: AdminState = 'ready';
   stateChangedAt = Date.now();
   /** Reason code of the last state change, e.g. `check:BANNER_TIMEOUT`, `passive:THROTTLED`, `check:ok`. */
   stateReason: string | undefined;
@@ -53,7 +61,10 @@ export class BackendServer {
   handshakesActive = 0;
   /** Of those, sessions whose client has not sent its identification yet (bounded by handshake.silentShare). */
   silentHandshakes = 0;
-  maxStartups: number;
+  /** The configured limit; with `auto`, what `capacity` learnt. */
+  private fixedMaxStartups: number | undefined;
+  /** `maxStartups: auto` (learned-capacity.ts). */
+  capacity: LearnedCapacity | undefined;
   /** With a shared store: the store said no slot is free cluster-wide (cleared when one is freed). */
   clusterFull = false;
   /** It throttled a moment ago: no new handshake until the hold ends (full-holds.ts). */
@@ -73,20 +84,48 @@ export class BackendServer {
   /** How this server's USERAUTH_SUCCESS looks when read together with the next packet (learnt). */
   readonly successShapes = new SuccessShapes();
 
-  constructor(pool: string, config: ServerConfig, defaultMaxStartups: number) {
+  constructor(pool: string, spec: ServerSpec) {
     this.pool = pool;
-    this.name = config.name;
-    this.host = config.address.host;
-    this.port = config.address.port;
-    this.address = formatHostPort(config.address);
-    this.weight = config.weight;
-    this.backup = config.backup;
-    this.maxStartups = config.maxStartups ?? defaultMaxStartups;
-    this.sendProxy = config.sendProxy;
+    this.name = spec.name;
+    this.entry = spec.entry;
+    this.host = spec.host;
+    this.port = spec.port;
+    this.address = formatHostPort(spec);
+    this.weight = spec.weight;
+    this.backup = spec.backup;
+    this.sendProxy = spec.sendProxy;
+    this.configureCapacity(spec);
+    // Found after start: no sessions until its checks pass.
+    if (spec.awaitRise) {
+      this.health = 'DOWN';
+      this.stateReason = 'dns:new';
+    }
+  }
+
+  /** Handshake slots allowed at once: the configured number, or the learnt one. */
+  get maxStartups(): number {
+    return this.capacity?.limit ?? this.fixedMaxStartups ?? 1;
+  }
+
+  /** Applies a spec's capacity setting; a learner already running keeps what it learnt. */
+  configureCapacity(spec: Pick<ServerSpec, 'maxStartups' | 'learn'>): void {
+    if (spec.maxStartups === 'auto') {
+      this.fixedMaxStartups = undefined;
+      this.capacity ??= new LearnedCapacity(spec.learn);
+    } else {
+      this.fixedMaxStartups = spec.maxStartups;
+      this.capacity = undefined;
+    }
   }
 
   get state(): ServerState {
-    return this.draining ? 'DRAINING' : this.health;
+    if (this.admin === 'maint') return 'MAINT';
+    return this.draining || this.admin === 'drain' ? 'DRAINING' : this.health;
+  }
+
+  /** Whether new sessions may come here (not retired, not drained or in maintenance by an operator, weight above 0). */
+  get takesNewSessions(): boolean {
+    return !this.draining && this.admin === 'ready' && this.weight > 0;
   }
 
   get hasFreeSlot(): boolean {
@@ -126,6 +165,12 @@ export class BackendServer {
     if (this.draining === draining) return undefined;
     const from = this.state;
     this.draining = draining;
+    return this.changed(from, reason);
+  }
+
+  setAdmin(admin: AdminState, reason: string): ServerStateChange | undefined {
+    const from = this.state;
+    this.admin = admin;
     return this.changed(from, reason);
   }
 

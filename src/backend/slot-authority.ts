@@ -22,6 +22,8 @@ export interface SlotAuthority extends StoreEpoch {
   give(server: BackendServer): void;
   /** This pool no longer waits for these servers (its queue emptied): stop holding a place in their cluster queues. */
   noWaiters(servers: readonly BackendServer[]): void;
+  /** `maxStartups: auto` learnt a new limit for `server`: other replicas adopt it. */
+  learned?(server: BackendServer, limit: number): void;
 }
 
 /** The slots this replica may use alone on `server` while the store is down (at least one). */

@@ -117,12 +117,18 @@ export function inheritedConfig(): { readonly config: Config; readonly workers: 
  */
 export function shareHandshakeSlots(config: Config, workers: number): Config {
   const share = (slots: number): number => Math.max(1, Math.floor(slots / workers));
+  // `auto` learns per worker: each starts from, and stays under, its share.
+  const shareLimit = (limit: number | 'auto'): number | 'auto' => (limit === 'auto' ? limit : share(limit));
   return {
     ...config,
     pools: config.pools.map((pool) => ({
       ...pool,
-      handshake: { ...pool.handshake, maxStartups: share(pool.handshake.maxStartups) },
-      servers: pool.servers.map((server) => (server.maxStartups === undefined ? server : { ...server, maxStartups: share(server.maxStartups) })),
+      handshake: {
+        ...pool.handshake,
+        maxStartups: shareLimit(pool.handshake.maxStartups),
+        learn: { ...pool.handshake.learn, start: share(pool.handshake.learn.start), ceiling: share(pool.handshake.learn.ceiling) },
+      },
+      servers: pool.servers.map((server) => (server.maxStartups === undefined ? server : { ...server, maxStartups: shareLimit(server.maxStartups) })),
     })),
   };
 }

@@ -51,3 +51,8 @@ export const name = z
 
 export const positiveInt = z.number().int().positive();
 export const nonNegativeInt = z.number().int().nonnegative();
+
+/** A DNS name such as `_ssh._tcp.sshd.default.svc.cluster.local` (a trailing dot is allowed). */
+export const dnsName = z
+  .string()
+  .regex(/^(?=.{1,253}\.?$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$/, 'expected a DNS name like _ssh._tcp.sshd.default.svc.cluster.local');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cidr, duration, hostPort, name, nonNegativeInt, positiveInt } from './fields.js';
+import { cidr, dnsName, duration, hostPort, name, nonNegativeInt, positiveInt } from './fields.js';
 import { formatHostPort, isLoopbackHost, type HostPort } from '../net/address.js';
 
 const acl = z.strictObject({
@@ -37,13 +37,24 @@ const listener = z.strictObject({
   deadlines: z.array(deadline).optional(),
 });
 
+/** Handshake slots: a number (keep it under sshd's MaxStartups start), or `auto`: learned from the server's refusals (handshake.learn). */
+const maxStartups = z.union([positiveInt, z.literal('auto')]);
+
+/**
+ * One server, or a set of them found in DNS (docs/discovery.md): `address` with a host
+ * name is every A/AAAA address of that name; `srv` is every target of an SRV record.
+ */
 const server = z.strictObject({
   name,
-  address: hostPort,
+  address: hostPort.optional(),
+  /** An SRV name such as `_ssh._tcp.sshd.default.svc.cluster.local`: its targets and ports are the servers. */
+  srv: dnsName.optional(),
+  /** A set's servers at most (the rest are left out, and said so): metric series stay bounded while addresses churn. */
+  maxServers: positiveInt.max(1024).default(32),
   weight: nonNegativeInt.max(256).default(1),
   backup: z.boolean().default(false),
-  /** Sessions allowed in their SSH handshake on this server at once (keep it under sshd's MaxStartups start). */
-  maxStartups: positiveInt.optional(),
+  /** Sessions allowed in their SSH handshake on this server at once (default handshake.maxStartups). */
+  maxStartups: maxStartups.optional(),
   /** Send a PROXY protocol header first (HAProxy's send-proxy / send-proxy-v2): for backends that read one. */
   sendProxy: z.enum(['v1', 'v2']).optional(),
 });
@@ -63,8 +74,19 @@ const passiveHealth = z.strictObject({
   consecutiveFailures: nonNegativeInt.default(3),
 });
 
+/** How `maxStartups: auto` learns a server's capacity (docs/pool.md, "Learned capacity"). */
+const learn = z.strictObject({
+  /** Slots a server starts with before anything is learned. */
+  start: positiveInt.default(2),
+  /** Never more than this many, however well handshakes go. */
+  ceiling: positiveInt.max(1024).default(32),
+  /** Past the last refusal, one more slot is tried at most this often (a server whose limit was raised is followed up). */
+  probeInterval: duration.default(30_000),
+});
+
 const handshake = z.strictObject({
-  maxStartups: positiveInt.default(8),
+  maxStartups: maxStartups.default(8),
+  learn: learn.default(learn.parse({})),
   /**
    * When a session's handshake is over: `auth` after the server's `authFlights`-th reply
    * following NEWKEYS (at most `grace` after NEWKEYS); `newkeys+grace`; `newkeys`; `splice`.
@@ -239,6 +261,28 @@ const cluster = z.strictObject({
   replicaId: name.optional(),
 });
 
+/**
+ * How server sets are looked up (docs/discovery.md). Lookups run on a schedule, never
+ * on a connection's path.
+ */
+const dns = z.strictObject({
+  /** DNS servers to ask (host:port); empty: the system's resolver (getaddrinfo, /etc/hosts; resolv.conf for SRV). */
+  resolvers: z.array(hostPort).default([]),
+  /** Per query, and how many times it is sent before the lookup counts as failed. */
+  timeout: duration.default(2000),
+  attempts: positiveInt.max(10).default(2),
+  /** Looked up again after the answer's TTL, kept within these bounds (the system resolver gives no TTL: `max`). */
+  refresh: z
+    .strictObject({ min: duration.default(1000), max: duration.default(30_000) })
+    .default({ min: 1000, max: 30_000 }),
+  /** A failed lookup (SERVFAIL, timeout, refused) keeps the last good set this long, then the set drains. */
+  hold: duration.default(300_000),
+  /** NXDOMAIN or an empty answer keeps the last set this long (a blip while a Service is recreated), then it drains. */
+  holdNx: duration.default(30_000),
+  /** Which addresses of a name: both families, or one. */
+  family: z.enum(['any', 'ipv4', 'ipv6']).default('any'),
+});
+
 const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   pretty: z.boolean().default(false),
@@ -248,8 +292,22 @@ const log = z.strictObject({
   levelNames: z.boolean().default(false),
 });
 
+/** Admin endpoints a request without the token may read (docs/operations.md, "Runtime control"). */
+const adminRead = z.enum(['metrics', 'healthz', 'readyz', 'status']);
+
 const admin = z.strictObject({
   bind: hostPort,
+  /**
+   * A file holding the admin token (e.g. a mounted Secret); else the variable named by
+   * `tokenEnv`. Without a token every mutation is refused.
+   */
+  tokenFile: z.string().min(1).optional(),
+  tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').default('SBP_ADMIN_TOKEN'),
+  /**
+   * What may be read without the token. Unset: everything on a loopback bind; beyond
+   * loopback only metrics, healthz and readyz (status lists client addresses).
+   */
+  open: z.array(adminRead).optional(),
   /** Admin connections open at once; more are closed at accept. Their descriptors are kept from the data plane. */
   maxConnections: positiveInt.max(1024).default(32),
   /** An admin connection with no request for this long is closed (headers and bodies are bounded separately). */
@@ -272,6 +330,7 @@ export const configSchema = z
      */
     reusePort: z.enum(['auto', 'off']).default('auto'),
     cluster: cluster.optional(),
+    dns: dns.default(dns.parse({})),
   })
   .superRefine((config, ctx) => {
     const poolNames = new Set<string>();
@@ -290,6 +349,13 @@ export const configSchema = z
           });
         }
         serverNames.add(server.name);
+        if ((server.address === undefined) === (server.srv === undefined)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['pools', index, 'servers', serverIndex],
+            message: server.address === undefined ? 'needs an address (host:port) or an srv name' : 'give an address or an srv name, not both',
+          });
+        }
       });
       if (pool.prefetch !== undefined && pool.prefetch.perServer > 0) {
         pool.servers.forEach((server, serverIndex) => {
@@ -349,16 +415,19 @@ export type LimitsConfig = Config['limits'];
 export type PenaltiesConfig = Config['penalties'];
 export type PenaltySettings = PenaltiesConfig;
 export type ClusterConfig = NonNullable<Config['cluster']>;
+export type DnsConfig = Config['dns'];
+export type AdminConfig = NonNullable<Config['admin']>;
+export type LearnConfig = PoolConfig['handshake']['learn'];
 export type KeepaliveConfig = NonNullable<ListenerConfig['keepalive']>;
 
 /** What cannot work with `source: transparent`, known from the file alone. */
-function transparentProblems(pool: { readonly prefetch?: { readonly perServer: number } | undefined; readonly servers: readonly { readonly address: HostPort }[] }): [(string | number)[], string][] {
+function transparentProblems(pool: { readonly prefetch?: { readonly perServer: number } | undefined; readonly servers: readonly { readonly address?: HostPort | undefined }[] }): [(string | number)[], string][] {
   const problems: [(string | number)[], string][] = [];
   if (pool.prefetch !== undefined && pool.prefetch.perServer > 0) {
     problems.push([['prefetch', 'perServer'], 'cannot be used with source: transparent: a prefetched connection is opened before its client, so its address is not known (set 0, or source: proxy)']);
   }
   pool.servers.forEach((server, index) => {
-    if (isLoopbackHost(server.address.host)) {
+    if (server.address !== undefined && isLoopbackHost(server.address.host)) {
       problems.push([
         ['servers', index, 'address'],
         `${formatHostPort(server.address)} is a loopback address, which cannot work with source: transparent (the kernel refuses loopback destinations for non-local sources): have sshd listen on a non-loopback address, such as the pod's or one added to lo`,

@@ -5,7 +5,7 @@ import type { AttemptFailureCode, ReasonCode } from '../errors.js';
  * Both sides depend on this file; it depends on neither.
  */
 
-export type ServerState = 'UP' | 'DOWN' | 'DRAINING';
+export type ServerState = 'UP' | 'DOWN' | 'DRAINING' | 'MAINT';
 
 /** What a reload changed, by name (logged, and carried by the 'config-reload' event). */
 export interface ReloadChanges {
@@ -125,6 +125,33 @@ export interface ProxyEventMap {
       readonly reason: string;
     },
   ];
+  /** A server left its pool for good (a reload or a lookup removed it, and its last session ended): its metric series go. */
+  'server-removed': [{ readonly pool: string; readonly server: string; readonly address: string }];
+  /**
+   * A set's lookup (src/discovery/): `ok` with the members found, `nx` (NXDOMAIN or an empty
+   * answer) or `failed` (SERVFAIL, timeout, refused...); `kept` when the last good set stays (hold).
+   */
+  'dns-lookup': [
+    {
+      readonly pool: string;
+      readonly entry: string;
+      readonly name: string;
+      readonly outcome: 'ok' | 'nx' | 'failed';
+      readonly members: number;
+      readonly ms: number;
+      readonly code?: string;
+      readonly message?: string;
+      readonly kept?: boolean;
+      /** Members left out past maxServers. */
+      readonly leftOut?: number;
+    },
+  ];
+  /** A set's members changed: who joined, who left. */
+  'dns-change': [{ readonly pool: string; readonly entry: string; readonly added: readonly string[]; readonly removed: readonly string[] }];
+  /** `maxStartups: auto` moved a server's learnt limit. */
+  'capacity-learned': [{ readonly pool: string; readonly server: string; readonly limit: number; readonly change: 'raised' | 'probed' | 'lowered' | 'adopted'; readonly inFlight?: number }];
+  /** An operator's change through the admin API (state, weight, re-resolve). */
+  'admin-action': [{ readonly action: string; readonly pool: string; readonly server?: string; readonly value?: string | number; readonly client: string }];
   'health-check': [
     {
       readonly pool: string;

@@ -185,6 +185,7 @@ export class ClusterStore implements StoreContext, SharedBudget {
     const fields = text.split(' ');
     if (fields[0] === 'f' && fields[1] !== undefined) this.slots.freed(fields[1]);
     else if (fields[0] === 'p') this.penalties?.published(fields.slice(1));
+    else if (fields[0] === 'c') this.slots.learnedElsewhere(fields.slice(1));
   }
 }
 

@@ -12,6 +12,8 @@ export interface StoreKeys {
   readonly penalised: string;
   /** Sorted set replica → when its heartbeat runs out: how many replicas share the store. */
   readonly replicas: string;
+  /** Hash host:port → the handshake limit `maxStartups: auto` last learnt there (any replica). */
+  readonly learned: string;
 }
 
 export function storeKeys(prefix: string): StoreKeys {
@@ -27,5 +29,6 @@ export function storeKeys(prefix: string): StoreKeys {
     penalty: (key) => `${prefix}pen:${key}`,
     penalised: `${prefix}penalised`,
     replicas: `${prefix}replicas`,
+    learned: `${prefix}learned`,
   };
 }

@@ -115,6 +115,21 @@ return 1
 `;
 
 /**
+ * KEYS: learned. ARGV: address, limit, channel, me. Records a learnt limit and tells the
+ * other replicas ("c address limit replica").
+ */
+export const CAPACITY_LEARNED = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], 'c ' .. ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[4])
+return 1
+`;
+
+/** KEYS: learned. Every learnt limit, as a flat address, limit list (a replica adopts them on joining). */
+export const CAPACITY_ALL = `
+return redis.call('HGETALL', KEYS[1])
+`;
+
+/**
  * KEYS: alive, replicas. ARGV: prefix, me, ttlMs, keyTtlMs, then hash key / count pairs: this
  * replica's heartbeat, and what it holds, asserted as absolute counts (a restarted
  * store gets them all back; a lost reply or a missed give is corrected).

@@ -1,13 +1,15 @@
 import type { BackendPool } from '../backend/pool.js';
 import type { BackendServer } from '../backend/server.js';
 import type { SlotAuthority, SlotMode, SlotVerdict } from '../backend/slot-authority.js';
-import { SLOT_GIVE, SLOT_TAKE, SLOT_UNWAIT } from './scripts.js';
+import { CAPACITY_ALL, CAPACITY_LEARNED, SLOT_GIVE, SLOT_TAKE, SLOT_UNWAIT } from './scripts.js';
 import { script } from './store-connection.js';
 import { countKeyTtlMs, type StoreContext } from './store-context.js';
 
 const TAKE = script(SLOT_TAKE);
 const GIVE = script(SLOT_GIVE);
 const UNWAIT = script(SLOT_UNWAIT);
+const LEARNED = script(CAPACITY_LEARNED);
+const LEARNED_ALL = script(CAPACITY_ALL);
 
 /**
  * How often a replica whose waiters found every slot taken asks again without a
@@ -99,15 +101,42 @@ export class SharedSlots implements SlotAuthority {
     }
   }
 
+  /** `maxStartups: auto` learnt a limit here: recorded, and told to the other replicas. */
+  learned(server: BackendServer, limit: number): void {
+    if (!this.store.up) return;
+    const { keys, replica } = this.store;
+    void this.store.run('capacity-learned', LEARNED, [keys.learned], [server.address, limit, keys.channel, replica]);
+  }
+
+  /** Another replica learnt a limit ("c address limit replica"). */
+  learnedElsewhere(fields: readonly string[]): void {
+    const [address, limitText, replica] = fields;
+    const limit = Number(limitText);
+    if (address === undefined || replica === this.store.replica || !Number.isInteger(limit) || limit < 1) return;
+    for (const pool of this.pools) pool.adoptCapacity(address, limit);
+  }
+
   /** A "freed" message from the store: waiters for that server may go. */
   freed(address: string): void {
     for (const pool of this.pools) pool.slotsFreed(address);
   }
 
-  /** The store went up or down. */
+  /** The store went up or down. Up: what other replicas learnt of `auto` servers is adopted. */
   modeChanged(): void {
     this.waitingOn.clear();
     for (const pool of this.pools) pool.slotModeChanged();
+    if (this.store.up && [...this.pools].some((pool) => pool.servers.some((server) => server.capacity !== undefined))) this.adoptLearned();
+  }
+
+  private adoptLearned(): void {
+    void this.store.run<string[]>('capacity-all', LEARNED_ALL, [this.store.keys.learned], []).then((result) => {
+      if (!result.ok) return;
+      for (let index = 0; index + 1 < result.value.length; index += 2) {
+        const limit = Number(result.value[index + 1]);
+        const address = result.value[index];
+        if (address !== undefined && Number.isInteger(limit) && limit > 0) for (const pool of this.pools) pool.adoptCapacity(address, limit);
+      }
+    });
   }
 
   /** Slots this replica holds per sshd (host:port), over all its pools: what it asserts to the store. */

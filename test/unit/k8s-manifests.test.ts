@@ -281,7 +281,7 @@ test('transparent-source component: routing set up first with NET_ADMIN, the pro
   for (const container of pod.containers) assert.equal(caps(container)?.add, undefined, `${container.name} gains no capability`);
   const [pool] = config.pools;
   assert.equal(pool?.source, 'transparent');
-  const backend = pool?.servers[0]?.address.host ?? '';
+  const backend = pool?.servers[0]?.address?.host ?? '';
   assert.ok(!/^127\.|^::1$/.test(backend), 'not loopback: the kernel refuses it for non-local sources');
   const script = (setup as { args?: string[] }).args?.join(' ') ?? '';
   assert.match(script, new RegExp(`ip addr replace ${backend.replace(/\./g, '\\.')}/32 dev lo`));

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { OwnPenaltyWatch, type OwnPenaltyEpisode } from '../../src/backend/own-penalty.js';
 import { BackendServer } from '../../src/backend/server.js';
+import { fixedServerSpec } from '../../src/backend/server-spec.js';
 
 function setup(t: TestContext, maxStartups = 10) {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
-  const server = new BackendServer('main', { name: 'sshd', address: { host: '127.0.0.1', port: 22 }, weight: 1, backup: false }, maxStartups);
+  const server = new BackendServer('main', fixedServerSpec('sshd', '127.0.0.1', 22, maxStartups));
   const log: string[] = [];
   const episodes: OwnPenaltyEpisode[] = [];
   const watch = new OwnPenaltyWatch({
