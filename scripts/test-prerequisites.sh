@@ -4,7 +4,7 @@
 # (Debian's prometheus) for the alert rules, iproute2 and iptables for the network-namespace tests
 # (transparent source addresses: docs/identity.md),
 # asyncssh and Dropbear's dbclient for the authentication matrix (docs/penalties.md),
-# redis-server for the shared store of replicas (docs/cluster.md), systemd's tools for socket activation.
+# redis-server for the shared store of replicas (docs/cluster.md), dnsmasq for DNS discovery, systemd's tools for socket activation.
 # Where they cannot be installed, the tests that need them are skipped with the reason.
 set -euo pipefail
 
@@ -19,6 +19,8 @@ missing=()
 /usr/bin/python3 -c 'import asyncssh' >/dev/null 2>&1 || missing+=(python3-asyncssh)
 [ -x /usr/bin/dbclient ] || missing+=(dropbear-bin)
 [ -x /usr/bin/redis-server ] || [ -x /usr/bin/valkey-server ] || missing+=(redis-server)
+# A real DNS server on a loopback port for discovery (docs/discovery.md); -base: no service is started.
+[ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
 # systemd-socket-activate and systemd-analyze, for the socket activation and unit tests (docs/deploy.md).
 [ -x /usr/bin/systemd-socket-activate ] && [ -x /usr/bin/systemd-analyze ] || missing+=(systemd)
 

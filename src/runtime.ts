@@ -13,6 +13,7 @@ import { logIdentity } from './observe/log-identity.js';
 import { ProxyMetrics, type ProxyMetricsOptions } from './observe/metrics.js';
 import type { ReloadChanges } from './events/contract.js';
 import { ProxyServer } from './proxy/proxy-server.js';
+import { Discovery } from './discovery/discovery.js';
 
 export interface RuntimeOptions {
   /** Defaults to a pino logger built from `config.log`. */
@@ -21,6 +22,8 @@ export interface RuntimeOptions {
   readonly healthChecks?: boolean;
   /** Options for this process's metrics (a cluster worker labels its process metrics, leaves health events to the primary). */
   readonly metrics?: ProxyMetricsOptions;
+  /** Look DNS sets up here (default true); a cluster worker gets them from the primary instead. */
+  readonly discovery?: boolean;
   /** Listening sockets systemd passed, by listener name (socket activation). */
   readonly inheritedFds?: ReadonlyMap<string, number>;
 }
@@ -44,6 +47,8 @@ export class ProxyRuntime {
   /** Banner prefetch per pool with `prefetch.perServer` > 0 (src/backend/prefetch.ts). */
   readonly prefetchers = new Map<BackendPool, BannerPrefetcher>();
   private readonly detachers: (() => void)[] = [];
+  /** DNS sets (docs/discovery.md), when this process looks them up. */
+  readonly discovery: Discovery | undefined;
   private stopping: Promise<void> | undefined;
 
   private readonly options: RuntimeOptions;
@@ -68,6 +73,7 @@ export class ProxyRuntime {
     this.detachers.push(logEvents(this.events, this.logger));
     this.metrics = new ProxyMetrics(this.server, options.metrics);
     this.detachers.push(() => this.metrics.close());
+    this.discovery = options.discovery === false ? undefined : new Discovery(this.events, config.dns);
   }
 
   async start(): Promise<void> {
@@ -79,6 +85,8 @@ export class ProxyRuntime {
       },
       'starting',
     );
+    // Sets first: the proxy starts with its servers known (each lookup bounded by dns.timeout × attempts).
+    await this.discovery?.sync(this.server.pools.values(), this.config.dns);
     await this.checkTransparent(this.config);
     const cap = this.server.connectionCap;
     if (cap.effective < cap.configured) {
@@ -127,7 +135,10 @@ export class ProxyRuntime {
 
   /** With a `source: transparent` pool: every piece it needs is in place, or this throws naming what is missing. */
   private async checkTransparent(config: Config): Promise<void> {
-    const servers = config.pools.filter((pool) => pool.source === 'transparent').flatMap((pool) => pool.servers.flatMap((server) => (server.address === undefined ? [] : [server.address])));
+    // A set's members as last looked up (members found later are not checked ahead: SOURCE_UNUSABLE names them).
+    const transparent = new Set(config.pools.filter((pool) => pool.source === 'transparent').map((pool) => pool.name));
+    const servers = [...this.server.pools.values()].filter((pool) => transparent.has(pool.name)).flatMap((pool) => pool.servers.map(({ host, port }) => ({ host, port })));
+    for (const pool of config.pools) if (transparent.has(pool.name) && !this.server.pools.has(pool.name)) servers.push(...pool.servers.flatMap((server) => (server.address === undefined ? [] : [server.address])));
     if (servers.length === 0) return;
     const { problems, warnings } = await checkTransparentSetup({ servers });
     for (const warning of warnings) this.logger.warn({ event: 'transparent-check' }, warning);
@@ -154,6 +165,7 @@ export class ProxyRuntime {
     try {
       await this.checkTransparent(config);
       changes = await this.server.reload(config);
+      await this.discovery?.sync(this.server.pools.values(), config.dns);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (options.quiet === true) throw error;
@@ -223,6 +235,7 @@ export class ProxyRuntime {
 
   /** Graceful: idempotent, resolves when all sessions are gone. */
   stop(drainMs?: number): Promise<void> {
+    this.discovery?.stop();
     // The admin endpoint stays up while draining (/readyz answers 503), then closes.
     for (const checker of this.healthCheckers) checker.stop();
     for (const prefetcher of this.prefetchers.values()) prefetcher.stop();

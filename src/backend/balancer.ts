@@ -8,6 +8,8 @@ export interface Balancer {
   /** True when a client must keep its server: the pool then waits for that server's slot instead of picking another. */
   readonly sticky?: boolean;
   pick(candidates: readonly BackendServer[], clientKey: string): BackendServer | undefined;
+  /** The server left the pool: drop what is kept for it. */
+  forget?(server: BackendServer): void;
 }
 
 /**
@@ -33,6 +35,10 @@ export class RoundRobinBalancer implements Balancer {
     }
     if (best) this.current.set(best, bestScore - total);
     return best;
+  }
+
+  forget(server: BackendServer): void {
+    this.current.delete(server);
   }
 }
 

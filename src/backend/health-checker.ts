@@ -48,6 +48,7 @@ export class HealthChecker {
   private readonly loops = new Map<BackendServer, ServerLoop>();
   private readonly inflight = new Set<CheckInFlight>();
   private running = false;
+  private unwatch: (() => void) | undefined;
 
   constructor(pool: BackendPool, events: ProxyEvents, options: HealthCheckerOptions = {}) {
     this.pool = pool;
@@ -64,16 +65,31 @@ export class HealthChecker {
     const settings = this.pool.settings.healthCheck;
     if (this.running || !settings.enabled) return;
     this.running = true;
-    for (const server of this.pool.servers) {
+    this.follow(() => this.random() * settings.interval * settings.jitter);
+    this.unwatch = this.pool.watchServers(() => this.follow(() => 0));
+  }
+
+  /** Checks every server of the pool: a new one (a lookup found it) after `firstDelayMs`; one gone stops. */
+  private follow(firstDelayMs: () => number): void {
+    const servers = new Set(this.pool.servers);
+    for (const [server, loop] of this.loops) {
+      if (servers.has(server)) continue;
+      clearTimeout(loop.timer);
+      this.loops.delete(server);
+    }
+    for (const server of servers) {
+      if (this.loops.has(server)) continue;
       const loop: ServerLoop = { timer: undefined };
       this.loops.set(server, loop);
-      this.schedule(server, loop, this.random() * settings.interval * settings.jitter);
+      this.schedule(server, loop, firstDelayMs());
     }
   }
 
   /** Cancels timers and checks in flight, frees their slots. Idempotent. */
   stop(): void {
     this.running = false;
+    this.unwatch?.();
+    this.unwatch = undefined;
     for (const loop of this.loops.values()) clearTimeout(loop.timer);
     this.loops.clear();
     for (const check of [...this.inflight]) {
@@ -98,6 +114,11 @@ export class HealthChecker {
   }
 
   private check(server: BackendServer, loop: ServerLoop): void {
+    // In maintenance (an operator's `maint`): not checked until it is ready again.
+    if (server.admin === 'maint') {
+      this.schedule(server, loop, this.nextDelayMs());
+      return;
+    }
     // With a shared store the slot comes once the store agrees; the checker may have stopped by then.
     this.pool.takeCheckSlot(server, (slot) => {
       if (slot && (!this.running || this.loops.get(server) !== loop)) slot.release();

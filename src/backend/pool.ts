@@ -374,6 +374,7 @@ export class BackendPool {
 
   private removed(server: BackendServer): void {
     this.fullHolds.forget(server);
+    this.balancer.forget?.(server);
     this.events.emit('server-removed', { pool: this.name, server: server.name, address: server.address });
   }
 

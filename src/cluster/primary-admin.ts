@@ -255,6 +255,8 @@ function mergeSlots(perWorker: readonly (ServerStatus['handshakeSlots'] | undefi
     used: present.reduce((total, entry) => total + entry.used, 0),
     limit: shared ? Math.max(0, ...present.map((entry) => entry.limit)) : present.reduce((total, entry) => total + entry.limit, 0),
     cluster: clusterCounts.length > 0 ? Math.max(...clusterCounts) : null,
+    learned: present.some((entry) => entry.learned),
+    known: present.some((entry) => entry.known !== null) ? present.reduce((total, entry) => total + (entry.known ?? 0), 0) : null,
   };
 }
 

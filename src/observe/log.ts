@@ -204,9 +204,23 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
     logger.debug({ event: 'health-check', ...check, bannerMs: round(check.bannerMs) }, 'health check');
   });
   on('server-state', (change) => {
-    const level = change.to === 'UP' ? 'info' : 'warn';
+    const level = change.to === 'UP' || change.reason.startsWith('admin:') || change.reason.startsWith('dns:') ? 'info' : 'warn';
     logger[level]({ event: 'server-state', ...change }, `server ${change.pool}/${change.server} is ${change.to}`);
   });
+  on('server-removed', (removed) => logger.info({ event: 'server-removed', ...removed }, `server ${removed.pool}/${removed.server} left the pool`));
+  on('dns-lookup', (lookup) => {
+    const ms = round(lookup.ms);
+    if (lookup.outcome === 'ok') {
+      if (lookup.leftOut === undefined) logger.debug({ event: 'dns-lookup', ...lookup, ms }, 'dns lookup');
+      else logger.warn({ event: 'dns-lookup', ...lookup, ms }, `${lookup.name}: ${lookup.leftOut} more servers than maxServers; left out`);
+      return;
+    }
+    const what = lookup.kept === true ? 'the last good set is kept' : 'the set is empty: its servers drain';
+    logger.warn({ event: 'dns-lookup', ...lookup, ms }, `lookup of ${lookup.name} for ${lookup.pool}/${lookup.entry}: ${lookup.code ?? lookup.outcome}; ${what}`);
+  });
+  on('dns-change', (change) => logger.info({ event: 'dns-change', ...change }, `${change.pool}/${change.entry}: ${change.added.length} added, ${change.removed.length} removed`));
+  on('capacity-learned', (learned) => logger.info({ event: 'capacity-learned', ...learned }, `server ${learned.pool}/${learned.server}: handshake limit ${learned.change} to ${learned.limit}`));
+  on('admin-action', (action) => logger.info({ event: 'admin-action', ...action }, `admin: ${action.action} ${action.pool}${action.server === undefined ? '' : `/${action.server}`}${action.value === undefined ? '' : ` ${action.value}`}`));
   return () => {
     for (const unsubscribe of subscriptions.splice(0)) unsubscribe();
   };

@@ -3,6 +3,7 @@ import type { ProxyServer } from '../proxy/proxy-server.js';
 import { subscribe, type ProxyEventMap, type ProxyEvents } from '../events/bus.js';
 import { BANNER_BUCKETS_SECONDS, CONNECT_BUCKETS_SECONDS, WAIT_BUCKETS_SECONDS } from './buckets.js';
 import { registerStateGauges } from './metrics-gauges.js';
+import { registerFleetMetrics } from './metrics-fleet.js';
 import { registerStoreMetrics } from './metrics-store.js';
 
 export { BANNER_BUCKETS_SECONDS, CONNECT_BUCKETS_SECONDS, WAIT_BUCKETS_SECONDS } from './buckets.js';
@@ -196,6 +197,7 @@ export class ProxyMetrics {
     }
     registerStateGauges(this.registry, proxy);
     this.subscriptions.push(...registerStoreMetrics(this.registry, proxy));
+    this.subscriptions.push(...registerFleetMetrics(this.registry, proxy, (pool, server) => this.totals.delete(`${pool}\u0000${server}`)));
     this.precreate();
     this.subscribe(proxy.events, options.healthEvents ?? true);
   }

@@ -8,8 +8,12 @@ import type { ServerTotals } from './metrics.js';
 
 export interface ServerStatus {
   readonly name: string;
+  /** The config entry it comes from (a DNS set's members share one). */
+  readonly entry: string;
   readonly address: string;
   readonly state: ServerState;
+  /** An operator's state (admin API): ready, drain or maint. */
+  readonly admin: string;
   readonly stateReason: string | null;
   /** ISO time of the last state change (or of start). */
   readonly lastStateChange: string;
@@ -17,7 +21,8 @@ export interface ServerStatus {
   readonly backup: boolean;
   readonly activeSessions: number;
   /** `cluster`: held by all replicas, as the shared store last said (null without a store). */
-  readonly handshakeSlots: { readonly used: number; readonly limit: number; readonly cluster: number | null };
+  /** `learned`: the limit comes from `maxStartups: auto` (`known`: the highest level not refused since the last refusal). */
+  readonly handshakeSlots: { readonly used: number; readonly limit: number; readonly cluster: number | null; readonly learned: boolean; readonly known: number | null };
   readonly totalSessions: number | null;
   readonly failedAttempts: number | null;
   readonly lastCheck: { readonly ok: boolean; readonly code: string | null; readonly message: string | null; readonly at: string } | null;
@@ -185,12 +190,14 @@ function poolStatus(pool: BackendPool, source: StatusSource): PoolStatus {
 }
 
 /** A server's health and settings as /api/status shows them (with workers, from the primary's checks). */
-export type ServerHealthFields = Pick<ServerStatus, 'name' | 'address' | 'state' | 'stateReason' | 'lastStateChange' | 'weight' | 'backup' | 'lastCheck' | 'lastBannerMs' | 'identification'>;
+export type ServerHealthFields = Pick<ServerStatus, 'name' | 'entry' | 'admin' | 'address' | 'state' | 'stateReason' | 'lastStateChange' | 'weight' | 'backup' | 'lastCheck' | 'lastBannerMs' | 'identification'>;
 
 export function serverHealthFields(server: BackendServer): ServerHealthFields {
   const check = server.lastCheck;
   return {
     name: server.name,
+    entry: server.entry,
+    admin: server.admin,
     address: server.address,
     state: server.state,
     stateReason: server.stateReason ?? null,
@@ -211,7 +218,13 @@ function serverStatus(server: BackendServer, source: StatusSource): ServerStatus
   return {
     ...health,
     activeSessions: server.activeSessions,
-    handshakeSlots: { used: server.handshakesActive, limit: server.maxStartups, cluster: server.clusterSlotsInUse ?? null },
+    handshakeSlots: {
+      used: server.handshakesActive,
+      limit: server.maxStartups,
+      cluster: server.clusterSlotsInUse ?? null,
+      learned: server.capacity !== undefined,
+      known: server.capacity?.known ?? null,
+    },
     totalSessions: totals?.sessions ?? null,
     failedAttempts: totals?.failedAttempts ?? null,
     lastSessionBannerMs: roundMs(totals?.lastSessionBannerMs),
