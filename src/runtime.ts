@@ -7,6 +7,7 @@ import type { Config } from './config/schema.js';
 import { checkTransparentSetup } from './net/transparent-checks.js';
 import { ClusterStore } from './store/cluster-store.js';
 import { AdminServer } from './observe/admin.js';
+import { adminAuthFor } from './observe/admin-auth.js';
 import { ProxyEvents } from './events/bus.js';
 import { createLogger, logEvents } from './observe/log.js';
 import { logIdentity } from './observe/log-identity.js';
@@ -115,6 +116,8 @@ export class ProxyRuntime {
         metrics: this.metrics,
         logger: this.logger,
         startedAt: this.startedAt,
+        auth: adminAuthFor(this.config.admin),
+        resolve: (pool) => this.discovery?.resolveNow(pool) ?? Promise.resolve(0),
       });
       await this.admin.listen();
     }

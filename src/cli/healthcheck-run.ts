@@ -27,7 +27,7 @@ export async function healthcheck(args: HealthcheckArgs): Promise<number> {
 }
 
 /** A wildcard bind is reached on loopback of its family. */
-function reachableHost(host: string): string {
+export function reachableHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
   if (host === '::') return '::1';
   return host;

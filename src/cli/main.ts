@@ -8,14 +8,15 @@ import { probeCommand } from './probe.js';
 import { loadtestCommand } from './loadtest.js';
 import { demoCommand } from './demo.js';
 import { healthcheckCommand } from './healthcheck.js';
+import { ctlCommand } from './ctl.js';
 import { transparentCommand } from './transparent.js';
 
 export interface CliCommand {
   register(cli: Argv, setExitCode: (code: Promise<number>) => void): Argv;
 }
 
-const COMMANDS: readonly CliCommand[] = [serveCommand, checkConfigCommand, probeCommand, loadtestCommand, demoCommand, healthcheckCommand, transparentCommand];
-const COMMAND_NAMES: ReadonlySet<string> = new Set(['serve', 'check-config', 'probe', 'loadtest', 'demo', 'healthcheck', 'transparent', 'completion']);
+const COMMANDS: readonly CliCommand[] = [serveCommand, checkConfigCommand, probeCommand, loadtestCommand, demoCommand, healthcheckCommand, transparentCommand, ctlCommand];
+const COMMAND_NAMES: ReadonlySet<string> = new Set(['serve', 'check-config', 'probe', 'loadtest', 'demo', 'healthcheck', 'transparent', 'ctl', 'completion']);
 /** Options that mean the program, not `serve`: asked alone, they answer for the whole CLI. */
 const PROGRAM_OPTIONS: ReadonlySet<string> = new Set(['--help', '-h', '--version', '-V', '--get-yargs-completions']);
 

@@ -1,5 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { ServerHealth } from '../backend/server.js';
+import type { SetMember } from '../backend/server-spec.js';
+import type { ControlOutcome, ControlRequest } from '../proxy/server-control.js';
 import type { Config } from '../config/schema.js';
 import type { ReloadChanges } from '../events/contract.js';
 import type { ProxyStatus } from '../observe/status.js';
@@ -15,6 +17,17 @@ export interface ServerHealthMessage {
   readonly server: string;
   readonly health: ServerHealth;
   readonly reason: string;
+}
+
+/**
+ * DNS sets are looked up once, in the primary (src/discovery/); each change is sent to
+ * every worker, so all of them have the same servers, named alike, for the verdicts.
+ */
+export interface ServerSetMessage {
+  readonly kind: 'ssh-banner-proxy:server-set';
+  readonly pool: string;
+  readonly entry: string;
+  readonly members: readonly SetMember[];
 }
 
 /** The primary's admin endpoint asks every worker for its metrics and status. */
@@ -47,6 +60,20 @@ export interface SessionLookupResponse {
   readonly session: LiveSessionReply | undefined;
 }
 
+/** An operator's change (admin API): every worker applies it to its pools and answers. */
+export interface ServerControlRequest {
+  readonly kind: 'ssh-banner-proxy:server-control';
+  readonly id: number;
+  readonly request: ControlRequest;
+}
+
+export interface ServerControlResult {
+  readonly kind: 'ssh-banner-proxy:server-control-result';
+  readonly id: number;
+  readonly worker: number;
+  readonly outcome: ControlOutcome;
+}
+
 /**
  * Hot reload: the primary validated `config` (the whole file, CLI overrides applied);
  * each worker applies its share of it (handshake slots over `workers`) and answers.
@@ -71,6 +98,18 @@ export interface ConfigReloadResult {
 
 function hasKind(message: unknown, kind: string): boolean {
   return typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === kind;
+}
+
+export function isServerControlRequest(message: unknown): message is ServerControlRequest {
+  return hasKind(message, 'ssh-banner-proxy:server-control');
+}
+
+export function isServerControlResult(message: unknown): message is ServerControlResult {
+  return hasKind(message, 'ssh-banner-proxy:server-control-result');
+}
+
+export function isServerSetMessage(message: unknown): message is ServerSetMessage {
+  return hasKind(message, 'ssh-banner-proxy:server-set');
 }
 
 export function isServerHealthMessage(message: unknown): message is ServerHealthMessage {

@@ -7,7 +7,16 @@ import type { ProxyMetrics } from '../observe/metrics.js';
 import { PENALISED_SHOWN, poolReadiness, serverHealthFields, type ListenerStatus, type PoolStatus, type ProxyStatus, type Readiness, type ServerStatus } from '../observe/status.js';
 import { VERSION } from '../version.js';
 import type { LiveSessionReply } from '../observe/log-identity.js';
-import { isSessionLookupResponse, isSnapshotResponse, type SessionLookupRequest, type SnapshotRequest, type SnapshotResponse } from './messages.js';
+import {
+  isServerControlResult,
+  isSessionLookupResponse,
+  isSnapshotResponse,
+  type ServerControlRequest,
+  type SessionLookupRequest,
+  type SnapshotRequest,
+  type SnapshotResponse,
+} from './messages.js';
+import type { ControlOutcome, ControlRequest } from '../proxy/server-control.js';
 import { RetiredCounters } from './retired-counters.js';
 
 /** How long /readyz waits for the workers: under kubelet's default probe timeout of 1 s. */
@@ -42,6 +51,8 @@ export interface ClusterAdminOptions {
   readonly startedAt: number;
   readonly expectedWorkers: () => number;
   readonly stopping: () => boolean;
+  /** Applies a control request to the primary's own pools (and its DNS sets), before the workers do. */
+  readonly control: (request: ControlRequest) => Promise<ControlOutcome>;
 }
 
 /**
@@ -172,6 +183,38 @@ export class ClusterAdminView implements AdminView {
       const request: SessionLookupRequest = { kind: 'ssh-banner-proxy:session-lookup', id, address, port };
       for (const worker of workers) worker.send(request);
     });
+  }
+
+  /**
+   * Applied by the primary (its pools carry the states /api/status shows, and its checks
+   * honour maint), then by every worker; answered once, saying how many workers applied it.
+   */
+  async control(request: ControlRequest): Promise<ControlOutcome & { readonly workers?: { readonly applied: number; readonly of: number } }> {
+    const outcome = await this.options.control(request);
+    if (!outcome.ok) return outcome;
+    const workers = connectedWorkers();
+    const id = this.nextId++;
+    const applied = await new Promise<number>((resolve) => {
+      let answers = 0;
+      let ok = 0;
+      const done = (): void => {
+        clearTimeout(timer);
+        cluster.off('message', onAnswer);
+        resolve(ok);
+      };
+      const onAnswer = (_worker: unknown, message: unknown): void => {
+        if (!isServerControlResult(message) || message.id !== id) return;
+        answers += 1;
+        if (message.outcome.ok) ok += 1;
+        if (answers === workers.length) done();
+      };
+      const timer = setTimeout(done, SNAPSHOT_TIMEOUT_MS);
+      cluster.on('message', onAnswer);
+      const message: ServerControlRequest = { kind: 'ssh-banner-proxy:server-control', id, request };
+      for (const worker of workers) worker.send(message);
+      if (workers.length === 0) done();
+    });
+    return { ...outcome, workers: { applied, of: workers.length } };
   }
 
   /** Every connected worker's snapshot, or those that answered within the timeout. */

@@ -6,10 +6,12 @@ import { BackendPool } from '../backend/pool.js';
 import { attachReloader, type ReloaderOptions } from '../config/reloader.js';
 import type { ClusterConfig, Config } from '../config/schema.js';
 import { ProxyEvents } from '../events/bus.js';
-import { AdminServer } from '../observe/admin.js';
+import { AdminServer, controlLocally } from '../observe/admin.js';
+import { adminAuthFor } from '../observe/admin-auth.js';
 import { logEvents } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
-import type { ServerHealthMessage } from './messages.js';
+import type { ServerHealthMessage, ServerSetMessage } from './messages.js';
+import { Discovery } from '../discovery/discovery.js';
 import { ClusterAdminView } from './primary-admin.js';
 import { ClusterReloader } from './primary-reload.js';
 import { RestartPolicy } from './restart-policy.js';
@@ -49,6 +51,17 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   // Health checks take their slots from the shared store too (each worker has its own connection to it).
   const store = config.cluster ? new ClusterStore({ settings: primaryStoreSettings(config.cluster), events, env: process.env }) : undefined;
   store?.start();
+  // DNS sets are looked up here once; every change goes to every worker before any verdict about it.
+  const sets = new Map<string, ServerSetMessage>();
+  const broadcast = (message: ServerSetMessage | ServerHealthMessage): void => {
+    for (const worker of Object.values(cluster.workers ?? {})) if (worker?.isConnected()) worker.send(message);
+  };
+  const discovery = new Discovery(events, config.dns, (pool, entry, members) => {
+    const message: ServerSetMessage = { kind: 'ssh-banner-proxy:server-set', pool, entry, members };
+    sets.set(`${pool}\u0000${entry}`, message);
+    broadcast(message);
+  });
+  await discovery.sync(pools.values(), config.dns);
   const startChecks = (): void => {
     for (const checker of checkers.splice(0)) checker.stop();
     for (const pool of pools.values()) {
@@ -68,12 +81,14 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     startedAt: primaryStartedAt,
     expectedWorkers: () => count,
     stopping: () => stopping,
+    control: (request) => controlLocally(pools, request, (pool) => discovery.resolveNow(pool)),
   });
-  const admin = config.admin ? new AdminServer({ bind: config.admin.bind, maxConnections: config.admin.maxConnections, idleTimeoutMs: config.admin.idleTimeout, logger, startedAt: primaryStartedAt, view }) : undefined;
+  const admin = config.admin ? new AdminServer({ bind: config.admin.bind, maxConnections: config.admin.maxConnections, idleTimeoutMs: config.admin.idleTimeout, logger, startedAt: primaryStartedAt, view, auth: adminAuthFor(config.admin) }) : undefined;
   try {
     await admin?.listen();
   } catch (error) {
     logger.fatal({ err: error }, 'cannot start');
+    discovery.stop();
     view.close();
     metrics.close();
     detachLog();
@@ -90,17 +105,17 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       health: server.health,
       reason: server.stateReason ?? 'primary:snapshot',
     }));
-  const send = (worker: Worker, message: ServerHealthMessage): void => {
+  const send = (worker: Worker, message: ServerHealthMessage | ServerSetMessage): void => {
     if (worker.isConnected()) worker.send(message);
   };
   events.on('server-state', ({ pool: poolName, server: serverName }) => {
     const pool = pools.get(poolName);
     const message = pool && healthOf(pool).find((entry) => entry.server === serverName);
-    if (!message) return;
-    for (const worker of Object.values(cluster.workers ?? {})) if (worker) send(worker, message);
+    if (message) broadcast(message);
   });
 
   const sendVerdicts = (worker: Worker): void => {
+    for (const message of sets.values()) send(worker, message);
     for (const pool of pools.values()) for (const message of healthOf(pool)) send(worker, message);
   };
   const fork = (): void => {
@@ -117,7 +132,8 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     current: () => current,
     applied: (next) => {
       current = next;
-      startChecks();
+      for (const key of sets.keys()) if (!pools.get(key.split('\u0000')[0] ?? '')?.setEntries.some((entry) => key.endsWith(`\u0000${entry.name}`))) sets.delete(key);
+      void discovery.sync(pools.values(), next.dns).then(startChecks);
     },
     sendVerdicts,
     stopping: () => stopping,
@@ -174,6 +190,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
       pendingForks.clear();
       if (startedAt.size === 0) {
         for (const checker of checkers) checker.stop();
+        discovery.stop();
         for (const pool of pools.values()) pool.close();
         void store?.close();
         detachReloader();

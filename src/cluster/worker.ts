@@ -2,10 +2,14 @@ import cluster from 'node:cluster';
 import type { Config } from '../config/schema.js';
 import { liveSessionReply } from '../observe/log-identity.js';
 import { buildStatus } from '../observe/status.js';
+import { controlLocally } from '../observe/admin.js';
 import { ProxyRuntime } from '../runtime.js';
 import {
   isConfigReloadRequest,
   isServerHealthMessage,
+  isServerSetMessage,
+  isServerControlRequest,
+  type ServerControlResult,
   isSessionLookupRequest,
   isSnapshotRequest,
   type ConfigReloadRequest,
@@ -20,7 +24,7 @@ export const WORKER_CONFIG_ENV = 'SBP_CLUSTER_WORKER_CONFIG';
 export const WORKER_COUNT_ENV = 'SBP_CLUSTER_WORKERS';
 
 /**
- * A worker's side of the cluster: applies the primary's health verdicts to this
+ * A worker's side of the cluster: applies the primary's DNS sets and health verdicts to this
  * worker's pools and answers the primary's snapshot requests (metrics and status for
  * the admin endpoint, which only the primary serves). The worker runs its own data
  * plane (listeners share the primary's sockets) and passive health. A reload request
@@ -30,6 +34,17 @@ export const WORKER_COUNT_ENV = 'SBP_CLUSTER_WORKERS';
 export function attachWorker(runtime: ProxyRuntime): () => void {
   const workerId = cluster.worker?.id ?? 0;
   const onMessage = (message: unknown): void => {
+    if (isServerControlRequest(message)) {
+      void controlLocally(runtime.server.pools, message.request, undefined).then((outcome) => {
+        const result: ServerControlResult = { kind: 'ssh-banner-proxy:server-control-result', id: message.id, worker: workerId, outcome };
+        if (process.connected) process.send?.(result);
+      });
+      return;
+    }
+    if (isServerSetMessage(message)) {
+      runtime.server.pools.get(message.pool)?.setMembers(message.entry, message.members);
+      return;
+    }
     if (isServerHealthMessage(message)) {
       const pool = runtime.server.pools.get(message.pool);
       const server = pool?.servers.find((candidate) => candidate.name === message.server);
@@ -154,7 +169,7 @@ export function workerRuntime(config: Config, workers: number, inheritedFds: Rea
   const dataPlane = workerConfig(config, workers);
   const worker = String(cluster.worker?.id ?? 0);
   // Sockets systemd passed to the primary: a worker's listen({ fd }) is served by the primary, which holds them.
-  const runtime = new ProxyRuntime(dataPlane, { healthChecks: false, metrics: { processLabels: { worker }, healthEvents: false }, inheritedFds });
+  const runtime = new ProxyRuntime(dataPlane, { healthChecks: false, discovery: false, metrics: { processLabels: { worker }, healthEvents: false }, inheritedFds });
   attachWorker(runtime);
   return runtime;
 }

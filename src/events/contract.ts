@@ -150,8 +150,6 @@ export interface ProxyEventMap {
   'dns-change': [{ readonly pool: string; readonly entry: string; readonly added: readonly string[]; readonly removed: readonly string[] }];
   /** `maxStartups: auto` moved a server's learnt limit. */
   'capacity-learned': [{ readonly pool: string; readonly server: string; readonly limit: number; readonly change: 'raised' | 'probed' | 'lowered' | 'adopted'; readonly inFlight?: number }];
-  /** An operator's change through the admin API (state, weight, re-resolve). */
-  'admin-action': [{ readonly action: string; readonly pool: string; readonly server?: string; readonly value?: string | number; readonly client: string }];
   'health-check': [
     {
       readonly pool: string;

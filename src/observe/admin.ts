@@ -8,6 +8,18 @@ import type { ProxyServer } from '../proxy/proxy-server.js';
 import type { ProxyMetrics } from './metrics.js';
 import { buildStatus, readiness, type ProxyStatus, type Readiness } from './status.js';
 import { renderStatusPage } from './status-page.js';
+import { AdminAuth, type AdminRead } from './admin-auth.js';
+import { applyControl, parseControlRequest, type ControlOutcome, type ControlRequest } from '../proxy/server-control.js';
+
+/** A mutation's JSON body is small: a pool, a server, a state or a weight. */
+const MAX_BODY_BYTES = 4096;
+
+/** The mutations, by path (docs/operations.md, "Runtime control"). */
+const MUTATIONS: Readonly<Record<string, ControlRequest['action']>> = {
+  '/api/server/state': 'state',
+  '/api/server/weight': 'weight',
+  '/api/pool/resolve': 'resolve',
+};
 
 /** What the admin endpoint serves. By default this process's own; a cluster primary passes one built from its workers (src/cluster/). */
 export interface AdminView {
@@ -17,6 +29,8 @@ export interface AdminView {
   status(): Promise<ProxyStatus>;
   /** The spliced session whose backend connection has this local address and port (sshd's `from A port P`). */
   session(address: string, port: number): Promise<LiveSessionReply | undefined>;
+  /** An operator's change: applied everywhere (every worker), answered once. */
+  control(request: ControlRequest): Promise<ControlOutcome>;
 }
 
 export type AdminOptions = {
@@ -27,15 +41,27 @@ export type AdminOptions = {
   readonly idleTimeoutMs?: number;
   readonly logger: Logger;
   readonly startedAt: number;
-} & ({ readonly proxy: ProxyServer; readonly metrics: ProxyMetrics } | { readonly view: AdminView });
+  /** Who may change things and read what (default: no token, every read open on loopback). */
+  readonly auth?: AdminAuth;
+} & ({ readonly proxy: ProxyServer; readonly metrics: ProxyMetrics; readonly resolve?: (pool: string) => Promise<number> } | { readonly view: AdminView });
 
-function localView(proxy: ProxyServer, metrics: ProxyMetrics, startedAt: number): AdminView {
+function localView(proxy: ProxyServer, metrics: ProxyMetrics, startedAt: number, resolve: ((pool: string) => Promise<number>) | undefined): AdminView {
   return {
     metrics: async () => ({ contentType: metrics.contentType, body: await metrics.scrape() }),
     readiness: (pool) => Promise.resolve(readiness(proxy, pool)),
     status: () => Promise.resolve(buildStatus({ proxy, startedAt, totals: (pool, server) => metrics.serverTotals(pool, server) })),
     session: (address, port) => Promise.resolve(liveSessionReply(proxy.live.find(address, port))),
+    control: (request) => controlLocally(proxy.pools, request, resolve),
   };
+}
+
+/** Applies a control request to this process's pools; a re-resolve asks `resolve` (the process's DNS sets). */
+export async function controlLocally(pools: ProxyServer['pools'], request: ControlRequest, resolve: ((pool: string) => Promise<number>) | undefined): Promise<ControlOutcome> {
+  if (request.action !== 'resolve') return applyControl(pools, request);
+  const pool = pools.get(request.pool);
+  if (!pool) return { ok: false, status: 404, error: 'NO_POOL', message: `no pool "${request.pool}"` };
+  const resolvedSets = (await resolve?.(pool.name)) ?? 0;
+  return { ok: true, pool: pool.name, servers: pool.servers.map((server) => ({ name: server.name, state: server.state, admin: server.admin, weight: server.weight })), resolvedSets };
 }
 
 type Reply = { readonly status: number; readonly type: string; readonly body: string | Buffer };
@@ -44,7 +70,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
  * The admin HTTP listener: /metrics, /healthz, /readyz, /api/status, /api/session and the HTML
- * status page at /. Read-only: GET and HEAD only, nothing changes state.
+ * status page at /, and, behind the admin token, POST mutations (a server's state or
+ * weight, a pool's re-resolve). Reads not listed in admin.open need the token too.
  * A separate server from the data plane, so it answers at the connection limit.
  */
 export class AdminServer {
@@ -52,11 +79,13 @@ export class AdminServer {
   private readonly view: AdminView;
   private readonly server: Server;
   private readonly connections: AdminConnections;
+  private readonly auth: AdminAuth;
   private closing: Promise<void> | undefined;
 
   constructor(options: AdminOptions) {
     this.options = options;
-    this.view = 'view' in options ? options.view : localView(options.proxy, options.metrics, options.startedAt);
+    this.view = 'view' in options ? options.view : localView(options.proxy, options.metrics, options.startedAt, options.resolve);
+    this.auth = options.auth ?? new AdminAuth({ tokenEnv: 'SBP_ADMIN_TOKEN', loopback: isLoopbackHost(options.bind.host) }, {});
     const idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
     // Checked every second (Node's default is 30 s), so a slowloris is cut near headersTimeout.
     this.server = createServer({ connectionsCheckingInterval: 1000 }, (request, response) => this.handle(request, response));
@@ -81,15 +110,19 @@ export class AdminServer {
     return address !== null && typeof address === 'object' ? address.port : undefined;
   }
 
-  listen(): Promise<void> {
+  async listen(): Promise<void> {
     const { bind, logger } = this.options;
+    // A token file that cannot be read fails start; no token at all only refuses every change.
+    const tokenSet = await this.auth.verifyReadable();
+    if (!tokenSet) logger.info({ event: 'admin-token', source: this.auth.source }, `no admin token (${this.auth.source}): every change through the admin API is refused`);
     if (!isLoopbackHost(bind.host)) {
+      const open = [...this.auth.openReads].join(', ');
       logger.warn(
-        { event: 'admin-exposed', bind: formatHostPort(bind) },
-        'admin endpoint listens on a non-loopback address: /metrics and /api/status show backend addresses; restrict access',
+        { event: 'admin-exposed', bind: formatHostPort(bind), open: [...this.auth.openReads] },
+        `admin endpoint listens on a non-loopback address; open without the token: ${open || 'nothing'}. Restrict access (a NetworkPolicy)`,
       );
     }
-    return new Promise((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       const onError = (error: Error): void => {
         reject(new Error(`admin: cannot listen on ${formatHostPort(bind)}: ${error.message}`, { cause: error }));
       };
@@ -121,19 +154,55 @@ export class AdminServer {
     request.on('error', () => response.destroy());
     response.on('error', () => undefined);
     const method = request.method ?? 'GET';
-    if (method !== 'GET' && method !== 'HEAD') {
-      response.setHeader('Allow', 'GET, HEAD');
-      this.send(request, response, json(405, { error: 'METHOD_NOT_ALLOWED', message: 'the admin endpoint is read-only: GET or HEAD' }));
+    const [path = '/', query = ''] = (request.url ?? '/').split('?', 2);
+    const mutation = MUTATIONS[path];
+    const allowed = mutation === undefined ? 'GET, HEAD' : 'POST';
+    if ((mutation === undefined && method !== 'GET' && method !== 'HEAD') || (mutation !== undefined && method !== 'POST')) {
+      response.setHeader('Allow', allowed);
+      const message = mutation === undefined ? `${path} is read with GET or HEAD; changes are POSTed to ${Object.keys(MUTATIONS).join(', ')}` : `${path} is a change: POST it, with the admin token`;
+      this.send(request, response, json(405, { error: 'METHOD_NOT_ALLOWED', message }));
       return;
     }
-    const [path = '/', query = ''] = (request.url ?? '/').split('?', 2);
-    this.route(path, new URLSearchParams(query)).then(
-      (reply) => this.send(request, response, reply),
+    const answer = mutation === undefined ? this.read(request, path, new URLSearchParams(query)) : this.mutate(request, mutation);
+    answer.then(
+      (reply) => {
+        if (reply.status === 401) response.setHeader('WWW-Authenticate', 'Bearer realm="ssh-banner-proxy admin"');
+        this.send(request, response, reply);
+      },
       (error: unknown) => {
         this.options.logger.error({ event: 'admin-error', path, err: error }, 'admin request failed');
         this.send(request, response, json(500, { error: 'INTERNAL', message: 'see the proxy log' }));
       },
     );
+  }
+
+  private async read(request: IncomingMessage, path: string, query: URLSearchParams): Promise<Reply> {
+    const kind = readKind(path);
+    if (kind !== undefined && !this.auth.openReads.has(kind)) {
+      const refused = await this.refusal(request, `${path} (${kind}) is not open without the token here (admin.open)`);
+      if (refused) return refused;
+    }
+    return this.route(path, query);
+  }
+
+  private async mutate(request: IncomingMessage, action: ControlRequest['action']): Promise<Reply> {
+    const refused = await this.refusal(request, 'changes need the admin token');
+    if (refused) return refused;
+    const body = await readJsonBody(request);
+    if (typeof body === 'string') return json(400, { error: 'BAD_BODY', message: body });
+    const parsed = parseControlRequest(action, body);
+    if (typeof parsed === 'string') return json(400, { error: 'BAD_REQUEST', message: parsed });
+    const outcome = await this.view.control(parsed);
+    this.options.logger.info({ event: 'admin-action', ...parsed, client: request.socket.remoteAddress, ok: outcome.ok }, outcome.ok ? `admin: ${describe(parsed)}` : `admin: ${describe(parsed)} refused: ${outcome.message}`);
+    return outcome.ok ? json(200, outcome) : json(outcome.status, { error: outcome.error, message: outcome.message });
+  }
+
+  /** A 401/403 reply when the request does not carry the token, else undefined. */
+  private async refusal(request: IncomingMessage, what: string): Promise<Reply | undefined> {
+    const verdict = await this.auth.check(request.headers.authorization);
+    if (verdict === 'ok') return undefined;
+    if (verdict === 'unset') return json(403, { error: 'NO_TOKEN', message: `${what}, and none is set (${this.auth.source} is empty; admin.tokenFile or admin.tokenEnv): refused` });
+    return json(401, { error: verdict === 'missing' ? 'TOKEN_REQUIRED' : 'TOKEN_WRONG', message: `${what}: send Authorization: Bearer <token> (from ${this.auth.source})` });
   }
 
   private async route(path: string, query: URLSearchParams): Promise<Reply> {
@@ -185,6 +254,49 @@ export class AdminServer {
     });
     response.end(request.method === 'HEAD' ? undefined : body);
   }
+}
+
+/** Which read a path is, for admin.open; undefined: not a known endpoint (404 follows). */
+function readKind(path: string): AdminRead | undefined {
+  if (path === '/metrics') return 'metrics';
+  if (path === '/healthz') return 'healthz';
+  if (path === '/readyz') return 'readyz';
+  if (path === '/api/status' || path === '/api/session' || path === '/' || path === '/index.html') return 'status';
+  return undefined;
+}
+
+function describe(request: ControlRequest): string {
+  if (request.action === 'resolve') return `resolve ${request.pool}`;
+  return `${request.action === 'state' ? request.state : `weight ${request.weight}`} ${request.pool}/${request.server}`;
+}
+
+/** The request's body as JSON, bounded; a string says what was wrong. */
+function readJsonBody(request: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        resolve(`the body is over ${MAX_BODY_BYTES} bytes`);
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') {
+        resolve('expected a JSON body, e.g. {"pool":"main","server":"a","state":"drain"}');
+        return;
+      }
+      try {
+        resolve(JSON.parse(text) as unknown);
+      } catch (error) {
+        resolve(`the body is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    });
+  });
 }
 
 function json(status: number, value: unknown): Reply {

@@ -220,7 +220,6 @@ export function logEvents(events: ProxyEvents, logger: Logger): () => void {
   });
   on('dns-change', (change) => logger.info({ event: 'dns-change', ...change }, `${change.pool}/${change.entry}: ${change.added.length} added, ${change.removed.length} removed`));
   on('capacity-learned', (learned) => logger.info({ event: 'capacity-learned', ...learned }, `server ${learned.pool}/${learned.server}: handshake limit ${learned.change} to ${learned.limit}`));
-  on('admin-action', (action) => logger.info({ event: 'admin-action', ...action }, `admin: ${action.action} ${action.pool}${action.server === undefined ? '' : `/${action.server}`}${action.value === undefined ? '' : ` ${action.value}`}`));
   return () => {
     for (const unsubscribe of subscriptions.splice(0)) unsubscribe();
   };

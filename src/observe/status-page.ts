@@ -26,7 +26,7 @@ export function renderStatusPage(status: ProxyStatus, refreshSeconds = 5): strin
     ${status.draining ? '&middot; <span class="pill draining">DRAINING</span>' : ''}
     ${storeLine(status.store)}
     &middot; <span class="muted">refreshes every ${refreshSeconds}s</span></p>
-  <p class="legend"><span class="pill up">UP</span> <span class="pill down">DOWN</span> <span class="pill draining">DRAINING</span>
+  <p class="legend"><span class="pill up">UP</span> <span class="pill down">DOWN</span> <span class="pill draining">DRAINING</span> <span class="pill maint">MAINT</span>
     <span class="muted">banner latency: ok &lt; 1 s, <span class="slow">slow</span> &ge; 1 s, <span class="bad">bad</span> &ge; 5 s</span></p>
 </header>
 <main>
@@ -190,6 +190,7 @@ td.name { font-weight: 600; }
 .pill.up { background: #2e9e4f; }
 .pill.down { background: #d33a3a; }
 .pill.draining { background: #3a6fd3; }
+.pill.maint { background: #6b6b6b; }
 .pill.partial { background: #d98a1c; }
 .ok { color: #1f7a3a; }
 .slow { color: #b36b00; font-weight: 600; }
