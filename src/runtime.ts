@@ -25,6 +25,8 @@ export interface RuntimeOptions {
   readonly metrics?: ProxyMetricsOptions;
   /** Look DNS sets up here (default true); a cluster worker gets them from the primary instead. */
   readonly discovery?: boolean;
+  /** Awaited before the listeners open (a cluster worker waits for the primary's sets and verdicts). */
+  readonly beforeListen?: () => Promise<void>;
   /** Listening sockets systemd passed, by listener name (socket activation). */
   readonly inheritedFds?: ReadonlyMap<string, number>;
 }
@@ -88,6 +90,7 @@ export class ProxyRuntime {
     );
     // Sets first: the proxy starts with its servers known (each lookup bounded by dns.timeout × attempts).
     await this.discovery?.sync(this.server.pools.values(), this.config.dns);
+    await this.options.beforeListen?.();
     await this.checkTransparent(this.config);
     const cap = this.server.connectionCap;
     if (cap.effective < cap.configured) {

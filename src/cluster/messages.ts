@@ -30,6 +30,24 @@ export interface ServerSetMessage {
   readonly members: readonly SetMember[];
 }
 
+/** A worker is listening for the primary's messages: it is sent the sets and verdicts in force. */
+export interface WorkerAttachedMessage {
+  readonly kind: 'ssh-banner-proxy:worker-attached';
+}
+
+/** Sent after the sets and verdicts a `worker-attached` asked for: the worker may listen. */
+export interface StateSentMessage {
+  readonly kind: 'ssh-banner-proxy:state-sent';
+}
+
+export function isStateSentMessage(message: unknown): message is StateSentMessage {
+  return hasKind(message, 'ssh-banner-proxy:state-sent');
+}
+
+export function isWorkerAttachedMessage(message: unknown): message is WorkerAttachedMessage {
+  return hasKind(message, 'ssh-banner-proxy:worker-attached');
+}
+
 /** The primary's admin endpoint asks every worker for its metrics and status. */
 export interface SnapshotRequest {
   readonly kind: 'ssh-banner-proxy:snapshot-request';

@@ -10,7 +10,7 @@ import { AdminServer, controlLocally } from '../observe/admin.js';
 import { adminAuthFor } from '../observe/admin-auth.js';
 import { logEvents } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
-import type { ServerHealthMessage, ServerSetMessage } from './messages.js';
+import { isWorkerAttachedMessage, type ServerHealthMessage, type ServerSetMessage, type StateSentMessage } from './messages.js';
 import { Discovery } from '../discovery/discovery.js';
 import { ClusterAdminView } from './primary-admin.js';
 import { ClusterReloader } from './primary-reload.js';
@@ -121,8 +121,12 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   const fork = (): void => {
     const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(current), [WORKER_COUNT_ENV]: String(count) });
     startedAt.set(worker, Date.now());
-    // A new worker learns the current verdicts before it takes connections.
-    worker.once('online', () => sendVerdicts(worker));
+    // A new worker learns the current sets and verdicts once it listens for them, before it takes connections.
+    worker.on('message', (message: unknown) => {
+      if (!isWorkerAttachedMessage(message)) return;
+      sendVerdicts(worker);
+      if (worker.isConnected()) worker.send({ kind: 'ssh-banner-proxy:state-sent' } satisfies StateSentMessage);
+    });
   };
   const reloader = new ClusterReloader({
     count,

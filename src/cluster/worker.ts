@@ -9,7 +9,9 @@ import {
   isServerHealthMessage,
   isServerSetMessage,
   isServerControlRequest,
+  isStateSentMessage,
   type ServerControlResult,
+  type WorkerAttachedMessage,
   isSessionLookupRequest,
   isSnapshotRequest,
   type ConfigReloadRequest,
@@ -23,6 +25,9 @@ import {
 export const WORKER_CONFIG_ENV = 'SBP_CLUSTER_WORKER_CONFIG';
 export const WORKER_COUNT_ENV = 'SBP_CLUSTER_WORKERS';
 
+/** How long a new worker waits for the primary's sets and verdicts before it listens anyway. */
+const STATE_WAIT_MS = 5000;
+
 /**
  * A worker's side of the cluster: applies the primary's DNS sets and health verdicts to this
  * worker's pools and answers the primary's snapshot requests (metrics and status for
@@ -31,9 +36,13 @@ export const WORKER_COUNT_ENV = 'SBP_CLUSTER_WORKERS';
  * is applied with the runtime's reload, quietly (the primary logs and counts it once),
  * and answered with the outcome.
  */
-export function attachWorker(runtime: ProxyRuntime): () => void {
+export function attachWorker(runtime: ProxyRuntime, stateReceived: () => void = () => {}): () => void {
   const workerId = cluster.worker?.id ?? 0;
   const onMessage = (message: unknown): void => {
+    if (isStateSentMessage(message)) {
+      stateReceived();
+      return;
+    }
     if (isServerControlRequest(message)) {
       void controlLocally(runtime.server.pools, message.request, undefined).then((outcome) => {
         const result: ServerControlResult = { kind: 'ssh-banner-proxy:server-control-result', id: message.id, worker: workerId, outcome };
@@ -81,6 +90,9 @@ export function attachWorker(runtime: ProxyRuntime): () => void {
     }
   };
   process.on('message', onMessage);
+  // Messages sent before this listener existed are lost: ask for the sets and verdicts now.
+  const attached: WorkerAttachedMessage = { kind: 'ssh-banner-proxy:worker-attached' };
+  if (process.connected) process.send?.(attached);
   // Reload is the primary's: a SIGHUP sent to the whole process group must not kill a worker.
   process.on('SIGHUP', () => {});
   // The IPC channel must not keep a drained worker alive: once every listener is open
@@ -169,7 +181,17 @@ export function workerRuntime(config: Config, workers: number, inheritedFds: Rea
   const dataPlane = workerConfig(config, workers);
   const worker = String(cluster.worker?.id ?? 0);
   // Sockets systemd passed to the primary: a worker's listen({ fd }) is served by the primary, which holds them.
-  const runtime = new ProxyRuntime(dataPlane, { healthChecks: false, discovery: false, metrics: { processLabels: { worker }, healthEvents: false }, inheritedFds });
-  attachWorker(runtime);
+  // The primary's DNS sets and verdicts arrive before the listeners open (bounded: a primary that does not answer is not waited for).
+  let received = (): void => {};
+  const stateIn = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, STATE_WAIT_MS);
+    timer.unref();
+    received = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+  const runtime = new ProxyRuntime(dataPlane, { healthChecks: false, discovery: false, beforeListen: () => stateIn, metrics: { processLabels: { worker }, healthEvents: false }, inheritedFds });
+  attachWorker(runtime, () => received());
   return runtime;
 }
