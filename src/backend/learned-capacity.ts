@@ -18,13 +18,19 @@ export class LearnedCapacity {
   /** The highest level that refused nothing since the last refusal; undefined before any refusal. */
   private knownGood: number | undefined;
   private lastProbeAt = -Infinity;
-  private readonly settings: LearnConfig;
+  private settings: LearnConfig;
   private readonly now: () => number;
 
   constructor(settings: LearnConfig, now: () => number = () => performance.now()) {
     this.settings = settings;
     this.now = now;
     this.current = Math.min(settings.start, settings.ceiling);
+  }
+
+  /** New settings (a reload): what was learnt stays, within the new ceiling. */
+  configure(settings: LearnConfig): void {
+    this.settings = settings;
+    this.current = Math.min(this.current, settings.ceiling);
   }
 
   get limit(): number {

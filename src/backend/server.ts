@@ -111,7 +111,8 @@ export class BackendServer {
   configureCapacity(spec: Pick<ServerSpec, 'maxStartups' | 'learn'>): void {
     if (spec.maxStartups === 'auto') {
       this.fixedMaxStartups = undefined;
-      this.capacity ??= new LearnedCapacity(spec.learn);
+      if (this.capacity) this.capacity.configure(spec.learn);
+      else this.capacity = new LearnedCapacity(spec.learn);
     } else {
       this.fixedMaxStartups = spec.maxStartups;
       this.capacity = undefined;
