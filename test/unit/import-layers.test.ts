@@ -19,6 +19,7 @@ const LAYERS: Readonly<Record<string, number>> = {
   events: 1,
   config: 1,
   backend: 2,
+  discovery: 2,
   proxy: 3,
   store: 4,
   observe: 5,
