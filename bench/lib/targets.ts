@@ -121,6 +121,8 @@ export interface ProxyOptions {
   readonly prefetch?: number;
   /** pools[].verify (default kexinit): how far a backend must get before the splice. */
   readonly verify?: 'kexinit' | 'banner';
+  /** Backends by the host name `localhost` (a DNS set, IPv4 only) instead of 127.0.0.1: the cost of a name. */
+  readonly byName?: boolean;
 }
 
 /** Starts `node dist/cli.js serve` with one listener + pool per backend. */
@@ -136,7 +138,7 @@ export async function startProxy(cli: string, backends: readonly Backend[], opti
     })),
     pools: backends.map((backend) => ({
       name: backend.mode,
-      servers: [{ name: backend.mode, address: `127.0.0.1:${backend.port}` }],
+      servers: [{ name: backend.mode, address: `${options.byName === true ? 'localhost' : '127.0.0.1'}:${backend.port}` }],
       // The handshake-slot limit protects a real sshd; the C backend needs none, and
       // HAProxy has no such limit, so it is lifted out of the way here.
       handshake: { maxStartups: 100000 },
@@ -155,6 +157,7 @@ export async function startProxy(cli: string, backends: readonly Backend[], opti
     reusePort: options.reusePort ?? 'auto',
     // Metrics only (the heap part of the memory figure); nothing scrapes it during the other workloads.
     admin: { bind: `127.0.0.1:${adminPort}` },
+    ...(options.byName === true ? { dns: { family: 'ipv4' } } : {}),
     ...(options.store === undefined ? {} : { cluster: { store: options.store, prefix: `bench-${options.label ?? 'proxy'}:` } }),
   };
   const configPath = path.join(options.resultsDir, `proxy-config${options.label === undefined ? '' : `-${options.label}`}.yaml`);

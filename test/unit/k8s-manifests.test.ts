@@ -266,6 +266,19 @@ test('sidecar: native sidecar (initContainer, restartPolicy Always) in front of 
     [{ host: '127.0.0.1', port: portOf(sshd, 'sshd') }],
     'the pool is the sshd of the same pod, on localhost',
   );
+  // The admin port lists client addresses (status) and takes changes: only the monitoring namespace reaches it.
+  for (const dir of ['k8s/overlays/sidecar', 'k8s/overlays/sidecar-transparent']) {
+    const objects = rendered.get(dir) ?? [];
+    const policy = objects.find((object) => object.kind === 'NetworkPolicy')?.spec as
+      | { podSelector: { matchLabels: Record<string, string> }; ingress: { from?: { namespaceSelector?: unknown }[]; ports: { port: number }[] }[] }
+      | undefined;
+    assert.ok(policy, `${dir}: a NetworkPolicy`);
+    const { proxy: container } = proxyDeployment(dir);
+    const adminRule = policy.ingress.find((rule) => rule.ports.some((port) => port.port === portOf(container, 'admin')));
+    assert.ok(adminRule?.from?.every((peer) => peer.namespaceSelector !== undefined) && (adminRule.from.length ?? 0) > 0, `${dir}: the admin port only from selected namespaces`);
+    const openRule = policy.ingress.find((rule) => rule.from === undefined);
+    assert.deepEqual(openRule?.ports.map((port) => port.port), [portOf(container, 'ssh')], `${dir}: only the ssh port from anywhere`);
+  }
 });
 
 test('transparent-source component: routing set up first with NET_ADMIN, the proxy with NET_RAW only, sshd on the address the set-up makes local', { skip }, () => {
@@ -336,6 +349,13 @@ test('bastion: PROXY protocol from the LB, PDB, HPA, NetworkPolicy, ServiceMonit
   // While the store is down each replica keeps to 1 / the replicas it last saw: a fixed share would not follow the HPA.
   assert.ok(hpa, 'an HPA scales the replicas');
   assert.equal(config.cluster.localShare, undefined, 'no fixed localShare: the fallback follows the replica count');
+  // The sshd pods come from DNS (a headless Service's SRV records): scaling the StatefulSet needs no config change.
+  const servers = config.pools.flatMap((pool) => pool.servers);
+  assert.deepEqual(servers.map((server) => server.srv), ['_ssh._tcp.sshd.default.svc.cluster.local']);
+  assert.ok(!servers.some((server) => server.address !== undefined), 'no fixed sshd addresses');
+  // The admin token comes from an optional Secret: without it the pod starts, and every change is refused.
+  const token = (proxy as { env?: { name: string; valueFrom?: { secretKeyRef?: { optional?: boolean } } }[] }).env?.find((entry) => entry.name === config.admin?.tokenEnv);
+  assert.equal(token?.valueFrom?.secretKeyRef?.optional, true);
 });
 
 test('the probe and scrape paths are served by the real admin endpoint with each ConfigMap config', { skip }, async (t) => {
@@ -344,6 +364,8 @@ test('the probe and scrape paths are served by the real admin endpoint with each
     const raw = structuredClone(rawConfig(config));
     // source: transparent needs the pod's routing (its start-up check says so); the admin paths do not depend on it.
     const pools = (raw.pools as Record<string, unknown>[]).map((pool) => ({ ...pool, source: 'proxy' }));
+    // No cluster DNS here: a set's lookup fails fast (the admin paths do not depend on it).
+    raw.dns = { resolvers: ['127.0.0.1:9'], timeout: '100ms', attempts: 1 };
     const local = validateConfig(
       {
         ...raw,
