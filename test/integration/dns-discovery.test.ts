@@ -69,7 +69,7 @@ describe('DNS discovery: an A-record set in dnsmasq, one sshd per address', { sk
     assert.deepEqual(countBy(servers), { 'fleet/127.0.0.1': 5, 'fleet/127.0.0.2': 5 });
   });
 
-  it('a new address joins DOWN and takes traffic once its check passes', async () => {
+  it('a new address joins DOWN and takes traffic once its check passes', async (t) => {
     const changedAt = performance.now();
     const mark = proxy.logs.length;
     await dns.setHosts({ 'fleet.test': ['127.0.0.1', '127.0.0.2', '127.0.0.3'] });
@@ -84,6 +84,7 @@ describe('DNS discovery: an A-record set in dnsmasq, one sshd per address', { sk
     for (let index = 0; index < 6; index += 1) servers.push(await oneSession(proxy, `joined-${index}`));
     assert.deepEqual(countBy(servers), { 'fleet/127.0.0.1': 2, 'fleet/127.0.0.2': 2, 'fleet/127.0.0.3': 2 });
     assert.ok(toTrafficMs < 5000, `from the DNS change to UP in ${Math.round(toTrafficMs)}ms`);
+    t.diagnostic(`from the record added in dnsmasq to the server UP and taking sessions: ${Math.round(toTrafficMs)} ms (TTL 1 s, refresh.min 200 ms, check interval 300 ms, rise 1)`);
   });
 
   it('a vanished address drains: its live session carries on, and it leaves with its metric series', async () => {

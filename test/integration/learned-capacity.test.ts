@@ -9,7 +9,9 @@ import { authClientSkip, passwordUserSkip, PASSWORD_USER } from '../fixtures/aut
 import { dropbearSkip, startDropbear, type DropbearHandle } from '../fixtures/dropbear.js';
 import { runParamikoBurst, type ParamikoBurstOptions } from '../fixtures/paramiko-burst.js';
 import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy.js';
+import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
 import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const REFUSALS: ReadonlySet<string> = new Set(['BACKEND_CLOSED', 'BACKEND_RESET', 'THROTTLED']);
 
@@ -132,5 +134,42 @@ describe('maxStartups: auto follows a limit raised at run time', { skip: sshdAva
     for (let round = 0; round < 10 && server.maxStartups <= 3; round += 1) await burst(proxy, login, 20);
     assert.ok(server.maxStartups > 3, `the limit rose past 3 (now ${server.maxStartups})`);
     assert.ok(learned(proxy).some((line) => line.change === 'probed'), 'it got there by probing');
+  });
+});
+
+describe('maxStartups: auto shared through the store', { skip: sshdAvailable() && redisAvailable() ? false : 'needs OpenSSH server and redis-server' }, () => {
+  let sshd: SshdHandle | undefined;
+  let store: RedisHandle | undefined;
+  const proxies: TestProxy[] = [];
+  after(async () => {
+    for (const proxy of proxies) await proxy.stop();
+    await store?.stop();
+    await sshd?.stop();
+  });
+
+  it('what one replica learns, the others adopt, and a replica that joins later too', async () => {
+    sshd = await startSshd({ maxStartups: '2', extraConfig: ['Subsystem sftp internal-sftp'] });
+    store = await startRedis();
+    const replica = async (replicaId: string): Promise<TestProxy> => {
+      const proxy = await startProxy({
+        servers: [{ name: 'sshd', host: sshd?.host ?? '', port: sshd?.port ?? 0 }],
+        pool: { verify: 'kexinit', handshake: { ...AUTO, learn: { start: 6, ceiling: 32, probeInterval: '10m' } }, retry: { maxAttempts: 12 }, queue: { timeout: '60s' } },
+        config: { cluster: { store: store?.url ?? '', prefix: 'learn:', leaseTtl: '2s', replicaId } },
+        logLevel: 'info',
+      });
+      proxies.push(proxy);
+      await proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000);
+      return proxy;
+    };
+    const [a, b] = [await replica('a'), await replica('b')];
+    const serverOf = (proxy: TestProxy) => proxy.runtime.server.pools.get('main')?.servers[0];
+    assert.equal(serverOf(b)?.maxStartups, 6, 'b starts at learn.start');
+    await burst(a, { user: sshd.user, identityFile: sshd.identityFile, command: 'true', subsystem: 'sftp' }, 20);
+    const learnt = serverOf(a)?.maxStartups ?? 0;
+    assert.ok(learnt <= 2, `a learnt ${learnt} under MaxStartups 2`);
+    const adopted = await b.waitForLog((line) => line.event === 'capacity-learned' && line.change === 'adopted' && line.limit === learnt, 5000);
+    assert.equal(serverOf(b)?.maxStartups, adopted.limit);
+    const c = await replica('c');
+    await waitFor(() => serverOf(c)?.maxStartups === learnt, { timeoutMs: 5000, description: `c adopts ${learnt} on joining` });
   });
 });
