@@ -58,6 +58,8 @@ export const SESSION_FAILURE_CODES = [
   'CLIENT_CLOSED',
   'CLIENT_RESET',
   'SHUTDOWN',
+  /** The proxy's drain (timeouts.drain) ran out while the session was still in setup. */
+  'DRAIN_TIMEOUT',
 ] as const;
 export type SessionFailureCode = (typeof SESSION_FAILURE_CODES)[number];
 

@@ -142,6 +142,8 @@ export class HealthChecker {
     const checked = (outcome: AttemptOutcome): void => {
       check.attempt = undefined;
       this.closeCheck(check, outcome);
+      // The server left the pool meanwhile (a lookup or a reload): nothing to record, nothing to schedule.
+      if (this.loops.get(server) !== loop) return;
       this.record(server, outcome);
       this.schedule(server, loop, this.nextDelayMs());
     };

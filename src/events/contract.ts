@@ -7,6 +7,28 @@ import type { AttemptFailureCode, ReasonCode } from '../errors.js';
 
 export type ServerState = 'UP' | 'DOWN' | 'DRAINING' | 'MAINT';
 
+/**
+ * How a session's handshake slot was released, for the summary and a metric, so an
+ * operator can see whether the end-of-handshake rule works for their clients:
+ * `auth` (USERAUTH_SUCCESS seen, or the authFlights-th reply), `newkeys`, `grace` (the grace period after NEWKEYS ran
+ * out first), `maxHold` (no NEWKEYS seen in time), `unreadable` (not cleartext SSH framing:
+ * released after the grace period), `splice` (endsAt: splice), `client-gone` / `server-gone`
+ * (the session ended before the handshake did).
+ */
+export type SlotRelease = 'auth' | 'newkeys' | 'grace' | 'maxHold' | 'unreadable' | 'splice' | 'client-gone' | 'server-gone';
+
+/**
+ * How a session's authentication ended, as sshd's PerSourcePenalties would charge it:
+ * `ok` (USERAUTH_SUCCESS seen), `authfail` (the server answered authentication requests,
+ * none succeeded), `noauth` (left before trying), `grace-exceeded` (no success within
+ * maxHold), `unknown` (not readable as SSH, or algorithms whose sizes are not known here:
+ * never charged).
+ */
+export type AuthOutcome = 'ok' | 'authfail' | 'noauth' | 'grace-exceeded' | 'unknown';
+
+/** What a source is charged for; the names are sshd's (`grace-exceeded` for LoginGraceTime). */
+export type PenaltyKind = 'authfail' | 'noauth' | 'grace-exceeded';
+
 /** What a reload changed, by name (logged, and carried by the 'config-reload' event). */
 export interface ReloadChanges {
   listeners: { added: string[]; removed: string[]; updated: string[] };
@@ -74,12 +96,12 @@ export interface SessionSummary {
   /** The client's setup budget came from this `listeners[].deadlines` pattern. */
   readonly deadlinePattern?: string;
   /** Spliced sessions: how the handshake slot was released (src/proxy/handshake-tracker.ts, SlotRelease). */
-  readonly slotRelease?: string;
+  readonly slotRelease?: SlotRelease;
   /**
    * How authentication ended, as the proxy saw it (AuthOutcome: ok, authfail, noauth,
    * grace-exceeded, unknown), and whether it was charged to the client's source.
    */
-  readonly authOutcome?: string;
+  readonly authOutcome?: AuthOutcome;
   readonly penaltyCharged?: boolean;
 }
 
@@ -89,7 +111,7 @@ export interface ProxyEventMap {
   attempt: [{ readonly listener: string; readonly pool: string; readonly sessionId: number } & AttemptRecord];
   failover: [{ readonly pool: string; readonly from: string; readonly reason: AttemptFailureCode }];
   /** A source turned penalised by a session's outcome: refused (PENALIZED) for `remainingMs`. */
-  'source-penalised': [{ readonly listener: string; readonly client: string; readonly key: string; readonly kind: string; readonly remainingMs: number; readonly charges: number }];
+  'source-penalised': [{ readonly listener: string; readonly client: string; readonly key: string; readonly kind: PenaltyKind; readonly remainingMs: number; readonly charges: number }];
   /**
    * A backend refuses the proxy's own address (sshd PerSourcePenalties): `started` (held out
    * for `holdMs`), `extended` (refused again after a hold-out), `ended` (a banner again).
@@ -192,7 +214,7 @@ export interface ProxyEventMap {
   /** A decision the shared store should have made was made locally (store down, past the deadline, error). */
   'store-fallback': [{ readonly what: 'slot' | 'source' | 'penalty'; readonly reason: 'down' | 'timeout' | 'error' }];
   /** A penalty published through the shared store (by any replica's charge) is now refused here too. */
-  'penalty-shared': [{ readonly key: string; readonly kind: string; readonly remainingMs: number; readonly charges: number }];
+  'penalty-shared': [{ readonly key: string; readonly kind: PenaltyKind; readonly remainingMs: number; readonly charges: number }];
   /** Holdings of replicas that stopped renewing (killed, partitioned, frozen) were reclaimed by this one. */
   'store-leases-expired': [{ readonly count: number }];
   /** The replicas sharing the store changed (at a heartbeat): the share each keeps to alone if it goes down. */

@@ -8,8 +8,7 @@ import { registerStoreMetrics } from './metrics-store.js';
 
 export { BANNER_BUCKETS_SECONDS, CONNECT_BUCKETS_SECONDS, WAIT_BUCKETS_SECONDS } from './buckets.js';
 import { SPLICED_CLOSE_CODES, type SessionFailureCode } from '../errors.js';
-import type { AuthOutcome, SlotRelease } from '../proxy/handshake-tracker.js';
-import type { PenaltyKind } from '../proxy/penalties.js';
+import type { AuthOutcome, PenaltyKind, SlotRelease } from '../events/contract.js';
 
 const SLOT_RELEASES: readonly SlotRelease[] = ['auth', 'newkeys', 'grace', 'maxHold', 'unreadable', 'splice', 'client-gone', 'server-gone'];
 const AUTH_OUTCOMES: readonly AuthOutcome[] = ['ok', 'authfail', 'noauth', 'grace-exceeded', 'unknown'];

@@ -1,9 +1,12 @@
+import type { AuthOutcome, SlotRelease } from '../events/contract.js';
 import type { Socket } from 'node:net';
 import { parseKexInit } from '../protocol/kexinit.js';
 import { NewKeysWatcher } from '../protocol/ssh-packets.js';
 import { holdsSeveralPackets, negotiateServerToClient, packetShape, type PacketShape } from '../protocol/smallest-packet.js';
 import { addReadTap, removeReadTap, usesReusedReads } from '../net/reused-reads.js';
 import type { SuccessShapes } from '../protocol/success-shapes.js';
+
+export type { AuthOutcome, SlotRelease } from '../events/contract.js';
 
 /**
  * Chunks up to this size are copied before a watcher may keep them (a partial packet).
@@ -36,15 +39,6 @@ export interface HandshakeOwner {
 
 export type HandshakeEnd = 'auth' | 'newkeys' | 'newkeys+grace' | 'splice';
 
-/**
- * How a session's handshake slot was released, for the summary and a metric, so an
- * operator can see whether the end-of-handshake rule works for their clients:
- * `auth` (USERAUTH_SUCCESS seen, or the authFlights-th reply), `newkeys`, `grace` (the grace period after NEWKEYS ran
- * out first), `maxHold` (no NEWKEYS seen in time), `unreadable` (not cleartext SSH framing:
- * released after the grace period), `splice` (endsAt: splice), `client-gone` / `server-gone`
- * (the session ended before the handshake did).
- */
-export type SlotRelease = 'auth' | 'newkeys' | 'grace' | 'maxHold' | 'unreadable' | 'splice' | 'client-gone' | 'server-gone';
 
 export interface HandshakeTrackerOptions {
   readonly endsAt: HandshakeEnd;
@@ -56,14 +50,6 @@ export interface HandshakeTrackerOptions {
   readonly successShapes?: SuccessShapes;
 }
 
-/**
- * How a session's authentication ended, as sshd's PerSourcePenalties would charge it:
- * `ok` (USERAUTH_SUCCESS seen), `authfail` (the server answered authentication requests,
- * none succeeded), `noauth` (left before trying), `grace-exceeded` (no success within
- * maxHold), `unknown` (not readable as SSH, or algorithms whose sizes are not known here:
- * never charged).
- */
-export type AuthOutcome = 'ok' | 'authfail' | 'noauth' | 'grace-exceeded' | 'unknown';
 
 type Direction = 'client' | 'server';
 

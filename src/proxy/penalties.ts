@@ -1,10 +1,10 @@
+import type { PenaltyKind } from '../events/contract.js';
 import type { PenaltiesConfig, PenaltySettings } from '../config/schema.js';
 import { sourceKey } from '../net/source-key.js';
 import type { AuthOutcome } from './handshake-tracker.js';
 import { Acl } from './acl.js';
 
-/** What a source is charged for; the names are sshd's (`grace-exceeded` for LoginGraceTime). */
-export type PenaltyKind = 'authfail' | 'noauth' | 'grace-exceeded';
+export type { PenaltyKind } from '../events/contract.js';
 
 export interface PenaltyEntry {
   readonly key: string;

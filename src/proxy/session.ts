@@ -202,15 +202,15 @@ export class Session {
     this.queueForBackend();
   }
 
-  /** Ends the session now, whatever its phase (idempotent). */
-  close(reason: ReasonCode, message?: string): void {
+  /** Ends the session now, whatever its phase (idempotent): the proxy stops, or its drain ran out. */
+  close(reason: 'SHUTDOWN' | 'DRAIN_TIMEOUT', message?: string): void {
     const state = this.state;
     if (state.phase === 'closed') return;
     if (state.phase === 'spliced') {
-      state.splice.close(reason === 'DRAIN_TIMEOUT' ? reason : 'SHUTDOWN');
+      state.splice.close(reason);
       return;
     }
-    this.fail(reason as SessionFailureCode, message);
+    this.fail(reason, message);
   }
 
   /**
