@@ -60,7 +60,7 @@ describe('command line', () => {
     assert.match(typo.stderr, /unknown command "chek-config"\. Did you mean check-config\?/);
     const unknown = await cli(['frobnicate']);
     assert.equal(unknown.code, 2);
-    assert.match(unknown.stderr, /unknown command "frobnicate" \(commands: serve, check-config, probe, loadtest, demo, healthcheck, transparent, completion\)/);
+    assert.match(unknown.stderr, /unknown command "frobnicate" \(commands: serve, check-config, probe, loadtest, demo, healthcheck, transparent, ctl, completion\)/);
   });
 
   it('completion prints a shell script, and the script\'s query completes commands and serve\'s flags', async () => {
@@ -69,7 +69,7 @@ describe('command line', () => {
     assert.match(script.stdout, /###-begin-ssh-banner-proxy-completions-###/);
     assert.match(script.stdout, /--get-yargs-completions/);
     const commands = await cli(['--get-yargs-completions', 'ssh-banner-proxy', '']);
-    assert.deepEqual(commands.stdout.trim().split('\n').filter((word) => !word.startsWith('-')), ['completion', 'serve', 'check-config', 'probe', 'loadtest', 'demo', 'healthcheck', 'transparent']);
+    assert.deepEqual(commands.stdout.trim().split('\n').filter((word) => !word.startsWith('-')), ['completion', 'serve', 'check-config', 'probe', 'loadtest', 'demo', 'healthcheck', 'transparent', 'ctl']);
     const flags = await cli(['--get-yargs-completions', 'ssh-banner-proxy', 'serve', '--']);
     assert.match(flags.stdout, /^--listen$/m);
   });

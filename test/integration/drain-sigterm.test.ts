@@ -61,7 +61,6 @@ test('SIGTERM: /readyz 503 at once, no new connections, open ssh sessions finish
   });
   const running = connections.map((connection) => execSsh2(connection.client, 'sleep 2; echo finished', { timeoutMs: 20_000 }));
 
-  const signalledAt = performance.now();
   proxy.signal('SIGTERM');
   await proxy.waitForLog((line) => line.event === 'shutdown', 5000, 'draining log line');
   assert.equal(await readyz(proxy), 503, '/readyz turns 503 as soon as the drain starts');
@@ -75,12 +74,10 @@ test('SIGTERM: /readyz 503 at once, no new connections, open ssh sessions finish
 
   for (const connection of connections) await connection.close();
   const exit = await proxy.exited;
-  const elapsedMs = performance.now() - signalledAt;
   assert.deepEqual(exit, { code: 0, signal: null });
-  assert.ok(elapsedMs < 15_000, `exited when the sessions ended (${Math.round(elapsedMs)}ms), not at the 20s drain`);
   const sessions = proxy.logs.filter((line) => line.event === 'session');
   assert.equal(sessions.length, 3);
-  // Ended by the peers (whichever closed first), not by the drain timer.
+  // Ended by the peers (whichever closed first), not by the 20 s drain timer (that would be DRAIN_TIMEOUT).
   assert.ok(sessions.every((line) => line.spliced === true && ['CLIENT_CLOSED', 'SERVER_CLOSED'].includes(String(line.reason))), JSON.stringify(sessions.map((line) => line.reason)));
   assert.ok(proxy.logs.some((line) => line.event === 'shutdown' && line.msg === 'stopped'));
 });
@@ -99,7 +96,7 @@ test('SIGTERM: sessions still open at timeouts.drain are closed (DRAIN_TIMEOUT) 
   const exit = await proxy.exited;
   const elapsedMs = performance.now() - signalledAt;
   assert.deepEqual(exit, { code: 0, signal: null });
-  assert.ok(elapsedMs >= 1400 && elapsedMs < 8000, `exit after the drain (${Math.round(elapsedMs)}ms)`);
+  assert.ok(elapsedMs >= 1400, `not before the drain (${Math.round(elapsedMs)}ms)`);
   const results = await Promise.all(running);
   for (const result of results) assert.ok(!(typeof result === 'object' && result && 'stdout' in result && result.stdout === 'never\n'));
   const sessions = proxy.logs.filter((line) => line.event === 'session');
@@ -114,11 +111,11 @@ test('a second SIGTERM exits at once', { skip, timeout: 60_000 }, async (t) => {
   });
   proxy.signal('SIGTERM');
   await proxy.waitForLog((line) => line.event === 'shutdown', 5000, 'draining log line');
-  const secondAt = performance.now();
   proxy.signal('SIGTERM');
   const exit = await proxy.exited;
-  assert.ok(performance.now() - secondAt < 3000, 'no drain after the second signal');
+  // A drain would have ended in 30 s with exit 0 and the session as DRAIN_TIMEOUT.
   assert.equal(exit.code, 1);
+  assert.ok(!proxy.logs.some((line) => line.event === 'session' && line.reason === 'DRAIN_TIMEOUT'), 'the drain did not run out: the second signal cut it');
   assert.ok(proxy.logs.some((line) => line.event === 'shutdown' && /second signal/.test(line.msg)));
 });
 

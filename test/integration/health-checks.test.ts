@@ -15,8 +15,6 @@ const JITTER = 0.1;
 const RISE = 2;
 const FALL = 2;
 const healthCheck = { enabled: true, interval: INTERVAL_MS, timeout: TIMEOUT_MS, rise: RISE, fall: FALL, jitter: JITTER };
-/** Event-loop and process-start slack on a shared 2-core machine. */
-const SLACK_MS = 400;
 
 /** Resolves with the next server-state change of `server` to `to`. */
 function nextState(proxy: TestProxy, server: string, to: string, timeoutMs: number): Promise<StateChange> {
@@ -65,14 +63,19 @@ describe('active health checks against a real sshd', { skip: sshdAvailable() ? f
     assert.match(log, /Connection closed by 127\.0\.0\.1 port \d+/);
   });
 
-  it('goes DOWN within fall*interval + timeout after sshd dies, and UP within rise*interval after it is back', async () => {
-    const startedAt = performance.now();
+  it('goes DOWN after exactly `fall` failed checks once sshd dies, and UP after exactly `rise` good ones once it is back', async () => {
+    // Counted, not timed: the checks between the event that starts each phase and the state change.
+    const checks: CheckEvent[] = [];
+    const onCheck = (check: CheckEvent): void => {
+      if (check.server === 'sshd') checks.push(check);
+    };
+    proxy.runtime.events.on('health-check', onCheck);
     const down = nextState(proxy, 'sshd', 'DOWN', 10_000);
     await sshd.kill();
+    const killedAt = checks.length;
     const change = await down;
-    const downMs = performance.now() - startedAt;
-    const downBound = FALL * INTERVAL_MS * (1 + JITTER) + TIMEOUT_MS + SLACK_MS;
-    assert.ok(downMs <= downBound, `DOWN after ${Math.round(downMs)}ms, bound ${downBound}ms`);
+    const failedBefore = checks.slice(killedAt).filter((check) => !check.ok).length;
+    assert.equal(failedBefore, FALL, `DOWN after ${failedBefore} failed checks: ${JSON.stringify(checks.slice(killedAt))}`);
     assert.equal(change.from, 'UP');
     assert.equal(change.reason, 'check:CONNECT_REFUSED');
     const server = proxy.runtime.server.pools.get('main')?.servers[0];
@@ -84,11 +87,11 @@ describe('active health checks against a real sshd', { skip: sshdAvailable() ? f
 
     const up = nextState(proxy, 'sshd', 'UP', 15_000);
     await sshd.restart();
-    const restartedAt = performance.now();
+    const restartedAt = checks.length;
     const upChange = await up;
-    const upMs = performance.now() - restartedAt;
-    const upBound = RISE * INTERVAL_MS * (1 + JITTER) + SLACK_MS;
-    assert.ok(upMs <= upBound, `UP after ${Math.round(upMs)}ms, bound ${upBound}ms`);
+    proxy.runtime.events.off('health-check', onCheck);
+    const okBefore = checks.slice(restartedAt).filter((check) => check.ok).length;
+    assert.equal(okBefore, RISE, `UP after ${okBefore} good checks`);
     assert.equal(upChange.reason, 'check:ok');
   });
 });

@@ -4,7 +4,7 @@ import type { Lease } from '../../src/backend/pool.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { SessionSummary } from '../../src/events/bus.js';
 import { Session } from '../../src/proxy/session.js';
-import { canTransition, SESSION_PHASES, SESSION_TRANSITIONS, type SessionPhase } from '../../src/proxy/session-state.js';
+import { canTransition, SESSION_PHASES, type SessionPhase } from '../../src/proxy/session-state.js';
 import { ticket, type Ticket } from '../../src/ticket.js';
 import { FakeBackends } from '../fixtures/fake-backends.js';
 import { FakeSocket } from '../fixtures/fake-socket.js';
@@ -116,13 +116,22 @@ function assertNothingHeld(h: Harness): void {
 }
 
 describe('session transition table', () => {
-  it('allows exactly the moves in the table, and every phase but closed can close', () => {
+  it('allows exactly these moves, written out here rather than read from the implementation', () => {
+    const expected: Readonly<Record<SessionPhase, readonly SessionPhase[]>> = {
+      accepted: ['admitted', 'closed'],
+      admitted: ['queued', 'closed'],
+      // A prefetched connection splices straight from the queue.
+      queued: ['connecting', 'spliced', 'closed'],
+      backoff: ['queued', 'closed'],
+      connecting: ['awaiting-banner', 'queued', 'backoff', 'closed'],
+      'awaiting-banner': ['spliced', 'queued', 'backoff', 'closed'],
+      // No failover once the client has seen backend bytes.
+      spliced: ['closed'],
+      closed: [],
+    };
     for (const from of SESSION_PHASES) {
-      for (const to of SESSION_PHASES) assert.equal(canTransition(from, to), SESSION_TRANSITIONS[from].includes(to), `${from} → ${to}`);
-      if (from !== 'closed') assert.ok(canTransition(from, 'closed'), `${from} can close`);
+      for (const to of SESSION_PHASES) assert.equal(canTransition(from, to), expected[from].includes(to), `${from} → ${to}`);
     }
-    assert.deepEqual(SESSION_TRANSITIONS.closed, []);
-    assert.ok(!canTransition('spliced', 'queued'), 'no failover once the client has seen backend bytes');
   });
 });
 
