@@ -5,15 +5,15 @@ import type { Ticket } from '../ticket.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import { createLease, type Lease, type PrefetchSource } from './lease.js';
 import { AcquireQueue, type AcquireResult } from './acquire-queue.js';
-import { PassiveEjections, recordAttemptOutcome } from './passive-health.js';
-import { FullHolds } from './full-holds.js';
-import { OwnPenaltyWatch } from './own-penalty.js';
-import { reconcileServers, type ServerChanges } from './pool-reconfigure.js';
+import type { ServerChanges } from './pool-reconfigure.js';
+import { PoolMembers } from './pool-members.js';
 import { ConnectRateLimiter } from './retry-policy.js';
-import { BackendServer, type AdminState, type ServerHealth, type ServerStateChange } from './server.js';
-import { isServerSet, memberSpec, staticSpec, type ServerSpec, type SetMember } from './server-spec.js';
+import type { AdminState, BackendServer, ServerHealth, ServerStateChange } from './server.js';
+import { isServerSet, type SetMember } from './server-spec.js';
+import { ServerOutcomes } from './server-outcomes.js';
 import { anyServerFree, candidateServers, chooseServer, silentSlots, type LeaseRequest } from './server-choice.js';
-import { localSlotCap, type SlotAuthority, type SlotVerdict } from './slot-authority.js';
+import type { SlotAuthority } from './slot-authority.js';
+import { SlotGate } from './slot-gate.js';
 import { CountedTicket } from '../ticket.js';
 import type { QueueNode } from './linked-queue.js';
 import type { Waiter } from './acquire-queue.js';
@@ -44,47 +44,62 @@ export class BackendPool {
   private readonly events: ProxyEvents;
   private readonly waiters = new AcquireQueue();
   private rate: ConnectRateLimiter;
-  /** Servers removed by a reload or a lookup that still carry sessions: DRAINING, dropped when their last session ends. */
-  private readonly retired = new Set<BackendServer>();
-  /** What lookups last found for each entry that names a set (src/discovery/). */
-  private readonly sets = new Map<string, readonly SetMember[]>();
-  /** Told when servers join or leave (health checks follow). */
-  private readonly serverWatchers = new Set<() => void>();
   private rateTimer: NodeJS.Timeout | undefined;
-  private readonly ejections = new PassiveEjections();
-  /** Backends that penalise the proxy's own address, held out (src/backend/own-penalty.ts). */
-  private readonly ownPenalty: OwnPenaltyWatch;
-  /** Backends that throttled a moment ago: full, not down (src/backend/full-holds.ts). */
-  private readonly fullHolds = new FullHolds(() => this.serveQueue());
+  /** Who the servers are: the config's, and DNS sets' members (pool-members.ts). */
+  private readonly members: PoolMembers;
+  /** Handshake slots, local or shared through the store (slot-gate.ts). */
+  private readonly gate: SlotGate;
+  /** Passive health, full holds, the own-address penalty watch, learnt capacity (server-outcomes.ts). */
+  private readonly outcomes: ServerOutcomes;
   private serving = false;
   private serveAgain = false;
   /** A server's state changed: the next pass also fails waiters left with no candidate. */
   private sweepPending = false;
   /** Banner prefetch (src/backend/prefetch.ts), when `prefetch.perServer` > 0. */
   private prefetch: PrefetchSource | undefined;
-  /** The shared store, when cluster.store is set (src/store/shared-slots.ts). */
-  private authority: SlotAuthority | undefined;
   private closed = false;
-  /** Runs when a handshake slot is free again; one function for every slot, not a closure per session. */
-  private readonly slotFreed = (): void => this.serveQueue();
 
   /** `now`: the monotonic clock (tests pass their own). */
   constructor(config: PoolConfig, events: ProxyEvents, now: () => number = () => performance.now()) {
-    this.ownPenalty = new OwnPenaltyWatch(
-      {
-        started: (episode) => this.announcePenalty('started', episode.server, episode),
-        extended: (episode) => this.announcePenalty('extended', episode.server, episode),
-        ended: (server, refusals) => this.announcePenalty('ended', server, { refusals }),
-        holdEnded: () => this.serveQueue(),
-      },
-      now,
-    );
     this.name = config.name;
     this.config = config;
     this.events = events;
     this.balancer = createBalancer(config.balance);
     this.rate = new ConnectRateLimiter(config.retry.maxConnectRate);
-    this.servers = this.wantedSpecs(config).map((spec) => new BackendServer(config.name, spec));
+    this.gate = new SlotGate(events, () => this.serveQueue());
+    this.outcomes = new ServerOutcomes(
+      {
+        pool: config.name,
+        events,
+        settings: () => this.config,
+        setHealth: (server, health, reason) => this.setHealth(server, health, reason),
+        changed: (sweep) => {
+          if (sweep) this.sweepPending = true;
+          this.serveQueue();
+        },
+        capacityChanged: (server, limit) => {
+          this.gate.store?.learned?.(server, limit);
+          this.gate.applyCaps(this.servers);
+          this.serveQueue();
+        },
+      },
+      now,
+    );
+    this.members = new PoolMembers(config, {
+      pool: config.name,
+      setDraining: (server, draining, reason) => this.setDraining(server, draining, reason),
+      removed: (server) => {
+        this.outcomes.forget(server);
+        this.balancer.forget?.(server);
+        this.events.emit('server-removed', { pool: this.name, server: server.name, address: server.address });
+      },
+      changed: () => {
+        this.gate.applyCaps(this.servers);
+        this.sweepPending = true;
+        this.serveQueue();
+      },
+    });
+    this.servers = this.members.servers;
   }
 
   /** Entries of this pool that name a set found in DNS. */
@@ -92,28 +107,14 @@ export class BackendPool {
     return this.config.servers.filter(isServerSet);
   }
 
-  /**
-   * A lookup's answer for a set entry: new members join (after their checks pass, but on
-   * the first answer, which stands for the config at start), vanished ones drain.
-   */
+  /** A lookup's answer for a set entry (pool-members.ts): new members join once checked, vanished ones drain. */
   setMembers(entry: string, members: readonly SetMember[]): ServerChanges {
-    const awaitRise = this.sets.has(entry) && this.config.healthCheck.enabled;
-    this.sets.set(entry, members);
-    return this.update(this.wantedSpecs(this.config, awaitRise ? entry : undefined), 'dns');
+    return this.members.setMembers(this.config, entry, members);
   }
 
   /** Calls `watcher` whenever servers join or leave; returns the unsubscribe. */
   watchServers(watcher: () => void): () => void {
-    this.serverWatchers.add(watcher);
-    return () => this.serverWatchers.delete(watcher);
-  }
-
-  /** The specs of every server wanted now; new members of `risingEntry` wait for their checks. */
-  private wantedSpecs(config: PoolConfig, risingEntry?: string): ServerSpec[] {
-    return config.servers.flatMap((entry) => {
-      if (!isServerSet(entry)) return [staticSpec(config, entry)];
-      return (this.sets.get(entry.name) ?? []).map((member) => memberSpec(config, entry, member, entry.name === risingEntry));
-    });
+    return this.members.watch(watcher);
   }
 
   get settings(): PoolConfig {
@@ -135,12 +136,12 @@ export class BackendPool {
       callback({ ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(request), waitMs: 0 });
       return NOTHING_TO_CANCEL;
     }
-    if (this.authority?.mode === 'refuse') {
+    if (this.gate.mode === 'refuse') {
       callback({ ok: false, code: 'STORE_DOWN', message: `pool "${this.name}": the shared store is down (cluster.onStoreDown: refuse)`, waitMs: 0 });
       return NOTHING_TO_CANCEL;
     }
     // With the store up a slot is granted only once the store agrees: always through the queue.
-    if (this.waiters.length === 0 && this.authority?.mode !== 'shared') {
+    if (this.waiters.length === 0 && !this.gate.confirms) {
       const server = this.choose(candidates, request);
       if (server && this.rate.tryTake()) {
         callback({ ok: true, lease: this.lease(server, request), waitMs: 0 });
@@ -160,12 +161,12 @@ export class BackendPool {
 
   /** Servers this request may use now: healthy primaries, else healthy backups, else (whenAllDown: try) any not draining. */
   candidates(request: LeaseRequest): BackendServer[] {
-    return candidateServers(this.servers, request, this.config.whenAllDown, (server) => this.ownPenalty.isHeldOut(server));
+    return candidateServers(this.servers, request, this.config.whenAllDown, (server) => this.outcomes.isHeldOut(server));
   }
 
   /** Whether `server` is held out now because it refuses the proxy's own address. */
   isHeldOut(server: BackendServer): boolean {
-    return this.ownPenalty.isHeldOut(server);
+    return this.outcomes.isHeldOut(server);
   }
 
   /** Serves queued sessions, oldest first, after a slot was freed, a server came back or a rate token is due. */
@@ -197,20 +198,7 @@ export class BackendPool {
    * With the store up the answer comes once the store has agreed; otherwise at once.
    */
   takeCheckSlot(server: BackendServer, done: (slot: Ticket | undefined) => void): void {
-    if (!server.hasFreeSlot) {
-      done(undefined);
-      return;
-    }
-    const slot = this.takeSlot(server);
-    const authority = this.authority;
-    if (authority?.mode !== 'shared' || !(slot instanceof CountedTicket)) {
-      done(slot);
-      return;
-    }
-    authority.take(server, 0, (verdict) => {
-      if (this.settleSharedSlot(server, slot, verdict) === 'use') done(slot);
-      else done(undefined);
-    });
+    this.gate.takeForCheck(server, done);
   }
 
   /**
@@ -218,27 +206,21 @@ export class BackendPool {
    * from the store; while it is down, each server is capped at its local share.
    */
   attachSlotAuthority(authority: SlotAuthority | undefined): void {
-    this.authority = authority;
+    this.gate.attach(authority);
     this.slotModeChanged();
   }
 
   /** The store went up or down: caps follow, and waiters are served (or refused) under the new mode. */
   slotModeChanged(): void {
-    this.applySlotMode();
-    if (this.authority?.mode === 'refuse') this.waiters.rejectAll('STORE_DOWN', `pool "${this.name}": the shared store is down (cluster.onStoreDown: refuse)`);
+    this.gate.applyCaps(this.servers);
+    if (this.gate.mode === 'refuse') this.waiters.rejectAll('STORE_DOWN', `pool "${this.name}": the shared store is down (cluster.onStoreDown: refuse)`);
     this.sweepPending = true;
     this.serveQueue();
   }
 
   /** A slot was freed cluster-wide on `address` (undefined: anywhere): servers there may have room again. */
   slotsFreed(address?: string): void {
-    let any = false;
-    for (const server of this.servers) {
-      if (!server.clusterFull || (address !== undefined && server.address !== address)) continue;
-      server.clusterFull = false;
-      any = true;
-    }
-    if (any) this.serveQueue();
+    if (this.gate.freed(this.servers, address)) this.serveQueue();
   }
 
   /**
@@ -255,58 +237,21 @@ export class BackendPool {
     return this.prefetch?.available(server) ?? 0;
   }
 
-  /** A health check's outcome, for the watch on penalties against the proxy's own address. */
-  /**
-   * Feeds the penalty watch and the full holds; true when the failure was a throttle (the
-   * server is full, not down: neither passive health nor a check counts it).
-   */
+  /** A health check's outcome (undefined = success); true when it was a throttle: full, not down (server-outcomes.ts). */
   reportCheck(server: BackendServer, failure: AttemptFailureCode | undefined, proxyAddress?: string): boolean {
-    if (failure === undefined) {
-      this.ownPenalty.succeeded(server);
-      this.fullHolds.succeeded(server);
-      // The handshake's own slot is still held: it counts.
-      this.learnCapacity(server, 'succeeded', server.handshakesActive);
-      return false;
-    }
-    this.ownPenalty.failed(server, failure, proxyAddress);
-    if (!this.fullHolds.refused(server, failure, this.config.retry)) return false;
-    // The refused connection's slot is already given back: it counts too.
-    this.learnCapacity(server, 'refused', server.handshakesActive + 1);
-    return true;
-  }
-
-  /** `maxStartups: auto`: a handshake through or refused teaches the server's limit (learned-capacity.ts). */
-  private learnCapacity(server: BackendServer, outcome: 'succeeded' | 'refused', inFlight: number): void {
-    const capacity = server.capacity;
-    if (!capacity) return;
-    const change = outcome === 'succeeded' ? capacity.succeeded(inFlight) : capacity.refused(inFlight);
-    if (change === undefined) return;
-    this.events.emit('capacity-learned', { pool: this.name, server: server.name, limit: capacity.limit, change, inFlight });
-    this.authority?.learned?.(server, capacity.limit);
-    this.applySlotMode();
-    if (change !== 'lowered') this.serveQueue();
+    return this.outcomes.check(server, failure, proxyAddress);
   }
 
   /** Another replica learnt `limit` for the server at `address` (shared store). */
   adoptCapacity(address: string, limit: number): void {
-    for (const server of this.servers) {
-      if (server.address !== address || !server.capacity) continue;
-      const change = server.capacity.adopt(limit);
-      if (change) this.events.emit('capacity-learned', { pool: this.name, server: server.name, limit: server.capacity.limit, change });
-    }
-    this.applySlotMode();
+    this.outcomes.adoptCapacity(this.servers.filter((server) => server.address === address), limit);
+    this.gate.applyCaps(this.servers);
     this.serveQueue();
   }
 
-  /** Records a session attempt's outcome (undefined = success) for passive health, the penalty watch and the full holds. */
+  /** A session attempt's outcome (undefined = success): passive health, full holds, the penalty watch, capacity. */
   reportAttempt(server: BackendServer, failure: AttemptFailureCode | undefined, proxyAddress?: string): void {
-    if (this.reportCheck(server, failure, proxyAddress)) return;
-    if (!recordAttemptOutcome(server, failure, this.config.passiveHealth.consecutiveFailures)) return;
-    this.setHealth(server, 'DOWN', `passive:${failure ?? 'unknown'}`);
-    // Without active checks nothing would bring it back: eject for one check interval.
-    if (!this.config.healthCheck.enabled) {
-      this.ejections.eject(server, this.config.healthCheck.interval, (ejected) => this.setHealth(ejected, 'UP', 'passive:expired'));
-    }
+    this.outcomes.attempt(server, failure, proxyAddress);
   }
 
   /** Applies a health verdict; emits 'server-state' when the visible state changes. */
@@ -346,36 +291,7 @@ export class BackendPool {
     if (config.balance !== this.config.balance) this.balancer = createBalancer(config.balance);
     if (config.retry.maxConnectRate !== this.config.retry.maxConnectRate) this.rate = new ConnectRateLimiter(config.retry.maxConnectRate);
     this.config = config;
-    const entries = new Set(config.servers.map((entry) => entry.name));
-    for (const entry of this.sets.keys()) if (!entries.has(entry)) this.sets.delete(entry);
-    return this.update(this.wantedSpecs(config), 'reload');
-  }
-
-  /** Moves to the wanted servers: new ones join, unwanted ones drain (or leave at once with no session). */
-  private update(specs: readonly ServerSpec[], cause: 'reload' | 'dns'): ServerChanges {
-    const { next, toRetire, gone, toUndrain, changes } = reconcileServers(this.servers, this.retired, specs, this.name);
-    for (const server of toUndrain) {
-      this.retired.delete(server);
-      this.setDraining(server, false, `${cause}:added`);
-    }
-    for (const server of toRetire) {
-      this.retired.add(server);
-      this.setDraining(server, true, `${cause}:removed`);
-    }
-    // Retired servers stay visible (DRAINING) after the live ones until their sessions end.
-    this.servers.splice(0, this.servers.length, ...next, ...this.retired);
-    for (const server of gone) this.removed(server);
-    this.applySlotMode();
-    if (changes.added.length + changes.removed.length > 0) for (const watcher of this.serverWatchers) watcher();
-    this.sweepPending = true;
-    this.serveQueue();
-    return changes;
-  }
-
-  private removed(server: BackendServer): void {
-    this.fullHolds.forget(server);
-    this.balancer.forget?.(server);
-    this.events.emit('server-removed', { pool: this.name, server: server.name, address: server.address });
+    return this.members.reconfigure(config);
   }
 
   /** Stops timers and rejects queued sessions. Idempotent. */
@@ -384,54 +300,8 @@ export class BackendPool {
     this.closed = true;
     clearTimeout(this.rateTimer);
     this.rateTimer = undefined;
-    this.ejections.clear();
-    this.ownPenalty.clear();
-    this.fullHolds.clear();
+    this.outcomes.clear();
     this.rejectQueued(message);
-  }
-
-  private applySlotMode(): void {
-    const authority = this.authority;
-    const capped = authority !== undefined && authority.mode !== 'shared';
-    for (const server of this.servers) {
-      server.clusterFull = false;
-      server.localCap = capped ? localSlotCap(server, authority.localShare) : undefined;
-      if (!authority) server.clusterSlotsInUse = undefined;
-    }
-  }
-
-  /** A local slot, which with a store also stands for the store's count. */
-  private takeSlot(server: BackendServer): Ticket {
-    const local = server.takeSlot(this.slotFreed);
-    const authority = this.authority;
-    if (!authority) return local;
-    // Decided here alone (within the local share): counted as a fallback.
-    if (authority.mode !== 'shared') this.events.emit('store-fallback', { what: 'slot', reason: 'down' });
-    return new CountedTicket(local, () => authority.give(server), authority);
-  }
-
-  /**
-   * What to do with a slot held locally once the store has answered: `use` it (granted,
-   * or no answer and within the local share), or give it back (`wait` for a freed
-   * slot, or `refuse` under onStoreDown: refuse).
-   */
-  private settleSharedSlot(server: BackendServer, slot: CountedTicket, verdict: SlotVerdict): 'use' | 'wait' | 'refuse' {
-    if (verdict === 'granted') {
-      slot.counted = true;
-      return 'use';
-    }
-    if (verdict === 'unavailable') {
-      if (this.authority?.mode === 'refuse') {
-        slot.release();
-        return 'refuse';
-      }
-      // No answer in time: decide as if the store were down, for this slot only.
-      if (server.handshakesActive <= localSlotCap(server, this.authority?.localShare ?? 1)) return 'use';
-    } else {
-      server.clusterFull = true;
-    }
-    slot.release();
-    return 'wait';
   }
 
   /**
@@ -444,7 +314,7 @@ export class BackendPool {
     waiter.confirming = true;
     authority.take(lease.server, performance.now() - waiter.queuedAt, (verdict) => {
       waiter.confirming = false;
-      const decision = this.settleSharedSlot(lease.server, slot, verdict);
+      const decision = this.gate.settle(lease.server, slot, verdict);
       if (decision !== 'use' || !node.queued) {
         lease.close();
         if (decision === 'refuse' && node.queued) this.waiters.settle(node, { ok: false, code: 'STORE_DOWN', message: `pool "${this.name}": the shared store did not answer (cluster.onStoreDown: refuse)` });
@@ -464,7 +334,7 @@ export class BackendPool {
 
   /** Someone left the queue: once it is empty, this replica stops holding places in the store's queues. */
   private queueLeft(): void {
-    if (this.waiters.length === 0) this.authority?.noWaiters(this.servers);
+    if (this.waiters.length === 0) this.gate.store?.noWaiters(this.servers);
   }
 
   private enqueue(request: LeaseRequest, callback: (result: AcquireResult) => void): AcquireHandle {
@@ -490,27 +360,6 @@ export class BackendPool {
     if (!node) return;
     const message = `pool "${this.name}": dropped from a full queue (queue.maxLength ${this.config.queue.maxLength}) as its oldest client that had sent nothing`;
     this.waiters.settle(node, { ok: false, code: 'QUEUE_FULL', message });
-  }
-
-  private announcePenalty(
-    phase: 'started' | 'extended' | 'ended',
-    server: BackendServer,
-    detail: { readonly holdMs?: number; readonly refusals: number; readonly proxyAddress?: string | undefined; readonly withNotice?: boolean },
-  ): void {
-    const { holdMs, refusals, proxyAddress, withNotice } = detail;
-    this.events.emit('backend-penalty', {
-      pool: this.name,
-      server: server.name,
-      address: server.address,
-      phase,
-      refusals,
-      ...(withNotice === undefined ? {} : { withNotice }),
-      ...(holdMs === undefined ? {} : { holdMs }),
-      ...(proxyAddress === undefined ? {} : { proxyAddress }),
-    });
-    // Held out: waiters left with no other server fail now rather than wait on it.
-    this.sweepPending = true;
-    this.serveQueue();
   }
 
   private announce(server: BackendServer, change: ServerStateChange | undefined): void {
@@ -551,7 +400,8 @@ export class BackendPool {
       }
       const { lease, slot } = this.leaseWithSlot(server, waiter.request);
       // A new slot needs the store's yes; a prefetched connection's slot already has it.
-      if (slot instanceof CountedTicket && !lease.prefetched && this.authority?.mode === 'shared') this.confirm(node, lease, slot, this.authority);
+      const store = this.gate.store;
+      if (slot instanceof CountedTicket && !lease.prefetched && store?.mode === 'shared') this.confirm(node, lease, slot, store);
       else this.grant(node, lease);
     }
   }
@@ -577,7 +427,7 @@ export class BackendPool {
   private leaseWithSlot(server: BackendServer, request: LeaseRequest): { lease: Lease; slot: Ticket } {
     // A prefetched connection brings the handshake slot it holds with it (already counted by the store).
     const prefetched = this.prefetch?.take(server);
-    const slot = prefetched?.slot ?? this.takeSlot(server);
+    const slot = prefetched?.slot ?? this.gate.take(server);
     const session = server.takeSession();
     const silent = request.identified?.() === false ? server.takeSilent() : undefined;
     const lease = createLease(server, { slot, session, silent }, prefetched?.success, this);
@@ -586,11 +436,7 @@ export class BackendPool {
 
   /** A lease let go of everything: a retired server leaves once its last session has. */
   leaseClosed(server: BackendServer): void {
-    if (server.activeSessions > 0 || !this.retired.delete(server)) return;
-    const index = this.servers.indexOf(server);
-    if (index !== -1) this.servers.splice(index, 1);
-    this.removed(server);
-    for (const watcher of this.serverWatchers) watcher();
+    this.members.leaseClosed(server);
   }
 
   private noBackendMessage(request: LeaseRequest): string {

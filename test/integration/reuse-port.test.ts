@@ -12,7 +12,7 @@ import { httpRequest } from '../fixtures/prometheus.js';
 import { rawExchange } from '../fixtures/raw-client.js';
 import { runProcess } from '../fixtures/run-process.js';
 import { startServeProcess } from '../fixtures/serve-process.js';
-import { freePort } from '../fixtures/wait.js';
+import { freePort, waitFor } from '../fixtures/wait.js';
 
 const SS = '/usr/bin/ss';
 const CLIENT_IDENT = 'SSH-2.0-ReusePortTest_1.0\r\n';
@@ -50,11 +50,7 @@ for (const setting of ['auto', 'off'] as const) {
     );
     t.after(() => proxy.kill());
     await proxy.waitForLog((line) => line.event === 'admin-listening', 30_000, 'admin endpoint');
-    const deadline = Date.now() + 30_000;
-    while ((await httpRequest(proxy.adminPort as number, '/readyz')).status !== 200) {
-      assert.ok(Date.now() < deadline, 'readyz never turned 200');
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await waitFor(async () => (await httpRequest(proxy.adminPort as number, '/readyz')).status === 200, { timeoutMs: 30_000, intervalMs: 200, description: '/readyz 200' });
     assert.equal(await listeningSockets(port), setting === 'auto' ? 2 : 1);
     const sessions = await Promise.all(
       Array.from({ length: 40 }, () => rawExchange({ port, send: CLIENT_IDENT, until: (data) => data.includes(CLIENT_IDENT), timeoutMs: 10_000 })),

@@ -5,6 +5,7 @@ import { startFixtureBackend } from '../fixtures/hostile-backends.js';
 import { httpRequest, scrape } from '../fixtures/prometheus.js';
 import { rawExchange } from '../fixtures/raw-client.js';
 import { startServeProcess } from '../fixtures/serve-process.js';
+import { waitFor } from '../fixtures/wait.js';
 import { sshdAvailable, startSshd } from '../fixtures/sshd.js';
 
 const CLIENT_IDENT = 'SSH-2.0-WorkersTest_1.0\r\n';
@@ -42,11 +43,7 @@ test('workers: 2 serves sessions from both workers, and one scrape of the primar
   const adminPort = proxy.adminPort as number;
 
   // Ready once both workers answer and the primary's checks see both servers UP.
-  const deadline = Date.now() + 30_000;
-  while ((await httpRequest(adminPort, '/readyz')).status !== 200) {
-    assert.ok(Date.now() < deadline, 'readyz never turned 200');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  await waitFor(async () => (await httpRequest(adminPort, '/readyz')).status === 200, { timeoutMs: 30_000, intervalMs: 200, description: '/readyz 200' });
 
   const status = async (): Promise<StatusBody> => JSON.parse((await httpRequest(adminPort, '/api/status')).body) as StatusBody;
   // The kernel picks the worker for each connection: keep making sessions (bounded)
