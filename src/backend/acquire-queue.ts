@@ -18,6 +18,8 @@ export interface Waiter {
   timer: NodeJS.Timeout | undefined;
   /** Holds a local slot while the shared store is asked for it (src/backend/slot-authority.ts). */
   confirming: boolean;
+  /** Whether the client has sent its identification (its session says so when it does). */
+  identified: boolean;
 }
 
 /**
@@ -34,7 +36,7 @@ export class AcquireQueue {
 
   /** Queues a request; `onTimeout` runs if it is still queued after `timeoutMs`. Returns its place. */
   push(request: LeaseRequest, callback: (result: AcquireResult) => void, timeoutMs: number, onTimeout: (waiter: Waiter, waitMs: number) => void): QueueNode<Waiter> {
-    const waiter: Waiter = { request, callback, queuedAt: performance.now(), timer: undefined, confirming: false };
+    const waiter: Waiter = { request, callback, queuedAt: performance.now(), timer: undefined, confirming: false, identified: request.identified !== false };
     const node = this.waiters.push(waiter);
     waiter.timer = setTimeout(() => {
       if (this.waiters.remove(node)) onTimeout(waiter, performance.now() - waiter.queuedAt);
@@ -63,7 +65,7 @@ export class AcquireQueue {
 
   /** The oldest waiter whose client has sent nothing yet, if any. */
   oldestSilent(): QueueNode<Waiter> | undefined {
-    for (const node of this.waiters.nodes()) if (node.value.request.identified?.() === false) return node;
+    for (const node of this.waiters.nodes()) if (!node.value.identified) return node;
     return undefined;
   }
 

@@ -23,11 +23,12 @@ export type { LeaseRequest } from './server-choice.js';
 
 export type { AcquireFailureCode, AcquireResult } from './acquire-queue.js';
 
-export interface AcquireHandle {
+/** A request waiting in the queue: the session cancels it, or says its client has identified. */
+export interface QueuedAcquire {
   cancel(): void;
+  /** The client sent its identification: it may now use more than the silent share of slots. */
+  identified(): void;
 }
-
-const NOTHING_TO_CANCEL: AcquireHandle = { cancel: () => {} };
 
 /**
  * Backend servers of one pool: picks a server by balance and health, and hands out
@@ -53,6 +54,7 @@ export class BackendPool {
   private readonly outcomes: ServerOutcomes;
   private serving = false;
   private serveAgain = false;
+  private serveScheduled = false;
   /** A server's state changed: the next pass also fails waiters left with no candidate. */
   private sweepPending = false;
   /** Banner prefetch (src/backend/prefetch.ts), when `prefetch.perServer` > 0. */
@@ -125,38 +127,58 @@ export class BackendPool {
     return this.waiters.length;
   }
 
-  /** Grants a lease now, or queues the request; the callback fires once unless cancelled. */
-  acquire(request: LeaseRequest, callback: (result: AcquireResult) => void): AcquireHandle {
-    if (this.closed) {
-      callback({ ok: false, code: 'SHUTDOWN', message: `pool "${this.name}" is closed`, waitMs: 0 });
-      return NOTHING_TO_CANCEL;
-    }
+  /**
+   * A lease now, a refusal now, or undefined: the request must wait in the queue
+   * (`enqueue`). Never calls anything back (undici's pool shape: a synchronous try, then a
+   * queue that always answers on a later turn).
+   */
+  tryAcquire(request: LeaseRequest): AcquireResult | undefined {
+    if (this.closed) return { ok: false, code: 'SHUTDOWN', message: `pool "${this.name}" is closed`, waitMs: 0 };
     const candidates = this.candidates(request);
-    if (candidates.length === 0) {
-      callback({ ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(request), waitMs: 0 });
-      return NOTHING_TO_CANCEL;
-    }
-    if (this.gate.mode === 'refuse') {
-      callback({ ok: false, code: 'STORE_DOWN', message: `pool "${this.name}": the shared store is down (cluster.onStoreDown: refuse)`, waitMs: 0 });
-      return NOTHING_TO_CANCEL;
-    }
+    if (candidates.length === 0) return { ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(request), waitMs: 0 };
+    if (this.gate.mode === 'refuse') return { ok: false, code: 'STORE_DOWN', message: `pool "${this.name}": the shared store is down (cluster.onStoreDown: refuse)`, waitMs: 0 };
+    const silent = request.identified === false;
     // With the store up a slot is granted only once the store agrees: always through the queue.
     if (this.waiters.length === 0 && !this.gate.confirms) {
-      const server = this.choose(candidates, request);
-      if (server && this.rate.tryTake()) {
-        callback({ ok: true, lease: this.lease(server, request), waitMs: 0 });
-        return NOTHING_TO_CANCEL;
-      }
+      const server = this.choose(candidates, request, silent);
+      if (server && this.rate.tryTake()) return { ok: true, lease: this.leaseWithSlot(server, silent).lease, waitMs: 0 };
     }
     // A full queue makes room by dropping its oldest client that has still said nothing:
     // a flood of idle sockets must not fill the queue against clients that speak.
     if (this.waiters.length >= this.config.queue.maxLength) this.evictOldestSilent();
     if (this.waiters.length >= this.config.queue.maxLength) {
       const message = `pool "${this.name}": ${this.waiters.length} sessions already wait for a handshake slot (queue.maxLength ${this.config.queue.maxLength})`;
-      callback({ ok: false, code: 'QUEUE_FULL', message, waitMs: 0 });
-      return NOTHING_TO_CANCEL;
+      return { ok: false, code: 'QUEUE_FULL', message, waitMs: 0 };
     }
-    return this.enqueue(request, callback);
+    return undefined;
+  }
+
+  /**
+   * Queues a request `tryAcquire` left waiting; `callback` fires once, on a later turn
+   * (granted, refused, timed out), unless the request is cancelled first.
+   */
+  enqueue(request: LeaseRequest, callback: (result: AcquireResult) => void): QueuedAcquire {
+    const timeoutMs = this.config.queue.timeout;
+    const node = this.waiters.push(request, callback, timeoutMs, (waiter, waitMs) => {
+      this.events.emit('queue-wait', { pool: this.name, waitMs, granted: false });
+      waiter.callback({ ok: false, code: 'QUEUE_TIMEOUT', message: `pool "${this.name}": no handshake slot freed within ${timeoutMs}ms`, waitMs });
+      this.queueLeft();
+    });
+    // Earlier waiters may be unable to use a free slot this request can use (their
+    // exclusions), or the connect rate is what held it back: let the queue decide, after
+    // the caller has its handle.
+    this.serveSoon();
+    return {
+      cancel: () => {
+        this.waiters.cancel(node);
+        this.queueLeft();
+      },
+      identified: () => {
+        if (!node.queued || node.value.identified) return;
+        node.value.identified = true;
+        this.serveQueue();
+      },
+    };
   }
 
   /** Servers this request may use now: healthy primaries, else healthy backups, else (whenAllDown: try) any not draining. */
@@ -167,6 +189,16 @@ export class BackendPool {
   /** Whether `server` is held out now because it refuses the proxy's own address. */
   isHeldOut(server: BackendServer): boolean {
     return this.outcomes.isHeldOut(server);
+  }
+
+  /** Serves the queue once the current turn's work is done (coalesced). */
+  private serveSoon(): void {
+    if (this.serveScheduled) return;
+    this.serveScheduled = true;
+    queueMicrotask(() => {
+      this.serveScheduled = false;
+      this.serveQueue();
+    });
   }
 
   /** Serves queued sessions, oldest first, after a slot was freed, a server came back or a rate token is due. */
@@ -337,24 +369,6 @@ export class BackendPool {
     if (this.waiters.length === 0) this.gate.store?.noWaiters(this.servers);
   }
 
-  private enqueue(request: LeaseRequest, callback: (result: AcquireResult) => void): AcquireHandle {
-    const timeoutMs = this.config.queue.timeout;
-    const node = this.waiters.push(request, callback, timeoutMs, (waiter, waitMs) => {
-      this.events.emit('queue-wait', { pool: this.name, waitMs, granted: false });
-      waiter.callback({ ok: false, code: 'QUEUE_TIMEOUT', message: `pool "${this.name}": no handshake slot freed within ${timeoutMs}ms`, waitMs });
-      this.queueLeft();
-    });
-    // Earlier waiters may be unable to use a free slot this request can use (their
-    // exclusions), or the connect rate is what held it back: let the queue decide.
-    this.serveQueue();
-    return {
-      cancel: () => {
-        this.waiters.cancel(node);
-        this.queueLeft();
-      },
-    };
-  }
-
   private evictOldestSilent(): void {
     const node = this.waiters.oldestSilent();
     if (!node) return;
@@ -392,13 +406,13 @@ export class BackendPool {
         if (sweep) continue;
         return;
       }
-      const server = this.choose(candidates, waiter.request);
+      const server = this.choose(candidates, waiter.request, !waiter.identified);
       if (!server) continue;
       if (!this.rate.tryTake()) {
         this.scheduleRateRetry();
         return;
       }
-      const { lease, slot } = this.leaseWithSlot(server, waiter.request);
+      const { lease, slot } = this.leaseWithSlot(server, !waiter.identified);
       // A new slot needs the store's yes; a prefetched connection's slot already has it.
       const store = this.gate.store;
       if (slot instanceof CountedTicket && !lease.prefetched && store?.mode === 'shared') this.confirm(node, lease, slot, store);
@@ -406,8 +420,8 @@ export class BackendPool {
     }
   }
 
-  private choose(candidates: readonly BackendServer[], request: LeaseRequest): BackendServer | undefined {
-    const silent = request.identified?.() === false;
+  /** `silent`: the client has not identified yet, and may use only the silent share of each server's slots. */
+  private choose(candidates: readonly BackendServer[], request: LeaseRequest, silent: boolean): BackendServer | undefined {
     const share = this.config.handshake.silentShare;
     return chooseServer(this.balancer, candidates, request.clientKey, (server) => this.prefetchReady(server), silent ? (server) => silentSlots(server, share) : undefined);
   }
@@ -420,16 +434,12 @@ export class BackendPool {
     }, Math.max(1, this.rate.msUntilNext()));
   }
 
-  private lease(server: BackendServer, request: LeaseRequest): Lease {
-    return this.leaseWithSlot(server, request).lease;
-  }
-
-  private leaseWithSlot(server: BackendServer, request: LeaseRequest): { lease: Lease; slot: Ticket } {
+  private leaseWithSlot(server: BackendServer, silentClient: boolean): { lease: Lease; slot: Ticket } {
     // A prefetched connection brings the handshake slot it holds with it (already counted by the store).
     const prefetched = this.prefetch?.take(server);
     const slot = prefetched?.slot ?? this.gate.take(server);
     const session = server.takeSession();
-    const silent = request.identified?.() === false ? server.takeSilent() : undefined;
+    const silent = silentClient ? server.takeSilent() : undefined;
     const lease = createLease(server, { slot, session, silent }, prefetched?.success, this);
     return { lease, slot };
   }

@@ -7,8 +7,8 @@ export interface LeaseRequest {
   readonly clientKey: string;
   /** Servers this session must not use (it failed on them for good). */
   readonly exclude: ReadonlySet<BackendServer>;
-  /** Whether the client has sent its identification (asked at grant time); absent: it has. */
-  readonly identified?: () => boolean;
+  /** Whether the client has sent its identification; absent: it has. A queued request is told later (`QueuedAcquire.identified`). */
+  readonly identified?: boolean;
 }
 
 /** Slots of `server` that clients which have not identified may hold (handshake.silentShare). */

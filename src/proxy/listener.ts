@@ -15,6 +15,19 @@ import type { PenaltyCharger } from './penalty-charger.js';
 import type { SourceVerdict } from './source-limits.js';
 import { closePolitely } from '../net/polite-close.js';
 
+/** A client connection that got through accept, with what the admission steps need. */
+interface Arrival {
+  readonly socket: Socket;
+  /** The client's address: the PROXY header's source, or the peer's. */
+  readonly client: string;
+  readonly clientPort: number | undefined;
+  /** Bytes read after a PROXY header, for the session. */
+  readonly initialBytes: Buffer | undefined;
+  /** Its place in the process-wide connection budget. */
+  readonly place: Ticket;
+  readonly acceptedAt: number;
+}
+
 /** What sshd writes when it drops a connection (MaxStartups, penalties): clients print it. */
 const NOT_ALLOWED_LINE = Buffer.from('Not allowed at this time\r\n');
 /** A refused client has this long to read the line and close before it is reset. */
@@ -230,14 +243,14 @@ export class Listener {
         const fromHeader = header.command === 'PROXY' ? normaliseAddress(header.sourceAddress) : undefined;
         const client = fromHeader ?? peer;
         const clientPort = fromHeader === undefined ? socket.remotePort : header.sourcePort;
-        this.admit(socket, client, clientPort, outcome.rest, place, acceptedAt);
+        this.admit({ socket, client, clientPort, initialBytes: outcome.rest, place, acceptedAt });
       });
       this.pendingHeaders.set(socket, { reading, place });
       return;
     }
     const place = this.reservePlace(socket, peer);
     if (!place) return;
-    this.admit(socket, peer, socket.remotePort, undefined, place, acceptedAt);
+    this.admit({ socket, client: peer, clientPort: socket.remotePort, initialBytes: undefined, place, acceptedAt });
   }
 
   /** Takes a place in the process-wide connection budget, or rejects. */
@@ -251,7 +264,8 @@ export class Listener {
    * ACL and per-source limits on the client's address (from the PROXY header when
    * there is one), then a session, which owns `place` from then on.
    */
-  private admit(socket: Socket, client: string, clientPort: number | undefined, initialBytes: Buffer | undefined, place: Ticket, acceptedAt: number): void {
+  private admit(arrival: Arrival): void {
+    const { socket, client, place } = arrival;
     const verdict = this.acl.check(client);
     if (!verdict.allowed) {
       place.release();
@@ -263,24 +277,29 @@ export class Listener {
       this.refuse(socket, client, `${penalty.key} is penalised for ${Math.ceil(penalty.remainingMs / 1000)}s more (last: ${penalty.kind})`, place);
       return;
     }
-    // With a shared store the answer comes after one round trip; the client's bytes wait in the socket.
-    let waited = false;
-    this.deps.sources.admit(client, (source) => this.admitted(socket, client, clientPort, initialBytes, place, acceptedAt, source, waited));
-    waited = true;
+    const now = this.deps.sources.tryAdmit(client);
+    if (now !== undefined) {
+      this.admitted(arrival, now);
+      return;
+    }
+    // The shared store answers after one round trip; the client's bytes wait in the socket.
+    this.deps.sources.admitLater(client, (source) => {
+      // The client may have gone, or shutdown begun, meanwhile (a listener removed by a
+      // reload still serves the PROXY headers it was reading: not a shutdown).
+      if (source.ok && (socket.destroyed || this.shuttingDown)) {
+        source.release();
+        place.release();
+        this.reject(socket, socket.destroyed ? 'CLIENT_CLOSED' : 'SHUTDOWN', client);
+        return;
+      }
+      this.admitted(arrival, source);
+    });
   }
 
-  private admitted(socket: Socket, client: string, clientPort: number | undefined, initialBytes: Buffer | undefined, place: Ticket, acceptedAt: number, source: SourceVerdict, waited: boolean): void {
+  private admitted({ socket, client, clientPort, initialBytes, place, acceptedAt }: Arrival, source: SourceVerdict): void {
     if (!source.ok) {
       place.release();
       this.reject(socket, source.code, client, source.message);
-      return;
-    }
-    // The client may have gone, or shutdown begun, while the store was asked (a listener
-    // removed by a reload still serves the PROXY headers it was reading: not a shutdown).
-    if (waited && (socket.destroyed || this.shuttingDown)) {
-      source.release();
-      place.release();
-      this.reject(socket, socket.destroyed ? 'CLIENT_CLOSED' : 'SHUTDOWN', client);
       return;
     }
     const session = new Session(socket, client, this.sessionContext, bothTickets(place, source), this.sessionClosed, { at: acceptedAt, clientPort });

@@ -1,5 +1,5 @@
 import type { AttemptHandle } from '../backend/attempt.js';
-import type { AcquireHandle, Lease } from '../backend/pool.js';
+import type { Lease, QueuedAcquire } from '../backend/pool.js';
 import type { ReasonCode } from '../errors.js';
 import type { HandshakeTracker } from './handshake-tracker.js';
 import type { Splice } from './splice.js';
@@ -16,8 +16,8 @@ export type SessionPhase = (typeof SESSION_PHASES)[number];
 export type SessionState =
   | { readonly phase: 'accepted' }
   | { readonly phase: 'admitted' }
-  /** `acquire` is set only while the pool keeps the request queued. */
-  | { readonly phase: 'queued'; acquire: AcquireHandle | undefined }
+  /** `acquire`: the pool's queue place, when the pool had no answer at once. */
+  | { readonly phase: 'queued'; readonly acquire: QueuedAcquire | undefined }
   | { readonly phase: 'backoff'; readonly timer: NodeJS.Timeout }
   | { readonly phase: 'connecting'; readonly lease: Lease; readonly attempt: AttemptHandle }
   | { readonly phase: 'awaiting-banner'; readonly lease: Lease; readonly attempt: AttemptHandle }

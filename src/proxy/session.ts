@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { awaitServerKexInit } from '../backend/kexinit-wait.js';
 import { attemptBackend, connectionEndpoints, type AttemptFailure, type AttemptOptions, type AttemptOutcome, type AttemptSuccess, type AttemptHandle } from '../backend/attempt.js';
-import type { BackendPool, Lease } from '../backend/pool.js';
+import type { AcquireResult, BackendPool, Lease } from '../backend/pool.js';
 import { fewProxySlotsInUse } from '../backend/own-penalty.js';
 import { isTransientFailure, planNextAttempt } from '../backend/retry-policy.js';
 import type { BackendServer } from '../backend/server.js';
@@ -267,7 +267,7 @@ export class Session {
   private onClientIdentified(): void {
     this.deadline?.identify(this.buffer.identification);
     const state = this.state;
-    if (state.phase === 'queued') this.context.pool.serveQueue();
+    if (state.phase === 'queued') state.acquire?.identified();
     else if (state.phase === 'connecting' || state.phase === 'awaiting-banner') state.lease.identified();
     this.lineAwaited?.();
   }
@@ -299,22 +299,27 @@ export class Session {
   }
 
   private acquireBackend(exclude: ReadonlySet<BackendServer>): void {
-    const queued: SessionState & { phase: 'queued' } = { phase: 'queued', acquire: undefined };
-    this.transition(queued);
-    const identified = (): boolean => this.buffer.identification !== undefined;
-    const handle = this.context.pool.acquire({ clientKey: this.clientAddress, exclude, identified }, (result) => {
-      if (this.state !== queued) return;
-      if (!result.ok) {
-        const code = result.code === 'NO_BACKEND' && this.attempts.length > 0 ? 'BACKENDS_EXHAUSTED' : result.code;
-        this.fail(code, result.message);
-        return;
-      }
-      this.connect(result.lease);
-    });
-    // The pool answers synchronously when a slot is free: keep the handle only while
-    // queued (a stale one kept its callback, and so the whole closure, for the session's life).
-    if (this.state === queued) queued.acquire = handle;
+    const pool = this.context.pool;
+    const request = { clientKey: this.clientAddress, exclude, identified: this.buffer.identification !== undefined };
+    const now = pool.tryAcquire(request);
+    if (now === undefined) {
+      this.transition({ phase: 'queued', acquire: pool.enqueue(request, this.acquired) });
+      return;
+    }
+    this.transition({ phase: 'queued', acquire: undefined });
+    this.acquired(now);
   }
+
+  /** The pool's answer: a lease to connect with, or why there is none. (Leaving `queued` cancels a queue place.) */
+  private readonly acquired = (result: AcquireResult): void => {
+    if (this.state.phase !== 'queued') return;
+    if (!result.ok) {
+      const code = result.code === 'NO_BACKEND' && this.attempts.length > 0 ? 'BACKENDS_EXHAUSTED' : result.code;
+      this.fail(code, result.message);
+      return;
+    }
+    this.connect(result.lease);
+  };
 
   private connect(lease: Lease): void {
     if (lease.prefetched) {

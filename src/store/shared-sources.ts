@@ -23,16 +23,16 @@ export class SharedSources implements SourceAdmission {
     this.limits = limits;
   }
 
-  admit(address: string, done: (verdict: SourceVerdict) => void): void {
+  /** A verdict now without limits or with the store down; undefined when the store must be asked. */
+  tryAdmit(address: string): SourceVerdict | undefined {
+    if (!this.limits.enabled) return this.limits.admit(address);
+    if (!this.store.up) return this.fallback(address, 'down');
+    return undefined;
+  }
+
+  /** Asks the store (one round trip); `done` is called once it answered, or did not in time. */
+  admitLater(address: string, done: (verdict: SourceVerdict) => void): void {
     const limits = this.limits;
-    if (!limits.enabled) {
-      done(limits.admit(address));
-      return;
-    }
-    if (!this.store.up) {
-      this.fallback(address, 'down', done);
-      return;
-    }
     const key = limits.keyFor(address);
     const { perSourceConnections, perSourceRate } = limits.settingsInForce;
     const { keys, replica, settings } = this.store;
@@ -42,7 +42,7 @@ export class SharedSources implements SourceAdmission {
     const args = [keys.prefix, replica, perSourceConnections, perSourceRate, countKeyTtlMs(settings)];
     void this.store.run<[number, string, number, number]>('source-admit', ADMIT, [keys.source(key), keys.rate(key)], args, late).then((result) => {
       if (!result.ok) {
-        this.fallback(address, result.reason, done);
+        done(this.fallback(address, result.reason));
         return;
       }
       const [granted, limit, open, expired] = result.value;
@@ -64,16 +64,13 @@ export class SharedSources implements SourceAdmission {
   }
 
   /** No answer: this replica's own count against its share of each limit. */
-  private fallback(address: string, reason: 'down' | 'timeout' | 'error', done: (verdict: SourceVerdict) => void): void {
+  private fallback(address: string, reason: 'down' | 'timeout' | 'error'): SourceVerdict {
     this.store.events.emit('store-fallback', { what: 'source', reason });
     const verdict = this.limits.admit(address, this.store.fallbackShare);
-    if (!verdict.ok) {
-      done(verdict);
-      return;
-    }
+    if (!verdict.ok) return verdict;
     // Not counted by the store yet; it will be from the next renewal on, and then given back.
     const hold = new CountedTicket(ticket(verdict.release), () => this.giveBack(verdict.key), this.store);
-    done({ ok: true, key: verdict.key, release: () => hold.release() });
+    return { ok: true, key: verdict.key, release: () => hold.release() };
   }
 
   private giveBack(key: string): void {

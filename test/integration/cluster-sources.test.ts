@@ -126,7 +126,7 @@ describe('per-source limits and penalties shared by replicas through a real Valk
     assert.ok(late.penalties.check('192.0.2.7'));
   });
 
-  it('the store\'s index of penalised sources keeps only those still refused, however many sources come and go', async () => {
+  it('the store\'s index of penalised sources keeps only those still refused, however many sources come and go', async (t) => {
     // Each charge (authfail, 5 s) is capped at max 2 s and passes min: every source is penalised at once.
     // (At max 300 ms, 250 charges on a loaded machine outlasted the first penalties: 229 of 250 in the index.)
     const replica = storeFor(redis.url, 'churn:', 'c0', new ProxyEvents(), { min: '100ms', max: '2s' });
@@ -137,11 +137,12 @@ describe('per-source limits and penalties shared by replicas through a real Valk
     assert.ok(charger);
     for (let index = 0; index < 250; index += 1) await charger.charge(`198.51.100.${index}`, 'authfail', () => {});
     const client = new Redis(redis.url);
+    // A client left connecting after a failed assertion would keep the file's process alive.
+    t.after(() => client.disconnect());
     assert.equal(await client.zcard('churn:penalised'), 250);
     // Time is what is tested: every penalty runs out (no event marks it).
     await delay(2100);
     await charger.charge('203.0.113.1', 'authfail', () => {});
     assert.equal(await client.zcard('churn:penalised'), 1, 'the 250 expired sources left the index at the next penalty');
-    client.disconnect();
   });
 });

@@ -11,7 +11,7 @@ import { SourceLimits } from '../../src/proxy/source-limits.js';
 import { redactedUrl } from '../../src/store/cluster-store.js';
 import { reconnectDelayMs } from '../../src/store/store-connection.js';
 import { CountedTicket, ticket, type Ticket } from '../../src/ticket.js';
-import { makePool } from './pool-helpers.js';
+import { acquire, makePool, served } from '../fixtures/pool-helpers.js';
 
 /** A store whose answers the test gives, one take at a time. */
 class ScriptedAuthority implements SlotAuthority {
@@ -56,9 +56,10 @@ const leaseOf = (result: AcquireResult | undefined): Lease => {
 };
 
 describe('pool with a shared store (SlotAuthority)', () => {
-  it('grants only once the store says yes, and gives the slot back to it when released', () => {
+  it('grants only once the store says yes, and gives the slot back to it when released', async () => {
     const { pool, authority, results } = shared();
-    pool.acquire(request, (result) => results.push(result));
+    acquire(pool, request, (result) => results.push(result));
+    await served();
     assert.equal(results.length, 0, 'not granted before the store answers');
     assert.equal(authority.pending.length, 1);
     assert.equal(pool.servers[0]?.handshakesActive, 1, 'the local slot is held meanwhile');
@@ -71,9 +72,10 @@ describe('pool with a shared store (SlotAuthority)', () => {
     assert.deepEqual(authority.given, ['a'], 'given once');
   });
 
-  it('"full": the local slot goes back, the server is full until a slot is freed, and the waiter is granted then', () => {
+  it('"full": the local slot goes back, the server is full until a slot is freed, and the waiter is granted then', async () => {
     const { pool, authority, results } = shared();
-    pool.acquire(request, (result) => results.push(result));
+    acquire(pool, request, (result) => results.push(result));
+    await served();
     authority.answer('full');
     assert.equal(results.length, 0);
     assert.equal(pool.servers[0]?.handshakesActive, 0);
@@ -87,9 +89,10 @@ describe('pool with a shared store (SlotAuthority)', () => {
     assert.deepEqual(authority.given, ['a']);
   });
 
-  it('a waiter that left while the store was asked: a late grant is given back', () => {
+  it('a waiter that left while the store was asked: a late grant is given back', async () => {
     const { pool, authority, results } = shared();
-    const handle = pool.acquire(request, (result) => results.push(result));
+    const handle = acquire(pool, request, (result) => results.push(result));
+    await served();
     handle.cancel();
     authority.answer('granted');
     assert.equal(results.length, 0);
@@ -98,21 +101,24 @@ describe('pool with a shared store (SlotAuthority)', () => {
     assert.equal(pool.servers[0]?.activeSessions, 0);
   });
 
-  it('no answer in time: granted locally within localShare, not given back (the store never counted it)', () => {
+  it('no answer in time: granted locally within localShare, not given back (the store never counted it)', async () => {
     const { pool, authority, results } = shared(4);
-    pool.acquire(request, (result) => results.push(result));
+    acquire(pool, request, (result) => results.push(result));
+    await served();
     authority.answer('unavailable');
     const lease = leaseOf(results[0]);
     lease.close();
     assert.deepEqual(authority.given, []);
   });
 
-  it('no answer in time past localShare: the waiter waits for a slot', () => {
+  it('no answer in time past localShare: the waiter waits for a slot', async () => {
     const { pool, authority, results } = shared(2);
     const first: AcquireResult[] = [];
-    pool.acquire(request, (result) => first.push(result));
+    acquire(pool, request, (result) => first.push(result));
+    await served();
     authority.answer('granted');
-    pool.acquire(request, (result) => results.push(result));
+    acquire(pool, request, (result) => results.push(result));
+    await served();
     authority.answer('unavailable');
     assert.equal(results.length, 0, 'one slot held already: 2 × 0.5 = 1 is used up');
     leaseOf(first[0]).close();
@@ -120,11 +126,12 @@ describe('pool with a shared store (SlotAuthority)', () => {
     leaseOf(results[0]).close();
   });
 
-  it('a slot held when the replica re-asserted its holdings (epoch) is given back even if granted locally', () => {
+  it('a slot held when the replica re-asserted its holdings (epoch) is given back even if granted locally', async () => {
     const { pool, authority, results } = shared(4);
     authority.mode = 'local';
     pool.slotModeChanged();
-    pool.acquire(request, (result) => results.push(result));
+    acquire(pool, request, (result) => results.push(result));
+    await served();
     const lease = leaseOf(results[0]);
     assert.equal(authority.pending.length, 0, 'down: decided locally at once');
     authority.epoch += 1;
@@ -132,19 +139,20 @@ describe('pool with a shared store (SlotAuthority)', () => {
     assert.deepEqual(authority.given, ['a']);
   });
 
-  it('store down: each server is capped at its local share; onStoreDown refuse fails waiting and new sessions with STORE_DOWN', () => {
+  it('store down: each server is capped at its local share; onStoreDown refuse fails waiting and new sessions with STORE_DOWN', async () => {
     const { pool, authority, results } = shared(4);
     authority.mode = 'local';
     pool.slotModeChanged();
     assert.equal(pool.servers[0]?.localCap, 2);
-    for (let index = 0; index < 3; index += 1) pool.acquire(request, (result) => results.push(result));
+    for (let index = 0; index < 3; index += 1) acquire(pool, request, (result) => results.push(result));
     assert.equal(results.length, 2);
     assert.equal(pool.queueLength, 1);
     authority.mode = 'refuse';
     pool.slotModeChanged();
     assert.equal(results[2]?.ok, false);
     assert.equal(results[2]?.ok === false && results[2].code, 'STORE_DOWN');
-    pool.acquire(request, (result) => results.push(result));
+    acquire(pool, request, (result) => results.push(result));
+    await served();
     assert.equal(results[3]?.ok === false && results[3].code, 'STORE_DOWN');
     authority.mode = 'shared';
     pool.slotModeChanged();
@@ -152,7 +160,7 @@ describe('pool with a shared store (SlotAuthority)', () => {
     for (const result of results) if (result.ok) result.lease.close();
   });
 
-  it('health-check slots come from the store too', () => {
+  it('health-check slots come from the store too', async () => {
     const { pool, authority } = shared();
     const server = pool.servers[0] as BackendServer;
     const slots: (Ticket | undefined)[] = [];

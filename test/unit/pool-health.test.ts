@@ -4,7 +4,7 @@ import { backoffDelayMs, ConnectRateLimiter, planNextAttempt } from '../../src/b
 import type { Lease } from '../../src/backend/pool.js';
 import type { BackendServer } from '../../src/backend/server.js';
 import type { ProxyEventMap } from '../../src/events/bus.js';
-import { makePool } from './pool-helpers.js';
+import { acquire, makePool } from '../fixtures/pool-helpers.js';
 
 type StateChange = ProxyEventMap['server-state'][0];
 const noExclusions = { clientKey: 'c', exclude: new Set<BackendServer>() };
@@ -29,7 +29,7 @@ describe('BackendPool health states', () => {
     const { pool } = makePool([{ name: 'a' }], { whenAllDown: 'refuse' });
     pool.setHealth(pool.servers[0] as BackendServer, 'DOWN', 'check:CONNECT_REFUSED');
     let code: string | undefined;
-    pool.acquire(noExclusions, (result) => {
+    acquire(pool, noExclusions, (result) => {
       code = result.ok ? 'ok' : result.code;
     });
     assert.equal(code, 'NO_BACKEND');
@@ -84,7 +84,7 @@ describe('BackendPool health states', () => {
     assert.equal(a.hasFreeSlot, true);
     // A close at accept while another handshake of the proxy is in flight there: full too.
     const leases: Lease[] = [];
-    pool.acquire(noExclusions, (result) => result.ok && leases.push(result.lease));
+    acquire(pool, noExclusions, (result) => result.ok && leases.push(result.lease));
     pool.reportAttempt(a, 'BACKEND_CLOSED');
     pool.reportAttempt(a, 'BACKEND_RESET');
     assert.equal(a.state, 'UP');
@@ -103,7 +103,7 @@ describe('BackendPool health states', () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 4 }], { passiveHealth: { consecutiveFailures: 2 } });
     const [a] = pool.servers as [BackendServer];
     const leases: Lease[] = [];
-    pool.acquire(noExclusions, (result) => result.ok && leases.push(result.lease));
+    acquire(pool, noExclusions, (result) => result.ok && leases.push(result.lease));
     for (let index = 0; index < 16; index += 1) pool.reportAttempt(a, 'BACKEND_CLOSED');
     assert.equal(a.state, 'UP');
     pool.reportAttempt(a, 'BACKEND_CLOSED');
@@ -128,8 +128,8 @@ describe('BackendPool health states', () => {
     const [a, b] = pool.servers as [BackendServer, BackendServer];
     pool.setHealth(b, 'DOWN', 'check:CONNECT_REFUSED');
     const got: string[] = [];
-    pool.acquire(noExclusions, (result) => got.push(result.ok ? result.lease.server.name : result.code));
-    pool.acquire(noExclusions, (result) => got.push(result.ok ? result.lease.server.name : result.code));
+    acquire(pool, noExclusions, (result) => got.push(result.ok ? result.lease.server.name : result.code));
+    acquire(pool, noExclusions, (result) => got.push(result.ok ? result.lease.server.name : result.code));
     assert.deepEqual(got, ['a']);
     pool.setHealth(b, 'UP', 'check:ok');
     assert.deepEqual(got, ['a', 'b']);

@@ -2,14 +2,14 @@ import type { Ticket } from '../../src/ticket.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AcquireResult, Lease } from '../../src/backend/pool.js';
-import { makePool } from './pool-helpers.js';
+import { acquire, makePool, served } from '../fixtures/pool-helpers.js';
 
 const request = (clientKey = '10.0.0.1') => ({ clientKey, exclude: new Set<never>() });
 
-/** Acquires and returns the result once the callback fires (synchronously or later). */
-const acquire = (pool: ReturnType<typeof makePool>['pool'], clientKey?: string): Promise<AcquireResult> =>
+/** Acquires and returns the result once the callback fires (at once or later). */
+const acquired = (pool: ReturnType<typeof makePool>['pool'], clientKey?: string): Promise<AcquireResult> =>
   new Promise((resolve) => {
-    pool.acquire(request(clientKey), resolve);
+    acquire(pool, request(clientKey), resolve);
   });
 
 const leaseOf = (result: AcquireResult): Lease => {
@@ -24,7 +24,7 @@ describe('BackendPool handshake slots and queue', () => {
     const leases: Lease[] = [];
     let peak = 0;
     for (let index = 0; index < 20; index += 1) {
-      pool.acquire(request(), (result) => {
+      acquire(pool, request(), (result) => {
         const lease = leaseOf(result);
         granted.push(index);
         leases.push(lease);
@@ -49,8 +49,8 @@ describe('BackendPool handshake slots and queue', () => {
 
   it('long sessions do not block the queue: the slot frees at handshake end, not at close', async () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 1 }]);
-    const first = leaseOf(await acquire(pool));
-    const second = acquire(pool);
+    const first = leaseOf(await acquired(pool));
+    const second = acquired(pool);
     assert.equal(pool.queueLength, 1);
     first.releaseSlot(); // handshake over; the session itself keeps running
     const lease = leaseOf(await second);
@@ -61,7 +61,7 @@ describe('BackendPool handshake slots and queue', () => {
 
   it('close() and releaseSlot() are idempotent', async () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 3 }]);
-    const lease = leaseOf(await acquire(pool));
+    const lease = leaseOf(await acquired(pool));
     lease.releaseSlot();
     lease.releaseSlot();
     lease.close();
@@ -72,9 +72,9 @@ describe('BackendPool handshake slots and queue', () => {
 
   it('rejects with QUEUE_FULL past queue.maxLength, at once', async () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 1 }], { queue: { maxLength: 2, timeout: '5s' } });
-    const held = leaseOf(await acquire(pool));
-    const handles = [pool.acquire(request(), () => {}), pool.acquire(request(), () => {})];
-    const rejected = await acquire(pool);
+    const held = leaseOf(await acquired(pool));
+    const handles = [acquire(pool, request(), () => {}), acquire(pool, request(), () => {})];
+    const rejected = await acquired(pool);
     assert.equal(rejected.ok, false);
     assert.equal(!rejected.ok && rejected.code, 'QUEUE_FULL');
     assert.equal(pool.queueLength, 2);
@@ -87,9 +87,9 @@ describe('BackendPool handshake slots and queue', () => {
     const { pool, events } = makePool([{ name: 'a', maxStartups: 1 }], { queue: { timeout: 150 } });
     const waits: { granted: boolean; waitMs: number }[] = [];
     events.on('queue-wait', (wait) => waits.push(wait));
-    const held = leaseOf(await acquire(pool));
+    const held = leaseOf(await acquired(pool));
     let settled = false;
-    const pending = acquire(pool).then((outcome) => {
+    const pending = acquired(pool).then((outcome) => {
       settled = true;
       return outcome;
     });
@@ -106,12 +106,12 @@ describe('BackendPool handshake slots and queue', () => {
 
   it('a cancelled waiter is skipped and its timer cleared', async () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 1 }], { queue: { timeout: 100 } });
-    const held = leaseOf(await acquire(pool));
+    const held = leaseOf(await acquired(pool));
     let called = false;
-    pool.acquire(request(), () => {
+    acquire(pool, request(), () => {
       called = true;
     }).cancel();
-    const next = acquire(pool);
+    const next = acquired(pool);
     held.releaseSlot();
     leaseOf(await next).close();
     assert.equal(called, false);
@@ -121,11 +121,11 @@ describe('BackendPool handshake slots and queue', () => {
   it('serves a later waiter when the head of the queue cannot use the freed server', async () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 1 }, { name: 'b', maxStartups: 1 }]);
     const [a, b] = pool.servers as [NonNullable<(typeof pool.servers)[0]>, NonNullable<(typeof pool.servers)[0]>];
-    const leaseA = leaseOf(await acquire(pool));
-    const leaseB = leaseOf(await acquire(pool));
+    const leaseA = leaseOf(await acquired(pool));
+    const leaseB = leaseOf(await acquired(pool));
     const order: string[] = [];
-    pool.acquire({ clientKey: 'x', exclude: new Set([leaseA.server]) }, (result) => order.push(`excludes-${leaseA.server.name}:${leaseOf(result).server.name}`));
-    pool.acquire(request(), (result) => order.push(`any:${leaseOf(result).server.name}`));
+    acquire(pool, { clientKey: 'x', exclude: new Set([leaseA.server]) }, (result) => order.push(`excludes-${leaseA.server.name}:${leaseOf(result).server.name}`));
+    acquire(pool, request(), (result) => order.push(`any:${leaseOf(result).server.name}`));
     leaseA.releaseSlot();
     assert.deepEqual(order, [`any:${leaseA.server.name}`]);
     leaseB.releaseSlot();
@@ -135,8 +135,8 @@ describe('BackendPool handshake slots and queue', () => {
 
   it('source balancing is sticky under load: waits for the hashed server instead of moving the client', async () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 1 }, { name: 'b', maxStartups: 1 }], { balance: 'source' });
-    const first = leaseOf(await acquire(pool, '192.0.2.10'));
-    const second = acquire(pool, '192.0.2.10');
+    const first = leaseOf(await acquired(pool, '192.0.2.10'));
+    const second = acquired(pool, '192.0.2.10');
     assert.equal(pool.queueLength, 1, 'queued although the other server has a free slot');
     first.releaseSlot();
     assert.equal(leaseOf(await second).server, first.server);
@@ -153,9 +153,9 @@ describe('BackendPool handshake slots and queue', () => {
     };
     const slot = checkSlot();
     assert.ok(slot);
-    const lease = leaseOf(await acquire(pool));
+    const lease = leaseOf(await acquired(pool));
     assert.equal(checkSlot(), undefined, 'no slot left for a second check');
-    const queued = acquire(pool);
+    const queued = acquired(pool);
     slot.release();
     leaseOf(await queued).close();
     lease.close();
@@ -165,7 +165,7 @@ describe('BackendPool handshake slots and queue', () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 100 }], { retry: { maxConnectRate: 20 } });
     let granted = 0;
     const startedAt = performance.now();
-    const requests = Array.from({ length: 30 }, () => acquire(pool).then((result) => ((granted += 1), result)));
+    const requests = Array.from({ length: 30 }, () => acquired(pool).then((result) => ((granted += 1), result)));
     await new Promise((resolve) => setImmediate(resolve));
     // One second's burst at once; the rest wait for tokens (one every 50 ms).
     assert.equal(granted, 20, 'the burst is granted at once');
@@ -179,8 +179,8 @@ describe('BackendPool handshake slots and queue', () => {
 
   it('rejectQueued answers SHUTDOWN', async () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 1 }]);
-    const held = leaseOf(await acquire(pool));
-    const queued = acquire(pool);
+    const held = leaseOf(await acquired(pool));
+    const queued = acquired(pool);
     pool.close();
     const result = await queued;
     assert.equal(!result.ok && result.code, 'SHUTDOWN');
@@ -191,13 +191,13 @@ describe('BackendPool handshake slots and queue', () => {
 describe('silent clients', () => {
   it('a full queue drops its oldest silent waiter for a newcomer; identified waiters keep their place', async () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 1 }], { queue: { maxLength: 2 } });
-    const held = leaseOf(await acquire(pool));
+    const held = leaseOf(await acquired(pool));
     const results: string[] = [];
-    const silentRequest = { clientKey: 'silent', exclude: new Set<never>(), identified: () => false };
-    const spokeRequest = { clientKey: 'spoke', exclude: new Set<never>(), identified: () => true };
-    pool.acquire(spokeRequest, (result) => results.push(`spoke:${result.ok ? 'ok' : result.code}`));
-    pool.acquire(silentRequest, (result) => results.push(`silent:${result.ok ? 'ok' : result.code}`));
-    pool.acquire(spokeRequest, (result) => results.push(`late:${result.ok ? 'ok' : result.code}`));
+    const silentRequest = { clientKey: 'silent', exclude: new Set<never>(), identified: false };
+    const spokeRequest = { clientKey: 'spoke', exclude: new Set<never>(), identified: true };
+    acquire(pool, spokeRequest, (result) => results.push(`spoke:${result.ok ? 'ok' : result.code}`));
+    acquire(pool, silentRequest, (result) => results.push(`silent:${result.ok ? 'ok' : result.code}`));
+    acquire(pool, spokeRequest, (result) => results.push(`late:${result.ok ? 'ok' : result.code}`));
     assert.deepEqual(results, ['silent:QUEUE_FULL'], 'the silent waiter made room');
     assert.equal(pool.queueLength, 2);
     held.close();
@@ -208,11 +208,13 @@ describe('silent clients', () => {
     const { pool } = makePool([{ name: 'a', maxStartups: 4 }], { handshake: { silentShare: 0.5 } });
     const granted: string[] = [];
     for (let index = 0; index < 3; index += 1) {
-      pool.acquire({ clientKey: `s${index}`, exclude: new Set(), identified: () => false }, (result) => result.ok && granted.push(`s${index}`));
+      acquire(pool, { clientKey: `s${index}`, exclude: new Set(), identified: false }, (result) => result.ok && granted.push(`s${index}`));
     }
+    await served();
     assert.deepEqual(granted, ['s0', 's1']);
     assert.equal(pool.servers[0]?.silentHandshakes, 2);
-    pool.acquire({ clientKey: 'x', exclude: new Set(), identified: () => true }, (result) => result.ok && granted.push('x'));
+    acquire(pool, { clientKey: 'x', exclude: new Set(), identified: true }, (result) => result.ok && granted.push('x'));
+    await served();
     assert.deepEqual(granted, ['s0', 's1', 'x'], 'served past the silent waiter at the head of the queue');
     assert.equal(pool.queueLength, 1);
   });

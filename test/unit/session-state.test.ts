@@ -8,7 +8,7 @@ import { canTransition, SESSION_PHASES, type SessionPhase } from '../../src/prox
 import { ticket, type Ticket } from '../../src/ticket.js';
 import { FakeBackends } from '../fixtures/fake-backends.js';
 import { FakeSocket } from '../fixtures/fake-socket.js';
-import { makePool, type PoolServerSpec } from './pool-helpers.js';
+import { acquire, makePool, type PoolServerSpec } from '../fixtures/pool-helpers.js';
 
 const CLIENT_IDENT = 'SSH-2.0-UnitClient_1.0\r\n';
 
@@ -88,7 +88,7 @@ function reach(h: Harness, phase: SessionPhase): { held?: Lease } {
   if (phase === 'accepted') return result;
   if (phase === 'queued') {
     // Another session holds the only slot.
-    h.pool.acquire({ clientKey: 'other', exclude: new Set() }, (granted) => {
+    acquire(h.pool, { clientKey: 'other', exclude: new Set() }, (granted) => {
       if (granted.ok) result.held = granted.lease;
     });
   }
