@@ -24,7 +24,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { sshdAvailable, startSshd, type SshdHandle } from '../test/fixtures/sshd.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../test/fixtures/sshd/sshd.js';
 import { record, summarise, table, type Samples } from './lib/report.js';
 import {
   BENCH_DIR,
@@ -46,7 +46,7 @@ import {
 } from './lib/targets.js';
 import { FULL, QUICK, bulk, hold, holdSteps, rate, sshd, type Counts, type Figures } from './lib/workloads.js';
 import { compareTransparent } from './lib/transparent.js';
-import { startRedis, type RedisHandle } from '../test/fixtures/redis-server.js';
+import { startRedis, type RedisHandle } from '../test/fixtures/backends/redis-server.js';
 import { workerCount } from '../src/cluster/messages.js';
 
 /**

@@ -5,7 +5,7 @@
  *   npm run burst -- --clients 80 --max-startups 4:50:8 --hold 5 --grace 250ms
  */
 import { parseArgs } from 'node:util';
-import { formatBurstResult, runBurstScenario } from '../test/fixtures/burst-scenario.js';
+import { formatBurstResult, runBurstScenario } from '../test/fixtures/clients/burst-scenario.js';
 
 const { values } = parseArgs({
   options: {

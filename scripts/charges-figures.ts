@@ -11,10 +11,10 @@
  */
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { runSsh } from '../test/fixtures/clients.js';
-import { runParamikoBurst } from '../test/fixtures/paramiko-burst.js';
-import { startProxy, type LogLine } from '../test/fixtures/proxy.js';
-import { sshdAvailable, startSshd, type SshdHandle, type SshdVersion } from '../test/fixtures/sshd.js';
+import { runSsh } from '../test/fixtures/clients/clients.js';
+import { runParamikoBurst } from '../test/fixtures/clients/paramiko-burst.js';
+import { startProxy, type LogLine } from '../test/fixtures/proxy/proxy.js';
+import { sshdAvailable, startSshd, type SshdHandle, type SshdVersion } from '../test/fixtures/sshd/sshd.js';
 
 const { values } = parseArgs({
   options: {

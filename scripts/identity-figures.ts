@@ -8,12 +8,12 @@
  *   npm run identity -- --logins 20
  */
 import { parseArgs } from 'node:util';
-import { createBastionNamespaces } from '../test/fixtures/bastion-namespaces.js';
-import { runSsh } from '../test/fixtures/clients.js';
+import { createBastionNamespaces } from '../test/fixtures/net/bastion-namespaces.js';
+import { runSsh } from '../test/fixtures/clients/clients.js';
 import { runProcess } from '../test/fixtures/run-process.js';
-import { startServeProcess } from '../test/fixtures/serve-process.js';
-import { createSidecarNamespace } from '../test/fixtures/sidecar-namespace.js';
-import { sshdVersions, startSshd, type SshdHandle } from '../test/fixtures/sshd.js';
+import { startServeProcess } from '../test/fixtures/proxy/serve-process.js';
+import { createSidecarNamespace } from '../test/fixtures/net/sidecar-namespace.js';
+import { sshdVersions, startSshd, type SshdHandle } from '../test/fixtures/sshd/sshd.js';
 
 const { values } = parseArgs({ options: { logins: { type: 'string', default: '100' }, concurrency: { type: 'string', default: '10' } } });
 const logins = Number(values.logins);

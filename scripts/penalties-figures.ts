@@ -15,14 +15,14 @@ import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/pro
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runSsh } from '../test/fixtures/clients.js';
-import { formatBurstResult, runBurstScenario } from '../test/fixtures/burst-scenario.js';
-import { scrape } from '../test/fixtures/prometheus.js';
-import { startProxy, type TestProxy } from '../test/fixtures/proxy.js';
+import { runSsh } from '../test/fixtures/clients/clients.js';
+import { formatBurstResult, runBurstScenario } from '../test/fixtures/clients/burst-scenario.js';
+import { scrape } from '../test/fixtures/proxy/prometheus.js';
+import { startProxy, type TestProxy } from '../test/fixtures/proxy/proxy.js';
 import { runProcess } from '../test/fixtures/run-process.js';
-import { generateEd25519 } from '../test/fixtures/ssh-keys.js';
-import { SSHD_DROP_LINE } from '../test/fixtures/sshd-versions.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../test/fixtures/sshd.js';
+import { generateEd25519 } from '../test/fixtures/sshd/ssh-keys.js';
+import { SSHD_DROP_LINE } from '../test/fixtures/sshd/sshd-versions.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../test/fixtures/sshd/sshd.js';
 
 const BAD = '127.0.0.5';
 const GOOD = '127.0.0.6';

@@ -27,13 +27,13 @@ missing=()
 "$(dirname "$0")/install-missing-packages.sh" "test prerequisites" warn "${missing[@]}"
 
 # A local account with a password, for password and keyboard-interactive logins in the
-# authentication matrix (test/fixtures/auth-matrix.ts); only as root, never reused elsewhere.
+# authentication matrix (test/fixtures/clients/auth-matrix.ts); only as root, never reused elsewhere.
 if [ "$(id -u)" = 0 ] && ! id sbp-auth-test >/dev/null 2>&1; then
   useradd --create-home --shell /bin/sh sbp-auth-test
   echo 'sbp-auth-test:sbp-auth-test-pw' | chpasswd
 fi
 
 # OpenSSH 10.0 beside the system's 9.2, never replacing it: Debian 12's bookworm-backports
-# package, unpacked (dpkg -x) where test/fixtures/sshd-versions.ts looks for it. Nothing is
+# package, unpacked (dpkg -x) where test/fixtures/sshd/sshd-versions.ts looks for it. Nothing is
 # taken from a newer Debian release. Where this cannot be done, the 10.0 cases are skipped.
 exec "$(dirname "$0")/unpack-openssh10.sh"

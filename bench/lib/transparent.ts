@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --alt-transparent`: what pools[].source: transparent costs. A sidecar
- * namespace of the benchmark's own (test/fixtures/sidecar-namespace.ts) holds the C sink
+ * namespace of the benchmark's own (test/fixtures/net/sidecar-namespace.ts) holds the C sink
  * backend on an address of its lo and two proxies built from dist/, one connecting from its
  * own address and one from each client's (`transparent setup` makes the return route). The
  * C client runs on this side, so every connection crosses the veth to both proxies alike.
@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createSidecarNamespace } from '../../test/fixtures/sidecar-namespace.js';
+import { createSidecarNamespace } from '../../test/fixtures/net/sidecar-namespace.js';
 import { spawnLines, type LineProcess } from './proc.js';
 import { median } from './report.js';
 import { rate, type Counts, type Figures } from './workloads.js';

@@ -1,7 +1,7 @@
 /** The workloads of issue 6, each one measurement against one frontend port. */
 import net from 'node:net';
-import { runSsh } from '../../test/fixtures/clients.js';
-import type { SshdHandle } from '../../test/fixtures/sshd.js';
+import { runSsh } from '../../test/fixtures/clients/clients.js';
+import type { SshdHandle } from '../../test/fixtures/sshd/sshd.js';
 import { runJson, spawnLines, treePids, treeRssBytes } from './proc.js';
 
 export interface Counts {

@@ -6,9 +6,9 @@
  * over; nothing leaks.
  */
 import { spawn } from 'node:child_process';
-import { startFixtureBackend } from '../../test/fixtures/hostile-backends.js';
-import { scrape } from '../../test/fixtures/prometheus.js';
-import { startProxy } from '../../test/fixtures/proxy.js';
+import { startFixtureBackend } from '../../test/fixtures/backends/hostile-backends.js';
+import { scrape } from '../../test/fixtures/proxy/prometheus.js';
+import { startProxy } from '../../test/fixtures/proxy/proxy.js';
 import { echoSession } from './echo-client.js';
 import { measured, type FaultResult } from './harness.js';
 

@@ -7,11 +7,11 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { startFixtureBackend, type FixtureBackend } from '../../test/fixtures/hostile-backends.js';
-import { httpRequest } from '../../test/fixtures/prometheus.js';
-import { startProxy, type TestProxy } from '../../test/fixtures/proxy.js';
-import { startRedis } from '../../test/fixtures/redis-server.js';
-import { startServeProcess } from '../../test/fixtures/serve-process.js';
+import { startFixtureBackend, type FixtureBackend } from '../../test/fixtures/backends/hostile-backends.js';
+import { httpRequest } from '../../test/fixtures/proxy/prometheus.js';
+import { startProxy, type TestProxy } from '../../test/fixtures/proxy/proxy.js';
+import { startRedis } from '../../test/fixtures/backends/redis-server.js';
+import { startServeProcess } from '../../test/fixtures/proxy/serve-process.js';
 import { waitFor } from '../../test/fixtures/wait.js';
 import { echoSession, type EchoOutcome } from './echo-client.js';
 import { measured, type FaultResult } from './harness.js';

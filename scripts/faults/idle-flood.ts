@@ -6,9 +6,9 @@
  * `trickle` an identification one byte a second, its end never sent (issue 24, defect 1).
  */
 import net from 'node:net';
-import { runSsh } from '../../test/fixtures/clients.js';
-import { startProxy } from '../../test/fixtures/proxy.js';
-import { startSshd, type SshdHandle } from '../../test/fixtures/sshd.js';
+import { runSsh } from '../../test/fixtures/clients/clients.js';
+import { startProxy } from '../../test/fixtures/proxy/proxy.js';
+import { startSshd, type SshdHandle } from '../../test/fixtures/sshd/sshd.js';
 import { measured, sourceAddress, type FaultResult } from './harness.js';
 
 const LOGINS = 12;

@@ -6,9 +6,9 @@
  */
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { startFixtureBackend } from '../../test/fixtures/hostile-backends.js';
-import { createLinkedNamespace, netnsUnavailable } from '../../test/fixtures/netns.js';
-import { startProxy } from '../../test/fixtures/proxy.js';
+import { startFixtureBackend } from '../../test/fixtures/backends/hostile-backends.js';
+import { createLinkedNamespace, netnsUnavailable } from '../../test/fixtures/net/netns.js';
+import { startProxy } from '../../test/fixtures/proxy/proxy.js';
 import { measured, type FaultResult } from './harness.js';
 
 export async function linkCut(): Promise<FaultResult | undefined> {

@@ -4,9 +4,9 @@
  * processes, as an operator would see them.
  */
 import net from 'node:net';
-import { startFixtureBackend } from '../../test/fixtures/hostile-backends.js';
-import { httpRequest, scrape } from '../../test/fixtures/prometheus.js';
-import { startServeProcess } from '../../test/fixtures/serve-process.js';
+import { startFixtureBackend } from '../../test/fixtures/backends/hostile-backends.js';
+import { httpRequest, scrape } from '../../test/fixtures/proxy/prometheus.js';
+import { startServeProcess } from '../../test/fixtures/proxy/serve-process.js';
 import { waitFor } from '../../test/fixtures/wait.js';
 import { echoSession } from './echo-client.js';
 import { measured, type FaultResult } from './harness.js';

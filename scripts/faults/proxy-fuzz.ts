@@ -8,10 +8,10 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
 import { ProxyHeaderParser, type ProxyParseResult, type ProxyProtocolMode } from '../../src/protocol/proxy-protocol.js';
-import { startFixtureBackend } from '../../test/fixtures/hostile-backends.js';
-import { badProxyCases, goodProxyCases } from '../../test/fixtures/proxy-protocol-corpus.js';
-import { startProxy } from '../../test/fixtures/proxy.js';
-import { rawExchange } from '../../test/fixtures/raw-client.js';
+import { startFixtureBackend } from '../../test/fixtures/backends/hostile-backends.js';
+import { badProxyCases, goodProxyCases } from '../../test/fixtures/proxy/proxy-protocol-corpus.js';
+import { startProxy } from '../../test/fixtures/proxy/proxy.js';
+import { rawExchange } from '../../test/fixtures/clients/raw-client.js';
 import { measured, type FaultResult } from './harness.js';
 
 const MODES: readonly ProxyProtocolMode[] = ['v1', 'v2', 'any'];

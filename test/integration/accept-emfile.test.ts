@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { httpRequest } from '../fixtures/prometheus.js';
-import { rawExchange, untilLine } from '../fixtures/raw-client.js';
-import { startServeProcess } from '../fixtures/serve-process.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { httpRequest } from '../fixtures/proxy/prometheus.js';
+import { rawExchange, untilLine } from '../fixtures/clients/raw-client.js';
+import { startServeProcess } from '../fixtures/proxy/serve-process.js';
 
 const PRLIMIT = '/usr/bin/prlimit';
 const FD_LIMIT = 160;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { httpRequest } from '../fixtures/prometheus.js';
-import { startProxy } from '../fixtures/proxy.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { httpRequest } from '../fixtures/proxy/prometheus.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
 
 const ADMIN = { admin: { bind: '127.0.0.1:0' } };
 

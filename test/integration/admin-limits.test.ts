@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { httpRequest } from '../fixtures/prometheus.js';
-import { startProxy } from '../fixtures/proxy.js';
-import { rawExchange, untilLine } from '../fixtures/raw-client.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { httpRequest } from '../fixtures/proxy/prometheus.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
+import { rawExchange, untilLine } from '../fixtures/clients/raw-client.js';
 
 /** Opens a connection that sends nothing; resolves when it is open, records when the server closes it. */
 function idleConnection(port: number): Promise<{ socket: net.Socket; closed: Promise<void> }> {

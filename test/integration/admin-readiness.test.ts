@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { httpRequest, scrape } from '../fixtures/prometheus.js';
-import { startProxy } from '../fixtures/proxy.js';
-import { untilEvent } from '../fixtures/proxy-wait.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { httpRequest, scrape } from '../fixtures/proxy/prometheus.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
+import { untilEvent } from '../fixtures/proxy/proxy-wait.js';
 import { freePort } from '../fixtures/wait.js';
 
 const ADMIN = { admin: { bind: '127.0.0.1:0' } };

@@ -11,10 +11,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { authClientSkip, login, passwordUserSkip, PASSWORD_USER, type AuthClient, type AuthMethod } from '../fixtures/auth-matrix.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
-import { generateEd25519 } from '../fixtures/ssh-keys.js';
-import { sshdAvailable, sshdVersions, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { authClientSkip, login, passwordUserSkip, PASSWORD_USER, type AuthClient, type AuthMethod } from '../fixtures/clients/auth-matrix.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { generateEd25519 } from '../fixtures/sshd/ssh-keys.js';
+import { sshdAvailable, sshdVersions, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 
 interface Case {
   readonly client: AuthClient;

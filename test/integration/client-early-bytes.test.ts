@@ -3,8 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { startProxy } from '../fixtures/proxy.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 

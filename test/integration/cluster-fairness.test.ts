@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { identifiedClient } from '../fixtures/identified-client.js';
-import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
-import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
+import { identifiedClient } from '../fixtures/clients/identified-client.js';
+import { startFixtureBackend, type FixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/backends/redis-server.js';
 
 const SKIP = redisAvailable() ? false : 'neither valkey-server nor redis-server is installed';
 

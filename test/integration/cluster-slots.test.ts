@@ -4,11 +4,11 @@ import { Redis } from 'ioredis';
 import type { BackendServer } from '../../src/backend/server.js';
 import { waitFor } from '../fixtures/wait.js';
 import { after, before, describe, it } from 'node:test';
-import { identifiedClient, type IdentifiedClient } from '../fixtures/identified-client.js';
-import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
-import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy.js';
-import { startServeProcess, type ServeProcess } from '../fixtures/serve-process.js';
-import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
+import { identifiedClient, type IdentifiedClient } from '../fixtures/clients/identified-client.js';
+import { startFixtureBackend, type FixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { startServeProcess, type ServeProcess } from '../fixtures/proxy/serve-process.js';
+import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/backends/redis-server.js';
 
 const SKIP = redisAvailable() ? false : 'neither valkey-server nor redis-server is installed';
 

@@ -9,10 +9,10 @@ import { ProxyEvents } from '../../src/events/bus.js';
 import { SourcePenalties } from '../../src/proxy/penalties.js';
 import { SourceLimits } from '../../src/proxy/source-limits.js';
 import { ClusterStore } from '../../src/store/cluster-store.js';
-import { identifiedClient } from '../fixtures/identified-client.js';
-import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
-import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
+import { identifiedClient } from '../fixtures/clients/identified-client.js';
+import { startFixtureBackend, type FixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/backends/redis-server.js';
 
 const SKIP = redisAvailable() ? false : 'neither valkey-server nor redis-server is installed';
 

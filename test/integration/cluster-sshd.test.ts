@@ -4,14 +4,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { paramikoAvailable, runSsh } from '../fixtures/clients.js';
-import { rawExchange } from '../fixtures/raw-client.js';
-import { generateEd25519 } from '../fixtures/ssh-keys.js';
-import { runParamikoBurst } from '../fixtures/paramiko-burst.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
-import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
-import { SSHD_DROP_LINE } from '../fixtures/sshd-versions.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { paramikoAvailable, runSsh } from '../fixtures/clients/clients.js';
+import { rawExchange } from '../fixtures/clients/raw-client.js';
+import { generateEd25519 } from '../fixtures/sshd/ssh-keys.js';
+import { runParamikoBurst } from '../fixtures/clients/paramiko-burst.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/backends/redis-server.js';
+import { SSHD_DROP_LINE } from '../fixtures/sshd/sshd-versions.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 
 const SKIP = !redisAvailable()
   ? 'neither valkey-server nor redis-server is installed'

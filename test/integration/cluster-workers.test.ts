@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import { identifiedClient } from '../fixtures/identified-client.js';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { httpRequest } from '../fixtures/prometheus.js';
-import { redisAvailable, startRedis } from '../fixtures/redis-server.js';
-import { startServeProcess } from '../fixtures/serve-process.js';
+import { identifiedClient } from '../fixtures/clients/identified-client.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { httpRequest } from '../fixtures/proxy/prometheus.js';
+import { redisAvailable, startRedis } from '../fixtures/backends/redis-server.js';
+import { startServeProcess } from '../fixtures/proxy/serve-process.js';
 import { waitFor } from '../fixtures/wait.js';
 
 interface StatusBody {

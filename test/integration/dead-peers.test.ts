@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { test } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { createLinkedNamespace, netnsUnavailable } from '../fixtures/netns.js';
-import { startProxy } from '../fixtures/proxy.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { createLinkedNamespace, netnsUnavailable } from '../fixtures/net/netns.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
 
 
 test('a client whose link is cut (no FIN, no RST) is noticed by TCP keepalive: CLIENT_LOST, backend closed', { skip: netnsUnavailable() ?? false, timeout: 60_000 }, async (t) => {

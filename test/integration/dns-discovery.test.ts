@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { appendFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { dnsmasqSkip, startDnsmasq, type DnsmasqHandle } from '../fixtures/dnsmasq.js';
-import { identifiedClient } from '../fixtures/identified-client.js';
-import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy.js';
-import { connectSsh2, execSsh2 } from '../fixtures/ssh2-client.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { dnsmasqSkip, startDnsmasq, type DnsmasqHandle } from '../fixtures/backends/dnsmasq.js';
+import { identifiedClient } from '../fixtures/clients/identified-client.js';
+import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { connectSsh2, execSsh2 } from '../fixtures/clients/ssh2-client.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 import { freePort, waitFor } from '../fixtures/wait.js';
 
 const skip = dnsmasqSkip() || (sshdAvailable() ? false : 'OpenSSH server is not installed');

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { connectSsh2, execSsh2, type Ssh2Connection } from '../fixtures/clients.js';
-import { startServeProcess, type ServeProcess } from '../fixtures/serve-process.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { connectSsh2, execSsh2, type Ssh2Connection } from '../fixtures/clients/clients.js';
+import { startServeProcess, type ServeProcess } from '../fixtures/proxy/serve-process.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 import { waitFor } from '../fixtures/wait.js';
 
 const skip = sshdAvailable() ? false : 'OpenSSH sshd is not installed';
@@ -120,8 +120,8 @@ test('a second SIGTERM exits at once', { skip, timeout: 60_000 }, async (t) => {
 });
 
 test('timeouts.shutdownGrace: after SIGTERM /readyz is 503 at once, yet connections arriving within the grace are served; then the listener closes', { timeout: 60_000 }, async (t) => {
-  const { startFixtureBackend } = await import('../fixtures/hostile-backends.js');
-  const { readFirstLine } = await import('../fixtures/raw-client.js');
+  const { startFixtureBackend } = await import('../fixtures/backends/hostile-backends.js');
+  const { readFirstLine } = await import('../fixtures/clients/raw-client.js');
   const echo = await startFixtureBackend('ssh-echo');
   t.after(() => echo.close());
   const proxy = await startServeProcess({
@@ -145,7 +145,7 @@ test('timeouts.shutdownGrace: after SIGTERM /readyz is 503 at once, yet connecti
 });
 
 test('with workers a second SIGTERM aborts the drain and the service exits 1, as a single process does', { timeout: 60_000 }, async (t) => {
-  const { startFixtureBackend } = await import('../fixtures/hostile-backends.js');
+  const { startFixtureBackend } = await import('../fixtures/backends/hostile-backends.js');
   const backend = await startFixtureBackend('ssh-sink');
   t.after(() => backend.close());
   const proxy = await startServeProcess({

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { runSsh } from '../fixtures/clients.js';
-import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
-import { rawExchange } from '../fixtures/raw-client.js';
-import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy.js';
-import { sshdAvailable, sshdVersions, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { runSsh } from '../fixtures/clients/clients.js';
+import { startFixtureBackend, type FixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { rawExchange } from '../fixtures/clients/raw-client.js';
+import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { sshdAvailable, sshdVersions, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 
 interface LoggedAttempt {
   readonly server: string;

@@ -7,10 +7,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { connectSsh2, execSsh2, paramikoAvailable, runParamiko, runSsh, sshClientAvailable } from '../fixtures/clients.js';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { rawExchange, readFirstLine, untilLine } from '../fixtures/raw-client.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { connectSsh2, execSsh2, paramikoAvailable, runParamiko, runSsh, sshClientAvailable } from '../fixtures/clients/clients.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { rawExchange, readFirstLine, untilLine } from '../fixtures/clients/raw-client.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 import { waitForEvent } from '../fixtures/wait.js';
 
 const SKIP_SSHD = sshdAvailable() ? false : 'OpenSSH server (/usr/sbin/sshd) is not installed';

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { BackendServer } from '../../src/backend/server.js';
-import { paramikoAvailable, runParamiko, runSsh } from '../fixtures/clients.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { paramikoAvailable, runParamiko, runSsh } from '../fixtures/clients/clients.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 import { delay, waitFor } from '../fixtures/wait.js';
 
 const GRACE = '10s';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { ProxyEventMap } from '../../src/events/bus.js';
-import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { startFixtureBackend, type FixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 import { waitFor, waitForEvent } from '../fixtures/wait.js';
 
 type StateChange = ProxyEventMap['server-state'][0];

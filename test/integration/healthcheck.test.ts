@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { runProcess } from '../fixtures/run-process.js';
-import { startServeProcess } from '../fixtures/serve-process.js';
+import { startServeProcess } from '../fixtures/proxy/serve-process.js';
 import { freePort } from '../fixtures/wait.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));

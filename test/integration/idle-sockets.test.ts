@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { runSsh, sshClientAvailable } from '../fixtures/clients.js';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { startProxy } from '../fixtures/proxy.js';
-import { sshdAvailable, startSshd } from '../fixtures/sshd.js';
+import { runSsh, sshClientAvailable } from '../fixtures/clients/clients.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
+import { sshdAvailable, startSshd } from '../fixtures/sshd/sshd.js';
 import { waitFor } from '../fixtures/wait.js';
 
 const skip = sshdAvailable() && sshClientAvailable() ? false : 'OpenSSH server and client are needed';

@@ -10,11 +10,11 @@ import { validateConfig } from '../../src/config/load.js';
 import type { SessionSummary } from '../../src/events/bus.js';
 import { KEEPALIVE_LINE } from '../../src/proxy/keepalive.js';
 import { ProxyRuntime } from '../../src/runtime.js';
-import { paramikoAvailable, runParamiko, runSsh, sshClientAvailable } from '../fixtures/clients.js';
-import { startDelayRelay } from '../fixtures/delay-relay.js';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { rawExchange } from '../fixtures/raw-client.js';
-import { sshdAvailable, startSshd, sshdVersions, type SshdHandle } from '../fixtures/sshd.js';
+import { paramikoAvailable, runParamiko, runSsh, sshClientAvailable } from '../fixtures/clients/clients.js';
+import { startDelayRelay } from '../fixtures/backends/delay-relay.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { rawExchange } from '../fixtures/clients/raw-client.js';
+import { sshdAvailable, startSshd, sshdVersions, type SshdHandle } from '../fixtures/sshd/sshd.js';
 import { waitUntilEvent } from '../fixtures/wait.js';
 
 const skip = !sshdAvailable() || !paramikoAvailable() || !sshClientAvailable() ? 'needs sshd, ssh and paramiko' : false;

@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
-import { authClientSkip, passwordUserSkip, PASSWORD_USER } from '../fixtures/auth-matrix.js';
-import { dropbearSkip, startDropbear, type DropbearHandle } from '../fixtures/dropbear.js';
-import { runParamikoBurst, type ParamikoBurstOptions } from '../fixtures/paramiko-burst.js';
-import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy.js';
-import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/redis-server.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { authClientSkip, passwordUserSkip, PASSWORD_USER } from '../fixtures/clients/auth-matrix.js';
+import { dropbearSkip, startDropbear, type DropbearHandle } from '../fixtures/sshd/dropbear.js';
+import { runParamikoBurst, type ParamikoBurstOptions } from '../fixtures/clients/paramiko-burst.js';
+import { startProxy, type LogLine, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { redisAvailable, startRedis, type RedisHandle } from '../fixtures/backends/redis-server.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 import { waitFor } from '../fixtures/wait.js';
 
 const REFUSALS: ReadonlySet<string> = new Set(['BACKEND_CLOSED', 'BACKEND_RESET', 'THROTTLED']);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
-import { rawExchange, untilLine } from '../fixtures/raw-client.js';
+import { startFixtureBackend, type FixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { rawExchange, untilLine } from '../fixtures/clients/raw-client.js';
 
 describe('listener admission', () => {
   const cleanups: (() => Promise<void>)[] = [];

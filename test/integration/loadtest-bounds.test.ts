@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runLoadTest, type LoadTestOptions } from '../../src/loadtest/runner.js';
 import { renderProgress } from '../../src/loadtest/progress.js';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
 
 const BASE = { mode: 'banner', connectTimeoutMs: 1000, bannerTimeoutMs: 500, handshakeTimeoutMs: 1000 } as const;
 

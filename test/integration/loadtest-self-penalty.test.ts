@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import ssh2 from 'ssh2';
 import { startDemoBackend } from '../../src/demo/ssh-backend.js';
 import { selfPenaltyNote } from '../../src/loadtest/report.js';
-import { startProxy } from '../fixtures/proxy.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
 import { runProcess } from '../fixtures/run-process.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));

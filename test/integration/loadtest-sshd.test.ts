@@ -11,7 +11,7 @@ import { buildReport } from '../../src/loadtest/report.js';
 import { runLoadTest, type LoadTarget, type LoadTestOptions } from '../../src/loadtest/runner.js';
 import { ProxyRuntime } from '../../src/runtime.js';
 import { runProcess } from '../fixtures/run-process.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 
 const skip = sshdAvailable() ? false : 'OpenSSH server not installed';
 const TIMEOUTS = { connectTimeoutMs: 3000, bannerTimeoutMs: 8000, handshakeTimeoutMs: 15000 };

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { httpRequest, scrape } from '../fixtures/prometheus.js';
-import { startProxy } from '../fixtures/proxy.js';
-import { untilEvent } from '../fixtures/proxy-wait.js';
-import { rawExchange } from '../fixtures/raw-client.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { httpRequest, scrape } from '../fixtures/proxy/prometheus.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
+import { untilEvent } from '../fixtures/proxy/proxy-wait.js';
+import { rawExchange } from '../fixtures/clients/raw-client.js';
 
 const SINK_IDENT = 'SSH-2.0-SinkFixture_1.0\r\n';
 

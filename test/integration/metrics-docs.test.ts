@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { scrape, type Metrics } from '../fixtures/prometheus.js';
-import { startProxy } from '../fixtures/proxy.js';
-import { startRedis } from '../fixtures/redis-server.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { scrape, type Metrics } from '../fixtures/proxy/prometheus.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
+import { startRedis } from '../fixtures/backends/redis-server.js';
 
 const HISTOGRAM_SUFFIX = /_(bucket|count|sum)$/;
 /** Labels Prometheus adds at scrape time, not the exporter. */

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runSsh, sshClientAvailable } from '../fixtures/clients.js';
-import { httpRequest, scrape } from '../fixtures/prometheus.js';
-import { startProxy } from '../fixtures/proxy.js';
-import { untilEvent } from '../fixtures/proxy-wait.js';
-import { startSshd, sshdAvailable } from '../fixtures/sshd.js';
+import { runSsh, sshClientAvailable } from '../fixtures/clients/clients.js';
+import { httpRequest, scrape } from '../fixtures/proxy/prometheus.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
+import { untilEvent } from '../fixtures/proxy/proxy-wait.js';
+import { startSshd, sshdAvailable } from '../fixtures/sshd/sshd.js';
 
 test('metrics after real OpenSSH sessions through the proxy', { skip: !sshdAvailable() || !sshClientAvailable() }, async (t) => {
   const sshd = await startSshd();

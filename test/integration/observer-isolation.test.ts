@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ProxyEventMap } from '../../src/events/bus.js';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { scrape } from '../fixtures/prometheus.js';
-import { startProxy } from '../fixtures/proxy.js';
-import { rawExchange, untilBytes } from '../fixtures/raw-client.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { scrape } from '../fixtures/proxy/prometheus.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
+import { rawExchange, untilBytes } from '../fixtures/clients/raw-client.js';
 
 const EVENTS: readonly (keyof ProxyEventMap)[] = ['attempt', 'session-spliced', 'session-closed', 'failover', 'connection-rejected', 'queue-wait'];
 

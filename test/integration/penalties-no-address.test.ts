@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { SYSTEM_PYTHON } from '../fixtures/paramiko-client.js';
-import { startProxy } from '../fixtures/proxy.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { SYSTEM_PYTHON } from '../fixtures/clients/paramiko-client.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
 
-const RESETTER = fileURLToPath(new URL('../fixtures/reset_connections.py', import.meta.url));
+const RESETTER = fileURLToPath(new URL('../fixtures/clients/reset_connections.py', import.meta.url));
 
 test('connections reset before their address is read are charged to nobody', async (t) => {
   const echo = await startFixtureBackend('ssh-echo');

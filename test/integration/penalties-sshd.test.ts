@@ -12,12 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { probeMany } from '../../src/diagnose/probe-many.js';
-import { runSsh } from '../fixtures/clients.js';
-import { httpRequest, scrape } from '../fixtures/prometheus.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
-import { rawExchange } from '../fixtures/raw-client.js';
-import { generateEd25519 } from '../fixtures/ssh-keys.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { runSsh } from '../fixtures/clients/clients.js';
+import { httpRequest, scrape } from '../fixtures/proxy/prometheus.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { rawExchange } from '../fixtures/clients/raw-client.js';
+import { generateEd25519 } from '../fixtures/sshd/ssh-keys.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 
 const BAD = '127.0.0.5';
 const GOOD = '127.0.0.6';

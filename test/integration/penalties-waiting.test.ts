@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { startProxy } from '../fixtures/proxy.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
 import { waitForEvent } from '../fixtures/wait.js';
 
 test('queued and kept-waiting clients that give up are not charged; a port check is', async (t) => {

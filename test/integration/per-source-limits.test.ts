@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import type { ProxyEventMap } from '../../src/events/bus.js';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { startProxy } from '../fixtures/proxy.js';
-import { rawExchange, untilLine } from '../fixtures/raw-client.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
+import { rawExchange, untilLine } from '../fixtures/clients/raw-client.js';
 import { waitFor, waitUntilEvent } from '../fixtures/wait.js';
 
 type Rejection = ProxyEventMap['connection-rejected'][0];

@@ -2,9 +2,9 @@
 // the pool runs dry between clients and most sessions take the slow path after all.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { startProxy } from '../fixtures/proxy.js';
-import { readFirstLine } from '../fixtures/raw-client.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
+import { readFirstLine } from '../fixtures/clients/raw-client.js';
 import { waitFor } from '../fixtures/wait.js';
 
 const CLIENTS = 100;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PROBE_VERDICTS } from '../../src/diagnose/verdicts.js';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
 import { runProcess } from '../fixtures/run-process.js';
 
 const CLI = ['--import', 'tsx', 'src/cli.ts'];

@@ -10,8 +10,8 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { probeMany } from '../../src/diagnose/probe-many.js';
 import { probe } from '../../src/diagnose/probe.js';
-import { SSH_KEYGEN } from '../fixtures/ssh-keys.js';
-import { sshdAvailable, startSshd } from '../fixtures/sshd.js';
+import { SSH_KEYGEN } from '../fixtures/sshd/ssh-keys.js';
+import { sshdAvailable, startSshd } from '../fixtures/sshd/sshd.js';
 
 const skip = sshdAvailable() ? false : 'OpenSSH server not installed';
 

@@ -1,6 +1,6 @@
 /**
  * Every probe verdict against a real server that behaves that way: fixture backends
- * (test/fixtures/hostile-backends.ts), a closed port, and a listener whose accept
+ * (test/fixtures/backends/hostile-backends.ts), a closed port, and a listener whose accept
  * queue is full (connect-timeout). dns-error is unit-tested (a lookup would leave loopback).
  */
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { probe, type ProbeOptions } from '../../src/diagnose/probe.js';
 import { probeMany } from '../../src/diagnose/probe-many.js';
 import type { ProbeVerdict } from '../../src/diagnose/verdicts.js';
-import { startFixtureBackend, type FixtureBackendKind } from '../fixtures/hostile-backends.js';
+import { startFixtureBackend, type FixtureBackendKind } from '../fixtures/backends/hostile-backends.js';
 import { freePort } from '../fixtures/wait.js';
 
 const BASE: Omit<ProbeOptions, 'port'> = { host: '127.0.0.1', connectTimeoutMs: 1000, timeoutMs: 600, slowMs: 2000, kexinit: false };

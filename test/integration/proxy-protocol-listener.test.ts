@@ -10,7 +10,7 @@ import pino from 'pino';
 import { validateConfig } from '../../src/config/load.js';
 import type { ProxyEventMap } from '../../src/events/bus.js';
 import { ProxyRuntime } from '../../src/runtime.js';
-import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
+import { startFixtureBackend, type FixtureBackend } from '../fixtures/backends/hostile-backends.js';
 import {
   badProxyCases,
   goodProxyCases,
@@ -18,7 +18,7 @@ import {
   SSH_CLIENT_IDENT,
   v2AddressBlock,
   v2Header,
-} from '../fixtures/proxy-protocol-corpus.js';
+} from '../fixtures/proxy/proxy-protocol-corpus.js';
 import { delay, waitUntilEvent } from '../fixtures/wait.js';
 
 const ECHO_IDENT = Buffer.from('SSH-2.0-EchoFixture_1.0\r\n', 'latin1');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { paramikoAvailable, runParamiko, runSsh } from '../fixtures/clients.js';
-import { httpRequest } from '../fixtures/prometheus.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
-import { sshdAvailable, sshdVersions, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { paramikoAvailable, runParamiko, runSsh } from '../fixtures/clients/clients.js';
+import { httpRequest } from '../fixtures/proxy/prometheus.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { sshdAvailable, sshdVersions, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 

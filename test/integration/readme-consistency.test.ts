@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { ATTEMPT_FAILURE_CODES, SESSION_FAILURE_CODES, SPLICED_CLOSE_CODES } from '../../src/errors.js';
-import { httpRequest } from '../fixtures/prometheus.js';
-import { startProxy } from '../fixtures/proxy.js';
+import { httpRequest } from '../fixtures/proxy/prometheus.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
 
 const README = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
 

@@ -7,8 +7,8 @@ import pino from 'pino';
 import { validateConfig } from '../../src/config/load.js';
 import type { ProxyEventMap } from '../../src/events/bus.js';
 import { ProxyRuntime } from '../../src/runtime.js';
-import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
-import { rawExchange, untilLine } from '../fixtures/raw-client.js';
+import { startFixtureBackend, type FixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { rawExchange, untilLine } from '../fixtures/clients/raw-client.js';
 
 type Reload = ProxyEventMap['config-reload'][0];
 

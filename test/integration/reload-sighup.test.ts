@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { connectSsh2, execSsh2, type Ssh2Connection } from '../fixtures/clients.js';
-import { clientLoop } from '../fixtures/client-loop.js';
-import { rawExchange, untilLine } from '../fixtures/raw-client.js';
-import { startServeProcess, type ServeProcess } from '../fixtures/serve-process.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { connectSsh2, execSsh2, type Ssh2Connection } from '../fixtures/clients/clients.js';
+import { clientLoop } from '../fixtures/clients/client-loop.js';
+import { rawExchange, untilLine } from '../fixtures/clients/raw-client.js';
+import { startServeProcess, type ServeProcess } from '../fixtures/proxy/serve-process.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 import { delay, waitFor, waitUntilEvent } from '../fixtures/wait.js';
 
 const skip = sshdAvailable() ? false : 'OpenSSH sshd is not installed';

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { reusePortSupported } from '../../src/net/reuse-port.js';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { httpRequest } from '../fixtures/prometheus.js';
-import { rawExchange } from '../fixtures/raw-client.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { httpRequest } from '../fixtures/proxy/prometheus.js';
+import { rawExchange } from '../fixtures/clients/raw-client.js';
 import { runProcess } from '../fixtures/run-process.js';
-import { startServeProcess } from '../fixtures/serve-process.js';
+import { startServeProcess } from '../fixtures/proxy/serve-process.js';
 import { freePort, waitFor } from '../fixtures/wait.js';
 
 const SS = '/usr/bin/ss';

@@ -5,7 +5,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { after, describe, it } from 'node:test';
 import { attemptBackend, type AttemptSuccess } from '../../src/backend/attempt.js';
 import { Splice, type SpliceResult } from '../../src/proxy/splice.js';
-import { startProxy } from '../fixtures/proxy.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 

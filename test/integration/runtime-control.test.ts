@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { identifiedClient } from '../fixtures/identified-client.js';
-import { httpRequest } from '../fixtures/prometheus.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
+import { identifiedClient } from '../fixtures/clients/identified-client.js';
+import { httpRequest } from '../fixtures/proxy/prometheus.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
 import { runProcess } from '../fixtures/run-process.js';
-import { connectSsh2, execSsh2 } from '../fixtures/ssh2-client.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { connectSsh2, execSsh2 } from '../fixtures/clients/ssh2-client.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const TOKEN_ENV = 'SBP_TEST_ADMIN_TOKEN_RUNTIME_CONTROL';

@@ -3,9 +3,9 @@
 // must see the real client; the first's health checks (v2 LOCAL / v1 UNKNOWN) must pass.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { runSsh } from '../fixtures/clients.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { runSsh } from '../fixtures/clients/clients.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 
 /** A loopback address of its own for the client, so that the second proxy can tell it from the first. */
 const CLIENT = '127.0.0.2';

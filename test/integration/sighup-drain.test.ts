@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { startServeProcess } from '../fixtures/serve-process.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startServeProcess } from '../fixtures/proxy/serve-process.js';
 
 const ECHO_IDENT = 'SSH-2.0-EchoFixture_1.0\r\n';
 

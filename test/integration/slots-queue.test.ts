@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { after, describe, it } from 'node:test';
-import { paramikoAvailable } from '../fixtures/clients.js';
-import { startFixtureBackend, type FixtureBackend } from '../fixtures/hostile-backends.js';
-import { runParamikoBurst } from '../fixtures/paramiko-burst.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
-import { identifiedClient as rawClient, type IdentifiedClient as RawClient } from '../fixtures/identified-client.js';
-import { SSHD_DROP_LINE } from '../fixtures/sshd-versions.js';
-import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { paramikoAvailable } from '../fixtures/clients/clients.js';
+import { startFixtureBackend, type FixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { runParamikoBurst } from '../fixtures/clients/paramiko-burst.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
+import { identifiedClient as rawClient, type IdentifiedClient as RawClient } from '../fixtures/clients/identified-client.js';
+import { SSHD_DROP_LINE } from '../fixtures/sshd/sshd-versions.js';
+import { sshdAvailable, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 
 const SKIP_REAL = !sshdAvailable() ? 'openssh-server is not installed' : !paramikoAvailable() ? 'paramiko is not importable by /usr/bin/python3' : false;
 

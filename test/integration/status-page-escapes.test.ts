@@ -1,9 +1,9 @@
 /** A backend's banner with terminal escapes reaches the status page as visible text, never as raw control bytes. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { httpRequest } from '../fixtures/prometheus.js';
-import { startProxy } from '../fixtures/proxy.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { httpRequest } from '../fixtures/proxy/prometheus.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
 
 test('status page: ESC and BEL of a server identification are shown as \\xNN, not written raw', async (t) => {
   const evil = 'SSH-2.0-evil\x1b[2J\x1b]0;pwned\x07';

@@ -4,10 +4,10 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { untilEvent } from '../fixtures/proxy-wait.js';
-import { startProxy } from '../fixtures/proxy.js';
-import { rawExchange, untilBytes } from '../fixtures/raw-client.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { untilEvent } from '../fixtures/proxy/proxy-wait.js';
+import { startProxy } from '../fixtures/proxy/proxy.js';
+import { rawExchange, untilBytes } from '../fixtures/clients/raw-client.js';
 import { freePort } from '../fixtures/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';

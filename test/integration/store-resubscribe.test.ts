@@ -8,7 +8,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { StoreConnection } from '../../src/store/store-connection.js';
-import { redisAvailable, startRedis } from '../fixtures/redis-server.js';
+import { redisAvailable, startRedis } from '../fixtures/backends/redis-server.js';
 import { waitFor } from '../fixtures/wait.js';
 
 const SKIP = redisAvailable() ? false : 'neither valkey-server nor redis-server is installed';

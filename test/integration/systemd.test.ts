@@ -11,13 +11,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { startNotifyListener } from '../fixtures/notify-listener.js';
-import { readFirstLine } from '../fixtures/raw-client.js';
-import { startServeProcess } from '../fixtures/serve-process.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startNotifyListener } from '../fixtures/proxy/notify-listener.js';
+import { readFirstLine } from '../fixtures/clients/raw-client.js';
+import { startServeProcess } from '../fixtures/proxy/serve-process.js';
 import { freePort, waitForEvent } from '../fixtures/wait.js';
 
-const HOLDER = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/socket_holder.py');
+const HOLDER = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/clients/socket_holder.py');
 const IDENT = 'SSH-2.0-OpenSSH_9.2p1 systemd-test';
 
 async function backendConfig(): Promise<Record<string, unknown> & { listeners: { name: string; [key: string]: unknown }[] }> {

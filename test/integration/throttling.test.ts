@@ -4,10 +4,10 @@
 // neither fail a client nor mark a server DOWN for it.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { authClientSkip, passwordUserSkip, PASSWORD_USER } from '../fixtures/auth-matrix.js';
-import { dropbearSkip, startDropbear, type DropbearHandle } from '../fixtures/dropbear.js';
-import { runParamikoBurst } from '../fixtures/paramiko-burst.js';
-import { startProxy, type TestProxy } from '../fixtures/proxy.js';
+import { authClientSkip, passwordUserSkip, PASSWORD_USER } from '../fixtures/clients/auth-matrix.js';
+import { dropbearSkip, startDropbear, type DropbearHandle } from '../fixtures/sshd/dropbear.js';
+import { runParamikoBurst } from '../fixtures/clients/paramiko-burst.js';
+import { startProxy, type TestProxy } from '../fixtures/proxy/proxy.js';
 
 const REFUSALS: ReadonlySet<string> = new Set(['BACKEND_CLOSED', 'BACKEND_RESET', 'THROTTLED']);
 

@@ -1,6 +1,6 @@
 // source: transparent in both topologies, in network namespaces of our own: a sidecar
-// (proxy and sshd in one namespace, test/fixtures/sidecar-namespace.ts) and a bastion (the
-// proxy's namespace in front of sshd's, test/fixtures/bastion-namespaces.ts). Clients are on
+// (proxy and sshd in one namespace, test/fixtures/net/sidecar-namespace.ts) and a bastion (the
+// proxy's namespace in front of sshd's, test/fixtures/net/bastion-namespaces.ts). Clients are on
 // this side. sshd 9.2 and 10.0 must log each client's own address over IPv4 and IPv6,
 // authorized_keys from="…" must tell clients apart, a proxy that lacks a piece (the
 // capability, the return route) must say which at start, and the routing command must be
@@ -10,14 +10,14 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createBastionNamespaces } from '../fixtures/bastion-namespaces.js';
-import { runSsh } from '../fixtures/clients.js';
-import type { NamespaceTopology } from '../fixtures/namespace-topology.js';
-import { netnsUnavailable } from '../fixtures/netns.js';
+import { createBastionNamespaces } from '../fixtures/net/bastion-namespaces.js';
+import { runSsh } from '../fixtures/clients/clients.js';
+import type { NamespaceTopology } from '../fixtures/net/namespace-topology.js';
+import { netnsUnavailable } from '../fixtures/net/netns.js';
 import { runProcess, type RunResult } from '../fixtures/run-process.js';
-import { startServeProcess, type ServeProcess } from '../fixtures/serve-process.js';
-import { createSidecarNamespace } from '../fixtures/sidecar-namespace.js';
-import { sshdAvailable, sshdVersions, startSshd, type SshdHandle, type SshdVersion } from '../fixtures/sshd.js';
+import { startServeProcess, type ServeProcess } from '../fixtures/proxy/serve-process.js';
+import { createSidecarNamespace } from '../fixtures/net/sidecar-namespace.js';
+import { sshdAvailable, sshdVersions, startSshd, type SshdHandle, type SshdVersion } from '../fixtures/sshd/sshd.js';
 
 const SKIP = netnsUnavailable() ?? (sshdAvailable() ? false : 'openssh-server is not installed');
 const CLI = ['--import', 'tsx', path.resolve('src/cli.ts')];

@@ -12,12 +12,12 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { probe } from '../../src/diagnose/probe.js';
 import type { ProxyEventMap } from '../../src/events/bus.js';
-import { authClientSkip, login, PASSWORD_USER, passwordUserSkip } from '../fixtures/auth-matrix.js';
-import { runSsh } from '../fixtures/clients.js';
-import { dropbearSkip, startDropbear } from '../fixtures/dropbear.js';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { startProxy, type LogLine } from '../fixtures/proxy.js';
-import { sshdAvailable, sshdVersions, startSshd, type SshdHandle } from '../fixtures/sshd.js';
+import { authClientSkip, login, PASSWORD_USER, passwordUserSkip } from '../fixtures/clients/auth-matrix.js';
+import { runSsh } from '../fixtures/clients/clients.js';
+import { dropbearSkip, startDropbear } from '../fixtures/sshd/dropbear.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { startProxy, type LogLine } from '../fixtures/proxy/proxy.js';
+import { sshdAvailable, sshdVersions, startSshd, type SshdHandle } from '../fixtures/sshd/sshd.js';
 import { waitForEvent } from '../fixtures/wait.js';
 
 type CheckEvent = ProxyEventMap['health-check'][0];

@@ -6,11 +6,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { dnsmasqSkip, startDnsmasq } from '../fixtures/dnsmasq.js';
-import { httpRequest } from '../fixtures/prometheus.js';
-import { rawExchange } from '../fixtures/raw-client.js';
-import { startServeProcess } from '../fixtures/serve-process.js';
-import { sshdAvailable, startSshd } from '../fixtures/sshd.js';
+import { dnsmasqSkip, startDnsmasq } from '../fixtures/backends/dnsmasq.js';
+import { httpRequest } from '../fixtures/proxy/prometheus.js';
+import { rawExchange } from '../fixtures/clients/raw-client.js';
+import { startServeProcess } from '../fixtures/proxy/serve-process.js';
+import { sshdAvailable, startSshd } from '../fixtures/sshd/sshd.js';
 import { freePort, waitFor } from '../fixtures/wait.js';
 
 const CLIENT_IDENT = 'SSH-2.0-WorkersFleetTest_1.0\r\n';

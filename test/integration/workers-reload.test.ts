@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
-import { clientLoop, type ClientLoop } from '../fixtures/client-loop.js';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { httpRequest, scrape } from '../fixtures/prometheus.js';
-import { rawExchange } from '../fixtures/raw-client.js';
-import { startServeProcess, type ServeProcess } from '../fixtures/serve-process.js';
+import { clientLoop, type ClientLoop } from '../fixtures/clients/client-loop.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { httpRequest, scrape } from '../fixtures/proxy/prometheus.js';
+import { rawExchange } from '../fixtures/clients/raw-client.js';
+import { startServeProcess, type ServeProcess } from '../fixtures/proxy/serve-process.js';
 import { waitFor, waitUntilEvent } from '../fixtures/wait.js';
 
 const CLIENT_IDENT = 'SSH-2.0-WorkersReloadTest_1.0\r\n';

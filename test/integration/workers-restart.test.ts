@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import { MIN_HEALTHY_UPTIME_MS } from '../../src/cluster/restart-policy.js';
 import { test } from 'node:test';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { httpRequest, scrape } from '../fixtures/prometheus.js';
-import { rawExchange } from '../fixtures/raw-client.js';
-import { startServeProcess } from '../fixtures/serve-process.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { httpRequest, scrape } from '../fixtures/proxy/prometheus.js';
+import { rawExchange } from '../fixtures/clients/raw-client.js';
+import { startServeProcess } from '../fixtures/proxy/serve-process.js';
 import { waitFor } from '../fixtures/wait.js';
 
 const CLIENT_IDENT = 'SSH-2.0-RestartTest_1.0\r\n';

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runSsh } from '../fixtures/clients.js';
-import { startFixtureBackend } from '../fixtures/hostile-backends.js';
-import { httpRequest, scrape } from '../fixtures/prometheus.js';
-import { rawExchange } from '../fixtures/raw-client.js';
-import { startServeProcess } from '../fixtures/serve-process.js';
+import { runSsh } from '../fixtures/clients/clients.js';
+import { startFixtureBackend } from '../fixtures/backends/hostile-backends.js';
+import { httpRequest, scrape } from '../fixtures/proxy/prometheus.js';
+import { rawExchange } from '../fixtures/clients/raw-client.js';
+import { startServeProcess } from '../fixtures/proxy/serve-process.js';
 import { waitFor } from '../fixtures/wait.js';
-import { sshdAvailable, startSshd } from '../fixtures/sshd.js';
+import { sshdAvailable, startSshd } from '../fixtures/sshd/sshd.js';
 
 const CLIENT_IDENT = 'SSH-2.0-WorkersTest_1.0\r\n';
 

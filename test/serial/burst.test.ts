@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { paramikoAvailable } from '../fixtures/clients.js';
-import { formatBurstResult, runBurstScenario } from '../fixtures/burst-scenario.js';
-import { sshdAvailable, sshdVersions } from '../fixtures/sshd.js';
+import { paramikoAvailable } from '../fixtures/clients/clients.js';
+import { formatBurstResult, runBurstScenario } from '../fixtures/clients/burst-scenario.js';
+import { sshdAvailable, sshdVersions } from '../fixtures/sshd/sshd.js';
 
 const SKIP = !sshdAvailable() ? 'openssh-server is not installed' : !paramikoAvailable() ? 'paramiko is not importable by /usr/bin/python3' : false;
 

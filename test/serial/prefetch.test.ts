@@ -13,10 +13,10 @@ import type { BackendServer } from '../../src/backend/server.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { ProxyEventMap } from '../../src/events/bus.js';
 import { ProxyRuntime } from '../../src/runtime.js';
-import { paramikoAvailable, runParamiko, runSsh, sshClientAvailable } from '../fixtures/clients.js';
-import { startDelayRelay } from '../fixtures/delay-relay.js';
-import { rawExchange } from '../fixtures/raw-client.js';
-import { sshdAvailable, startSshd, sshdVersions } from '../fixtures/sshd.js';
+import { paramikoAvailable, runParamiko, runSsh, sshClientAvailable } from '../fixtures/clients/clients.js';
+import { startDelayRelay } from '../fixtures/backends/delay-relay.js';
+import { rawExchange } from '../fixtures/clients/raw-client.js';
+import { sshdAvailable, startSshd, sshdVersions } from '../fixtures/sshd/sshd.js';
 import { waitFor, waitUntilEvent } from '../fixtures/wait.js';
 
 const skip = !sshdAvailable() || !paramikoAvailable() || !sshClientAvailable() ? 'needs sshd, ssh and paramiko' : false;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LeastConnBalancer, RoundRobinBalancer, SourceHashBalancer } from '../../src/backend/balancer.js';
 import type { BackendServer } from '../../src/backend/server.js';
-import { makePool } from '../fixtures/pool-helpers.js';
+import { makePool } from '../fixtures/proxy/pool-helpers.js';
 
 const serversOf = (specs: { name: string; weight?: number }[]): BackendServer[] => makePool(specs).pool.servers;
 

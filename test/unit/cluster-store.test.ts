@@ -11,7 +11,7 @@ import { SourceLimits } from '../../src/proxy/source-limits.js';
 import { redactedUrl } from '../../src/store/cluster-store.js';
 import { reconnectDelayMs } from '../../src/store/store-connection.js';
 import { CountedTicket, ticket, type Ticket } from '../../src/ticket.js';
-import { acquire, makePool, served } from '../fixtures/pool-helpers.js';
+import { acquire, makePool, served } from '../fixtures/proxy/pool-helpers.js';
 
 /** A store whose answers the test gives, one take at a time. */
 class ScriptedAuthority implements SlotAuthority {

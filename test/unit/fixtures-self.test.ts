@@ -13,8 +13,8 @@ import {
   type FixtureBackend,
   type FixtureBackendKind,
   type FixtureBackendOptions,
-} from '../fixtures/hostile-backends.js';
-import { rawExchange, untilBytes, untilLine } from '../fixtures/raw-client.js';
+} from '../fixtures/backends/hostile-backends.js';
+import { rawExchange, untilBytes, untilLine } from '../fixtures/clients/raw-client.js';
 
 /** How long "nothing more arrives" is watched for. */
 const QUIET_WINDOW_MS = 150;

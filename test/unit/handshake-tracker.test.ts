@@ -4,7 +4,7 @@ import { HandshakeTracker, type HandshakeTrackerOptions } from '../../src/proxy/
 import { encodeKexInit } from '../../src/protocol/kexinit.js';
 import { SuccessShapes } from '../../src/protocol/success-shapes.js';
 import { SSH_MSG_KEXINIT, SSH_MSG_NEWKEYS } from '../../src/protocol/ssh-packets.js';
-import { FakeSocket } from '../fixtures/fake-socket.js';
+import { FakeSocket } from '../fixtures/backends/fake-socket.js';
 
 /** A cleartext SSH binary packet (RFC 4253 §6) carrying `payload`, padded to a multiple of 8. */
 function packet(payload: Buffer): Buffer {

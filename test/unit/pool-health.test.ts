@@ -4,7 +4,7 @@ import { backoffDelayMs, ConnectRateLimiter, planNextAttempt } from '../../src/b
 import type { Lease } from '../../src/backend/pool.js';
 import type { BackendServer } from '../../src/backend/server.js';
 import type { ProxyEventMap } from '../../src/events/bus.js';
-import { acquire, makePool } from '../fixtures/pool-helpers.js';
+import { acquire, makePool } from '../fixtures/proxy/pool-helpers.js';
 
 type StateChange = ProxyEventMap['server-state'][0];
 const noExclusions = { clientKey: 'c', exclude: new Set<BackendServer>() };

@@ -2,7 +2,7 @@ import type { Ticket } from '../../src/ticket.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AcquireResult, Lease } from '../../src/backend/pool.js';
-import { acquire, makePool, served } from '../fixtures/pool-helpers.js';
+import { acquire, makePool, served } from '../fixtures/proxy/pool-helpers.js';
 
 const request = (clientKey = '10.0.0.1') => ({ clientKey, exclude: new Set<never>() });
 

@@ -11,7 +11,7 @@ import {
   type ProxyParseResult,
   type ProxyProtocolMode,
 } from '../../src/protocol/proxy-protocol.js';
-import { V2_SIG, goodProxyCases, ipv4Bytes, ipv6Bytes, tlv, v2Header } from '../fixtures/proxy-protocol-corpus.js';
+import { V2_SIG, goodProxyCases, ipv4Bytes, ipv6Bytes, tlv, v2Header } from '../fixtures/proxy/proxy-protocol-corpus.js';
 
 const NUM_RUNS = 2000;
 /** No input this long may leave the parser waiting (default v2 cap). */

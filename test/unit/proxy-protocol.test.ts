@@ -16,7 +16,7 @@ import {
   tlv,
   v2AddressBlock,
   v2Header,
-} from '../fixtures/proxy-protocol-corpus.js';
+} from '../fixtures/proxy/proxy-protocol-corpus.js';
 
 interface Outcome {
   result: ProxyParseResult;

@@ -6,9 +6,9 @@ import type { SessionSummary } from '../../src/events/bus.js';
 import { Session } from '../../src/proxy/session.js';
 import { canTransition, SESSION_PHASES, type SessionPhase } from '../../src/proxy/session-state.js';
 import { ticket, type Ticket } from '../../src/ticket.js';
-import { FakeBackends } from '../fixtures/fake-backends.js';
-import { FakeSocket } from '../fixtures/fake-socket.js';
-import { acquire, makePool, type PoolServerSpec } from '../fixtures/pool-helpers.js';
+import { FakeBackends } from '../fixtures/backends/fake-backends.js';
+import { FakeSocket } from '../fixtures/backends/fake-socket.js';
+import { acquire, makePool, type PoolServerSpec } from '../fixtures/proxy/pool-helpers.js';
 
 const CLIENT_IDENT = 'SSH-2.0-UnitClient_1.0\r\n';
 

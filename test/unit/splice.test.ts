@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { Splice, type SpliceOptions, type SpliceResult } from '../../src/proxy/splice.js';
-import { FakeSocket } from '../fixtures/fake-socket.js';
+import { FakeSocket } from '../fixtures/backends/fake-socket.js';
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
