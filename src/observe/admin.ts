@@ -8,11 +8,9 @@ import type { ProxyServer } from '../proxy/proxy-server.js';
 import type { ProxyMetrics } from './metrics.js';
 import { buildStatus, readiness, type ProxyStatus, type Readiness } from './status.js';
 import { renderStatusPage } from './status-page.js';
-import { AdminAuth, type AdminRead } from './admin-auth.js';
+import { AdminAuth } from './admin-auth.js';
+import { describeControl, readJsonBody, readKind } from './admin-requests.js';
 import { applyControl, parseControlRequest, type ControlOutcome, type ControlRequest } from '../proxy/server-control.js';
-
-/** A mutation's JSON body is small: a pool, a server, a state or a weight. */
-const MAX_BODY_BYTES = 4096;
 
 /** The mutations, by path (docs/operations.md, "Runtime control"). */
 const MUTATIONS: Readonly<Record<string, ControlRequest['action']>> = {
@@ -193,7 +191,7 @@ export class AdminServer {
     const parsed = parseControlRequest(action, body);
     if (typeof parsed === 'string') return json(400, { error: 'BAD_REQUEST', message: parsed });
     const outcome = await this.view.control(parsed);
-    this.options.logger.info({ event: 'admin-action', ...parsed, client: request.socket.remoteAddress, ok: outcome.ok }, outcome.ok ? `admin: ${describe(parsed)}` : `admin: ${describe(parsed)} refused: ${outcome.message}`);
+    this.options.logger.info({ event: 'admin-action', ...parsed, client: request.socket.remoteAddress, ok: outcome.ok }, outcome.ok ? `admin: ${describeControl(parsed)}` : `admin: ${describeControl(parsed)} refused: ${outcome.message}`);
     return outcome.ok ? json(200, outcome) : json(outcome.status, { error: outcome.error, message: outcome.message });
   }
 
@@ -254,49 +252,6 @@ export class AdminServer {
     });
     response.end(request.method === 'HEAD' ? undefined : body);
   }
-}
-
-/** Which read a path is, for admin.open; undefined: not a known endpoint (404 follows). */
-function readKind(path: string): AdminRead | undefined {
-  if (path === '/metrics') return 'metrics';
-  if (path === '/healthz') return 'healthz';
-  if (path === '/readyz') return 'readyz';
-  if (path === '/api/status' || path === '/api/session' || path === '/' || path === '/index.html') return 'status';
-  return undefined;
-}
-
-function describe(request: ControlRequest): string {
-  if (request.action === 'resolve') return `resolve ${request.pool}`;
-  return `${request.action === 'state' ? request.state : `weight ${request.weight}`} ${request.pool}/${request.server}`;
-}
-
-/** The request's body as JSON, bounded; a string says what was wrong. */
-function readJsonBody(request: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        resolve(`the body is over ${MAX_BODY_BYTES} bytes`);
-        request.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') {
-        resolve('expected a JSON body, e.g. {"pool":"main","server":"a","state":"drain"}');
-        return;
-      }
-      try {
-        resolve(JSON.parse(text) as unknown);
-      } catch (error) {
-        resolve(`the body is not JSON: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    });
-  });
 }
 
 function json(status: number, value: unknown): Reply {
