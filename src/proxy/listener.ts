@@ -7,7 +7,7 @@ import type { ProxyEvents } from '../events/bus.js';
 import { Acl } from './acl.js';
 import { readProxyHeader, type ProxyHeaderReading } from './proxy-header-reader.js';
 import type { LiveSessions } from './live-sessions.js';
-import { Session, type SessionContext } from './session.js';
+import { Session, type ClosedSession, type SessionContext } from './session.js';
 import { bothTickets, type Ticket } from '../ticket.js';
 import type { SourcePenalties } from './penalties.js';
 import type { SourceAdmission } from './source-admission.js';
@@ -312,17 +312,17 @@ export class Listener {
   }
 
   /** One function for all of this listener's sessions (not a closure per session). */
-  private readonly sessionClosed = (closed: Session): void => {
-    this.sessions.delete(closed);
-    this.charge(closed.clientAddress, closed);
+  private readonly sessionClosed = (session: Session, closed: ClosedSession): void => {
+    this.sessions.delete(session);
+    this.charge(session.clientAddress, closed);
   };
 
   /** A finished session's outcome counts against its source (sshd's PerSourcePenalties, on the real address). */
-  private charge(client: string, session: Session): void {
+  private charge(client: string, closed: ClosedSession): void {
     // No address (reset before it could be read): nothing to charge. One shared key would
     // let such connections penalise each other, and no real source.
     if (isIP(client) === 0) return;
-    void this.deps.charger.charge(client, session.chargeableOutcome, (activation) => this.deps.events.emit('source-penalised', { listener: this.name, client, ...activation }));
+    void this.deps.charger.charge(client, closed.chargeable, (activation) => this.deps.events.emit('source-penalised', { listener: this.name, client, ...activation }));
   }
 
   /**

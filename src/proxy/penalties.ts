@@ -1,3 +1,4 @@
+import type { ReasonCode } from '../errors.js';
 import type { PenaltyKind } from '../events/contract.js';
 import type { PenaltiesConfig, PenaltySettings } from '../config/schema.js';
 import { sourceKey } from '../net/source-key.js';
@@ -248,4 +249,22 @@ function enabledSettings(config: PenaltiesConfig | 'off'): PenaltySettings | und
 
 function exemptList(settings: PenaltySettings | undefined): Acl {
   return new Acl({ allow: settings?.exempt ?? [], deny: [] });
+}
+
+/** A client that closes before the splice within this of connecting, without being made to wait, left of its own accord. */
+export const ABANDON_CHARGED_WITHIN_MS = 1000;
+
+/**
+ * The outcome a session is charged for, or undefined when it was not the client's
+ * doing: the proxy or a backend ended it (shutdown, no backend, a server that closed before the
+ * key exchange), or the proxy made it wait (queued, backed off, failed over, a slow banner)
+ * and it gave up. A client that left before the splice of its own accord (a scanner, a port
+ * check: gone within a second, never kept waiting) is `noauth`, as at sshd.
+ */
+export function chargeableOutcome(outcome: AuthOutcome | undefined, reason: ReasonCode, spliced: boolean, ownAccord: boolean): AuthOutcome | undefined {
+  if (outcome === undefined || outcome === 'ok' || outcome === 'unknown') return undefined;
+  if (reason === 'SHUTDOWN' || reason === 'DRAIN_TIMEOUT') return undefined;
+  if (!spliced) return ownAccord && (reason === 'CLIENT_CLOSED' || reason === 'CLIENT_RESET') ? 'noauth' : undefined;
+  if (outcome === 'noauth' && reason.startsWith('SERVER_')) return undefined;
+  return outcome;
 }

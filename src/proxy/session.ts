@@ -16,7 +16,8 @@ import { SetupDeadline, type DeadlineRule } from './client-deadline.js';
 import type { LiveSession, LiveSessions } from './live-sessions.js';
 import { HandshakeTracker, type AuthOutcome, type HandshakeTrackerOptions } from './handshake-tracker.js';
 import { ClientKeepalive } from './keepalive.js';
-import { clientSilence } from './client-silence.js';
+import { ABANDON_CHARGED_WITHIN_MS, chargeableOutcome } from './penalties.js';
+import { clientSilence as processSilence, type SilenceWatch } from './client-silence.js';
 import { canTransition, PhaseClock, type SessionPhase, type SessionState } from './session-state.js';
 import { Splice, type SpliceOptions, type SpliceResult } from './splice.js';
 
@@ -38,6 +39,13 @@ export interface SessionContext {
   readonly now?: () => number;
   /** Spliced sessions by their backend connection's own end (the admin lookup); shared by the process's listeners. */
   readonly live?: LiveSessions;
+  /** Spliced clients yet to identify, swept once for the process (default: the process's watch). */
+  readonly silence?: SilenceWatch;
+}
+
+/** How a closed session leaves its listener: what its source is charged for, if anything. */
+export interface ClosedSession {
+  readonly chargeable: AuthOutcome | undefined;
 }
 
 /** What is known of one connection at accept; the context above is its listener's, shared. */
@@ -112,11 +120,10 @@ export class Session {
   /** The client's address (from the PROXY header when there is one): what limits and penalties count. */
   readonly clientAddress: string;
   /** Set when the session ends: what its client is charged for (penalties), if anything. */
-  chargeableOutcome: AuthOutcome | undefined;
   private readonly context: SessionContext;
   /** The connection budget and per-source counts the listener took for this client. */
   private readonly admission: Ticket;
-  private readonly onClosed: (session: Session) => void;
+  private readonly onClosed: (session: Session, closed: ClosedSession) => void;
   private readonly clock: PhaseClock;
   private readonly now: () => number;
   private readonly acceptedAt: number;
@@ -143,7 +150,7 @@ export class Session {
   /** A verified banner waits for the client's line (verify: kexinit); called when it comes. */
   private lineAwaited: (() => void) | undefined;
 
-  constructor(client: Socket, clientAddress: string, context: SessionContext, admission: Ticket, onClosed: (session: Session) => void, accepted: AcceptedConnection = {}) {
+  constructor(client: Socket, clientAddress: string, context: SessionContext, admission: Ticket, onClosed: (session: Session, closed: ClosedSession) => void, accepted: AcceptedConnection = {}) {
     this.client = client;
     this.clientAddress = clientAddress;
     this.context = context;
@@ -165,6 +172,11 @@ export class Session {
 
   get phase(): SessionPhase {
     return this.state.phase;
+  }
+
+  /** The watch on spliced clients yet to identify (the context's, or the process's). */
+  private get silence(): SilenceWatch {
+    return this.context.silence ?? processSilence;
   }
 
   get isSpliced(): boolean {
@@ -240,7 +252,7 @@ export class Session {
         if (next.phase !== 'spliced') previous.lease.close();
         break;
       case 'spliced':
-        if (previous.watchingSilence) clientSilence.unwatch(this.client);
+        if (previous.watchingSilence) this.silence.unwatch(this.client);
         previous.tracker.stop();
         previous.lease.close();
         break;
@@ -494,7 +506,7 @@ export class Session {
     if (this.buffer.identification === undefined) {
       spliced.watchingSilence = true;
       // Until its whole SSH- line is in (clientIdentified, from the handshake watch): one byte is not an answer.
-      clientSilence.watch(this.client, this.context.timeouts.clientIdentification, () => splice.close('CLIENT_SILENT'));
+      this.silence.watch(this.client, this.context.timeouts.clientIdentification, () => splice.close('CLIENT_SILENT'));
     }
     this.record(lease.server, success, prefetched);
     this.enterLiveIndex(lease.server);
@@ -553,7 +565,7 @@ export class Session {
     const state = this.state;
     if (state.phase !== 'spliced' || !state.watchingSilence) return;
     state.watchingSilence = false;
-    clientSilence.unwatch(this.client);
+    this.silence.unwatch(this.client);
     state.lease.identified();
   }
 
@@ -615,7 +627,7 @@ export class Session {
     this.finish(code, message, 0, 0);
   }
 
-  /** Before the splice: whether the client left without the proxy having made it wait (see chargeable). */
+  /** Before the splice: whether the client left without the proxy having made it wait (see chargeableOutcome). */
   private leftOfItsOwnAccord(): boolean {
     // A failed attempt means the proxy failed over (or backed off): the wait was the backends' doing.
     // A queue wait or a slow banner past the window is the proxy's; a short one is not a wait at all.
@@ -632,13 +644,13 @@ export class Session {
     if (state.phase === 'spliced') state.tracker.stop(reason.startsWith('SERVER_') ? 'server-gone' : 'client-gone');
     const slotRelease = state.phase === 'spliced' ? state.tracker.released : undefined;
     const authOutcome = state.phase === 'spliced' ? state.tracker.outcome : phase === 'queued' || phase === 'backoff' ? undefined : 'noauth';
-    this.chargeableOutcome = chargeable(authOutcome, reason, spliced, !spliced && this.leftOfItsOwnAccord());
+    const charged = chargeableOutcome(authOutcome, reason, spliced, !spliced && this.leftOfItsOwnAccord());
     this.transition({ phase: 'closed', reason });
     if (this.live !== undefined) this.context.live?.remove(this.live);
     this.live = undefined;
     this.endDeadline();
     this.admission.release();
-    this.onClosed(this);
+    this.onClosed(this, { chargeable: charged });
     const timings = this.clock.timings;
     const lastAttempt = this.attempts.at(-1);
     this.context.events.emit('session-closed', {
@@ -666,7 +678,7 @@ export class Session {
       ...(message === undefined ? {} : { message }),
       keepaliveLines: this.keepalive?.linesSent ?? 0,
       ...(slotRelease === undefined ? {} : { slotRelease }),
-      ...(authOutcome === undefined ? {} : { authOutcome, penaltyCharged: this.chargeableOutcome !== undefined }),
+      ...(authOutcome === undefined ? {} : { authOutcome, penaltyCharged: charged !== undefined }),
       ...(this.deadlinePattern === undefined ? {} : { deadlinePattern: this.deadlinePattern }),
     });
   }
@@ -674,24 +686,6 @@ export class Session {
 
 /** Servers whose missing return route was logged (once each). */
 const unroutedServers = new WeakSet<BackendServer>();
-
-/** A client that closes before the splice within this of connecting, without being made to wait, left of its own accord. */
-const ABANDON_CHARGED_WITHIN_MS = 1000;
-
-/**
- * The outcome a session is charged for, or undefined when it was not the client's
- * doing: the proxy or a backend ended it (shutdown, no backend, a server that closed before the
- * key exchange), or the proxy made it wait (queued, backed off, failed over, a slow banner)
- * and it gave up. A client that left before the splice of its own accord (a scanner, a port
- * check: gone within a second, never kept waiting) is `noauth`, as at sshd.
- */
-function chargeable(outcome: AuthOutcome | undefined, reason: ReasonCode, spliced: boolean, ownAccord: boolean): AuthOutcome | undefined {
-  if (outcome === undefined || outcome === 'ok' || outcome === 'unknown') return undefined;
-  if (reason === 'SHUTDOWN' || reason === 'DRAIN_TIMEOUT') return undefined;
-  if (!spliced) return ownAccord && (reason === 'CLIENT_CLOSED' || reason === 'CLIENT_RESET') ? 'noauth' : undefined;
-  if (outcome === 'noauth' && reason.startsWith('SERVER_')) return undefined;
-  return outcome;
-}
 
 type HandshakeSettings = PoolConfig['handshake'];
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../src/config/schema.js';
-import { SourcePenalties } from '../../src/proxy/penalties.js';
+import { SourcePenalties, chargeableOutcome } from '../../src/proxy/penalties.js';
 
 /** sshd's defaults, as the config gives them. */
 function defaults(overrides: Record<string, unknown> = {}) {
@@ -133,5 +133,26 @@ describe('SourcePenalties (sshd PerSourcePenalties semantics)', () => {
     assert.equal(penalties.enabled, false);
     assert.equal(penalties.check('192.0.2.1'), undefined);
     assert.equal(penalties.charge('192.0.2.1', 'authfail'), undefined);
+  });
+});
+
+describe('chargeableOutcome: what a closed session is charged for', () => {
+  it('charges the client\'s doing only', () => {
+    // Spliced: the tracker's verdict, except a server that closed before the client tried.
+    assert.equal(chargeableOutcome('authfail', 'CLIENT_CLOSED', true, false), 'authfail');
+    assert.equal(chargeableOutcome('noauth', 'CLIENT_CLOSED', true, false), 'noauth');
+    assert.equal(chargeableOutcome('noauth', 'SERVER_CLOSED', true, false), undefined);
+    assert.equal(chargeableOutcome('grace-exceeded', 'SERVER_RESET', true, false), 'grace-exceeded');
+    // Never: a success, an unreadable session, the proxy stopping.
+    assert.equal(chargeableOutcome('ok', 'CLIENT_CLOSED', true, false), undefined);
+    assert.equal(chargeableOutcome('unknown', 'CLIENT_CLOSED', true, false), undefined);
+    assert.equal(chargeableOutcome('authfail', 'SHUTDOWN', true, false), undefined);
+    assert.equal(chargeableOutcome('authfail', 'DRAIN_TIMEOUT', true, false), undefined);
+    // Before the splice: noauth only for a client that left of its own accord (not made to wait).
+    assert.equal(chargeableOutcome('noauth', 'CLIENT_CLOSED', false, true), 'noauth');
+    assert.equal(chargeableOutcome('noauth', 'CLIENT_RESET', false, true), 'noauth');
+    assert.equal(chargeableOutcome('noauth', 'CLIENT_CLOSED', false, false), undefined, 'kept waiting by the proxy');
+    assert.equal(chargeableOutcome('noauth', 'NO_BACKEND', false, true), undefined);
+    assert.equal(chargeableOutcome(undefined, 'CLIENT_CLOSED', false, true), undefined, 'queued: no outcome');
   });
 });
