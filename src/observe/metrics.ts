@@ -7,15 +7,7 @@ import { registerFleetMetrics } from './metrics-fleet.js';
 import { registerStoreMetrics } from './metrics-store.js';
 
 export { BANNER_BUCKETS_SECONDS, CONNECT_BUCKETS_SECONDS, WAIT_BUCKETS_SECONDS } from './buckets.js';
-import { SPLICED_CLOSE_CODES, type SessionFailureCode } from '../errors.js';
-import type { AuthOutcome, PenaltyKind, SlotRelease } from '../events/contract.js';
-
-const SLOT_RELEASES: readonly SlotRelease[] = ['auth', 'newkeys', 'grace', 'maxHold', 'unreadable', 'splice', 'client-gone', 'server-gone'];
-const AUTH_OUTCOMES: readonly AuthOutcome[] = ['ok', 'authfail', 'noauth', 'grace-exceeded', 'unknown'];
-const PENALTY_KINDS: readonly PenaltyKind[] = ['authfail', 'noauth', 'grace-exceeded'];
-
-/** The ways a session fails before the splice that alerts watch, pre-created at 0. */
-const PRECREATED_FAILURES: readonly SessionFailureCode[] = ['NO_BACKEND', 'BACKENDS_EXHAUSTED', 'QUEUE_TIMEOUT', 'QUEUE_FULL', 'SETUP_TIMEOUT', 'CLIENT_CLOSED', 'CLIENT_RESET'];
+import { precreateSeries } from './metrics-precreate.js';
 
 /** Counts kept per server for the status page (sessions handed to it, failed attempts). */
 export interface ServerTotals {
@@ -197,7 +189,7 @@ export class ProxyMetrics {
     registerStateGauges(this.registry, proxy);
     this.subscriptions.push(...registerStoreMetrics(this.registry, proxy));
     this.subscriptions.push(...registerFleetMetrics(this.registry, proxy, (pool, server) => this.totals.delete(`${pool}\u0000${server}`)));
-    this.precreate();
+    precreateSeries(this, proxy);
     this.subscribe(proxy.events, options.healthEvents ?? true);
   }
 
@@ -218,46 +210,6 @@ export class ProxyMetrics {
   /** Unsubscribes from events (idempotent). */
   close(): void {
     for (const unsubscribe of this.subscriptions.splice(0)) unsubscribe();
-  }
-
-  /** Zero series for every configured listener, pool and server, so dashboards show 0 rather than gaps. */
-  private precreate(): void {
-    for (const listener of this.proxy.listeners) {
-      const name = listener.name;
-      this.sessions.inc({ listener: name, result: 'spliced' }, 0);
-      // Alerts take increase() of failures and ends: a series that appears on first use reads as 0 there.
-      for (const result of PRECREATED_FAILURES) this.sessions.inc({ listener: name, result }, 0);
-      for (const reason of SPLICED_CLOSE_CODES) this.sessionEnds.inc({ listener: name, reason }, 0);
-      this.sessionSetup.zero({ listener: name });
-      this.bytes.inc({ listener: name, direction: 'client_to_server' }, 0);
-      this.bytes.inc({ listener: name, direction: 'server_to_client' }, 0);
-      this.rejected.inc({ listener: name, reason: 'ACL_DENIED' }, 0);
-      this.rejected.inc({ listener: name, reason: 'LIMIT_REACHED' }, 0);
-      this.rejected.inc({ listener: name, reason: 'PENALIZED' }, 0);
-      this.acceptErrors.inc({ listener: name }, 0);
-      this.keepaliveLines.inc({ listener: name }, 0);
-      this.keepaliveSessions.inc({ listener: name, result: 'rescued' }, 0);
-    }
-    for (const outcome of ['ok', 'invalid', 'failed']) this.configReloads.inc({ outcome }, 0);
-    for (const kind of PENALTY_KINDS) {
-      this.penaltiesCharged.inc({ kind }, 0);
-      this.penaltiesActivated.inc({ kind }, 0);
-    }
-    for (const pool of this.proxy.pools.values()) {
-      this.failovers.inc({ pool: pool.name }, 0);
-      for (const how of SLOT_RELEASES) this.slotReleases.inc({ pool: pool.name, how }, 0);
-      for (const outcome of AUTH_OUTCOMES) this.authOutcomes.inc({ pool: pool.name, outcome }, 0);
-      this.queueWait.zero({ pool: pool.name });
-      for (const server of pool.servers) {
-        const labels = { pool: pool.name, server: server.name };
-        this.bannerLatency.zero({ ...labels, source: 'session' });
-        this.bannerLatency.zero({ ...labels, source: 'check' });
-        this.backendConnect.zero(labels);
-        this.attempts.inc({ ...labels, result: 'ok' }, 0);
-        this.stateChanges.inc(labels, 0);
-        this.backendPenaltyEpisodes.inc(labels, 0);
-      }
-    }
   }
 
   private subscribe(events: ProxyEvents, healthEvents: boolean): void {

@@ -9,6 +9,9 @@ import { readProxyHeader, type ProxyHeaderReading } from './proxy-header-reader.
 import type { LiveSessions } from './live-sessions.js';
 import { Session, type ClosedSession, type SessionContext } from './session.js';
 import { bothTickets, type Ticket } from '../ticket.js';
+import type { ConnectionBudget } from './connection-budget.js';
+
+export { ConnectionBudget } from './connection-budget.js';
 import type { SourcePenalties } from './penalties.js';
 import type { SourceAdmission } from './source-admission.js';
 import type { PenaltyCharger } from './penalty-charger.js';
@@ -32,47 +35,6 @@ interface Arrival {
 const NOT_ALLOWED_LINE = Buffer.from('Not allowed at this time\r\n');
 /** A refused client has this long to read the line and close before it is reset. */
 const REFUSAL_LINGER_MS = 1000;
-
-/** Shared across listeners: the process-wide connection limit, taken as tickets. */
-export class ConnectionBudget {
-  private count = 0;
-  constructor(public max: number) {}
-
-  get active(): number {
-    return this.count;
-  }
-
-  /** A place for one connection, or undefined when the limit is reached. */
-  take(): Ticket | undefined {
-    if (this.count >= this.max) return undefined;
-    this.count += 1;
-    return new BudgetPlace(this);
-  }
-
-  /** A place given back (by its BudgetPlace, once). */
-  giveBack(): void {
-    this.count -= 1;
-  }
-}
-
-/** One connection's place in the budget: an object per connection, no closure. */
-class BudgetPlace implements Ticket {
-  private budget: ConnectionBudget | undefined;
-
-  constructor(budget: ConnectionBudget) {
-    this.budget = budget;
-  }
-
-  get held(): boolean {
-    return this.budget !== undefined;
-  }
-
-  release(): void {
-    const budget = this.budget;
-    this.budget = undefined;
-    budget?.giveBack();
-  }
-}
 
 export interface ListenerDeps {
   readonly pool: BackendPool;
