@@ -161,28 +161,11 @@ export class ClusterAdminView implements AdminView {
   }
 
   /** The worker holding a spliced session with this backend end answers with it; the others with nothing. */
-  session(address: string, port: number): Promise<LiveSessionReply | undefined> {
-    const workers = connectedWorkers();
-    if (workers.length === 0) return Promise.resolve(undefined);
+  async session(address: string, port: number): Promise<LiveSessionReply | undefined> {
     const id = this.nextId++;
-    return new Promise((resolve) => {
-      let answers = 0;
-      const done = (found: LiveSessionReply | undefined): void => {
-        clearTimeout(timer);
-        cluster.off('message', onAnswer);
-        resolve(found);
-      };
-      const onAnswer = (_worker: unknown, message: unknown): void => {
-        if (!isSessionLookupResponse(message) || message.id !== id) return;
-        answers += 1;
-        if (message.session !== undefined) done(message.session);
-        else if (answers === workers.length) done(undefined);
-      };
-      const timer = setTimeout(() => done(undefined), READINESS_TIMEOUT_MS);
-      cluster.on('message', onAnswer);
-      const request: SessionLookupRequest = { kind: 'ssh-banner-proxy:session-lookup', id, address, port };
-      for (const worker of workers) worker.send(request);
-    });
+    const request: SessionLookupRequest = { kind: 'ssh-banner-proxy:session-lookup', id, address, port };
+    const answers = await askWorkers(request, isSessionLookupResponse, READINESS_TIMEOUT_MS, (answer) => answer.session !== undefined);
+    return answers.find((answer) => answer.session !== undefined)?.session;
   }
 
   /**
@@ -192,29 +175,10 @@ export class ClusterAdminView implements AdminView {
   async control(request: ControlRequest): Promise<ControlOutcome & { readonly workers?: { readonly applied: number; readonly of: number } }> {
     const outcome = await this.options.control(request);
     if (!outcome.ok) return outcome;
-    const workers = connectedWorkers();
-    const id = this.nextId++;
-    const applied = await new Promise<number>((resolve) => {
-      let answers = 0;
-      let ok = 0;
-      const done = (): void => {
-        clearTimeout(timer);
-        cluster.off('message', onAnswer);
-        resolve(ok);
-      };
-      const onAnswer = (_worker: unknown, message: unknown): void => {
-        if (!isServerControlResult(message) || message.id !== id) return;
-        answers += 1;
-        if (message.outcome.ok) ok += 1;
-        if (answers === workers.length) done();
-      };
-      const timer = setTimeout(done, SNAPSHOT_TIMEOUT_MS);
-      cluster.on('message', onAnswer);
-      const message: ServerControlRequest = { kind: 'ssh-banner-proxy:server-control', id, request };
-      for (const worker of workers) worker.send(message);
-      if (workers.length === 0) done();
-    });
-    return { ...outcome, workers: { applied, of: workers.length } };
+    const message: ServerControlRequest = { kind: 'ssh-banner-proxy:server-control', id: this.nextId++, request };
+    const of = connectedWorkers().length;
+    const answers = await askWorkers(message, isServerControlResult, SNAPSHOT_TIMEOUT_MS);
+    return { ...outcome, workers: { applied: answers.filter((answer) => answer.outcome.ok).length, of } };
   }
 
   /** Every connected worker's snapshot, or those that answered within the timeout. */
@@ -236,6 +200,36 @@ export class ClusterAdminView implements AdminView {
       for (const worker of workers) worker.send(request);
     });
   }
+}
+
+/**
+ * Sends `request` to every connected worker and collects the answers carrying its id,
+ * until every worker has answered, `enough` says one answer settles it, or `timeoutMs`.
+ */
+function askWorkers<Answer extends { readonly id: number }>(
+  request: { readonly id: number },
+  isAnswer: (message: unknown) => message is Answer,
+  timeoutMs: number,
+  enough: (answer: Answer) => boolean = () => false,
+): Promise<Answer[]> {
+  const workers = connectedWorkers();
+  const answers: Answer[] = [];
+  if (workers.length === 0) return Promise.resolve(answers);
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      cluster.off('message', onAnswer);
+      resolve(answers);
+    };
+    const onAnswer = (_worker: unknown, message: unknown): void => {
+      if (!isAnswer(message) || message.id !== request.id) return;
+      answers.push(message);
+      if (enough(message) || answers.length === workers.length) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    cluster.on('message', onAnswer);
+    for (const worker of workers) worker.send(request);
+  });
 }
 
 function connectedWorkers(): Worker[] {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { configProblems } from '../fixtures/config-problems.js';
 import { validateConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
 import { isServerSet } from '../../src/backend/server-spec.js';
 import { parseControlRequest } from '../../src/proxy/server-control.js';
 import { AdminAuth } from '../../src/observe/admin-auth.js';
@@ -12,15 +12,7 @@ const configWith = (servers: unknown[], extra: Record<string, unknown> = {}): un
   ...extra,
 });
 
-const problemsOf = (raw: unknown): readonly string[] => {
-  try {
-    validateConfig(raw, 'test.yaml');
-    return [];
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-};
+const problemsOf = configProblems;
 
 describe('server sets in the config', () => {
   it('takes an address with a host name, or an srv name, as a set; an IP address as one server', () => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { validateConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
+import { configProblems } from '../fixtures/config-problems.js';
 import { routingPlan } from '../../src/net/transparent-routing.js';
 
 const configWith = (pool: Record<string, unknown>): unknown => ({
@@ -9,15 +8,7 @@ const configWith = (pool: Record<string, unknown>): unknown => ({
   pools: [{ name: 'main', source: 'transparent', servers: [{ name: 'a', address: '10.0.0.5:22' }], ...pool }],
 });
 
-const problemsOf = (raw: unknown): readonly string[] => {
-  try {
-    validateConfig(raw, 'test.yaml');
-    return [];
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-};
+const problemsOf = configProblems;
 
 describe('source: transparent in the config', () => {
   it('is accepted with non-loopback backends and no prefetch', () => {
