@@ -60,7 +60,9 @@ export class LearnedCapacity {
   /** A refusal with `inFlight` handshakes (the refused one included) on the server. */
   refused(inFlight: number): CapacityChange | undefined {
     const below = Math.max(1, inFlight - 1);
-    this.knownGood = below;
+    // Only lowers what is known: a refusal counted with more in flight is older news (an
+    // attempt from before the limit dropped), and must not raise the known level again.
+    this.knownGood = Math.min(this.knownGood ?? below, below);
     this.lastProbeAt = this.now();
     if (below >= this.current) return undefined;
     this.current = below;

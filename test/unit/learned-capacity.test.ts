@@ -27,7 +27,7 @@ describe('LearnedCapacity', () => {
     assert.equal(capacity.limit, 4);
     assert.equal(capacity.known, 4);
     assert.equal(capacity.refused(6), undefined, 'a refusal above the limit lowers nothing');
-    assert.equal(capacity.known, 5);
+    assert.equal(capacity.known, 4, 'and raises nothing: it is older news');
   });
 
   it('past the known level, probes one slot per probeInterval, and keeps a probe that holds', () => {
