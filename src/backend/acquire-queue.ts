@@ -29,6 +29,12 @@ export interface Waiter {
  */
 export class AcquireQueue {
   private readonly waiters = new LinkedQueue<Waiter>();
+  /** The pool's monotonic clock: wait times are read from it. */
+  private readonly now: () => number;
+
+  constructor(now: () => number = () => performance.now()) {
+    this.now = now;
+  }
 
   get length(): number {
     return this.waiters.length;
@@ -36,10 +42,10 @@ export class AcquireQueue {
 
   /** Queues a request; `onTimeout` runs if it is still queued after `timeoutMs`. Returns its place. */
   push(request: LeaseRequest, callback: (result: AcquireResult) => void, timeoutMs: number, onTimeout: (waiter: Waiter, waitMs: number) => void): QueueNode<Waiter> {
-    const waiter: Waiter = { request, callback, queuedAt: performance.now(), timer: undefined, confirming: false, identified: request.identified !== false };
+    const waiter: Waiter = { request, callback, queuedAt: this.now(), timer: undefined, confirming: false, identified: request.identified !== false };
     const node = this.waiters.push(waiter);
     waiter.timer = setTimeout(() => {
-      if (this.waiters.remove(node)) onTimeout(waiter, performance.now() - waiter.queuedAt);
+      if (this.waiters.remove(node)) onTimeout(waiter, this.now() - waiter.queuedAt);
     }, timeoutMs);
     return node;
   }
@@ -54,7 +60,7 @@ export class AcquireQueue {
     const waiter = node.value;
     this.waiters.remove(node);
     clearTimeout(waiter.timer);
-    const waitMs = performance.now() - waiter.queuedAt;
+    const waitMs = this.now() - waiter.queuedAt;
     waiter.callback({ ...result, waitMs });
     return waitMs;
   }

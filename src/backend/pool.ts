@@ -43,7 +43,9 @@ export class BackendPool {
   private config: PoolConfig;
   private balancer: Balancer;
   private readonly events: ProxyEvents;
-  private readonly waiters = new AcquireQueue();
+  private readonly waiters: AcquireQueue;
+  /** One monotonic clock for the queue's waits, the connect rate and the hold-outs (tests pass their own). */
+  private readonly now: () => number;
   private rate: ConnectRateLimiter;
   private rateTimer: NodeJS.Timeout | undefined;
   /** Who the servers are: the config's, and DNS sets' members (pool-members.ts). */
@@ -66,8 +68,10 @@ export class BackendPool {
     this.name = config.name;
     this.config = config;
     this.events = events;
+    this.now = now;
+    this.waiters = new AcquireQueue(now);
     this.balancer = createBalancer(config.balance);
-    this.rate = new ConnectRateLimiter(config.retry.maxConnectRate);
+    this.rate = new ConnectRateLimiter(config.retry.maxConnectRate, now);
     this.gate = new SlotGate(events, () => this.serveQueue());
     this.outcomes = new ServerOutcomes(
       {
@@ -321,7 +325,7 @@ export class BackendPool {
    */
   reconfigure(config: PoolConfig): ServerChanges {
     if (config.balance !== this.config.balance) this.balancer = createBalancer(config.balance);
-    if (config.retry.maxConnectRate !== this.config.retry.maxConnectRate) this.rate = new ConnectRateLimiter(config.retry.maxConnectRate);
+    if (config.retry.maxConnectRate !== this.config.retry.maxConnectRate) this.rate = new ConnectRateLimiter(config.retry.maxConnectRate, this.now);
     this.config = config;
     return this.members.reconfigure(config);
   }
@@ -344,7 +348,7 @@ export class BackendPool {
   private confirm(node: QueueNode<Waiter>, lease: Lease, slot: CountedTicket, authority: SlotAuthority): void {
     const waiter = node.value;
     waiter.confirming = true;
-    authority.take(lease.server, performance.now() - waiter.queuedAt, (verdict) => {
+    authority.take(lease.server, this.now() - waiter.queuedAt, (verdict) => {
       waiter.confirming = false;
       const decision = this.gate.settle(lease.server, slot, verdict);
       if (decision !== 'use' || !node.queued) {
@@ -359,7 +363,7 @@ export class BackendPool {
 
   private grant(node: QueueNode<Waiter>, lease: Lease): void {
     // Emitted before the callback: a granted session may splice (and emit) at once.
-    this.events.emit('queue-wait', { pool: this.name, waitMs: performance.now() - node.value.queuedAt, granted: true });
+    this.events.emit('queue-wait', { pool: this.name, waitMs: this.now() - node.value.queuedAt, granted: true });
     this.waiters.settle(node, { ok: true, lease });
     this.queueLeft();
   }

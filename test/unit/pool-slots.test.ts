@@ -161,20 +161,28 @@ describe('BackendPool handshake slots and queue', () => {
     lease.close();
   });
 
-  it('paces grants with retry.maxConnectRate', async () => {
-    const { pool } = makePool([{ name: 'a', maxStartups: 100 }], { retry: { maxConnectRate: 20 } });
-    let granted = 0;
-    const startedAt = performance.now();
-    const requests = Array.from({ length: 30 }, () => acquired(pool).then((result) => ((granted += 1), result)));
-    await new Promise((resolve) => setImmediate(resolve));
-    // One second's burst at once; the rest wait for tokens (one every 50 ms).
-    assert.equal(granted, 20, 'the burst is granted at once');
+  it('paces grants with retry.maxConnectRate: the burst at once, then one every 50 ms at 20/s', async (t) => {
+    // The pool's one clock and the timers move together, by hand: no wall time is measured.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let clock = 1000;
+    const advance = (ms: number): void => {
+      clock += ms;
+      t.mock.timers.tick(ms);
+    };
+    const { pool } = makePool([{ name: 'a', maxStartups: 100 }], { retry: { maxConnectRate: 20 } }, () => clock);
+    const leases: Lease[] = [];
+    for (let index = 0; index < 30; index += 1) acquire(pool, request(), (result) => leases.push(leaseOf(result)));
+    await served();
+    assert.equal(leases.length, 20, 'one second\'s burst is granted at once');
     assert.equal(pool.queueLength, 10);
-    const results = await Promise.all(requests);
-    assert.ok(results.every((result) => result.ok));
-    // 10 more at 20/s cannot come sooner than about 500 ms (a lower bound only: a loaded machine may be slower).
-    assert.ok(performance.now() - startedAt >= 400);
-    for (const result of results) if (result.ok) result.lease.close();
+    advance(49);
+    assert.equal(leases.length, 20, 'no token before 50 ms');
+    advance(1);
+    assert.equal(leases.length, 21, 'one token at 50 ms');
+    for (let step = 0; step < 9; step += 1) advance(50);
+    assert.equal(leases.length, 30, 'the last at 500 ms');
+    assert.equal(pool.queueLength, 0);
+    for (const lease of leases) lease.close();
   });
 
   it('rejectQueued answers SHUTDOWN', async () => {
