@@ -2,7 +2,7 @@ import { formatHostPort } from '../net/address.js';
 import { parseKexInit, type KexInit } from '../protocol/kexinit.js';
 import { missingInCommon } from '../protocol/kexinit-common.js';
 import { SshPacketReader } from '../protocol/ssh-packets.js';
-import { readInto, stopReadingInto } from '../net/reused-reads.js';
+import { readUntilVerdict } from '../net/socket-reading.js';
 import type { AttemptFailure, AttemptFailureDetail, AttemptHandle, AttemptSuccess } from './attempt.js';
 
 export interface KexInitWaitOptions {
@@ -35,92 +35,69 @@ export function awaitServerKexInit(success: AttemptSuccess, options: KexInitWait
   const reader = new SshPacketReader();
   const chunks: Buffer[] = [success.received];
   let receivedBytes = success.received.length;
-  let finished = false;
-  const timer = setTimeout(() => fail('KEXINIT_TIMEOUT', `identified, then no KEXINIT within ${options.timeoutMs}ms`), options.timeoutMs);
 
-  function finish(outcome: VerifiedSuccess | AttemptFailure | undefined): void {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    stopReadingInto(socket, onData);
-    socket.off('end', onEnd);
-    socket.off('close', onClose);
-    socket.off('error', onError);
-    if (outcome?.ok === true) {
-      socket.pause();
-      callback(outcome);
-      return;
-    }
-    socket.destroy();
-    if (outcome) callback(outcome);
-  }
+  const failure = (code: AttemptFailure['code'], message: string, extra: AttemptFailureDetail = {}): AttemptFailure => ({
+    ok: false,
+    code,
+    message: `${formatHostPort(options)}: ${message}`,
+    connectMs: success.connectMs,
+    elapsedMs: success.connectMs + success.bannerMs + (performance.now() - startedAt),
+    received: Buffer.concat(chunks, receivedBytes),
+    preLines: success.preLines,
+    identification: success.identification.line,
+    ...extra,
+  });
 
-  function fail(code: AttemptFailure['code'], message: string, extra: AttemptFailureDetail = {}): void {
-    finish({
-      ok: false,
-      code,
-      message: `${formatHostPort(options)}: ${message}`,
-      connectMs: success.connectMs,
-      elapsedMs: success.connectMs + success.bannerMs + (performance.now() - startedAt),
-      received: Buffer.concat(chunks, receivedBytes),
-      preLines: success.preLines,
-      identification: success.identification.line,
-      ...extra,
-    });
-  }
-
-  function onBytes(bytes: Buffer): void {
+  /** The server's bytes after its line: a KEXINIT (the verdict), an error, or not yet. */
+  const verdictOn = (bytes: Buffer): VerifiedSuccess | AttemptFailure | undefined => {
     const read = reader.push(bytes);
-    if (read.state === 'error') {
-      fail('KEXINIT_INVALID', `identified, then ${read.message}`);
-      return;
-    }
+    if (read.state === 'error') return failure('KEXINIT_INVALID', `identified, then ${read.message}`);
     const payload = read.payloads[0];
-    if (payload === undefined) return;
+    if (payload === undefined) return undefined;
     const parsed = parseKexInit(payload);
-    if (!parsed.ok) {
-      fail('KEXINIT_INVALID', `identified, then a first packet that is no KEXINIT: ${parsed.message}`);
-      return;
-    }
+    if (!parsed.ok) return failure('KEXINIT_INVALID', `identified, then a first packet that is no KEXINIT: ${parsed.message}`);
     const missing = options.clientKexInit === undefined ? [] : missingInCommon(options.clientKexInit, parsed.kexinit);
-    if (missing.length > 0) {
-      fail('NO_COMMON_ALGORITHMS', `no ${missing.join(', ')} in common with this client`);
-      return;
-    }
-    finish({
+    if (missing.length > 0) return failure('NO_COMMON_ALGORITHMS', `no ${missing.join(', ')} in common with this client`);
+    return {
       ...success,
       received: Buffer.concat(chunks, receivedBytes),
       kexinit: parsed.kexinit,
       kexinitMs: performance.now() - startedAt,
       sentBytes: success.sentBytes + (options.send?.length ?? 0),
-    });
-  }
+    };
+  };
 
-  function onData(chunk: Buffer): void {
-    chunks.push(chunk);
-    receivedBytes += chunk.length;
-    onBytes(chunk);
-  }
-
-  function onEnd(): void {
-    fail('BACKEND_CLOSED', `identified, then closed the connection before its KEXINIT (${receivedBytes - success.identEndOffset} bytes after the line)`);
-  }
-
-  function onClose(): void {
-    fail('BACKEND_RESET', `identified, then reset the connection before its KEXINIT`);
-  }
-
-  function onError(error: NodeJS.ErrnoException): void {
-    fail('BACKEND_RESET', `identified, then ${error.code ?? error.message} before its KEXINIT`, error.code === undefined ? {} : { errno: error.code });
-  }
-
-  readInto(socket, onData);
-  socket.on('end', onEnd);
-  socket.on('close', onClose);
-  socket.on('error', onError);
+  const reading = readUntilVerdict<VerifiedSuccess | AttemptFailure>(
+    socket,
+    options.timeoutMs,
+    {
+      data: (chunk) => {
+        chunks.push(chunk);
+        receivedBytes += chunk.length;
+        return verdictOn(chunk);
+      },
+      end: () => failure('BACKEND_CLOSED', `identified, then closed the connection before its KEXINIT (${receivedBytes - success.identEndOffset} bytes after the line)`),
+      close: () => failure('BACKEND_RESET', `identified, then reset the connection before its KEXINIT`),
+      error: (error) => failure('BACKEND_RESET', `identified, then ${error.code ?? error.message} before its KEXINIT`, error.code === undefined ? {} : { errno: error.code }),
+      timeout: () => failure('KEXINIT_TIMEOUT', `identified, then no KEXINIT within ${options.timeoutMs}ms`),
+    },
+    (outcome) => {
+      if (outcome?.ok === true) {
+        socket.pause();
+        callback(outcome);
+        return;
+      }
+      socket.destroy();
+      if (outcome) callback(outcome);
+    },
+  );
   if (options.send !== undefined) socket.write(options.send);
+  // Bytes that came with the identification: already in `received`, so parsed but not kept again.
   const after = success.received.subarray(success.identEndOffset);
-  if (after.length > 0) onBytes(after);
-  if (!finished) socket.resume();
-  return { cancel: () => finish(undefined) };
+  if (after.length > 0) {
+    const verdict = verdictOn(after);
+    if (verdict !== undefined) reading.settle(verdict);
+  }
+  if (!reading.finished) socket.resume();
+  return { cancel: () => reading.cancel() };
 }
