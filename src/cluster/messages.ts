@@ -40,13 +40,9 @@ export interface StateSentMessage {
   readonly kind: 'ssh-banner-proxy:state-sent';
 }
 
-export function isStateSentMessage(message: unknown): message is StateSentMessage {
-  return hasKind(message, 'ssh-banner-proxy:state-sent');
-}
+export const isStateSentMessage = isKind<StateSentMessage>('ssh-banner-proxy:state-sent');
 
-export function isWorkerAttachedMessage(message: unknown): message is WorkerAttachedMessage {
-  return hasKind(message, 'ssh-banner-proxy:worker-attached');
-}
+export const isWorkerAttachedMessage = isKind<WorkerAttachedMessage>('ssh-banner-proxy:worker-attached');
 
 /** The primary's admin endpoint asks every worker for its metrics and status. */
 export interface SnapshotRequest {
@@ -114,51 +110,32 @@ export interface ConfigReloadResult {
   readonly changes?: ReloadChanges;
 }
 
-function hasKind(message: unknown, kind: string): boolean {
-  return typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === kind;
+/** A type guard for one kind of message (every message names its kind). */
+function isKind<Message extends { readonly kind: string }>(kind: Message['kind']): (message: unknown) => message is Message {
+  return (message: unknown): message is Message => typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === kind;
 }
 
-export function isServerControlRequest(message: unknown): message is ServerControlRequest {
-  return hasKind(message, 'ssh-banner-proxy:server-control');
-}
+export const isServerControlRequest = isKind<ServerControlRequest>('ssh-banner-proxy:server-control');
 
-export function isServerControlResult(message: unknown): message is ServerControlResult {
-  return hasKind(message, 'ssh-banner-proxy:server-control-result');
-}
+export const isServerControlResult = isKind<ServerControlResult>('ssh-banner-proxy:server-control-result');
 
-export function isServerSetMessage(message: unknown): message is ServerSetMessage {
-  return hasKind(message, 'ssh-banner-proxy:server-set');
-}
+export const isServerSetMessage = isKind<ServerSetMessage>('ssh-banner-proxy:server-set');
 
-export function isServerHealthMessage(message: unknown): message is ServerHealthMessage {
-  return hasKind(message, 'ssh-banner-proxy:server-health');
-}
+export const isServerHealthMessage = isKind<ServerHealthMessage>('ssh-banner-proxy:server-health');
 
-export function isSnapshotRequest(message: unknown): message is SnapshotRequest {
-  return hasKind(message, 'ssh-banner-proxy:snapshot-request');
-}
+export const isSnapshotRequest = isKind<SnapshotRequest>('ssh-banner-proxy:snapshot-request');
 
-export function isSnapshotResponse(message: unknown): message is SnapshotResponse {
-  return hasKind(message, 'ssh-banner-proxy:snapshot');
-}
+export const isSnapshotResponse = isKind<SnapshotResponse>('ssh-banner-proxy:snapshot');
 
-export function isConfigReloadRequest(message: unknown): message is ConfigReloadRequest {
-  return hasKind(message, 'ssh-banner-proxy:config-reload');
-}
+export const isConfigReloadRequest = isKind<ConfigReloadRequest>('ssh-banner-proxy:config-reload');
 
-export function isConfigReloadResult(message: unknown): message is ConfigReloadResult {
-  return hasKind(message, 'ssh-banner-proxy:config-reload-result');
-}
+export const isConfigReloadResult = isKind<ConfigReloadResult>('ssh-banner-proxy:config-reload-result');
 
 /** `workers: auto` is one per core the process may use. */
 export function workerCount(setting: number | 'auto'): number {
   return setting === 'auto' ? availableParallelism() : setting;
 }
 
-export function isSessionLookupRequest(message: unknown): message is SessionLookupRequest {
-  return hasKind(message, 'ssh-banner-proxy:session-lookup');
-}
+export const isSessionLookupRequest = isKind<SessionLookupRequest>('ssh-banner-proxy:session-lookup');
 
-export function isSessionLookupResponse(message: unknown): message is SessionLookupResponse {
-  return hasKind(message, 'ssh-banner-proxy:session-lookup-result');
-}
+export const isSessionLookupResponse = isKind<SessionLookupResponse>('ssh-banner-proxy:session-lookup-result');
