@@ -1,4 +1,5 @@
 import type { LearnConfig, PoolConfig, ServerConfig } from '../config/schema.js';
+import { learn } from '../config/schema-pool.js';
 import type { ProxyVersion } from '../protocol/proxy-protocol-encode.js';
 import { isIP } from 'node:net';
 
@@ -55,7 +56,10 @@ function entrySpec(pool: PoolConfig, config: ServerConfig, at: { name: string; h
   };
 }
 
+/** The config's `handshake.learn` defaults. */
+const DEFAULT_LEARN: LearnConfig = learn.parse({});
+
 /** A lone server with a fixed limit (tools and tests that need no config). */
 export function fixedServerSpec(name: string, host: string, port: number, maxStartups: number): ServerSpec {
-  return { name, host, port, weight: 1, backup: false, maxStartups, learn: { start: 2, ceiling: 32, probeInterval: 30_000 }, sendProxy: undefined, entry: name, awaitRise: false };
+  return { name, host, port, weight: 1, backup: false, maxStartups, learn: DEFAULT_LEARN, sendProxy: undefined, entry: name, awaitRise: false };
 }

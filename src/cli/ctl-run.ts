@@ -1,16 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { loadConfigFile } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../net/address.js';
 import type { CtlArgs } from './ctl.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
-import { reachableHost } from './healthcheck-run.js';
-
-interface HttpAnswer {
-  readonly status: number;
-  readonly body: string;
-}
+import { callAdmin, reachableHost, type AdminCall } from './admin-http.js';
+import { readAdminToken } from '../observe/admin-auth.js';
 
 interface ServerLine {
   readonly name: string;
@@ -34,7 +28,7 @@ export async function ctl(args: CtlArgs): Promise<number> {
     return EXIT_USAGE;
   }
   const target = { host: reachableHost(admin.bind.host), port: admin.bind.port };
-  const answer = await call(target, plan, admin.token, args.timeout);
+  const answer = await callAdmin(target, { ...plan, token: admin.token }, args.timeout);
   if (typeof answer === 'string') {
     process.stderr.write(`http://${formatHostPort(target)}${plan.path}: ${answer}\n`);
     return EXIT_FAILURE;
@@ -52,11 +46,7 @@ export async function ctl(args: CtlArgs): Promise<number> {
 
 class UsageError extends Error {}
 
-interface Plan {
-  readonly method: 'GET' | 'POST';
-  readonly path: string;
-  readonly body?: Record<string, unknown>;
-}
+type Plan = Omit<AdminCall, 'token'>;
 
 function requestFor(args: CtlArgs): Plan | string {
   if (args.action === 'status') return { method: 'GET', path: '/api/status' };
@@ -90,39 +80,11 @@ async function adminOf(args: CtlArgs): Promise<{ bind: HostPort; token: string |
   );
   const bind = flagged ?? admin?.bind;
   if (bind === undefined) throw new UsageError(`${args.config} has no admin section (and no --admin): the proxy has no admin endpoint to talk to`);
-  const file = args.tokenFile ?? (args.tokenEnv === undefined ? admin?.tokenFile : undefined);
-  let token: string | undefined;
-  if (file !== undefined) {
-    token = (
-      await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-        throw new UsageError(`cannot read the admin token from ${file}: ${error.code ?? error.message}`);
-      })
-    ).trim();
-  } else {
-    token = process.env[args.tokenEnv ?? admin?.tokenEnv ?? 'SBP_ADMIN_TOKEN']?.trim();
-  }
-  return { bind, token: token === '' ? undefined : token };
-}
-
-function call(target: HostPort, plan: Plan, token: string | undefined, timeoutMs: number): Promise<HttpAnswer | string> {
-  const body = plan.body === undefined ? undefined : Buffer.from(JSON.stringify(plan.body));
-  return new Promise((resolve) => {
-    const headers: Record<string, string | number> = { Accept: 'application/json' };
-    if (token !== undefined) headers['Authorization'] = `Bearer ${token}`;
-    if (body !== undefined) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': body.length });
-    const req = request({ host: target.host, port: target.port, path: plan.path, method: plan.method, timeout: timeoutMs, headers }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      response.on('error', (error) => resolve(error.message));
-    });
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(`no answer within ${timeoutMs}ms`);
-    });
-    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-    req.end(body);
+  const tokenFile = args.tokenFile ?? (args.tokenEnv === undefined ? admin?.tokenFile : undefined);
+  const token = await readAdminToken({ tokenFile, tokenEnv: args.tokenEnv ?? admin?.tokenEnv ?? 'SBP_ADMIN_TOKEN' }, process.env).catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot read the admin token from ${tokenFile ?? ''}: ${error.code ?? error.message}`);
   });
+  return { bind, token };
 }
 
 function parseJson(text: string): unknown {

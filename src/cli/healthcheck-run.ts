@@ -1,7 +1,7 @@
-import { request } from 'node:http';
 import { loadConfigFile } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import { formatHostPort, type HostPort } from '../net/address.js';
+import { callAdmin, reachableHost } from './admin-http.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import type { HealthcheckArgs } from './healthcheck.js';
 
@@ -20,30 +20,8 @@ export async function healthcheck(args: HealthcheckArgs): Promise<number> {
     return EXIT_OK;
   }
   const target = { host: reachableHost(bind.host), port: bind.port };
-  const status = await getStatus(target, args.timeout);
-  if (status === 200) return EXIT_OK;
-  process.stderr.write(`http://${formatHostPort(target)}/healthz: ${typeof status === 'number' ? `HTTP ${status}` : status}\n`);
+  const answer = await callAdmin(target, { method: 'GET', path: '/healthz' }, args.timeout);
+  if (typeof answer !== 'string' && answer.status === 200) return EXIT_OK;
+  process.stderr.write(`http://${formatHostPort(target)}/healthz: ${typeof answer === 'string' ? answer : `HTTP ${answer.status}`}\n`);
   return EXIT_FAILURE;
-}
-
-/** A wildcard bind is reached on loopback of its family. */
-export function reachableHost(host: string): string {
-  if (host === '0.0.0.0') return '127.0.0.1';
-  if (host === '::') return '::1';
-  return host;
-}
-
-function getStatus(target: HostPort, timeoutMs: number): Promise<number | string> {
-  return new Promise((resolve) => {
-    const req = request({ host: target.host, port: target.port, path: '/healthz', method: 'GET', timeout: timeoutMs }, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
-    });
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(`no answer within ${timeoutMs}ms`);
-    });
-    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-    req.end();
-  });
 }

@@ -39,7 +39,7 @@ const passiveHealth = z.strictObject({
 });
 
 /** How `maxStartups: auto` learns a server's capacity (docs/pool.md, "Learned capacity"). */
-const learn = z.strictObject({
+export const learn = z.strictObject({
   /** Slots a server starts with before anything is learned. */
   start: positiveInt.default(2),
   /** Never more than this many, however well handshakes go. */

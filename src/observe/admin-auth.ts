@@ -60,14 +60,19 @@ export class AdminAuth {
     return timingSafeEqual(digest(match[1]), digest(expected)) ? 'ok' : 'wrong';
   }
 
-  private async token(): Promise<string | undefined> {
-    const { tokenFile, tokenEnv } = this.settings;
-    let text: string | undefined;
-    if (tokenFile === undefined) text = this.env[tokenEnv];
-    else text = await readFile(tokenFile, 'utf8').catch(() => undefined);
-    const token = text?.trim();
-    return token === undefined || token === '' ? undefined : token;
+  private token(): Promise<string | undefined> {
+    return readAdminToken(this.settings, this.env).catch(() => undefined);
   }
+}
+
+/**
+ * The admin token from its file, else from its environment variable; undefined when
+ * there is none (or it is blank). Rejects with the file's error when it cannot be read.
+ */
+export async function readAdminToken(source: { readonly tokenFile?: string | undefined; readonly tokenEnv: string }, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const text = source.tokenFile === undefined ? env[source.tokenEnv] : await readFile(source.tokenFile, 'utf8');
+  const token = text?.trim();
+  return token === undefined || token === '' ? undefined : token;
 }
 
 function digest(text: string): Buffer {

@@ -10,7 +10,7 @@ import { buildStatus, readiness, type ProxyStatus, type Readiness } from './stat
 import { renderStatusPage } from './status-page.js';
 import { AdminAuth } from './admin-auth.js';
 import { describeControl, readJsonBody, readKind } from './admin-requests.js';
-import { applyControl, parseControlRequest, type ControlOutcome, type ControlRequest } from '../proxy/server-control.js';
+import { applyControl, controlledServer, parseControlRequest, type ControlOutcome, type ControlRequest } from '../proxy/server-control.js';
 
 /** The mutations, by path (docs/operations.md, "Runtime control"). */
 const MUTATIONS: Readonly<Record<string, ControlRequest['action']>> = {
@@ -59,7 +59,7 @@ export async function controlLocally(pools: ProxyServer['pools'], request: Contr
   const pool = pools.get(request.pool);
   if (!pool) return { ok: false, status: 404, error: 'NO_POOL', message: `no pool "${request.pool}"` };
   const resolvedSets = (await resolve?.(pool.name)) ?? 0;
-  return { ok: true, pool: pool.name, servers: pool.servers.map((server) => ({ name: server.name, state: server.state, admin: server.admin, weight: server.weight })), resolvedSets };
+  return { ok: true, pool: pool.name, servers: pool.servers.map(controlledServer), resolvedSets };
 }
 
 type Reply = { readonly status: number; readonly type: string; readonly body: string | Buffer };

@@ -8,9 +8,9 @@ export interface FleetMetricsSource {
 }
 
 /**
- * Metrics of a changing fleet: DNS lookups and set sizes, each server's handshake limit
- * (learnt or set) and operator states, and the removal of a server's series when it
- * leaves for good, so labels stay bounded while addresses churn.
+ * Metrics of a changing fleet: DNS lookups and set sizes, moves of learnt handshake
+ * limits, and the removal of a server's series when it leaves for good, so labels stay
+ * bounded while addresses churn. (Per-server gauges are in metrics-gauges.ts.)
  */
 export function registerFleetMetrics(registry: Registry, source: FleetMetricsSource, forgetServer: (pool: string, server: string) => void): (() => void)[] {
   const lookups = new Counter({
@@ -31,21 +31,6 @@ export function registerFleetMetrics(registry: Registry, source: FleetMetricsSou
       }
     },
   });
-  const perServer = (name: string, help: string, read: (server: BackendPool['servers'][number]) => number): void => {
-    new Gauge({
-      name,
-      help,
-      labelNames: ['pool', 'server'] as const,
-      registers: [registry],
-      aggregator: 'sum',
-      collect() {
-        this.reset();
-        for (const pool of source.pools.values()) for (const server of pool.servers) this.set({ pool: pool.name, server: server.name }, read(server));
-      },
-    });
-  };
-  perServer('sshproxy_server_handshake_limit', 'Handshake slots allowed on this server at once: maxStartups, or what `auto` learnt.', (server) => server.maxStartups);
-  perServer('sshproxy_server_maintenance', "1 while an operator has the server in maintenance (admin API 'maint'), else 0.", (server) => (server.admin === 'maint' ? 1 : 0));
   const capacityChanges = new Counter({
     name: 'sshproxy_server_capacity_changes_total',
     help: 'Moves of a learnt handshake limit (maxStartups: auto): raised, probed, lowered, adopted (from another replica).',

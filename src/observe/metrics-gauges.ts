@@ -60,7 +60,9 @@ export function registerStateGauges(registry: Registry, proxy: MetricsSource): v
     (s, pool) => (pool.isHeldOut(s) ? 1 : 0),
     'max',
   );
-  perServer('sshproxy_server_draining', '1 while the server takes no new sessions (removed by a reload, draining), else 0.', (s) => (s.state === 'DRAINING' ? 1 : 0), 'max');
+  perServer('sshproxy_server_draining', '1 while the server takes no new sessions (removed by a reload or a lookup, or drained by an operator), else 0.', (s) => (s.state === 'DRAINING' ? 1 : 0), 'max');
+  perServer('sshproxy_server_maintenance', "1 while an operator has the server in maintenance (admin API 'maint'), else 0.", (s) => (s.admin === 'maint' ? 1 : 0), 'max');
+  perServer('sshproxy_server_handshake_limit', 'Handshake slots allowed on this server at once: maxStartups, or what `auto` learnt.', (s) => s.maxStartups);
   new Gauge({
     name: 'sshproxy_prefetch_ready',
     help: 'Prefetched connections ready on this server now (banner verified, waiting for a client).',
