@@ -53,12 +53,13 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
   store?.start();
   // DNS sets are looked up here once; every change goes to every worker before any verdict about it.
   const sets = new Map<string, ServerSetMessage>();
+  const setKey = (pool: string, entry: string): string => `${pool}\u0000${entry}`;
   const broadcast = (message: ServerSetMessage | ServerHealthMessage): void => {
     for (const worker of Object.values(cluster.workers ?? {})) if (worker?.isConnected()) worker.send(message);
   };
   const discovery = new Discovery(events, config.dns, (pool, entry, members) => {
     const message: ServerSetMessage = { kind: 'ssh-banner-proxy:server-set', pool, entry, members };
-    sets.set(`${pool}\u0000${entry}`, message);
+    sets.set(setKey(pool, entry), message);
     broadcast(message);
   });
   await discovery.sync(pools.values(), config.dns);
@@ -136,7 +137,9 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     current: () => current,
     applied: (next) => {
       current = next;
-      for (const key of sets.keys()) if (!pools.get(key.split('\u0000')[0] ?? '')?.setEntries.some((entry) => key.endsWith(`\u0000${entry.name}`))) sets.delete(key);
+      // Sets of entries the new config no longer has are not sent to new workers.
+      const entries = new Set([...pools.values()].flatMap((pool) => pool.setEntries.map((entry) => setKey(pool.name, entry.name))));
+      for (const key of sets.keys()) if (!entries.has(key)) sets.delete(key);
       void discovery.sync(pools.values(), next.dns).then(startChecks);
     },
     sendVerdicts,
