@@ -315,7 +315,8 @@ export class Session {
     const request = { clientKey: this.clientAddress, exclude, identified: this.buffer.identification !== undefined };
     const now = pool.tryAcquire(request);
     if (now === undefined) {
-      this.transition({ phase: 'queued', acquire: pool.enqueue(request, this.acquired) });
+      // A closure only for a request that waits: the usual grant needs none.
+      this.transition({ phase: 'queued', acquire: pool.enqueue(request, (result) => this.acquired(result)) });
       return;
     }
     this.transition({ phase: 'queued', acquire: undefined });
@@ -323,7 +324,7 @@ export class Session {
   }
 
   /** The pool's answer: a lease to connect with, or why there is none. (Leaving `queued` cancels a queue place.) */
-  private readonly acquired = (result: AcquireResult): void => {
+  private acquired(result: AcquireResult): void {
     if (this.state.phase !== 'queued') return;
     if (!result.ok) {
       const code = result.code === 'NO_BACKEND' && this.attempts.length > 0 ? 'BACKENDS_EXHAUSTED' : result.code;
@@ -331,7 +332,7 @@ export class Session {
       return;
     }
     this.connect(result.lease);
-  };
+  }
 
   private connect(lease: Lease): void {
     if (lease.prefetched) {
