@@ -16,13 +16,11 @@ const skip = dnsmasqSkip() || (sshdAvailable() ? false : 'OpenSSH server is not 
 
 /** One session through the proxy that stops at the banner; resolves with the server its log line names. */
 async function oneSession(proxy: TestProxy, name: string): Promise<string> {
-  const before = proxy.sessions().length;
   const client = await identifiedClient(proxy.port, name);
   const line = await client.firstLine;
   client.socket.destroy();
   assert.match(line, /^SSH-2\.0-OpenSSH/, `${name} got an sshd banner`);
   const session = await proxy.waitForLog((entry) => entry.event === 'session' && String(entry.clientIdent).includes(name), 10_000);
-  assert.ok(proxy.sessions().length > before);
   return String(session.server);
 }
 
@@ -83,7 +81,6 @@ describe('DNS discovery: an A-record set in dnsmasq, one sshd per address', { sk
     const servers: string[] = [];
     for (let index = 0; index < 6; index += 1) servers.push(await oneSession(proxy, `joined-${index}`));
     assert.deepEqual(countBy(servers), { 'fleet/127.0.0.1': 2, 'fleet/127.0.0.2': 2, 'fleet/127.0.0.3': 2 });
-    assert.ok(toTrafficMs < 5000, `from the DNS change to UP in ${Math.round(toTrafficMs)}ms`);
     t.diagnostic(`from the record added in dnsmasq to the server UP and taking sessions: ${Math.round(toTrafficMs)} ms (TTL 1 s, refresh.min 200 ms, check interval 300 ms, rise 1)`);
   });
 

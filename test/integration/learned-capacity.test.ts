@@ -45,6 +45,16 @@ async function burst(proxy: TestProxy, options: Omit<ParamikoBurstOptions, 'targ
 
 const AUTO = { maxStartups: 'auto', learn: { start: 2, ceiling: 32, probeInterval: '10m' } };
 
+/** A proxy with `maxStartups: auto` in front of one backend, retrying generously: what is tested is the learning. */
+function autoProxy(name: string, backend: { readonly host: string; readonly port: number }, config?: Record<string, unknown>, learn?: Record<string, unknown>): Promise<TestProxy> {
+  return startProxy({
+    servers: [{ name, host: backend.host, port: backend.port }],
+    pool: { verify: 'kexinit', handshake: { ...AUTO, ...(learn ? { learn } : {}) }, retry: { maxAttempts: 12 }, queue: { timeout: '60s' } },
+    ...(config ? { config } : {}),
+    logLevel: 'info',
+  });
+}
+
 describe('maxStartups: auto against sshd at MaxStartups 4:50:8', { skip: sshdAvailable() ? false : 'OpenSSH server is not installed' }, () => {
   let sshd: SshdHandle | undefined;
   let proxy: TestProxy | undefined;
@@ -55,11 +65,7 @@ describe('maxStartups: auto against sshd at MaxStartups 4:50:8', { skip: sshdAva
 
   it('learns 4 at most; a second burst of 40 is neither failed nor retried', async (t) => {
     sshd = await startSshd({ maxStartups: '4:50:8', extraConfig: ['Subsystem sftp internal-sftp'] });
-    proxy = await startProxy({
-      servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }],
-      pool: { verify: 'kexinit', handshake: AUTO, retry: { maxAttempts: 12 }, queue: { timeout: '60s' } },
-      logLevel: 'info',
-    });
+    proxy = await autoProxy('sshd', sshd);
     const login = { user: sshd.user, identityFile: sshd.identityFile, command: 'true', subsystem: 'sftp' as const };
     const converged = convergence(proxy);
     const first = await burst(proxy, login, 40);
@@ -86,11 +92,7 @@ describe('maxStartups: auto against Dropbear at its defaults', { skip: dropbearS
 
   it('learns at most its 5 per source; a second burst of 40 is neither failed nor retried', async (t) => {
     dropbear = await startDropbear();
-    proxy = await startProxy({
-      servers: [{ name: 'dropbear', host: dropbear.host, port: dropbear.port }],
-      pool: { verify: 'kexinit', handshake: AUTO, retry: { maxAttempts: 12 }, queue: { timeout: '60s' } },
-      logLevel: 'info',
-    });
+    proxy = await autoProxy('dropbear', dropbear);
     const login = { user: PASSWORD_USER.user, password: PASSWORD_USER.password, command: 'true' };
     const converged = convergence(proxy);
     const first = await burst(proxy, login, 40);
@@ -114,11 +116,7 @@ describe('maxStartups: auto follows a limit raised at run time', { skip: sshdAva
 
   it('learns 2 under MaxStartups 2, then climbs past it by probing once sshd allows 8', async () => {
     sshd = await startSshd({ maxStartups: '2', extraConfig: ['Subsystem sftp internal-sftp'] });
-    proxy = await startProxy({
-      servers: [{ name: 'sshd', host: sshd.host, port: sshd.port }],
-      pool: { verify: 'kexinit', handshake: AUTO, retry: { maxAttempts: 12 }, queue: { timeout: '60s' } },
-      logLevel: 'info',
-    });
+    proxy = await autoProxy('sshd', sshd);
     const login = { user: sshd.user, identityFile: sshd.identityFile, command: 'true', subsystem: 'sftp' as const };
     await burst(proxy, login, 20);
     const server = proxy.runtime.server.pools.get('main')?.servers[0];
@@ -151,12 +149,7 @@ describe('maxStartups: auto shared through the store', { skip: sshdAvailable() &
     sshd = await startSshd({ maxStartups: '2', extraConfig: ['Subsystem sftp internal-sftp'] });
     store = await startRedis();
     const replica = async (replicaId: string): Promise<TestProxy> => {
-      const proxy = await startProxy({
-        servers: [{ name: 'sshd', host: sshd?.host ?? '', port: sshd?.port ?? 0 }],
-        pool: { verify: 'kexinit', handshake: { ...AUTO, learn: { start: 6, ceiling: 32, probeInterval: '10m' } }, retry: { maxAttempts: 12 }, queue: { timeout: '60s' } },
-        config: { cluster: { store: store?.url ?? '', prefix: 'learn:', leaseTtl: '2s', replicaId } },
-        logLevel: 'info',
-      });
+      const proxy = await autoProxy('sshd', { host: sshd?.host ?? '', port: sshd?.port ?? 0 }, { cluster: { store: store?.url ?? '', prefix: 'learn:', leaseTtl: '2s', replicaId } }, { start: 6, ceiling: 32, probeInterval: '10m' });
       proxies.push(proxy);
       await proxy.waitForLog((line) => line.event === 'store-state' && line.to === 'up', 10_000);
       return proxy;
