@@ -73,19 +73,24 @@ export class DnsLookups {
   private async srv(name: string): Promise<LookupAnswer> {
     const records = await this.resolver.resolveSrv(name);
     if (records.length === 0) return { kind: 'nx', code: 'ENODATA', message: `${name} has no SRV records` };
+    // Every target at once: a headless Service's dozens of pods must not cost dozens of round trips in a row.
+    const resolved = await Promise.all(
+      records.map(async (record) => {
+        try {
+          return { record, addresses: await this.addresses(record.name) };
+        } catch (error) {
+          // A target without addresses (a pod not yet in DNS) is left out; a failure fails the lookup.
+          if (NX_CODES.has((error as NodeJS.ErrnoException).code ?? '')) return undefined;
+          throw error;
+        }
+      }),
+    );
     const found: { target: string; port: number; addresses: string[] }[] = [];
     let ttlMs: number | undefined;
-    for (const record of records) {
-      let addresses: Addresses;
-      try {
-        addresses = await this.addresses(record.name);
-      } catch (error) {
-        // A target without addresses (a pod not yet in DNS) is left out; a failure fails the lookup.
-        if (NX_CODES.has((error as NodeJS.ErrnoException).code ?? '')) continue;
-        throw error;
-      }
-      found.push({ target: record.name.replace(/\.$/, ''), port: record.port, addresses: addresses.addresses });
-      if (addresses.ttlMs !== undefined) ttlMs = Math.min(ttlMs ?? Infinity, addresses.ttlMs);
+    for (const entry of resolved) {
+      if (entry === undefined) continue;
+      found.push({ target: entry.record.name.replace(/\.$/, ''), port: entry.record.port, addresses: entry.addresses.addresses });
+      if (entry.addresses.ttlMs !== undefined) ttlMs = Math.min(ttlMs ?? Infinity, entry.addresses.ttlMs);
     }
     const members = srvMembers(found);
     if (members.length === 0) return { kind: 'nx', code: 'ENODATA', message: `no target of ${name} has ${this.familyWords()}` };
