@@ -12,6 +12,7 @@ import { logEvents } from '../observe/log.js';
 import { ProxyMetrics } from '../observe/metrics.js';
 import { isWorkerAttachedMessage, type ServerHealthMessage, type ServerSetMessage, type StateSentMessage } from './messages.js';
 import { Discovery } from '../discovery/discovery.js';
+import { forkWorker } from './fork-worker.js';
 import { ClusterAdminView } from './primary-admin.js';
 import { ClusterReloader } from './primary-reload.js';
 import { RestartPolicy } from './restart-policy.js';
@@ -120,7 +121,7 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
     for (const pool of pools.values()) for (const message of healthOf(pool)) send(worker, message);
   };
   const fork = (): void => {
-    const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(current), [WORKER_COUNT_ENV]: String(count) });
+    const worker = forkWorker({ [WORKER_CONFIG_ENV]: JSON.stringify(current), [WORKER_COUNT_ENV]: String(count) }, logger);
     startedAt.set(worker, Date.now());
     // A new worker learns the current sets and verdicts once it listens for them, before it takes connections.
     worker.on('message', (message: unknown) => {
