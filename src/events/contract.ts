@@ -7,24 +7,9 @@ import type { AttemptFailureCode, ReasonCode } from '../errors.js';
 
 export type ServerState = 'UP' | 'DOWN' | 'DRAINING' | 'MAINT';
 
-/**
- * How a session's handshake slot was released, for the summary and a metric, so an
- * operator can see whether the end-of-handshake rule works for their clients:
- * `auth` (USERAUTH_SUCCESS seen, or the authFlights-th reply), `newkeys`, `grace` (the grace period after NEWKEYS ran
- * out first), `maxHold` (no NEWKEYS seen in time), `unreadable` (not cleartext SSH framing:
- * released after the grace period), `splice` (endsAt: splice), `client-gone` / `server-gone`
- * (the session ended before the handshake did).
- */
-export type SlotRelease = 'auth' | 'newkeys' | 'grace' | 'maxHold' | 'unreadable' | 'splice' | 'client-gone' | 'server-gone';
-
-/**
- * How a session's authentication ended, as sshd's PerSourcePenalties would charge it:
- * `ok` (USERAUTH_SUCCESS seen), `authfail` (the server answered authentication requests,
- * none succeeded), `noauth` (left before trying), `grace-exceeded` (no success within
- * maxHold), `unknown` (not readable as SSH, or algorithms whose sizes are not known here:
- * never charged).
- */
-export type AuthOutcome = 'ok' | 'authfail' | 'noauth' | 'grace-exceeded' | 'unknown';
+// How a handshake slot was released and how authentication ended: the judge's verdicts, defined beside it.
+import type { AuthOutcome, SlotRelease } from '../protocol/handshake-judge.js';
+export type { AuthOutcome, SlotRelease };
 
 /** What a source is charged for; the names are sshd's (`grace-exceeded` for LoginGraceTime). */
 export type PenaltyKind = 'authfail' | 'noauth' | 'grace-exceeded';

@@ -2,7 +2,7 @@ import type { ReasonCode } from '../errors.js';
 import type { PenaltyKind } from '../events/contract.js';
 import type { PenaltiesConfig, PenaltySettings } from '../config/schema.js';
 import { sourceKey } from '../net/source-key.js';
-import type { AuthOutcome } from './handshake-tracker.js';
+import type { AuthOutcome } from '../events/contract.js';
 import { Acl } from './acl.js';
 
 export type { PenaltyKind } from '../events/contract.js';

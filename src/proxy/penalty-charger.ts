@@ -1,4 +1,4 @@
-import type { AuthOutcome } from './handshake-tracker.js';
+import type { AuthOutcome } from '../events/contract.js';
 import type { PenaltyActivation, SourcePenalties } from './penalties.js';
 
 /** How a finished session is charged to its source: here alone, or in the shared store. */

@@ -1,4 +1,4 @@
-import type { AuthOutcome } from '../proxy/handshake-tracker.js';
+import type { AuthOutcome } from '../events/contract.js';
 import type { PenaltyCharger } from '../proxy/penalty-charger.js';
 import type { PenaltyActivation, PenaltyKind, SourcePenalties } from '../proxy/penalties.js';
 import { PENALTY_CHARGE, PENALTY_LOAD } from './scripts.js';
