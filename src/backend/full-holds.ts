@@ -44,10 +44,10 @@ export class FullHolds {
     this.streaks.set(server, streak);
     const holdMs = Math.min(settings.backoff * 2 ** Math.min(streak - 1, 16), settings.maxBackoff);
     clearTimeout(this.timers.get(server));
-    server.heldFull = true;
+    server.setHeldFull(true);
     const timer = setTimeout(() => {
       this.timers.delete(server);
-      server.heldFull = false;
+      server.setHeldFull(false);
       this.onReleased();
     }, holdMs);
     timer.unref();
@@ -70,7 +70,7 @@ export class FullHolds {
   clear(): void {
     for (const [server, timer] of this.timers) {
       clearTimeout(timer);
-      server.heldFull = false;
+      server.setHeldFull(false);
     }
     this.timers.clear();
     this.streaks.clear();

@@ -179,12 +179,9 @@ export class HealthChecker {
   }
 
   private record(server: BackendServer, outcome: AttemptOutcome): void {
-    const { rise, fall } = this.pool.settings.healthCheck;
+    const thresholds = this.pool.settings.healthCheck;
     const at = Date.now();
     if (outcome.ok) {
-      server.lastCheck = { ok: true, at };
-      server.lastBannerMs = outcome.bannerMs;
-      server.lastIdentification = outcome.identification.line;
       this.events.emit('health-check', {
         pool: this.pool.name,
         server: server.name,
@@ -192,13 +189,11 @@ export class HealthChecker {
         bannerMs: outcome.bannerMs,
         identification: outcome.identification.line,
       });
-      server.checkFailures = 0;
-      server.checkSuccesses += 1;
+      const verdict = server.recordCheck({ ok: true, at, bannerMs: outcome.bannerMs, identification: outcome.identification.line }, thresholds);
       this.pool.reportCheck(server, undefined);
-      if (server.health === 'DOWN' && server.checkSuccesses >= rise) this.pool.setHealth(server, 'UP', 'check:ok');
+      if (verdict === 'UP') this.pool.setHealth(server, 'UP', 'check:ok');
       return;
     }
-    server.lastCheck = { ok: false, code: outcome.code, message: outcome.message, at };
     this.events.emit('health-check', {
       pool: this.pool.name,
       server: server.name,
@@ -207,12 +202,12 @@ export class HealthChecker {
       message: outcome.message,
     });
     // Out of descriptors or ports here: the check says nothing about the server.
-    if (outcome.code === 'LOCAL_RESOURCE') return;
+    const counted = outcome.code !== 'LOCAL_RESOURCE';
+    const verdict = server.recordCheck({ ok: false, at, code: outcome.code, message: outcome.message }, thresholds, counted);
+    if (!counted) return;
     // A throttle holds the server briefly (src/backend/full-holds.ts) and still counts here:
     // `fall` checks in a row, `interval` apart, refused is a server refusing for that long.
     this.pool.reportCheck(server, outcome.code, outcome.localAddress);
-    server.checkSuccesses = 0;
-    server.checkFailures += 1;
-    if (server.health === 'UP' && server.checkFailures >= fall) this.pool.setHealth(server, 'DOWN', `check:${outcome.code}`);
+    if (verdict === 'DOWN') this.pool.setHealth(server, 'DOWN', `check:${outcome.code}`);
   }
 }

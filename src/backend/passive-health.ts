@@ -12,12 +12,7 @@ export function recordAttemptOutcome(server: BackendServer, failure: AttemptFail
   // The proxy ran out of descriptors or ports, or this one client's algorithms do not suit the
   // server: nothing was learnt about the server's health (nor a success: the count stays).
   if (failure === 'LOCAL_RESOURCE' || failure === 'NO_COMMON_ALGORITHMS' || failure === 'SOURCE_UNUSABLE' || failure === 'SOURCE_REFUSED') return false;
-  if (failure === undefined) {
-    server.consecutiveFailures = 0;
-    return false;
-  }
-  server.consecutiveFailures += 1;
-  return threshold > 0 && server.consecutiveFailures >= threshold && server.health === 'UP';
+  return server.recordAttempt(failure !== undefined, threshold);
 }
 
 /**

@@ -42,10 +42,7 @@ export function reconcileServers(current: readonly BackendServer[], retired: Rea
     kept.add(existing);
     const before = existing.maxStartups;
     if (existing.weight !== spec.weight || existing.backup !== spec.backup || existing.sendProxy !== spec.sendProxy) changes.changed.push(spec.name);
-    existing.sendProxy = spec.sendProxy;
-    existing.weight = spec.weight;
-    existing.backup = spec.backup;
-    existing.configureCapacity(spec);
+    existing.reconfigure(spec);
     if (existing.maxStartups !== before && !changes.changed.includes(spec.name)) changes.changed.push(spec.name);
     if (retired.has(existing)) toUndrain.push(existing);
     next.push(existing);

@@ -313,7 +313,7 @@ export class BackendPool {
 
   /** An operator's weight (admin API): 0 takes no new sessions, like drain. */
   setWeight(server: BackendServer, weight: number): void {
-    server.weight = weight;
+    server.setWeight(weight);
     this.sweepPending = true;
     this.serveQueue();
   }

@@ -46,9 +46,8 @@ export class SlotGate {
     const authority = this.authority;
     const capped = authority !== undefined && authority.mode !== 'shared';
     for (const server of servers) {
-      server.clusterFull = false;
-      server.localCap = capped ? localSlotCap(server, authority.localShare) : undefined;
-      if (!authority) server.clusterSlotsInUse = undefined;
+      const localCap = capped ? localSlotCap(server, authority.localShare) : undefined;
+      server.setClusterSlots(authority ? { full: false, localCap } : { full: false, localCap, inUse: undefined });
     }
   }
 
@@ -98,7 +97,7 @@ export class SlotGate {
       // No answer in time: decide as if the store were down, for this slot only.
       if (server.handshakesActive <= localSlotCap(server, this.authority?.localShare ?? 1)) return 'use';
     } else {
-      server.clusterFull = true;
+      server.setClusterSlots({ full: true });
     }
     slot.release();
     return 'wait';
@@ -109,7 +108,7 @@ export class SlotGate {
     let any = false;
     for (const server of servers) {
       if (!server.clusterFull || (address !== undefined && server.address !== address)) continue;
-      server.clusterFull = false;
+      server.setClusterSlots({ full: false });
       any = true;
     }
     return any;

@@ -44,9 +44,10 @@ describe('RoundRobinBalancer (smooth weighted)', () => {
 describe('LeastConnBalancer', () => {
   it('picks the server with the fewest active sessions per weight', () => {
     const [a, b, c] = serversOf([{ name: 'a' }, { name: 'b', weight: 2 }, { name: 'c' }]) as [BackendServer, BackendServer, BackendServer];
-    a.activeSessions = 3;
-    b.activeSessions = 4; // 2 per weight unit
-    c.activeSessions = 5;
+    const sessions = (server: BackendServer, count: number): void => void Array.from({ length: count }, () => server.takeSession());
+    sessions(a, 3);
+    sessions(b, 4); // 2 per weight unit
+    sessions(c, 5);
     assert.equal(new LeastConnBalancer().pick([a, b, c])?.name, 'b');
   });
 

@@ -70,7 +70,8 @@ describe('OwnPenaltyWatch: a backend that penalises the proxy is held out, not h
 
   it('refusals while the proxy holds half its slots there or more may be its own MaxStartups excess: no episode', (t) => {
     const { server, watch } = setup(t, 4);
-    server.handshakesActive = 2;
+    server.takeSlot(() => {});
+    server.takeSlot(() => {});
     for (let refusal = 0; refusal < 10; refusal += 1) {
       watch.failed(server, 'THROTTLED', undefined);
       t.mock.timers.tick(500);
