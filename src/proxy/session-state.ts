@@ -92,6 +92,15 @@ export class PhaseClock {
     return (this.entered & (1 << PHASE_INDEX[phase])) === 0 ? undefined : this.times[STINT_INDEX[phase]];
   }
 
+  /** Milliseconds from the accept until the splice (or until now, before it): every phase before `spliced`. */
+  get setupMs(): number {
+    let total = 0;
+    SESSION_PHASES.forEach((phase, index) => {
+      if (phase !== 'spliced' && phase !== 'closed') total += this.times[index] ?? 0;
+    });
+    return total;
+  }
+
   /** Milliseconds in each phase entered (closed excluded). */
   get timings(): PhaseTimings {
     const timings: PhaseTimings = {};

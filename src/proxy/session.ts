@@ -140,10 +140,8 @@ export class Session {
   /** Servers that throttled, reset or closed before the banner: may be retried after a backoff. */
   private transientlyFailed: Set<BackendServer> | undefined;
   private backoffRounds = 0;
-  private backend: Socket | undefined;
   /** This session in the live index, while spliced. */
   private live: LiveSession | undefined;
-  private setupMs: number | undefined;
   private serverIdentification: string | undefined;
   /** The client's identification when it came after the splice (it waited for the banner). */
   private lateClientIdentification: string | undefined;
@@ -188,8 +186,9 @@ export class Session {
    * counted per chunk); undefined before the splice. Metrics read it at scrape time.
    */
   get bytesSoFar(): { readonly clientToServer: number; readonly serverToClient: number } | undefined {
-    if (!this.backend) return undefined;
-    return { clientToServer: this.backend.bytesWritten, serverToClient: this.client.bytesWritten };
+    const state = this.state;
+    if (state.phase !== 'spliced') return undefined;
+    return { clientToServer: state.splice.backend.bytesWritten, serverToClient: this.client.bytesWritten };
   }
 
   /** Admission passed: buffer the client and queue for a backend. `initialBytes`: client bytes read with a PROXY header. */
@@ -514,13 +513,11 @@ export class Session {
     // The server's usual line, as one string shared by its sessions rather than a copy each.
     const identification = success.identification.line;
     this.serverIdentification = identification === lease.server.lastIdentification ? lease.server.lastIdentification : identification;
-    this.setupMs = this.now() - this.acceptedAt;
-    this.backend = backend;
     for (const chunk of withoutPrefix(clientChunks, success.sentBytes)) backend.write(chunk);
     splice.start();
     success.releaseErrorGuard();
     tracker.start(this.client, backend, success.received.subarray(success.identEndOffset), clientChunks, this.buffer.identification !== undefined);
-    this.context.events.emit('session-spliced', { listener: this.context.listener, pool: this.context.pool.name, server: lease.server.name, setupMs: this.setupMs });
+    this.context.events.emit('session-spliced', { listener: this.context.listener, pool: this.context.pool.name, server: lease.server.name, setupMs: this.clock.setupMs });
   }
 
   /** Findable by the backend connection's own end (sshd's `from A port P`) while spliced. */
@@ -671,7 +668,7 @@ export class Session {
       queueWaitMs: timings.queued ?? 0,
       clientBufferPeakBytes: this.buffer.peakBytes,
       bannerMs: spliced ? lastAttempt?.bannerMs : undefined,
-      setupMs: this.setupMs,
+      setupMs: spliced ? this.clock.setupMs : undefined,
       bytesClientToServer,
       bytesServerToClient,
       durationMs: this.now() - this.acceptedAt,
