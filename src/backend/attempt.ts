@@ -3,7 +3,8 @@ import { attemptCodeForSocketError, type AttemptFailureCode } from '../errors.js
 import { formatHostPort, normaliseAddress } from '../net/address.js';
 import { familyOf, TransparentSocketError, type TransparentSockets } from '../net/transparent-socket.js';
 import { IdentParser, type IdentLimits, type SshIdentification } from '../protocol/ssh-ident.js';
-import { markReusedReads, readInto, reusedReadOptions, stopReadingInto } from '../net/reused-reads.js';
+import { markReusedReads, reusedReadOptions } from '../net/reused-reads.js';
+import { readUntilVerdict, type ReadingRules, type SocketReading } from '../net/socket-reading.js';
 
 export interface AttemptOptions {
   readonly host: string;
@@ -95,26 +96,26 @@ export interface AttemptHandle {
 }
 
 /**
- * Connects to a backend and waits for a valid SSH identification.
+ * Connects to a backend and waits for a valid SSH identification: the connect phase
+ * (its own timer and error listener), then the banner read, fed to an IdentParser through
+ * the one socket-reading driver (src/net/socket-reading.ts).
  * The callback fires exactly once unless cancelled. All timers are cleared on every exit.
  */
 export function attemptBackend(options: AttemptOptions, callback: (outcome: AttemptOutcome) => void): AttemptHandle {
   const startedAt = performance.now();
+  const opened = openConnection(options);
+  if (!(opened instanceof Socket)) return failSoon(opened, options, callback);
+  const socket = opened;
+  if (options.reuseReads === true) markReusedReads(socket);
   const parser = new IdentParser(options.identLimits);
   const chunks: Buffer[] = [];
   let receivedBytes = 0;
   let connectedAt: number | undefined;
-  let finished = false;
-
-  const reuseReads = options.reuseReads === true;
-  const opened = openConnection(options);
-  if (!(opened instanceof Socket)) return failSoon(opened, options, callback);
-  const socket = opened;
-  if (reuseReads) markReusedReads(socket);
-  let timer: NodeJS.Timeout | undefined = setTimeout(onConnectTimeout, options.connectTimeoutMs);
-  /** `sendOnConnect` waits for a silence (sendAfterSilenceMs) and has not gone out yet. */
-  let sendPending = false;
   let sentBytes = 0;
+  /** `sendOnConnect` held back until a silence (sendAfterSilenceMs), not sent yet. */
+  let silence: NodeJS.Timeout | undefined;
+  let reading: SocketReading<AttemptOutcome> | undefined;
+  let finished = false;
 
   const received = (): Buffer => (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, receivedBytes));
 
@@ -125,41 +126,37 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
     sentBytes = bytes.length;
   }
 
-  /** The silence is over: speak, then wait out the rest of the banner timeout on the same timer. */
-  function onSilence(): void {
-    sendPending = false;
-    send();
-    timer = setTimeout(onBannerTimeout, Math.max(0, options.bannerTimeoutMs - (options.sendAfterSilenceMs ?? 0)));
-  }
-
   function finish(outcome: AttemptOutcome | undefined): void {
     if (finished) return;
     finished = true;
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    if (sendPending) {
-      sendPending = false;
-      // Identified before our line went out: a client must still send it.
-      if (outcome?.ok === true && options.sendOnSuccess !== false) send();
-    }
+    clearTimeout(connectTimer);
     socket.off('connect', onConnect);
-    stopReadingInto(socket, onData);
-    socket.off('end', onEnd);
-    socket.off('close', onClose);
-    socket.off('error', onError);
-    if (outcome?.ok) {
+    socket.off('error', onConnectError);
+    socket.off('close', onConnectClose);
+    reading?.cancel();
+    let result = outcome;
+    if (silence !== undefined) {
+      clearTimeout(silence);
+      silence = undefined;
+      // Identified before our line went out: a client must still send it.
+      if (result?.ok === true && options.sendOnSuccess !== false) {
+        send();
+        result = { ...result, sentBytes };
+      }
+    }
+    if (result?.ok) {
       socket.pause();
-      callback(outcome);
+      callback(result);
       return;
     }
     socket.destroy();
-    if (outcome) callback(outcome);
+    if (result) callback(result);
   }
 
-  function fail(code: AttemptFailureCode, message: string, extra: AttemptFailureDetail = {}): void {
+  function failure(code: AttemptFailureCode, message: string, extra: AttemptFailureDetail = {}): AttemptFailure {
     // Read on failure only (getsockname and getpeername calls): what sshd saw, while the handle is open.
     const endpoints = connectedAt === undefined ? {} : connectionEndpoints(socket);
-    finish({
+    return {
       ok: false,
       code,
       message: `${formatHostPort(options)}: ${message}`,
@@ -169,96 +166,88 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
       preLines: parser.linesBeforeIdent,
       ...endpoints,
       ...extra,
-    });
+    };
   }
 
-  function onConnectTimeout(): void {
-    fail('CONNECT_TIMEOUT', `no TCP connection within ${options.connectTimeoutMs}ms`);
-  }
-
-  function onBannerTimeout(): void {
-    const what = receivedBytes === 0 ? 'nothing received' : `${receivedBytes} bytes received but no complete identification line`;
-    fail('BANNER_TIMEOUT', `no SSH identification within ${options.bannerTimeoutMs}ms (${what})`);
-  }
-
-  function onConnect(): void {
-    connectedAt = performance.now();
-    if (timer) clearTimeout(timer);
-    if (options.preamble !== undefined) socket.write(options.preamble);
-    const { sendOnConnect, sendAfterSilenceMs } = options;
-    // One timer: the silence first (when asked for and shorter), then the rest of the banner timeout.
-    if (sendOnConnect && sendAfterSilenceMs !== undefined && sendAfterSilenceMs > 0 && sendAfterSilenceMs < options.bannerTimeoutMs) {
-      sendPending = true;
-      timer = setTimeout(onSilence, sendAfterSilenceMs);
-    } else {
-      timer = setTimeout(onBannerTimeout, options.bannerTimeoutMs);
-      if (sendOnConnect) send();
-    }
-    options.onConnected?.();
-  }
-
-  function onData(chunk: Buffer): void {
+  function identified(chunk: Buffer): AttemptOutcome | undefined {
     chunks.push(chunk);
     receivedBytes += chunk.length;
     const result = parser.push(chunk);
-    if (result.state === 'incomplete') return;
-    if (result.state === 'rejected') {
-      fail(result.code, result.message, rejectionDetail(result));
-      return;
-    }
+    if (result.state === 'incomplete') return undefined;
+    if (result.state === 'rejected') return failure(result.code, result.message, rejectionDetail(result));
     const now = performance.now();
-    const connectMs = (connectedAt ?? now) - startedAt;
-    finish({
+    const connected = connectedAt ?? now;
+    return {
       ok: true,
       socket,
       received: received(),
       identEndOffset: result.identEndOffset,
       identification: result.identification,
       preLines: result.preLines,
-      connectMs,
-      bannerMs: now - (connectedAt ?? now),
+      connectMs: connected - startedAt,
+      bannerMs: now - connected,
       releaseErrorGuard: () => socket.off('error', ignoreError),
       sentBytes,
-    });
+    };
   }
 
-  function endedBeforeIdent(reset: boolean, errno?: string): void {
+  function endedBeforeIdent(reset: boolean, errno?: string): AttemptFailure {
     const verdict = parser.end();
-    if (verdict.state === 'rejected') {
-      fail(verdict.code, verdict.message, rejectionDetail(verdict));
-      return;
-    }
+    if (verdict.state === 'rejected') return failure(verdict.code, verdict.message, rejectionDetail(verdict));
     const seen = receivedBytes === 0 ? 'before sending anything' : `after ${receivedBytes} bytes without an identification`;
     const extra: AttemptFailureDetail = errno === undefined ? {} : { errno };
-    if (reset) fail('BACKEND_RESET', `connection reset ${seen}`, extra);
-    else fail('BACKEND_CLOSED', `connection closed ${seen}`, extra);
+    return reset ? failure('BACKEND_RESET', `connection reset ${seen}`, extra) : failure('BACKEND_CLOSED', `connection closed ${seen}`, extra);
   }
 
-  function onEnd(): void {
-    endedBeforeIdent(false);
+  const bannerRules: ReadingRules<AttemptOutcome> = {
+    data: identified,
+    end: () => endedBeforeIdent(false),
+    close: () => endedBeforeIdent(true),
+    error: (error) => endedBeforeIdent(attemptCodeForSocketError(error, true) === 'BACKEND_RESET', error.code),
+    timeout: () => {
+      const what = receivedBytes === 0 ? 'nothing received' : `${receivedBytes} bytes received but no complete identification line`;
+      return failure('BANNER_TIMEOUT', `no SSH identification within ${options.bannerTimeoutMs}ms (${what})`);
+    },
+  };
+
+  function onConnect(): void {
+    connectedAt = performance.now();
+    clearTimeout(connectTimer);
+    socket.off('error', onConnectError);
+    socket.off('close', onConnectClose);
+    if (options.preamble !== undefined) socket.write(options.preamble);
+    const { sendOnConnect, sendAfterSilenceMs } = options;
+    if (sendOnConnect && sendAfterSilenceMs !== undefined && sendAfterSilenceMs > 0 && sendAfterSilenceMs < options.bannerTimeoutMs) {
+      silence = setTimeout(() => {
+        silence = undefined;
+        send();
+      }, sendAfterSilenceMs);
+    } else if (sendOnConnect) {
+      send();
+    }
+    // A view in a reused buffer is overwritten by the next read: a few small chunks are kept as copies.
+    reading = readUntilVerdict(socket, options.bannerTimeoutMs, bannerRules, finish);
+    options.onConnected?.();
   }
 
-  function onClose(): void {
-    endedBeforeIdent(true);
-  }
-
-  function onError(error: NodeJS.ErrnoException): void {
-    const connected = connectedAt !== undefined;
-    const code = attemptCodeForSocketError(error, connected);
-    if (connected || code === 'BACKEND_RESET') {
-      endedBeforeIdent(code === 'BACKEND_RESET', error.code);
+  function onConnectError(error: NodeJS.ErrnoException): void {
+    const code = attemptCodeForSocketError(error, false);
+    if (code === 'BACKEND_RESET') {
+      finish(endedBeforeIdent(true, error.code));
       return;
     }
     const extra: AttemptFailureDetail = error.code === undefined ? {} : { errno: error.code };
-    fail(code, `${error.code === 'ECONNREFUSED' ? 'connection refused' : error.message}`, extra);
+    finish(failure(code, error.code === 'ECONNREFUSED' ? 'connection refused' : error.message, extra));
   }
 
+  function onConnectClose(): void {
+    finish(endedBeforeIdent(true));
+  }
+
+  const connectTimer = setTimeout(() => finish(failure('CONNECT_TIMEOUT', `no TCP connection within ${options.connectTimeoutMs}ms`)), options.connectTimeoutMs);
   socket.on('connect', onConnect);
-  // A view in a reused buffer is overwritten by the next read: a few small chunks are kept as copies.
-  readInto(socket, onData);
-  socket.on('end', onEnd);
-  socket.on('close', onClose);
-  socket.on('error', onError);
+  socket.on('error', onConnectError);
+  socket.on('close', onConnectClose);
   socket.on('error', ignoreError);
 
   return {
