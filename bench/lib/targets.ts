@@ -44,8 +44,13 @@ export function buildProxy(): string {
   } catch {
     // Type errors elsewhere do not stop emit; the existence check below is what matters.
   }
-  const cli = path.join(REPO_DIR, 'dist', 'cli.js');
-  if (!existsSync(cli)) throw new Error('dist/cli.js missing after build');
+  return builtCli(REPO_DIR);
+}
+
+/** A checkout's built CLI (another build to compare with: `--alt-build`). */
+export function builtCli(checkout: string): string {
+  const cli = path.join(checkout, 'dist', 'cli.js');
+  if (!existsSync(cli)) throw new Error(`${cli} missing: run npm run build in ${checkout}`);
   return cli;
 }
 
