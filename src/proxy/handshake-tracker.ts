@@ -1,4 +1,6 @@
 import type { Socket } from 'node:net';
+import type { BackendServer } from '../backend/server.js';
+import type { PoolConfig } from '../config/schema.js';
 import { addReadTap, removeReadTap, usesReusedReads } from '../net/reused-reads.js';
 import { HandshakeJudge, type AuthOutcome, type HandshakeJudgeHost, type HandshakeJudgeOptions, type SlotRelease } from '../protocol/handshake-judge.js';
 
@@ -14,9 +16,24 @@ export interface HandshakeOwner {
   clientIdentified(line: string | undefined): void;
 }
 
+type HandshakeSettings = PoolConfig['handshake'];
+
 export interface HandshakeTrackerOptions extends HandshakeJudgeOptions {
   readonly graceMs: number;
   readonly maxHoldMs: number;
+}
+
+/**
+ * A server's tracker options, made once per server and pool settings (a reload makes new
+ * ones) and shared by its sessions: not an object per session.
+ */
+const optionsByServer = new WeakMap<BackendServer, { readonly settings: HandshakeSettings; readonly options: HandshakeTrackerOptions }>();
+export function trackerOptionsFor(settings: HandshakeSettings, server: BackendServer): HandshakeTrackerOptions {
+  const cached = optionsByServer.get(server);
+  if (cached?.settings === settings) return cached.options;
+  const options = { endsAt: settings.endsAt, graceMs: settings.grace, maxHoldMs: settings.maxHold, authFlights: settings.authFlights, successShapes: server.successShapes };
+  optionsByServer.set(server, { settings, options });
+  return options;
 }
 
 /**

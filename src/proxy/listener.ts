@@ -8,6 +8,7 @@ import { Acl } from './acl.js';
 import { readProxyHeader, type ProxyHeaderReading } from './proxy-header-reader.js';
 import type { LiveSessions } from './live-sessions.js';
 import { Session, type ClosedSession, type SessionContext } from './session.js';
+import { spliceOptionsFor } from './splice.js';
 import { bothTickets, type Ticket } from '../ticket.js';
 import type { ConnectionBudget } from './connection-budget.js';
 
@@ -314,6 +315,7 @@ function sessionContextFor(config: ListenerConfig, deps: ListenerDeps): SessionC
     listener: config.name,
     pool: deps.pool,
     timeouts: deps.timeouts,
+    splice: spliceOptionsFor(deps.timeouts),
     clientBufferBytes: deps.limits.clientBufferBytes,
     events: deps.events,
     ...(deps.live === undefined ? {} : { live: deps.live }),

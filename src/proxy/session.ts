@@ -5,7 +5,7 @@ import type { AcquireResult, BackendPool, Lease } from '../backend/pool.js';
 import { fewProxySlotsInUse } from '../backend/own-penalty.js';
 import { isTransientFailure, planNextAttempt } from '../backend/retry-policy.js';
 import type { BackendServer } from '../backend/server.js';
-import type { KeepaliveConfig, PoolConfig, TimeoutsConfig } from '../config/schema.js';
+import type { KeepaliveConfig, TimeoutsConfig } from '../config/schema.js';
 import type { ReasonCode, SessionFailureCode } from '../errors.js';
 import type { AttemptRecord, ProxyEvents } from '../events/bus.js';
 import { transparentSockets } from '../net/transparent-socket.js';
@@ -14,7 +14,7 @@ import type { Ticket } from '../ticket.js';
 import { ClientBuffer } from './client-buffer.js';
 import { SetupDeadline, type DeadlineRule } from './client-deadline.js';
 import type { LiveSession, LiveSessions } from './live-sessions.js';
-import { HandshakeTracker, type AuthOutcome, type HandshakeTrackerOptions } from './handshake-tracker.js';
+import { HandshakeTracker, trackerOptionsFor, type AuthOutcome } from './handshake-tracker.js';
 import { ClientKeepalive } from './keepalive.js';
 import { ABANDON_CHARGED_WITHIN_MS, chargeableOutcome } from './penalties.js';
 import { clientSilence as processSilence, type SilenceWatch } from './client-silence.js';
@@ -27,6 +27,8 @@ export interface SessionContext {
   readonly listener: string;
   readonly pool: BackendPool;
   readonly timeouts: TimeoutsConfig;
+  /** Built once per listener (spliceOptionsFor), shared by its sessions. */
+  readonly splice: SpliceOptions;
   readonly clientBufferBytes: number;
   readonly events: ProxyEvents;
   /** RFC 4253 lines to keep matching clients waiting (listeners[].keepalive). */
@@ -498,8 +500,8 @@ export class Session {
     this.client.off('close', onClientCloseBeforeSplice);
     (this.client as SessionSocket)[kSession] = undefined;
     const clientChunks = this.buffer.stop();
-    const splice = new Splice(this.client, backend, spliceOptions(this.context.timeouts), this);
-    const tracker = new HandshakeTracker(trackerOptions(this.context.pool.settings.handshake, lease.server), this);
+    const splice = new Splice(this.client, backend, this.context.splice, this);
+    const tracker = new HandshakeTracker(trackerOptionsFor(this.context.pool.settings.handshake, lease.server), this);
     const spliced: SessionState & { phase: 'spliced' } = { phase: 'spliced', lease, splice, tracker, watchingSilence: false };
     this.transition(spliced);
     // Some clients wait for the banner before they identify; none may stay silent for good.
@@ -684,29 +686,6 @@ export class Session {
 
 /** Servers whose missing return route was logged (once each). */
 const unroutedServers = new WeakSet<BackendServer>();
-
-type HandshakeSettings = PoolConfig['handshake'];
-
-/** A server's handshake-watch options, shared by its sessions until the pool's settings change (a reload). */
-const trackerOptionsByServer = new WeakMap<BackendServer, { readonly settings: HandshakeSettings; readonly options: HandshakeTrackerOptions }>();
-function trackerOptions(settings: HandshakeSettings, server: BackendServer): HandshakeTrackerOptions {
-  const cached = trackerOptionsByServer.get(server);
-  if (cached?.settings === settings) return cached.options;
-  const options = { endsAt: settings.endsAt, graceMs: settings.grace, maxHoldMs: settings.maxHold, authFlights: settings.authFlights, successShapes: server.successShapes };
-  trackerOptionsByServer.set(server, { settings, options });
-  return options;
-}
-
-/** A listener's splice options, shared by its sessions (one object, not one per session). */
-const spliceOptionsByTimeouts = new WeakMap<TimeoutsConfig, SpliceOptions>();
-function spliceOptions(timeouts: TimeoutsConfig): SpliceOptions {
-  let options = spliceOptionsByTimeouts.get(timeouts);
-  if (options === undefined) {
-    options = { idleTimeoutMs: timeouts.clientIdle, finTimeoutMs: timeouts.fin, writeStallMs: timeouts.writeStall };
-    spliceOptionsByTimeouts.set(timeouts, options);
-  }
-  return options;
-}
 
 /**
  * Without keepalive a vanished client (link down, NAT timeout, a closed laptop) stays

@@ -14,6 +14,11 @@ export interface SpliceOptions {
   readonly writeStallMs?: number;
 }
 
+/** A listener's splice options from its timeouts: built once per listener (and reload), shared by its sessions. */
+export function spliceOptionsFor(timeouts: { readonly clientIdle: number; readonly fin: number; readonly writeStall: number }): SpliceOptions {
+  return { idleTimeoutMs: timeouts.clientIdle, finTimeoutMs: timeouts.fin, writeStallMs: timeouts.writeStall };
+}
+
 export interface SpliceResult {
   readonly reason: SplicedCloseCode;
   readonly bytesClientToServer: number;

@@ -4,6 +4,7 @@ import type { Lease } from '../../src/backend/pool.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { SessionSummary } from '../../src/events/bus.js';
 import { Session } from '../../src/proxy/session.js';
+import { spliceOptionsFor } from '../../src/proxy/splice.js';
 import { canTransition, SESSION_PHASES, type SessionPhase } from '../../src/proxy/session-state.js';
 import { ticket, type Ticket } from '../../src/ticket.js';
 import { FakeBackends } from '../fixtures/backends/fake-backends.js';
@@ -62,7 +63,7 @@ function harness(
   const session = new Session(
     client.asSocket(),
     '192.0.2.7',
-    { listener: 'ssh', pool, timeouts: config.timeouts, clientBufferBytes: 65536, events, attempt: backends.attempt, now: () => clock },
+    { listener: 'ssh', pool, timeouts: config.timeouts, splice: spliceOptionsFor(config.timeouts), clientBufferBytes: 65536, events, attempt: backends.attempt, now: () => clock },
     admission,
     () => order.push('left listener'),
   );
