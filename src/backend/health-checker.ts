@@ -179,7 +179,6 @@ export class HealthChecker {
   }
 
   private record(server: BackendServer, outcome: AttemptOutcome): void {
-    const thresholds = this.pool.settings.healthCheck;
     const at = Date.now();
     if (outcome.ok) {
       this.events.emit('health-check', {
@@ -189,9 +188,7 @@ export class HealthChecker {
         bannerMs: outcome.bannerMs,
         identification: outcome.identification.line,
       });
-      const verdict = server.recordCheck({ ok: true, at, bannerMs: outcome.bannerMs, identification: outcome.identification.line }, thresholds);
-      this.pool.reportCheck(server, undefined);
-      if (verdict === 'UP') this.pool.setHealth(server, 'UP', 'check:ok');
+      this.pool.reportCheck(server, { ok: true, at, bannerMs: outcome.bannerMs, identification: outcome.identification.line });
       return;
     }
     this.events.emit('health-check', {
@@ -201,13 +198,6 @@ export class HealthChecker {
       code: outcome.code,
       message: outcome.message,
     });
-    // Out of descriptors or ports here: the check says nothing about the server.
-    const counted = outcome.code !== 'LOCAL_RESOURCE';
-    const verdict = server.recordCheck({ ok: false, at, code: outcome.code, message: outcome.message }, thresholds, counted);
-    if (!counted) return;
-    // A throttle holds the server briefly (src/backend/full-holds.ts) and still counts here:
-    // `fall` checks in a row, `interval` apart, refused is a server refusing for that long.
-    this.pool.reportCheck(server, outcome.code, outcome.localAddress);
-    if (verdict === 'DOWN') this.pool.setHealth(server, 'DOWN', `check:${outcome.code}`);
+    this.pool.reportCheck(server, { ok: false, at, code: outcome.code, message: outcome.message }, outcome.localAddress);
   }
 }

@@ -8,7 +8,7 @@ import { AcquireQueue, type AcquireResult } from './acquire-queue.js';
 import type { ServerChanges } from './pool-reconfigure.js';
 import { PoolMembers } from './pool-members.js';
 import { ConnectRateLimiter } from './retry-policy.js';
-import type { AdminState, BackendServer, ServerHealth, ServerStateChange } from './server.js';
+import type { AdminState, BackendServer, CheckResult, ServerHealth, ServerStateChange } from './server.js';
 import { isServerSet, type SetMember } from './server-spec.js';
 import { ServerOutcomes } from './server-outcomes.js';
 import { anyServerFree, candidateServers, chooseServer, silentSlots, type LeaseRequest } from './server-choice.js';
@@ -273,9 +273,9 @@ export class BackendPool {
     return this.prefetch?.available(server) ?? 0;
   }
 
-  /** A health check's outcome (undefined = success); true when it was a throttle: full, not down (server-outcomes.ts). */
-  reportCheck(server: BackendServer, failure: AttemptFailureCode | undefined, proxyAddress?: string): boolean {
-    return this.outcomes.check(server, failure, proxyAddress);
+  /** A health check's result: rise/fall, holds, the penalty watch, capacity (server-outcomes.ts). */
+  reportCheck(server: BackendServer, result: CheckResult, proxyAddress?: string): void {
+    this.outcomes.check(server, result, proxyAddress);
   }
 
   /** Another replica learnt `limit` for the server at `address` (shared store). */

@@ -4,7 +4,7 @@ import type { ProxyEvents } from '../events/bus.js';
 import { FullHolds } from './full-holds.js';
 import { OwnPenaltyWatch } from './own-penalty.js';
 import { PassiveEjections, recordAttemptOutcome } from './passive-health.js';
-import type { BackendServer, ServerHealth } from './server.js';
+import type { BackendServer, CheckResult, ServerHealth } from './server.js';
 
 /** What the outcomes change in their pool. */
 export interface OutcomeHooks {
@@ -22,7 +22,8 @@ export interface OutcomeHooks {
  * What a pool learns from session attempts and health checks, per server: passive
  * health (and the ejections while checks are off), the hold of a server that throttled
  * (full, not down), the watch on a server that refuses the proxy's own address, and the
- * learnt capacity of `maxStartups: auto`. Fed outcomes; tells its pool through hooks.
+ * learnt capacity of `maxStartups: auto`, and the rise/fall count of active checks. Fed
+ * outcomes; tells its pool through hooks.
  */
 export class ServerOutcomes {
   private readonly hooks: OutcomeHooks;
@@ -52,10 +53,37 @@ export class ServerOutcomes {
   }
 
   /**
-   * A health check's outcome (undefined = success), for the penalty watch, the full holds
-   * and learnt capacity; true when the failure was a throttle (the server is full, not down).
+   * A health check's result: counted towards `rise` / `fall` (the server's health follows), and
+   * taught to the penalty watch, the full holds and learnt capacity. A failure of the proxy's
+   * own resources (LOCAL_RESOURCE) says nothing of the server and is only recorded.
    */
-  check(server: BackendServer, failure: AttemptFailureCode | undefined, proxyAddress?: string): boolean {
+  check(server: BackendServer, result: CheckResult, proxyAddress?: string): void {
+    const counted = result.ok || result.code !== 'LOCAL_RESOURCE';
+    const verdict = server.recordCheck(result, this.hooks.settings().healthCheck, counted);
+    if (!counted) return;
+    // A throttle holds the server briefly (full-holds.ts) and still counts towards `fall`:
+    // `fall` checks in a row, `interval` apart, refused is a server refusing for that long.
+    this.learn(server, result.ok ? undefined : result.code, proxyAddress);
+    if (verdict !== undefined) this.hooks.setHealth(server, verdict, verdict === 'UP' ? 'check:ok' : `check:${result.ok ? 'ok' : result.code}`);
+  }
+
+  /** A session attempt's outcome (undefined = success): what a check teaches, and passive health too (never for a throttle). */
+  attempt(server: BackendServer, failure: AttemptFailureCode | undefined, proxyAddress?: string): void {
+    if (this.learn(server, failure, proxyAddress)) return;
+    const settings = this.hooks.settings();
+    if (!recordAttemptOutcome(server, failure, settings.passiveHealth.consecutiveFailures)) return;
+    this.hooks.setHealth(server, 'DOWN', `passive:${failure ?? 'unknown'}`);
+    // Without active checks nothing would bring it back: eject for one check interval.
+    if (!settings.healthCheck.enabled) {
+      this.ejections.eject(server, settings.healthCheck.interval, (ejected) => this.hooks.setHealth(ejected, 'UP', 'passive:expired'));
+    }
+  }
+
+  /**
+   * An outcome (undefined = success) for the penalty watch, the full holds and learnt
+   * capacity; true when the failure was a throttle (the server is full, not down).
+   */
+  private learn(server: BackendServer, failure: AttemptFailureCode | undefined, proxyAddress: string | undefined): boolean {
     if (failure === undefined) {
       this.ownPenalty.succeeded(server);
       this.fullHolds.succeeded(server);
@@ -68,18 +96,6 @@ export class ServerOutcomes {
     // The refused connection's slot is already given back: it counts too.
     this.learnCapacity(server, 'refused', server.handshakesActive + 1);
     return true;
-  }
-
-  /** A session attempt's outcome: as a check's, and passive health too (never for a throttle). */
-  attempt(server: BackendServer, failure: AttemptFailureCode | undefined, proxyAddress?: string): void {
-    if (this.check(server, failure, proxyAddress)) return;
-    const settings = this.hooks.settings();
-    if (!recordAttemptOutcome(server, failure, settings.passiveHealth.consecutiveFailures)) return;
-    this.hooks.setHealth(server, 'DOWN', `passive:${failure ?? 'unknown'}`);
-    // Without active checks nothing would bring it back: eject for one check interval.
-    if (!settings.healthCheck.enabled) {
-      this.ejections.eject(server, settings.healthCheck.interval, (ejected) => this.hooks.setHealth(ejected, 'UP', 'passive:expired'));
-    }
   }
 
   /** Another replica learnt `limit` for these servers (shared store). */

@@ -2,6 +2,7 @@ import { SuccessShapes } from '../protocol/success-shapes.js';
 import type { ProxyVersion } from '../protocol/proxy-protocol-encode.js';
 import { formatHostPort } from '../net/address.js';
 import type { Ticket } from '../ticket.js';
+import type { AttemptFailureCode } from '../errors.js';
 import { LearnedCapacity } from './learned-capacity.js';
 import type { ServerSpec } from './server-spec.js';
 
@@ -30,7 +31,7 @@ export interface HealthCheckRecord {
 /** An active check's result (health-checker.ts). */
 export type CheckResult =
   | { readonly ok: true; readonly at: number; readonly bannerMs: number; readonly identification: string }
-  | { readonly ok: false; readonly at: number; readonly code: string; readonly message: string };
+  | { readonly ok: false; readonly at: number; readonly code: AttemptFailureCode; readonly message: string };
 
 /**
  * One backend server's live state: what balancing, health and observers read.
