@@ -7,6 +7,7 @@ import { encodeKexInit } from '../../src/protocol/kexinit.js';
 import { SSH_MSG_KEXINIT, SSH_MSG_NEWKEYS } from '../../src/protocol/ssh-packets.js';
 import { SuccessShapes } from '../../src/protocol/success-shapes.js';
 import { flightRecordings, replayChunks, type FlightRecording, type ReplayChunk } from '../fixtures/flights/recording.js';
+import { cleartextPacket } from '../fixtures/flights/ssh-packet.js';
 
 /** What the judge told its host, in order. */
 class RecordingHost implements HandshakeJudgeHost {
@@ -199,18 +200,7 @@ describe('HandshakeJudge on recorded sessions', () => {
   });
 });
 
-/** A cleartext SSH binary packet (RFC 4253 §6) carrying `payload`, padded to a multiple of 8. */
-function packet(payload: Buffer): Buffer {
-  let padding = 8 - ((5 + payload.length) % 8);
-  if (padding < 4) padding += 8;
-  const out = Buffer.alloc(4 + 1 + payload.length + padding);
-  out.writeUInt32BE(1 + payload.length + padding, 0);
-  out.writeUInt8(padding, 4);
-  payload.copy(out, 5);
-  return out;
-}
-
-const NEWKEYS = packet(Buffer.from([SSH_MSG_NEWKEYS]));
+const NEWKEYS = cleartextPacket(Buffer.from([SSH_MSG_NEWKEYS]));
 
 /** A real KEXINIT offering one cipher and MAC each way. */
 function kexinitOffering(cipher: string, mac: string): Buffer {
@@ -228,7 +218,7 @@ function kexinitOffering(cipher: string, mac: string): Buffer {
     firstKexPacketFollows: false,
   });
   assert.equal(payload[0], SSH_MSG_KEXINIT);
-  return packet(payload);
+  return cleartextPacket(payload);
 }
 
 /** A judge past both NEWKEYS with `cipher`/`mac` negotiated, then fed server flights each answering a client flight. */

@@ -3,20 +3,10 @@ import { describe, it, type TestContext } from 'node:test';
 import { HandshakeTracker, type HandshakeTrackerOptions } from '../../src/proxy/handshake-tracker.js';
 import { SSH_MSG_KEXINIT, SSH_MSG_NEWKEYS } from '../../src/protocol/ssh-packets.js';
 import { FakeSocket } from '../fixtures/backends/fake-socket.js';
+import { cleartextPacket } from '../fixtures/flights/ssh-packet.js';
 
-/** A cleartext SSH binary packet (RFC 4253 §6) carrying `payload`, padded to a multiple of 8. */
-function packet(payload: Buffer): Buffer {
-  let padding = 8 - ((5 + payload.length) % 8);
-  if (padding < 4) padding += 8;
-  const out = Buffer.alloc(4 + 1 + payload.length + padding);
-  out.writeUInt32BE(1 + payload.length + padding, 0);
-  out.writeUInt8(padding, 4);
-  payload.copy(out, 5);
-  return out;
-}
-
-const KEXINIT = packet(Buffer.concat([Buffer.from([SSH_MSG_KEXINIT]), Buffer.alloc(40, 1)]));
-const NEWKEYS = packet(Buffer.from([SSH_MSG_NEWKEYS]));
+const KEXINIT = cleartextPacket(Buffer.concat([Buffer.from([SSH_MSG_KEXINIT]), Buffer.alloc(40, 1)]));
+const NEWKEYS = cleartextPacket(Buffer.from([SSH_MSG_NEWKEYS]));
 /** After NEWKEYS the stream is encrypted: any bytes. */
 const ENCRYPTED = Buffer.alloc(64, 0xab);
 const CLIENT_IDENT = Buffer.from('SSH-2.0-TrackerTest_1.0\r\n');

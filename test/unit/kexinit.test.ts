@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { reportAlgorithms } from '../../src/diagnose/algorithms.js';
 import { encodeKexInit, parseKexInit, type KexInit } from '../../src/protocol/kexinit.js';
 import { SshPacketReader } from '../../src/protocol/ssh-packets.js';
+import { cleartextPacket } from '../fixtures/flights/ssh-packet.js';
 
 const SAMPLE: Omit<KexInit, 'cookie'> = {
   kexAlgorithms: ['curve25519-sha256', 'diffie-hellman-group1-sha1', 'kex-strict-s-v00@openssh.com'],
@@ -18,19 +19,9 @@ const SAMPLE: Omit<KexInit, 'cookie'> = {
   firstKexPacketFollows: false,
 };
 
-/** Frames a payload as an SSH binary packet (RFC 4253 section 6) with padding to 8 bytes. */
-function frame(payload: Buffer): Buffer {
-  let padding = 8 - ((5 + payload.length) % 8);
-  if (padding < 4) padding += 8;
-  const header = Buffer.alloc(5);
-  header.writeUInt32BE(1 + payload.length + padding);
-  header[4] = padding;
-  return Buffer.concat([header, payload, Buffer.alloc(padding, 0xaa)]);
-}
-
 test('a KEXINIT fed one byte at a time through the packet reader parses into its ten name-lists', () => {
   const cookie = Buffer.from('0123456789abcdef');
-  const packet = frame(encodeKexInit({ ...SAMPLE, cookie }));
+  const packet = cleartextPacket(encodeKexInit({ ...SAMPLE, cookie }), 0xaa);
   const reader = new SshPacketReader();
   const payloads: Buffer[] = [];
   for (const byte of packet) {
