@@ -4,38 +4,29 @@ import type { ProxyEvents } from '../events/bus.js';
 import type { Ticket } from '../ticket.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import { createLease, type Lease, type PrefetchSource } from './lease.js';
-import { AcquireQueue, type AcquireResult } from './acquire-queue.js';
+import type { AcquireResult } from './acquire-queue.js';
 import type { ServerChanges } from './pool-reconfigure.js';
 import { PoolMembers } from './pool-members.js';
-import { ConnectRateLimiter } from './retry-policy.js';
 import type { AdminState, BackendServer, CheckResult, ServerHealth, ServerStateChange } from './server.js';
 import { isServerSet, type SetMember } from './server-spec.js';
 import { ServerOutcomes } from './server-outcomes.js';
-import { anyServerFree, candidateServers, chooseServer, silentSlots, type LeaseRequest } from './server-choice.js';
+import { candidateServers, chooseServer, silentSlots, type LeaseRequest } from './server-choice.js';
 import type { SlotAuthority } from './slot-authority.js';
 import { SlotGate } from './slot-gate.js';
-import { CountedTicket } from '../ticket.js';
-import type { QueueNode } from './linked-queue.js';
-import type { Waiter } from './acquire-queue.js';
+import { SlotDispatcher, type QueuedAcquire } from './slot-dispatcher.js';
 
 export type { Lease, PrefetchSource } from './lease.js';
 export type { LeaseRequest } from './server-choice.js';
 
 export type { AcquireFailureCode, AcquireResult } from './acquire-queue.js';
-
-/** A request waiting in the queue: the session cancels it, or says its client has identified. */
-export interface QueuedAcquire {
-  cancel(): void;
-  /** The client sent its identification: it may now use more than the silent share of slots. */
-  identified(): void;
-}
+export type { QueuedAcquire } from './slot-dispatcher.js';
 
 /**
  * Backend servers of one pool: picks a server by balance and health, and hands out
  * handshake slots so no server has more than `maxStartups` sessions in their SSH
- * handshake at once. Sessions that find no free slot wait in a FIFO queue and take
- * the first slot freed on any server they may use. Backend connects are also paced
- * by `retry.maxConnectRate` (retries included), so retries never amplify a storm.
+ * handshake at once. Its parts: who the servers are (pool-members.ts), what outcomes
+ * teach of them (server-outcomes.ts), the slots themselves, local or shared (slot-gate.ts),
+ * and who gets the next one: the queue and the connect rate (slot-dispatcher.ts).
  */
 export class BackendPool {
   readonly name: string;
@@ -43,35 +34,24 @@ export class BackendPool {
   private config: PoolConfig;
   private balancer: Balancer;
   private readonly events: ProxyEvents;
-  private readonly waiters: AcquireQueue;
-  /** One monotonic clock for the queue's waits, the connect rate and the hold-outs (tests pass their own). */
-  private readonly now: () => number;
-  private rate: ConnectRateLimiter;
-  private rateTimer: NodeJS.Timeout | undefined;
+  /** The queue and the connect rate (slot-dispatcher.ts). */
+  private readonly dispatcher: SlotDispatcher;
   /** Who the servers are: the config's, and DNS sets' members (pool-members.ts). */
   private readonly members: PoolMembers;
   /** Handshake slots, local or shared through the store (slot-gate.ts). */
   private readonly gate: SlotGate;
   /** Passive health, full holds, the own-address penalty watch, learnt capacity (server-outcomes.ts). */
   private readonly outcomes: ServerOutcomes;
-  private serving = false;
-  private serveAgain = false;
-  private serveScheduled = false;
-  /** A server's state changed: the next pass also fails waiters left with no candidate. */
-  private sweepPending = false;
   /** Banner prefetch (src/backend/prefetch.ts), when `prefetch.perServer` > 0. */
   private prefetch: PrefetchSource | undefined;
   private closed = false;
 
-  /** `now`: the monotonic clock (tests pass their own). */
+  /** `now`: one monotonic clock for the queue's waits, the connect rate and the hold-outs (tests pass their own). */
   constructor(config: PoolConfig, events: ProxyEvents, now: () => number = () => performance.now()) {
     this.name = config.name;
     this.config = config;
     this.events = events;
-    this.now = now;
-    this.waiters = new AcquireQueue(now);
     this.balancer = createBalancer(config.balance);
-    this.rate = new ConnectRateLimiter(config.retry.maxConnectRate, now);
     this.gate = new SlotGate(events, () => this.serveQueue());
     this.outcomes = new ServerOutcomes(
       {
@@ -79,10 +59,7 @@ export class BackendPool {
         events,
         settings: () => this.config,
         setHealth: (server, health, reason) => this.setHealth(server, health, reason),
-        changed: (sweep) => {
-          if (sweep) this.sweepPending = true;
-          this.serveQueue();
-        },
+        changed: (sweep) => (sweep ? this.dispatcher.sweep() : this.serveQueue()),
         capacityChanged: (server, limit) => {
           this.gate.store?.learned?.(server, limit);
           this.gate.applyCaps(this.servers);
@@ -101,11 +78,25 @@ export class BackendPool {
       },
       changed: () => {
         this.gate.applyCaps(this.servers);
-        this.sweepPending = true;
-        this.serveQueue();
+        this.dispatcher.sweep();
       },
     });
     this.servers = this.members.servers;
+    this.dispatcher = new SlotDispatcher(
+      {
+        name: this.name,
+        servers: this.servers,
+        settings: () => this.config,
+        candidates: (request) => this.candidates(request),
+        choose: (candidates, request, silent) => this.choose(candidates, request, silent),
+        lease: (server, silentClient) => this.leaseWithSlot(server, silentClient),
+        prefetchReady: (server) => this.prefetchReady(server),
+        noBackendMessage: (request) => this.noBackendMessage(request),
+      },
+      events,
+      this.gate,
+      now,
+    );
   }
 
   /** Entries of this pool that name a set found in DNS. */
@@ -128,7 +119,7 @@ export class BackendPool {
   }
 
   get queueLength(): number {
-    return this.waiters.length;
+    return this.dispatcher.length;
   }
 
   /**
@@ -141,20 +132,7 @@ export class BackendPool {
     const candidates = this.candidates(request);
     if (candidates.length === 0) return { ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(request), waitMs: 0 };
     if (this.gate.mode === 'refuse') return { ok: false, code: 'STORE_DOWN', message: `pool "${this.name}": the shared store is down (cluster.onStoreDown: refuse)`, waitMs: 0 };
-    const silent = request.identified === false;
-    // With the store up a slot is granted only once the store agrees: always through the queue.
-    if (this.waiters.length === 0 && !this.gate.confirms) {
-      const server = this.choose(candidates, request, silent);
-      if (server && this.rate.tryTake()) return { ok: true, lease: this.leaseWithSlot(server, silent).lease, waitMs: 0 };
-    }
-    // A full queue makes room by dropping its oldest client that has still said nothing:
-    // a flood of idle sockets must not fill the queue against clients that speak.
-    if (this.waiters.length >= this.config.queue.maxLength) this.evictOldestSilent();
-    if (this.waiters.length >= this.config.queue.maxLength) {
-      const message = `pool "${this.name}": ${this.waiters.length} sessions already wait for a handshake slot (queue.maxLength ${this.config.queue.maxLength})`;
-      return { ok: false, code: 'QUEUE_FULL', message, waitMs: 0 };
-    }
-    return undefined;
+    return this.dispatcher.tryNow(request, candidates);
   }
 
   /**
@@ -162,27 +140,7 @@ export class BackendPool {
    * (granted, refused, timed out), unless the request is cancelled first.
    */
   enqueue(request: LeaseRequest, callback: (result: AcquireResult) => void): QueuedAcquire {
-    const timeoutMs = this.config.queue.timeout;
-    const node = this.waiters.push(request, callback, timeoutMs, (waiter, waitMs) => {
-      this.events.emit('queue-wait', { pool: this.name, waitMs, granted: false });
-      waiter.callback({ ok: false, code: 'QUEUE_TIMEOUT', message: `pool "${this.name}": no handshake slot freed within ${timeoutMs}ms`, waitMs });
-      this.queueLeft();
-    });
-    // Earlier waiters may be unable to use a free slot this request can use (their
-    // exclusions), or the connect rate is what held it back: let the queue decide, after
-    // the caller has its handle.
-    this.serveSoon();
-    return {
-      cancel: () => {
-        this.waiters.cancel(node);
-        this.queueLeft();
-      },
-      identified: () => {
-        if (!node.queued || node.value.identified) return;
-        node.value.identified = true;
-        this.serveQueue();
-      },
-    };
+    return this.dispatcher.enqueue(request, callback);
   }
 
   /** Servers this request may use now: healthy primaries, else healthy backups, else (whenAllDown: try) any not draining. */
@@ -195,37 +153,14 @@ export class BackendPool {
     return this.outcomes.isHeldOut(server);
   }
 
-  /** Serves the queue once the current turn's work is done (coalesced). */
-  private serveSoon(): void {
-    if (this.serveScheduled) return;
-    this.serveScheduled = true;
-    queueMicrotask(() => {
-      this.serveScheduled = false;
-      this.serveQueue();
-    });
-  }
-
   /** Serves queued sessions, oldest first, after a slot was freed, a server came back or a rate token is due. */
   serveQueue(): void {
-    // Granting calls back into sessions, which may release slots and re-enter: loop instead.
-    if (this.serving) {
-      this.serveAgain = true;
-      return;
-    }
-    this.serving = true;
-    try {
-      do {
-        this.serveAgain = false;
-        this.serveOnce();
-      } while (this.serveAgain);
-    } finally {
-      this.serving = false;
-    }
+    this.dispatcher.serve();
   }
 
   /** Rejects every queued session (shutdown). */
   rejectQueued(message: string): void {
-    this.waiters.rejectAll('SHUTDOWN', message);
+    this.dispatcher.rejectAll('SHUTDOWN', message);
   }
 
   /**
@@ -249,9 +184,8 @@ export class BackendPool {
   /** The store went up or down: caps follow, and waiters are served (or refused) under the new mode. */
   slotModeChanged(): void {
     this.gate.applyCaps(this.servers);
-    if (this.gate.mode === 'refuse') this.waiters.rejectAll('STORE_DOWN', `pool "${this.name}": the shared store is down (cluster.onStoreDown: refuse)`);
-    this.sweepPending = true;
-    this.serveQueue();
+    if (this.gate.mode === 'refuse') this.dispatcher.rejectAll('STORE_DOWN', `pool "${this.name}": the shared store is down (cluster.onStoreDown: refuse)`);
+    this.dispatcher.sweep();
   }
 
   /** A slot was freed cluster-wide on `address` (undefined: anywhere): servers there may have room again. */
@@ -314,8 +248,7 @@ export class BackendPool {
   /** An operator's weight (admin API): 0 takes no new sessions, like drain. */
   setWeight(server: BackendServer, weight: number): void {
     server.setWeight(weight);
-    this.sweepPending = true;
-    this.serveQueue();
+    this.dispatcher.sweep();
   }
 
   /**
@@ -325,7 +258,7 @@ export class BackendPool {
    */
   reconfigure(config: PoolConfig): ServerChanges {
     if (config.balance !== this.config.balance) this.balancer = createBalancer(config.balance);
-    if (config.retry.maxConnectRate !== this.config.retry.maxConnectRate) this.rate = new ConnectRateLimiter(config.retry.maxConnectRate, this.now);
+    if (config.retry.maxConnectRate !== this.config.retry.maxConnectRate) this.dispatcher.setConnectRate(config.retry.maxConnectRate);
     this.config = config;
     return this.members.reconfigure(config);
   }
@@ -334,108 +267,21 @@ export class BackendPool {
   close(message = `pool "${this.name}" closed`): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.rateTimer);
-    this.rateTimer = undefined;
     this.outcomes.clear();
-    this.rejectQueued(message);
-  }
-
-  /**
-   * Grants a waiter a slot the store must agree to: the lease is made now (the local
-   * slot is held meanwhile), handed over if the store grants it, and given back if it
-   * says full, the waiter left, or the store did not answer and the local share is used up.
-   */
-  private confirm(node: QueueNode<Waiter>, lease: Lease, slot: CountedTicket, authority: SlotAuthority): void {
-    const waiter = node.value;
-    waiter.confirming = true;
-    authority.take(lease.server, this.now() - waiter.queuedAt, (verdict) => {
-      waiter.confirming = false;
-      const decision = this.gate.settle(lease.server, slot, verdict);
-      if (decision !== 'use' || !node.queued) {
-        lease.close();
-        if (decision === 'refuse' && node.queued) this.waiters.settle(node, { ok: false, code: 'STORE_DOWN', message: `pool "${this.name}": the shared store did not answer (cluster.onStoreDown: refuse)` });
-        this.serveQueue();
-        return;
-      }
-      this.grant(node, lease);
-    });
-  }
-
-  private grant(node: QueueNode<Waiter>, lease: Lease): void {
-    // Emitted before the callback: a granted session may splice (and emit) at once.
-    this.events.emit('queue-wait', { pool: this.name, waitMs: this.now() - node.value.queuedAt, granted: true });
-    this.waiters.settle(node, { ok: true, lease });
-    this.queueLeft();
-  }
-
-  /** Someone left the queue: once it is empty, this replica stops holding places in the store's queues. */
-  private queueLeft(): void {
-    if (this.waiters.length === 0) this.gate.store?.noWaiters(this.servers);
-  }
-
-  private evictOldestSilent(): void {
-    const node = this.waiters.oldestSilent();
-    if (!node) return;
-    const message = `pool "${this.name}": dropped from a full queue (queue.maxLength ${this.config.queue.maxLength}) as its oldest client that had sent nothing`;
-    this.waiters.settle(node, { ok: false, code: 'QUEUE_FULL', message });
+    this.dispatcher.close(message);
   }
 
   private announce(server: BackendServer, change: ServerStateChange | undefined): void {
     if (!change) return;
     this.events.emit('server-state', { pool: this.name, server: server.name, ...change });
     // A server became usable: queued sessions may go; one became unusable: some may have no candidate left.
-    this.sweepPending = true;
-    this.serveQueue();
-  }
-
-  /**
-   * One pass over the queue, oldest first. Once no server has a free slot, a waiter can
-   * no longer be granted, only failed (no candidate left, which only a server state
-   * change causes): unless such a change asked for a sweep, the pass stops there, so a
-   * freed slot costs what it takes to fill it, not O(waiters).
-   */
-  private serveOnce(): void {
-    const sweep = this.sweepPending;
-    this.sweepPending = false;
-    const prefetchReady = (server: BackendServer): number => this.prefetchReady(server);
-    for (const node of this.waiters.nodes()) {
-      const waiter = node.value;
-      if (waiter.confirming) continue;
-      const candidates = this.candidates(waiter.request);
-      if (candidates.length === 0) {
-        this.waiters.settle(node, { ok: false, code: 'NO_BACKEND', message: this.noBackendMessage(waiter.request) });
-        continue;
-      }
-      if (!anyServerFree(this.servers, prefetchReady)) {
-        if (sweep) continue;
-        return;
-      }
-      const server = this.choose(candidates, waiter.request, !waiter.identified);
-      if (!server) continue;
-      if (!this.rate.tryTake()) {
-        this.scheduleRateRetry();
-        return;
-      }
-      const { lease, slot } = this.leaseWithSlot(server, !waiter.identified);
-      // A new slot needs the store's yes; a prefetched connection's slot already has it.
-      const store = this.gate.store;
-      if (slot instanceof CountedTicket && !lease.prefetched && store?.mode === 'shared') this.confirm(node, lease, slot, store);
-      else this.grant(node, lease);
-    }
+    this.dispatcher.sweep();
   }
 
   /** `silent`: the client has not identified yet, and may use only the silent share of each server's slots. */
   private choose(candidates: readonly BackendServer[], request: LeaseRequest, silent: boolean): BackendServer | undefined {
     const share = this.config.handshake.silentShare;
     return chooseServer(this.balancer, candidates, request.clientKey, (server) => this.prefetchReady(server), silent ? (server) => silentSlots(server, share) : undefined);
-  }
-
-  private scheduleRateRetry(): void {
-    if (this.rate.unlimited || this.rateTimer || this.waiters.length === 0 || this.closed) return;
-    this.rateTimer = setTimeout(() => {
-      this.rateTimer = undefined;
-      this.serveQueue();
-    }, Math.max(1, this.rate.msUntilNext()));
   }
 
   private leaseWithSlot(server: BackendServer, silentClient: boolean): { lease: Lease; slot: Ticket } {
