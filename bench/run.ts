@@ -50,6 +50,7 @@ import {
   type TargetName,
 } from './lib/targets.js';
 import { FULL, QUICK, bulk, hold, holdSteps, rate, sshd, type Counts, type Figures } from './lib/workloads.js';
+import { treeCpuMs } from './lib/proc.js';
 import { compareTransparent } from './lib/transparent.js';
 import { startRedis, type RedisHandle } from '../test/fixtures/backends/redis-server.js';
 import { workerCount } from '../src/cluster/messages.js';
@@ -260,6 +261,18 @@ async function main(): Promise<void> {
       }
     };
 
+    /**
+     * Adds the CPU the target's processes spent per connection (µs, from /proc): on a machine
+     * whose cores the client and backend share, a steadier figure than the rate itself.
+     */
+    const withCpuPerConnection = async (target: TargetName, connections: number, run: () => Promise<Figures>): Promise<Figures> => {
+      const pid = target === 'direct' ? undefined : served[target]?.pid;
+      if (pid === undefined) return run();
+      const before = treeCpuMs(pid);
+      const figures = await run();
+      return { ...figures, cpuUsPerConn: ((treeCpuMs(pid) - before) * 1000) / connections };
+    };
+
     const measure = (workload: Workload, target: TargetName): Promise<Figures> => {
       switch (workload) {
         case 'bulk-up':
@@ -267,9 +280,9 @@ async function main(): Promise<void> {
         case 'bulk-down':
           return bulk(native.client, portFor(target, 'source'), 'down', counts.bulkBytes);
         case 'rate':
-          return rate(native.client, portFor(target, 'sink'), counts.rateConcurrency, counts.rateTotal);
+          return withCpuPerConnection(target, counts.rateTotal, () => rate(native.client, portFor(target, 'sink'), counts.rateConcurrency, counts.rateTotal));
         case 'latency':
-          return rate(native.client, portFor(target, 'sink'), 1, counts.latencyTotal);
+          return withCpuPerConnection(target, counts.latencyTotal, () => rate(native.client, portFor(target, 'sink'), 1, counts.latencyTotal));
         case 'memory':
           return memoryOnFreshProcess(target);
         case 'scale':

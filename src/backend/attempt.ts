@@ -19,156 +19,221 @@ export function attemptBackend(options: AttemptOptions, callback: (outcome: Atte
   const startedAt = performance.now();
   const opened = openConnection(options);
   if (!(opened instanceof Socket)) return failSoon(opened, options, callback);
-  const socket = opened;
-  if (options.reuseReads === true) markReusedReads(socket);
-  const parser = new IdentParser(options.identLimits);
-  const chunks: Buffer[] = [];
-  let receivedBytes = 0;
-  let connectedAt: number | undefined;
-  let sentBytes = 0;
+  return new BackendAttempt(opened, options, callback, startedAt);
+}
+
+/**
+ * The attempt on its socket, stored on it so that the connect-phase listeners are module
+ * functions (`this` is the socket) and the banner read's rules are this object's methods:
+ * one attempt per session makes no closures of its own.
+ */
+const kAttempt = Symbol('backendAttempt');
+interface AttemptSocket extends Socket {
+  [kAttempt]?: BackendAttempt | undefined;
+}
+
+class BackendAttempt implements AttemptHandle, ReadingRules<AttemptOutcome> {
+  private readonly socket: AttemptSocket;
+  private readonly options: AttemptOptions;
+  private readonly callback: (outcome: AttemptOutcome) => void;
+  private readonly startedAt: number;
+  private readonly parser: IdentParser;
+  private readonly chunks: Buffer[] = [];
+  private receivedBytes = 0;
+  private connectedAt: number | undefined;
+  private sentBytes = 0;
+  private readonly connectTimer: NodeJS.Timeout;
   /** `sendOnConnect` held back until a silence (sendAfterSilenceMs), not sent yet. */
-  let silence: NodeJS.Timeout | undefined;
-  let reading: SocketReading<AttemptOutcome> | undefined;
-  let finished = false;
+  private silence: NodeJS.Timeout | undefined;
+  private reading: SocketReading<AttemptOutcome> | undefined;
+  private finished = false;
 
-  const received = (): Buffer => (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, receivedBytes));
-
-  function send(): void {
-    const bytes = typeof options.sendOnConnect === 'function' ? options.sendOnConnect() : options.sendOnConnect;
-    if (bytes === undefined || bytes.length === 0 || socket.destroyed) return;
-    socket.write(bytes);
-    sentBytes = bytes.length;
+  constructor(socket: AttemptSocket, options: AttemptOptions, callback: (outcome: AttemptOutcome) => void, startedAt: number) {
+    this.socket = socket;
+    this.options = options;
+    this.callback = callback;
+    this.startedAt = startedAt;
+    if (options.reuseReads === true) markReusedReads(socket);
+    this.parser = new IdentParser(options.identLimits);
+    this.connectTimer = setTimeout(onConnectTimeout, options.connectTimeoutMs, this);
+    socket[kAttempt] = this;
+    socket.on('connect', onAttemptConnect);
+    socket.on('error', onConnectError);
+    socket.on('close', onConnectClose);
+    socket.on('error', ignoreError);
   }
 
-  function finish(outcome: AttemptOutcome | undefined): void {
-    if (finished) return;
-    finished = true;
-    clearTimeout(connectTimer);
-    socket.off('connect', onConnect);
-    socket.off('error', onConnectError);
-    socket.off('close', onConnectClose);
-    reading?.cancel();
-    let result = outcome;
-    if (silence !== undefined) {
-      clearTimeout(silence);
-      silence = undefined;
-      // Identified before our line went out: a client must still send it.
-      if (result?.ok === true && options.sendOnSuccess !== false) {
-        send();
-        result = { ...result, sentBytes };
-      }
-    }
-    if (result?.ok) {
-      socket.pause();
-      callback(result);
-      return;
-    }
-    socket.destroy();
-    if (result) callback(result);
+  cancel(): void {
+    this.finish(undefined);
   }
 
-  function failure(code: AttemptFailureCode, message: string, extra: AttemptFailureDetail = {}): AttemptFailure {
-    // Read on failure only (getsockname and getpeername calls): what sshd saw, while the handle is open.
-    const endpoints = connectedAt === undefined ? {} : connectionEndpoints(socket);
-    return {
-      ok: false,
-      code,
-      message: `${formatHostPort(options)}: ${message}`,
-      connectMs: connectedAt === undefined ? undefined : connectedAt - startedAt,
-      elapsedMs: performance.now() - startedAt,
-      received: received(),
-      preLines: parser.linesBeforeIdent,
-      ...endpoints,
-      ...extra,
-    };
-  }
-
-  function identified(chunk: Buffer): AttemptOutcome | undefined {
-    chunks.push(chunk);
-    receivedBytes += chunk.length;
-    const result = parser.push(chunk);
-    if (result.state === 'incomplete') return undefined;
-    if (result.state === 'rejected') return failure(result.code, result.message, rejectionDetail(result));
-    const now = performance.now();
-    const connected = connectedAt ?? now;
-    return {
-      ok: true,
-      socket,
-      received: received(),
-      identEndOffset: result.identEndOffset,
-      identification: result.identification,
-      preLines: result.preLines,
-      connectMs: connected - startedAt,
-      bannerMs: now - connected,
-      releaseErrorGuard: () => socket.off('error', ignoreError),
-      sentBytes,
-    };
-  }
-
-  function endedBeforeIdent(reset: boolean, errno?: string): AttemptFailure {
-    const verdict = parser.end();
-    if (verdict.state === 'rejected') return failure(verdict.code, verdict.message, rejectionDetail(verdict));
-    const seen = receivedBytes === 0 ? 'before sending anything' : `after ${receivedBytes} bytes without an identification`;
-    const extra: AttemptFailureDetail = errno === undefined ? {} : { errno };
-    return reset ? failure('BACKEND_RESET', `connection reset ${seen}`, extra) : failure('BACKEND_CLOSED', `connection closed ${seen}`, extra);
-  }
-
-  const bannerRules: ReadingRules<AttemptOutcome> = {
-    data: identified,
-    end: () => endedBeforeIdent(false),
-    close: () => endedBeforeIdent(true),
-    error: (error) => endedBeforeIdent(attemptCodeForSocketError(error, true) === 'BACKEND_RESET', error.code),
-    timeout: () => {
-      const what = receivedBytes === 0 ? 'nothing received' : `${receivedBytes} bytes received but no complete identification line`;
-      return failure('BANNER_TIMEOUT', `no SSH identification within ${options.bannerTimeoutMs}ms (${what})`);
-    },
-  };
-
-  function onConnect(): void {
-    connectedAt = performance.now();
-    clearTimeout(connectTimer);
+  connected(): void {
+    const { socket, options } = this;
+    this.connectedAt = performance.now();
+    clearTimeout(this.connectTimer);
     socket.off('error', onConnectError);
     socket.off('close', onConnectClose);
     if (options.preamble !== undefined) socket.write(options.preamble);
     const { sendOnConnect, sendAfterSilenceMs } = options;
     if (sendOnConnect && sendAfterSilenceMs !== undefined && sendAfterSilenceMs > 0 && sendAfterSilenceMs < options.bannerTimeoutMs) {
-      silence = setTimeout(() => {
-        silence = undefined;
-        send();
-      }, sendAfterSilenceMs);
+      this.silence = setTimeout(onSilence, sendAfterSilenceMs, this);
     } else if (sendOnConnect) {
-      send();
+      this.send();
     }
     // A view in a reused buffer is overwritten by the next read: a few small chunks are kept as copies.
-    reading = readUntilVerdict(socket, options.bannerTimeoutMs, bannerRules, finish);
+    this.reading = readUntilVerdict(socket, options.bannerTimeoutMs, this, (outcome) => this.finish(outcome));
     options.onConnected?.();
   }
 
-  function onConnectError(error: NodeJS.ErrnoException): void {
+  connectFailed(error: NodeJS.ErrnoException): void {
     const code = attemptCodeForSocketError(error, false);
     if (code === 'BACKEND_RESET') {
-      finish(endedBeforeIdent(true, error.code));
+      this.finish(this.endedBeforeIdent(true, error.code));
       return;
     }
     const extra: AttemptFailureDetail = error.code === undefined ? {} : { errno: error.code };
-    finish(failure(code, error.code === 'ECONNREFUSED' ? 'connection refused' : error.message, extra));
+    this.finish(this.failure(code, error.code === 'ECONNREFUSED' ? 'connection refused' : error.message, extra));
   }
 
-  function onConnectClose(): void {
-    finish(endedBeforeIdent(true));
+  connectTimedOut(): void {
+    this.finish(this.failure('CONNECT_TIMEOUT', `no TCP connection within ${this.options.connectTimeoutMs}ms`));
   }
 
-  const connectTimer = setTimeout(() => finish(failure('CONNECT_TIMEOUT', `no TCP connection within ${options.connectTimeoutMs}ms`)), options.connectTimeoutMs);
-  socket.on('connect', onConnect);
-  socket.on('error', onConnectError);
-  socket.on('close', onConnectClose);
-  socket.on('error', ignoreError);
+  closedBeforeConnect(): void {
+    this.finish(this.endedBeforeIdent(true));
+  }
 
-  return {
-    cancel: () => {
-      finish(undefined);
-    },
-  };
+  silenceEnded(): void {
+    this.silence = undefined;
+    this.send();
+  }
+
+  /** The banner read's rules (ReadingRules): a chunk of the server's first bytes. */
+  data(chunk: Buffer): AttemptOutcome | undefined {
+    this.chunks.push(chunk);
+    this.receivedBytes += chunk.length;
+    const result = this.parser.push(chunk);
+    if (result.state === 'incomplete') return undefined;
+    if (result.state === 'rejected') return this.failure(result.code, result.message, rejectionDetail(result));
+    const now = performance.now();
+    const connected = this.connectedAt ?? now;
+    const socket = this.socket;
+    return {
+      ok: true,
+      socket,
+      received: this.received(),
+      identEndOffset: result.identEndOffset,
+      identification: result.identification,
+      preLines: result.preLines,
+      connectMs: connected - this.startedAt,
+      bannerMs: now - connected,
+      releaseErrorGuard: () => socket.off('error', ignoreError),
+      sentBytes: this.sentBytes,
+    };
+  }
+
+  end(): AttemptOutcome {
+    return this.endedBeforeIdent(false);
+  }
+
+  close(): AttemptOutcome {
+    return this.endedBeforeIdent(true);
+  }
+
+  error(error: NodeJS.ErrnoException): AttemptOutcome {
+    return this.endedBeforeIdent(attemptCodeForSocketError(error, true) === 'BACKEND_RESET', error.code);
+  }
+
+  timeout(): AttemptOutcome {
+    const what = this.receivedBytes === 0 ? 'nothing received' : `${this.receivedBytes} bytes received but no complete identification line`;
+    return this.failure('BANNER_TIMEOUT', `no SSH identification within ${this.options.bannerTimeoutMs}ms (${what})`);
+  }
+
+  private received(): Buffer {
+    return this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.receivedBytes);
+  }
+
+  private send(): void {
+    const { options, socket } = this;
+    const bytes = typeof options.sendOnConnect === 'function' ? options.sendOnConnect() : options.sendOnConnect;
+    if (bytes === undefined || bytes.length === 0 || socket.destroyed) return;
+    socket.write(bytes);
+    this.sentBytes = bytes.length;
+  }
+
+  private finish(outcome: AttemptOutcome | undefined): void {
+    if (this.finished) return;
+    this.finished = true;
+    const socket = this.socket;
+    clearTimeout(this.connectTimer);
+    socket[kAttempt] = undefined;
+    socket.off('connect', onAttemptConnect);
+    socket.off('error', onConnectError);
+    socket.off('close', onConnectClose);
+    this.reading?.cancel();
+    let result = outcome;
+    if (this.silence !== undefined) {
+      clearTimeout(this.silence);
+      this.silence = undefined;
+      // Identified before our line went out: a client must still send it.
+      if (result?.ok === true && this.options.sendOnSuccess !== false) {
+        this.send();
+        result = { ...result, sentBytes: this.sentBytes };
+      }
+    }
+    if (result?.ok) {
+      socket.pause();
+      this.callback(result);
+      return;
+    }
+    socket.destroy();
+    if (result) this.callback(result);
+  }
+
+  private failure(code: AttemptFailureCode, message: string, extra: AttemptFailureDetail = {}): AttemptFailure {
+    const { connectedAt, startedAt } = this;
+    // Read on failure only (getsockname and getpeername calls): what sshd saw, while the handle is open.
+    const endpoints = connectedAt === undefined ? {} : connectionEndpoints(this.socket);
+    return {
+      ok: false,
+      code,
+      message: `${formatHostPort(this.options)}: ${message}`,
+      connectMs: connectedAt === undefined ? undefined : connectedAt - startedAt,
+      elapsedMs: performance.now() - startedAt,
+      received: this.received(),
+      preLines: this.parser.linesBeforeIdent,
+      ...endpoints,
+      ...extra,
+    };
+  }
+
+  private endedBeforeIdent(reset: boolean, errno?: string): AttemptFailure {
+    const verdict = this.parser.end();
+    if (verdict.state === 'rejected') return this.failure(verdict.code, verdict.message, rejectionDetail(verdict));
+    const seen = this.receivedBytes === 0 ? 'before sending anything' : `after ${this.receivedBytes} bytes without an identification`;
+    const extra: AttemptFailureDetail = errno === undefined ? {} : { errno };
+    return reset ? this.failure('BACKEND_RESET', `connection reset ${seen}`, extra) : this.failure('BACKEND_CLOSED', `connection closed ${seen}`, extra);
+  }
+}
+
+function onAttemptConnect(this: AttemptSocket): void {
+  this[kAttempt]?.connected();
+}
+
+function onConnectError(this: AttemptSocket, error: NodeJS.ErrnoException): void {
+  this[kAttempt]?.connectFailed(error);
+}
+
+function onConnectClose(this: AttemptSocket): void {
+  this[kAttempt]?.closedBeforeConnect();
+}
+
+function onConnectTimeout(attempt: BackendAttempt): void {
+  attempt.connectTimedOut();
+}
+
+function onSilence(attempt: BackendAttempt): void {
+  attempt.silenceEnded();
 }
 
 /** Both ends of a backend connection, as far as the socket still knows them (an attempt's record, sshd's log line). */

@@ -53,6 +53,8 @@ const PHASE_INDEX: { readonly [Phase in SessionPhase]: number } = Object.fromEnt
 const TOTALS = SESSION_PHASES.length;
 type StintPhase = 'connecting' | 'awaiting-banner';
 const STINT_INDEX: { readonly [Phase in StintPhase]: number } = { connecting: TOTALS, 'awaiting-banner': TOTALS + 1 };
+/** Every phase before this index is setup (SESSION_PHASES lists them in order, `spliced` then `closed` last). */
+const SPLICED_INDEX = PHASE_INDEX.spliced;
 
 /**
  * Records the time spent in each phase: the one mechanism behind queue wait, connect
@@ -95,9 +97,7 @@ export class PhaseClock {
   /** Milliseconds from the accept until the splice (or until now, before it): every phase before `spliced`. */
   get setupMs(): number {
     let total = 0;
-    SESSION_PHASES.forEach((phase, index) => {
-      if (phase !== 'spliced' && phase !== 'closed') total += this.times[index] ?? 0;
-    });
+    for (let index = 0; index < SPLICED_INDEX; index += 1) total += this.times[index] ?? 0;
     return total;
   }
 
