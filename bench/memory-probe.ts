@@ -57,7 +57,7 @@ const config = validateConfig(
   {
     listeners: [{ name: 'echo', bind: '127.0.0.1:0', pool: 'echo' }],
     penalties: { exempt: ['127.0.0.0/8'] },
-    pools: [{ name: 'echo', servers: [{ name: 'echo', address: `127.0.0.1:${backendPort}` }], handshake: { maxStartups: 100000 }, queue: { maxLength: 100000 } }],
+    pools: [{ name: 'echo', servers: [{ name: 'echo', address: `127.0.0.1:${backendPort}` }], handshake: { maxStartups: 100000 }, queue: { maxLength: 100000 }, verify: 'banner' }],
     limits: { maxConnections: 100000 },
     log: { level: 'warn' },
   },
