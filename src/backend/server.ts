@@ -274,11 +274,19 @@ export class BackendServer {
     this.#heldFull = held;
   }
 
-  /** What the shared store says of this server's slots (slot-gate.ts, shared-slots.ts). */
-  setClusterSlots(slots: { readonly full?: boolean; readonly localCap?: number | undefined; readonly inUse?: number | undefined }): void {
-    if (slots.full !== undefined) this.#clusterFull = slots.full;
-    if ('localCap' in slots) this.#localCap = slots.localCap;
-    if ('inUse' in slots) this.#clusterSlotsInUse = slots.inUse;
+  /** The shared store said no slot is free cluster-wide, or one was freed (slot-gate.ts). */
+  setClusterFull(full: boolean): void {
+    this.#clusterFull = full;
+  }
+
+  /** This replica's share of the slots while the store is down; undefined: the whole limit (slot-gate.ts). */
+  setLocalCap(cap: number | undefined): void {
+    this.#localCap = cap;
+  }
+
+  /** Slots all replicas hold on this sshd, as the store last said (shared-slots.ts); undefined: no store. */
+  setClusterSlotsInUse(inUse: number | undefined): void {
+    this.#clusterSlotsInUse = inUse;
   }
 
   /** Applies a health verdict; returns the visible change, if any. */

@@ -46,8 +46,9 @@ export class SlotGate {
     const authority = this.authority;
     const capped = authority !== undefined && authority.mode !== 'shared';
     for (const server of servers) {
-      const localCap = capped ? localSlotCap(server, authority.localShare) : undefined;
-      server.setClusterSlots(authority ? { full: false, localCap } : { full: false, localCap, inUse: undefined });
+      server.setClusterFull(false);
+      server.setLocalCap(capped ? localSlotCap(server, authority.localShare) : undefined);
+      if (!authority) server.setClusterSlotsInUse(undefined);
     }
   }
 
@@ -97,7 +98,7 @@ export class SlotGate {
       // No answer in time: decide as if the store were down, for this slot only.
       if (server.handshakesActive <= localSlotCap(server, this.authority?.localShare ?? 1)) return 'use';
     } else {
-      server.setClusterSlots({ full: true });
+      server.setClusterFull(true);
     }
     slot.release();
     return 'wait';
@@ -108,7 +109,7 @@ export class SlotGate {
     let any = false;
     for (const server of servers) {
       if (!server.clusterFull || (address !== undefined && server.address !== address)) continue;
-      server.setClusterSlots({ full: false });
+      server.setClusterFull(false);
       any = true;
     }
     return any;

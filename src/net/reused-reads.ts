@@ -95,27 +95,6 @@ export function setReadTarget(socket: Socket, target: ReadTarget | undefined): v
   for (const chunk of pending) target.call(socket, chunk, true);
 }
 
-/**
- * Hands every chunk the socket reads to `onData` as a buffer it may keep: for a reused-read
- * socket a view is copied (a small read is one already), otherwise 'data' events. Undone by
- * `stopReadingInto` with the same function.
- */
-export function readInto(socket: Socket, onData: (chunk: Buffer) => void): void {
-  if (!usesReusedReads(socket)) {
-    socket.on('data', onData);
-    return;
-  }
-  setReadTarget(socket, (chunk, owned) => {
-    onData(owned ? chunk : Buffer.from(chunk));
-    return false;
-  });
-}
-
-export function stopReadingInto(socket: Socket, onData: (chunk: Buffer) => void): void {
-  if (usesReusedReads(socket)) setReadTarget(socket, undefined);
-  else socket.off('data', onData);
-}
-
 /** Sees every chunk (a view valid during the call) before the target, until `removeReadTap`. */
 export function addReadTap(socket: Socket, tap: ReadTap): void {
   const reused = socket as ReusedReadSocket;

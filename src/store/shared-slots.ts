@@ -150,7 +150,7 @@ export class SharedSlots implements SlotAuthority {
 
   /** What the store says is held on `address` cluster-wide (after a take, give or renewal). */
   seen(address: string, held: number, expired = 0): void {
-    for (const pool of this.pools) for (const server of pool.servers) if (server.address === address) server.setClusterSlots({ inUse: held });
+    for (const pool of this.pools) for (const server of pool.servers) if (server.address === address) server.setClusterSlotsInUse(held);
     if (expired > 0) this.store.events.emit('store-leases-expired', { count: expired });
   }
 
