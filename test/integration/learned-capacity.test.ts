@@ -1,7 +1,7 @@
 // Learned handshake capacity (issue 26, `handshake.maxStartups: auto`, docs/pool.md): the proxy
 // starts low, raises the limit while handshakes get through, drops it below the point where
 // the server refused, and then holds it: a second burst is neither failed nor retried.
-// Against sshd at MaxStartups 4:50:8 and Dropbear at its defaults (5 per source address).
+// Against sshd at MaxStartups 4 and Dropbear at its defaults (5 per source address).
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
@@ -55,7 +55,9 @@ function autoProxy(name: string, backend: { readonly host: string; readonly port
   });
 }
 
-describe('maxStartups: auto against sshd at MaxStartups 4:50:8', { skip: sshdAvailable() ? false : 'OpenSSH server is not installed' }, () => {
+// `MaxStartups 4` drops every startup past 4. With random early drop (4:50:8) sshd admits a
+// fifth half the time, and the learner may rightly reach 5 before a refusal lowers it again.
+describe('maxStartups: auto against sshd at MaxStartups 4', { skip: sshdAvailable() ? false : 'OpenSSH server is not installed' }, () => {
   let sshd: SshdHandle | undefined;
   let proxy: TestProxy | undefined;
   after(async () => {
@@ -64,7 +66,7 @@ describe('maxStartups: auto against sshd at MaxStartups 4:50:8', { skip: sshdAva
   });
 
   it('learns 4 at most; a second burst of 40 is neither failed nor retried', async (t) => {
-    sshd = await startSshd({ maxStartups: '4:50:8', extraConfig: ['Subsystem sftp internal-sftp'] });
+    sshd = await startSshd({ maxStartups: '4', extraConfig: ['Subsystem sftp internal-sftp'] });
     proxy = await autoProxy('sshd', sshd);
     const login = { user: sshd.user, identityFile: sshd.identityFile, command: 'true', subsystem: 'sftp' as const };
     const converged = convergence(proxy);
@@ -78,7 +80,7 @@ describe('maxStartups: auto against sshd at MaxStartups 4:50:8', { skip: sshdAva
     assert.ok(learned(proxy).slice(changes).every((line) => line.change !== 'lowered'), 'nothing left to lower');
     const drops = (await sshd.readLog()).match(/drop connection #\d+ from .* past MaxStartups/g) ?? [];
     assert.ok(drops.length === first, `sshd's drops are the refusals seen while learning: ${drops.length} vs ${first}`);
-    t.diagnostic(`sshd 4:50:8: learnt ${server.maxStartups} after ${converged()} handshakes, ${first} refused attempts while learning, 0 in the second burst`);
+    t.diagnostic(`sshd MaxStartups 4: learnt ${server.maxStartups} after ${converged()} handshakes, ${first} refused attempts while learning, 0 in the second burst`);
   });
 });
 
